@@ -1,0 +1,1 @@
+"""Database settings, connections and the one ordered migration history (Alembic)."""

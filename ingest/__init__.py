@@ -1,0 +1,1 @@
+"""Ingest: MQTT → decode → PostgreSQL, acknowledged only after the commit."""

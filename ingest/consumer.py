@@ -1,0 +1,107 @@
+"""paho-mqtt adapter: a persistent QoS 1 session whose messages are acked by the caller.
+
+paho's network thread only queues messages; the worker acks them after its database
+commit (``manual_ack``). Messages received on an earlier connection are never acked on
+a later one: the broker re-sends them on the resumed session, and ingest is idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Iterable
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from ingest.errors import BrokerConnectionError
+from ingest.plan import Received
+from telemetry.topics import Kind, subscription
+
+log = logging.getLogger(__name__)
+
+
+class Consumer:
+    """Subscribes to gateway topics and hands messages to the caller through a queue."""
+
+    def __init__(
+        self, *, host: str, port: int, client_id: str, share_group: str | None
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.inbox: queue.Queue[Received] = queue.Queue()
+        self._share = share_group
+        self._generation = 0
+        self._subscribed = threading.Event()
+        self._client = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id,
+            clean_session=False,
+            manual_ack=True,
+        )
+        self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+        self._client.on_subscribe = lambda *_: self._subscribed.set()
+
+    @property
+    def generation(self) -> int:
+        """Increments on every (re)connection."""
+        return self._generation
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Connect, subscribe and start paho's network thread; raise if the broker is unreachable."""
+        try:
+            self._client.connect(self.host, self.port, keepalive=30)
+        except OSError as err:
+            raise BrokerConnectionError(self.host, self.port, str(err)) from err
+        self._client.loop_start()
+        if not self._subscribed.wait(timeout):
+            self.stop()
+            raise BrokerConnectionError(self.host, self.port, f"not subscribed within {timeout} s")
+
+    def stop(self) -> None:
+        """Disconnect cleanly; unacked messages stay queued in the broker's session."""
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def ack(self, messages: Iterable[Received]) -> int:
+        """Acknowledge messages of the current connection, in order; return how many."""
+        n = 0
+        for m in messages:
+            if m.qos > 0 and m.generation == self._generation:
+                self._client.ack(m.mid, m.qos)
+                n += 1
+        return n
+
+    def publish(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        """Publish QoS 1 (paho queues it while disconnected)."""
+        self._client.publish(topic, payload, qos=1, retain=retain)
+
+    def _on_connect(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.ConnectFlags,
+        reason: mqtt.ReasonCode,
+        _props: object,
+    ) -> None:
+        if reason.is_failure:
+            log.error("broker %s:%d refused the connection: %s", self.host, self.port, reason)
+            return
+        self._generation += 1
+        client.subscribe(
+            [
+                (subscription(Kind.READINGS, share=self._share), 1),
+                (subscription(Kind.STATE, share=self._share), 1),
+            ]
+        )
+        log.info("connected to %s:%d (generation %d)", self.host, self.port, self._generation)
+
+    def _on_disconnect(self, *_args: object) -> None:
+        log.warning("disconnected from %s:%d; paho reconnects", self.host, self.port)
+
+    def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        self.inbox.put(Received(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))

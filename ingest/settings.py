@@ -1,0 +1,24 @@
+"""Ingest service settings (``COLDTRACE_INGEST_*``), built by ``main``, never at import."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestSettings(BaseSettings):
+    """How one ingest worker connects and how it batches."""
+
+    model_config = SettingsConfigDict(env_prefix="COLDTRACE_INGEST_")
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 1883
+    client_id: str = "coldtrace-ingest-1"
+    share_group: str | None = "ingest"
+    # A flush happens at whichever limit comes first. max_messages must not exceed the
+    # broker's max_inflight_messages: the broker sends no more until we ack.
+    max_messages: int = Field(default=200, ge=1)
+    max_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
+    max_delay_ms: int = Field(default=200, ge=1)
+    max_future_ms: int = Field(default=10 * 60 * 1000, ge=0)
+    metrics_port: int | None = None

@@ -1,0 +1,226 @@
+"""Encode and decode wire payloads; every rejection carries a reason a person can read.
+
+Decoding is strict where a wrong value would corrupt the record (types, finiteness,
+units, time bounds, sequence range) and lenient where it costs nothing (unknown
+fields are ignored). A batch whose envelope is sound but some items are not is split:
+good items go on, each bad item is rejected on its own with its index.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import msgspec
+
+from telemetry.payloads import (
+    UNITS,
+    VERSION,
+    Ack,
+    GatewayId,
+    GatewayState,
+    Millis,
+    Reading,
+    ReadingBatch,
+    Seq,
+    StreamId,
+)
+
+MAX_PAYLOAD_BYTES = 1_048_576
+MAX_ITEMS = 10_000
+MAX_FUTURE_MS = 10 * 60 * 1000  # device clocks ahead of ours by more than this are wrong
+MIN_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: earlier means an unset device clock
+ABSOLUTE_ZERO = -273.15
+
+T = TypeVar("T")
+
+
+class DecodeError(ValueError):
+    """A whole payload was rejected; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class RejectedItem:
+    """One item of a batch that was rejected while the rest were accepted."""
+
+    index: int
+    seq: int
+    reason: str
+    raw: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedBatch:
+    """A batch after decoding: accepted readings with their seq, and rejected items."""
+
+    gateway: str
+    stream: str
+    seq_first: int
+    seq_last: int
+    sent: int
+    readings: list[tuple[int, Reading]]
+    rejected: list[RejectedItem] = field(default_factory=list)
+
+
+class _RawBatch(msgspec.Struct, frozen=True):
+    """The envelope fully typed, the items left raw to be judged one by one."""
+
+    v: int
+    gateway: GatewayId
+    stream: StreamId
+    seq: tuple[Seq, Seq]
+    sent: Millis
+    items: list[msgspec.Raw]
+
+
+class _Version(msgspec.Struct):
+    v: int
+
+
+_json_encoder = msgspec.json.Encoder()
+_batch_decoder = msgspec.json.Decoder(ReadingBatch)
+_raw_batch_decoder = msgspec.json.Decoder(_RawBatch)
+_item_decoder = msgspec.json.Decoder(Reading)
+_version_decoder = msgspec.json.Decoder(_Version)
+
+
+def encode(payload: msgspec.Struct) -> bytes:
+    """Serialise any wire payload to JSON bytes."""
+    return _json_encoder.encode(payload)
+
+
+def _check_size(data: bytes) -> None:
+    if len(data) > MAX_PAYLOAD_BYTES:
+        raise DecodeError(f"payload of {len(data)} bytes exceeds the limit of {MAX_PAYLOAD_BYTES}")
+
+
+def _check_version(data: bytes) -> None:
+    try:
+        version = _version_decoder.decode(data).v
+    except msgspec.DecodeError as err:
+        raise DecodeError(_readable(err)) from None
+    if version != VERSION:
+        raise DecodeError(f"unknown wire version {version}; this reader understands {VERSION}")
+
+
+def _readable(err: msgspec.DecodeError) -> str:
+    text = str(err)
+    if isinstance(err, msgspec.ValidationError):
+        return f"invalid field: {text}"
+    return f"not valid JSON: {text}"
+
+
+def check_reading(item: Reading, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS) -> str | None:
+    """Return why ``item`` is unacceptable, or None if it is fine."""
+    if not math.isfinite(item.value):
+        return f"value of {item.sensor} is {item.value}, not a finite number"
+    units = UNITS.get(item.qty)
+    if units is None:
+        return f"unknown quantity {item.qty!r}; known: {', '.join(sorted(UNITS))}"
+    if item.unit not in units:
+        return f"unit {item.unit!r} is not valid for {item.qty}; expected one of {sorted(units)}"
+    if item.qty == "temperature" and item.value < ABSOLUTE_ZERO:
+        return f"temperature {item.value} Cel is below absolute zero"
+    if item.t > now_ms + max_future_ms:
+        ahead = (item.t - now_ms) / 1000
+        return f"timestamp {item.t} is {ahead:.0f} s in the future (limit {max_future_ms // 1000} s)"
+    if item.t < MIN_TIME_MS:
+        return f"timestamp {item.t} is before 2000-01-01; the device clock is probably unset"
+    return None
+
+
+def _check_envelope(seq: tuple[int, int], n_items: int) -> None:
+    first, last = seq
+    if last < first:
+        raise DecodeError(f"sequence range [{first}, {last}] is reversed")
+    if last - first + 1 != n_items:
+        raise DecodeError(
+            f"sequence range [{first}, {last}] covers {last - first + 1} items but the batch "
+            f"has {n_items}"
+        )
+    if n_items == 0:
+        raise DecodeError("batch has no items")
+    if n_items > MAX_ITEMS:
+        raise DecodeError(f"batch has {n_items} items, more than the limit of {MAX_ITEMS}")
+
+
+def decode_batch(
+    data: bytes, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS
+) -> DecodedBatch:
+    """Decode a readings payload; raise `DecodeError` if the envelope is unusable."""
+    _check_size(data)
+    try:
+        batch = _batch_decoder.decode(data)
+    except msgspec.DecodeError:
+        return _decode_item_by_item(data, now_ms=now_ms, max_future_ms=max_future_ms)
+    if batch.v != VERSION:
+        raise DecodeError(f"unknown wire version {batch.v}; this reader understands {VERSION}")
+    _check_envelope(batch.seq, len(batch.items))
+    first = batch.seq[0]
+    readings: list[tuple[int, Reading]] = []
+    rejected: list[RejectedItem] = []
+    for i, item in enumerate(batch.items):
+        reason = check_reading(item, now_ms=now_ms, max_future_ms=max_future_ms)
+        if reason is None:
+            readings.append((first + i, item))
+        else:
+            rejected.append(RejectedItem(i, first + i, reason, _json_encoder.encode(item)))
+    return DecodedBatch(
+        batch.gateway, batch.stream, first, batch.seq[1], batch.sent, readings, rejected
+    )
+
+
+def _decode_item_by_item(data: bytes, *, now_ms: int, max_future_ms: int) -> DecodedBatch:
+    """Slow path: the batch did not decode whole, so find out which part is bad."""
+    _check_version(data)
+    try:
+        raw = _raw_batch_decoder.decode(data)
+    except msgspec.DecodeError as err:
+        raise DecodeError(_readable(err)) from None
+    _check_envelope(raw.seq, len(raw.items))
+    first = raw.seq[0]
+    readings: list[tuple[int, Reading]] = []
+    rejected: list[RejectedItem] = []
+    for i, item_raw in enumerate(raw.items):
+        raw_bytes = bytes(item_raw)
+        try:
+            item = _item_decoder.decode(raw_bytes)
+        except msgspec.DecodeError as err:
+            reason: str | None = f"item {i}: {_readable(err)}"
+        else:
+            reason = check_reading(item, now_ms=now_ms, max_future_ms=max_future_ms)
+            if reason is None:
+                readings.append((first + i, item))
+                continue
+        rejected.append(RejectedItem(i, first + i, reason, raw_bytes))
+    return DecodedBatch(
+        raw.gateway, raw.stream, first, raw.seq[1], raw.sent, readings, rejected
+    )
+
+
+def _decode(decoder: msgspec.json.Decoder[T], data: bytes) -> T:
+    _check_size(data)
+    _check_version(data)
+    try:
+        return decoder.decode(data)
+    except msgspec.DecodeError as err:
+        raise DecodeError(_readable(err)) from None
+
+
+_ack_decoder = msgspec.json.Decoder(Ack)
+_state_decoder = msgspec.json.Decoder(GatewayState)
+
+
+def decode_ack(data: bytes) -> Ack:
+    """Decode a committed-watermark message."""
+    return _decode(_ack_decoder, data)
+
+
+def decode_state(data: bytes) -> GatewayState:
+    """Decode a gateway state (birth, death, periodic) message."""
+    return _decode(_state_decoder, data)
