@@ -14,7 +14,9 @@ from coldtrace.broker import Broker
 from coldtrace.db import migrate
 from coldtrace.db.settings import DatabaseSettings
 
-ADMIN_URL = os.environ.get("COLDTRACE_TEST_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "COLDTRACE_TEST_ADMIN_URL", "postgresql://coldtrace:coldtrace@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/coldtrace"
+DEFAULT_URL = "postgresql://coldtrace:coldtrace@127.0.0.1:5432/coldtrace"
 
 
 class DatabaseSettings(BaseSettings):

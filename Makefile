@@ -1,0 +1,38 @@
+# The two set-up commands of the README: `make demo` and `make test`. Both create the
+# virtual environment and make sure PostgreSQL and Mosquitto are installed and running.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
+
+.PHONY: all install services test demo lint bench clean
+
+all: test
+
+$(STAMP): pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+install: $(STAMP)
+
+services:
+	bash scripts/services.sh
+
+test: install services
+	$(VENV)/bin/pytest -q
+
+demo: install services
+	$(VENV)/bin/coldtrace demo $(DEMO_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy telemetry coldchain firmware_sim gateway ingest erp_core coldtrace
+
+bench: install services
+	$(PY) bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis

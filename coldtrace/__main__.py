@@ -1,0 +1,3 @@
+from coldtrace.cli import main
+
+main()
