@@ -25,9 +25,7 @@ log = logging.getLogger(__name__)
 class Consumer:
     """Subscribes to gateway topics and hands messages to the caller through a queue."""
 
-    def __init__(
-        self, *, host: str, port: int, client_id: str, share_group: str | None
-    ) -> None:
+    def __init__(self, *, host: str, port: int, client_id: str, share_group: str | None) -> None:
         self.host = host
         self.port = port
         self.inbox: queue.Queue[Received] = queue.Queue()

@@ -32,6 +32,9 @@ def run(settings: IngestSettings, db: DatabaseSettings) -> Worker:
     t = worker.totals
     log.info(
         "stopped: %d messages, %d readings stored, %d duplicates, %d dead letters",
-        t.messages, t.stored, t.duplicates, t.dead_letters,
+        t.messages,
+        t.stored,
+        t.duplicates,
+        t.dead_letters,
     )
     return worker

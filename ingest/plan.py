@@ -81,7 +81,9 @@ class Plan:
             self.dead_letters.append(DeadLetter(msg.topic, err.reason, msg.payload, topic.gateway))
             return
         if batch.gateway != topic.gateway:
-            reason = f"payload gateway {batch.gateway!r} does not match topic gateway {topic.gateway!r}"
+            reason = (
+                f"payload gateway {batch.gateway!r} does not match topic gateway {topic.gateway!r}"
+            )
             self.dead_letters.append(DeadLetter(msg.topic, reason, msg.payload, topic.gateway))
             return
         key = StreamKey(topic.site, batch.gateway, batch.stream)

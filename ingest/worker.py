@@ -161,7 +161,9 @@ class Worker:
                     continue
                 if len(batch) == 1:
                     return store.write(self._rejected_by_db(batch[0], str(cause)))
-                log.warning("database rejected a batch, writing its %d messages one by one", len(batch))
+                log.warning(
+                    "database rejected a batch, writing its %d messages one by one", len(batch)
+                )
                 return _merge([self._write_with_retry([m], stop) for m in batch])
 
     def _rejected_by_db(self, msg: Received, reason: str) -> Plan:

@@ -128,7 +128,9 @@ def check_reading(item: Reading, *, now_ms: int, max_future_ms: int = MAX_FUTURE
         return f"temperature {item.value} Cel is below absolute zero"
     if item.t > now_ms + max_future_ms:
         ahead = (item.t - now_ms) / 1000
-        return f"timestamp {item.t} is {ahead:.0f} s in the future (limit {max_future_ms // 1000} s)"
+        return (
+            f"timestamp {item.t} is {ahead:.0f} s in the future (limit {max_future_ms // 1000} s)"
+        )
     if item.t < MIN_TIME_MS:
         return f"timestamp {item.t} is before 2000-01-01; the device clock is probably unset"
     return None
@@ -149,9 +151,7 @@ def _check_envelope(seq: tuple[int, int], n_items: int) -> None:
         raise DecodeError(f"batch has {n_items} items, more than the limit of {MAX_ITEMS}")
 
 
-def decode_batch(
-    data: bytes, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS
-) -> DecodedBatch:
+def decode_batch(data: bytes, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS) -> DecodedBatch:
     """Decode a readings payload; raise `DecodeError` if the envelope is unusable."""
     _check_size(data)
     try:
@@ -198,9 +198,7 @@ def _decode_item_by_item(data: bytes, *, now_ms: int, max_future_ms: int) -> Dec
                 readings.append((first + i, item))
                 continue
         rejected.append(RejectedItem(i, first + i, reason, raw_bytes))
-    return DecodedBatch(
-        raw.gateway, raw.stream, first, raw.seq[1], raw.sent, readings, rejected
-    )
+    return DecodedBatch(raw.gateway, raw.stream, first, raw.seq[1], raw.sent, readings, rejected)
 
 
 def _decode(decoder: msgspec.json.Decoder[T], data: bytes) -> T:

@@ -90,7 +90,9 @@ def encode(profile: Profile, values: dict[str, float]) -> list[int]:
         raw = round(values[reg.qty] / reg.scale)
         lo, hi = (-0x8000, 0x7FFF) if reg.signed else (0, 0xFFFF)
         if not lo <= raw <= hi:
-            raise ProfileError(f"{profile.name}: {reg.qty}={values[reg.qty]} does not fit a register")
+            raise ProfileError(
+                f"{profile.name}: {reg.qty}={values[reg.qty]} does not fit a register"
+            )
         words[reg.address - profile.first_address] = raw & 0xFFFF
     return words
 

@@ -68,7 +68,9 @@ class Topic:
         return cls.build(parts[2], parts[3], kind)
 
 
-def subscription(kind: Kind, *, site: str = "+", gateway: str = "+", share: str | None = None) -> str:
+def subscription(
+    kind: Kind, *, site: str = "+", gateway: str = "+", share: str | None = None
+) -> str:
     """Topic filter for ``kind``; with ``share`` an MQTT shared subscription ``$share/<group>/…``."""
     flt = f"{PREFIX}/{site}/{gateway}/{kind}"
     return f"$share/{share}/{flt}" if share else flt

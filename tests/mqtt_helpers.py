@@ -36,12 +36,23 @@ def batch(
 ) -> ReadingBatch:
     """A valid batch of ``n`` temperature readings, one per ``step_ms``, seq from first_seq."""
     items = [
-        Reading(t=t0_ms + (first_seq + i) * step_ms, sensor=sensor, qty="temperature",
-                value=value(first_seq + i), unit="Cel")
+        Reading(
+            t=t0_ms + (first_seq + i) * step_ms,
+            sensor=sensor,
+            qty="temperature",
+            value=value(first_seq + i),
+            unit="Cel",
+        )
         for i in range(n)
     ]
-    return ReadingBatch(v=VERSION, gateway=gateway, stream=stream,
-                        seq=(first_seq, first_seq + n - 1), sent=t0_ms, items=items)
+    return ReadingBatch(
+        v=VERSION,
+        gateway=gateway,
+        stream=stream,
+        seq=(first_seq, first_seq + n - 1),
+        sent=t0_ms,
+        items=items,
+    )
 
 
 def publish(c: mqtt.Client, topic: str, payload: bytes | ReadingBatch) -> None:
