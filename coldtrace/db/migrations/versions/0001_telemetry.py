@@ -5,7 +5,10 @@ Revises:
 Create Date: 2026-11-25
 """
 
+import logging
+
 from alembic import op
+from sqlalchemy.exc import DBAPIError
 
 revision = "0001"
 down_revision = None
@@ -13,13 +16,25 @@ branch_labels = None
 depends_on = None
 
 
-def _timescale_available() -> bool:
+def _enable_timescale() -> bool:
+    """Create the timescaledb extension where it is installed and we may; else plain tables."""
     bind = op.get_bind()
-    preload = bind.exec_driver_sql("SELECT current_setting('shared_preload_libraries')").scalar()
+    if bind.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").scalar():
+        return True
     available = bind.exec_driver_sql(
         "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
     ).scalar()
-    return bool(available) and "timescaledb" in str(preload)
+    if not available:
+        return False
+    nested = bind.begin_nested()
+    try:
+        bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except DBAPIError as err:  # not preloaded, or the role may not create it
+        nested.rollback()
+        logging.getLogger("alembic").warning("timescaledb not enabled, plain tables: %s", err)
+        return False
+    nested.commit()
+    return True
 
 
 def upgrade() -> None:
@@ -122,8 +137,7 @@ def upgrade() -> None:
         END $$;
         """
     )
-    if _timescale_available():
-        op.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    if _enable_timescale():
         op.execute(
             "SELECT create_hypertable('telemetry.readings', 'time', "
             "chunk_time_interval => interval '7 days')"
