@@ -7,12 +7,18 @@ both ends and the same profile reads the real device.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import functools
+import math
 from enum import StrEnum
 from importlib import resources
-from typing import Any
+from typing import Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from telemetry.payloads import UNITS
+
+MAX_BLOCK = 125  # registers per Modbus read request
 
 
 class ProfileError(ValueError):
@@ -26,37 +32,61 @@ class Table(StrEnum):
     INPUT = "input"  # function 04
 
 
-@dataclass(frozen=True, slots=True)
-class Register:
+_FROZEN = ConfigDict(frozen=True, extra="forbid", strict=True)
+
+
+class Register(BaseModel):
     """One 16-bit register carrying one quantity as a scaled integer."""
 
-    address: int
+    model_config = _FROZEN
+
+    address: int = Field(ge=0, le=0xFFFF)
     qty: str
     unit: str
-    scale: float
+    scale: float = Field(gt=0)
     signed: bool
 
+    @model_validator(mode="after")
+    def _unit_fits_quantity(self) -> Register:
+        units = UNITS.get(self.qty)
+        if units is None or self.unit not in units:
+            raise ValueError(f"{self.qty} in {self.unit!r} is not in the wire contract")
+        return self
 
-@dataclass(frozen=True, slots=True)
-class SerialDefaults:
+
+class SerialDefaults(BaseModel):
     """Factory serial settings of the device."""
 
-    baudrate: int
-    bytesize: int
-    parity: str
-    stopbits: int
+    model_config = _FROZEN
+
+    baudrate: int = Field(gt=0)
+    bytesize: Literal[7, 8]
+    parity: Literal["N", "E", "O"]
+    stopbits: Literal[1, 2]
 
 
-@dataclass(frozen=True, slots=True)
-class Profile:
+class Profile(BaseModel):
     """A device model's register map."""
 
+    model_config = _FROZEN
+
     name: str
-    description: str
+    description: str = ""
     table: Table
-    default_address: int
+    default_address: int = Field(default=1, ge=1, le=247)
     serial: SerialDefaults
-    registers: tuple[Register, ...]
+    registers: tuple[Register, ...] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _one_block(self) -> Profile:
+        addresses = [r.address for r in self.registers]
+        if len(set(addresses)) != len(addresses):
+            raise ValueError("two registers share an address")
+        if len({r.qty for r in self.registers}) != len(self.registers):
+            raise ValueError("two registers carry the same quantity")
+        if max(addresses) - min(addresses) + 1 > MAX_BLOCK:
+            raise ValueError(f"registers span more than the {MAX_BLOCK} one read can fetch")
+        return self
 
     @property
     def first_address(self) -> int:
@@ -87,7 +117,12 @@ def encode(profile: Profile, values: dict[str, float]) -> list[int]:
     """Turn quantity -> value into the register block a device of this model would serve."""
     words = [0] * profile.count
     for reg in profile.registers:
-        raw = round(values[reg.qty] / reg.scale)
+        if reg.qty not in values:
+            raise ProfileError(f"{profile.name}: no value for {reg.qty}")
+        value = values[reg.qty]
+        if not math.isfinite(value):
+            raise ProfileError(f"{profile.name}: {reg.qty}={value} is not a finite number")
+        raw = round(value / reg.scale)
         lo, hi = (-0x8000, 0x7FFF) if reg.signed else (0, 0xFFFF)
         if not lo <= raw <= hi:
             raise ProfileError(
@@ -97,40 +132,29 @@ def encode(profile: Profile, values: dict[str, float]) -> list[int]:
     return words
 
 
-def _register(name: str, spec: dict[str, Any]) -> Register:
-    try:
-        return Register(
-            address=int(spec["address"]),
-            qty=str(spec["qty"]),
-            unit=str(spec["unit"]),
-            scale=float(spec["scale"]),
-            signed=bool(spec["signed"]),
-        )
-    except (KeyError, TypeError, ValueError) as err:
-        raise ProfileError(f"profile {name}: bad register {spec!r}: {err}") from err
-
-
 def parse_profiles(text: str) -> dict[str, Profile]:
-    """Parse a profiles YAML document."""
-    doc = yaml.safe_load(text)
+    """Parse a profiles YAML document; errors name the profile and the field."""
+    try:
+        doc = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        raise ProfileError(f"profiles file is not valid YAML: {err}") from err
     if not isinstance(doc, dict):
         raise ProfileError("a profiles file must map profile names to profiles")
     profiles: dict[str, Profile] = {}
     for name, spec in doc.items():
+        if not isinstance(spec, dict):
+            raise ProfileError(f"profile {name}: expected a mapping, got {type(spec).__name__}")
         try:
-            profiles[name] = Profile(
-                name=name,
-                description=str(spec.get("description", "")),
-                table=Table(spec["table"]),
-                default_address=int(spec.get("default_address", 1)),
-                serial=SerialDefaults(**spec["serial"]),
-                registers=tuple(_register(name, r) for r in spec["registers"]),
+            profiles[name] = Profile.model_validate({"name": name, **spec}, strict=False)
+        except ValidationError as err:
+            where = "; ".join(
+                f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
             )
-        except (KeyError, TypeError, ValueError) as err:
-            raise ProfileError(f"profile {name}: {err}") from err
+            raise ProfileError(f"profile {name}: {where}") from None
     return profiles
 
 
+@functools.cache
 def builtin_profiles() -> dict[str, Profile]:
     """The profiles shipped with ColdTrace."""
     text = resources.files("telemetry").joinpath("profiles/modbus.yaml").read_text("utf-8")

@@ -145,3 +145,44 @@ SERIAL = "serial: {baudrate: 9600, bytesize: 8, parity: N, stopbits: 1}"
 def test_a_malformed_profiles_file_raises_profile_error(text):
     with pytest.raises(ProfileError):
         parse_profiles(text)
+
+
+_GOOD = {
+    "table": "holding",
+    "serial": {"baudrate": 4800, "bytesize": 8, "parity": "N", "stopbits": 1},
+    "registers": [{"address": 0, "qty": "temperature", "unit": "Cel", "scale": 0.1, "signed": True}],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"serial": {**_GOOD["serial"], "parity": "Q"}}, "serial.parity"),
+        ({"serial": {**_GOOD["serial"], "baudrate": "fast"}}, "serial.baudrate"),
+        ({"default_address": 0}, "default_address"),
+        ({"registers": []}, "registers"),
+        ({"registers": _GOOD["registers"] * 2}, "share an address"),
+        ({"registers": [{**_GOOD["registers"][0], "unit": "K"}]}, "not in the wire contract"),
+        ({"registers": [{**_GOOD["registers"][0], "scale": 0}]}, "scale"),
+        ({"table": "coils"}, "table"),
+    ],
+)
+def test_bad_profile_names_profile_and_field(change: dict[str, object], message: str) -> None:
+    import yaml
+
+    doc = {"dev": {**_GOOD, **change}}
+    with pytest.raises(ProfileError, match=f"profile dev: .*{message}"):
+        parse_profiles(yaml.safe_dump(doc))
+
+
+def test_profile_that_is_not_a_mapping() -> None:
+    with pytest.raises(ProfileError, match="expected a mapping"):
+        parse_profiles("dev: 5")
+
+
+def test_encode_rejects_missing_and_non_finite_values() -> None:
+    profile = builtin_profiles()["renke-rs-ws-n01"]
+    with pytest.raises(ProfileError, match="no value for humidity"):
+        encode(profile, {"temperature": 4.0})
+    with pytest.raises(ProfileError, match="not a finite number"):
+        encode(profile, {"temperature": float("nan"), "humidity": 40.0})
