@@ -13,7 +13,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-app = typer.Typer(help="ColdTrace: cold-chain telemetry for a medical-device ERP.", no_args_is_help=True)
+app = typer.Typer(
+    help="ColdTrace: cold-chain telemetry for a medical-device ERP.", no_args_is_help=True
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Edge gateway.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -41,8 +43,12 @@ def db_upgrade(
 def ingest(
     mqtt_host: Annotated[str | None, typer.Option(help="Broker host.")] = None,
     mqtt_port: Annotated[int | None, typer.Option(help="Broker port.")] = None,
-    client_id: Annotated[str | None, typer.Option(help="Stable MQTT client id of this worker.")] = None,
-    metrics_port: Annotated[int | None, typer.Option(help="Serve Prometheus /metrics here.")] = None,
+    client_id: Annotated[
+        str | None, typer.Option(help="Stable MQTT client id of this worker.")
+    ] = None,
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve Prometheus /metrics here.")
+    ] = None,
     log_level: LogLevel = "INFO",
     plain_logs: Plain = False,
 ) -> None:
@@ -53,17 +59,15 @@ def ingest(
     from ingest.settings import IngestSettings
 
     logs.setup(log_level, plain=plain_logs)
+    settings = IngestSettings()
     overrides = {
-        k: v
-        for k, v in {
-            "mqtt_host": mqtt_host,
-            "mqtt_port": mqtt_port,
-            "client_id": client_id,
-            "metrics_port": metrics_port,
-        }.items()
-        if v is not None
+        "mqtt_host": mqtt_host,
+        "mqtt_port": mqtt_port,
+        "client_id": client_id,
+        "metrics_port": metrics_port,
     }
-    run(IngestSettings(**overrides), DatabaseSettings())
+    settings = settings.model_copy(update={k: v for k, v in overrides.items() if v is not None})
+    run(settings, DatabaseSettings())
 
 
 @gateway_app.command("run")
@@ -86,6 +90,96 @@ def gateway_run(
         console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from err
     asyncio.run(run_gateway(cfg))
+
+
+@app.command()
+def sim(
+    port: Annotated[list[int], typer.Option("--port", help="One simulated device per port.")],
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    profile: Annotated[
+        list[str] | None,
+        typer.Option("--profile", help="Register map per port (one for all, or one each)."),
+    ] = None,
+    fail: Annotated[
+        list[int] | None, typer.Option("--fail", help="Port whose compressor fails.")
+    ] = None,
+    fail_after: Annotated[float, typer.Option(help="Model seconds before it fails.")] = 1800.0,
+    fail_for: Annotated[float, typer.Option(help="Model seconds the failure lasts.")] = 5400.0,
+    speed: Annotated[float, typer.Option(help="Model seconds per real second.")] = 1.0,
+    seed: Annotated[int, typer.Option(help="Random seed of the first device.")] = 1,
+    log_level: LogLevel = "INFO",
+    plain_logs: Plain = False,
+) -> None:
+    """Serve simulated Modbus TCP temperature/humidity transmitters in 2-8 °C fridges."""
+    import asyncio
+    import signal
+
+    from coldtrace import logs
+    from firmware_sim.modbus_device import DeviceSpec, run_devices
+    from firmware_sim.thermal import CompressorFailure
+
+    logs.setup(log_level, plain=plain_logs)
+    profiles = profile or ["renke-rs-ws-n01"]
+    if len(profiles) not in (1, len(port)):
+        raise typer.BadParameter("give one --profile for all ports or one per --port")
+    failing = set(fail or [])
+    specs = [
+        DeviceSpec(
+            name=f"fridge-{p}",
+            profile=profiles[i % len(profiles)],
+            port=p,
+            host=host,
+            seed=seed + i,
+            speed=speed,
+            failure=CompressorFailure(at_s=fail_after, duration_s=fail_for)
+            if p in failing
+            else None,
+        )
+        for i, p in enumerate(port)
+    ]
+
+    async def _run() -> None:
+        stop, ready = asyncio.Event(), asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        task = asyncio.create_task(run_devices(specs, stop=stop, ready=ready))
+        await ready.wait()
+        console.print(
+            f"serving {len(specs)} simulated devices on {host}: {', '.join(map(str, port))}"
+        )
+        await task
+
+    asyncio.run(_run())
+
+
+@app.command()
+def api(
+    host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Listen port.")] = 8000,
+) -> None:
+    """Serve the HTTP API and web UI (settings COLDTRACE_API_*)."""
+    from erp_core.app import serve
+    from erp_core.settings import ApiSettings
+
+    serve(ApiSettings(), host=host, port=port)
+
+
+@app.command()
+def demo(
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: Ctrl-C).")
+    ] = None,
+    workdir: Annotated[Path, typer.Option(help="Logs, broker data, gateway outbox.")] = Path(
+        "var/demo"
+    ),
+    api_port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8000,
+    speed: Annotated[float, typer.Option(help="Simulated fridge time per real second.")] = 30.0,
+) -> None:
+    """Run the platform end to end: simulated fridges → gateway → MQTT → ingest → DB → web UI."""
+    from coldtrace.demo import run_demo
+
+    raise typer.Exit(run_demo(workdir=workdir, duration=duration, api_port=api_port, speed=speed))
 
 
 def main() -> None:

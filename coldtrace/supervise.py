@@ -102,7 +102,7 @@ class Supervisor:
             if self.stopping or child.running or child.process is None:
                 continue
             if child.next_start == 0.0:
-                child.next_start = now + min(2.0 ** child.restarts, 30.0)
+                child.next_start = now + min(2.0**child.restarts, 30.0)
             if now >= child.next_start:
                 child.restarts += 1
                 child.next_start = 0.0

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.errors import BrokerConnectionError
 from ingest.plan import Received
@@ -83,7 +84,7 @@ class Consumer:
         client: mqtt.Client,
         _userdata: object,
         _flags: mqtt.ConnectFlags,
-        reason: mqtt.ReasonCode,
+        reason: ReasonCode,
         _props: object,
     ) -> None:
         if reason.is_failure:
@@ -98,8 +99,16 @@ class Consumer:
         )
         log.info("connected to %s:%d (generation %d)", self.host, self.port, self._generation)
 
-    def _on_disconnect(self, *_args: object) -> None:
-        log.warning("disconnected from %s:%d; paho reconnects", self.host, self.port)
+    def _on_disconnect(
+        self,
+        _client: mqtt.Client,
+        _userdata: object,
+        _flags: mqtt.DisconnectFlags,
+        reason: ReasonCode,
+        _props: object,
+    ) -> None:
+        if reason.is_failure:
+            log.warning("lost %s:%d (%s); paho reconnects", self.host, self.port, reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self.inbox.put(Received(msg.topic, msg.payload, msg.mid, msg.qos, self._generation))
+        self.inbox.put(Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))

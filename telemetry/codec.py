@@ -115,7 +115,9 @@ def _readable(err: msgspec.DecodeError) -> str:
     return f"not valid JSON: {text}"
 
 
-def check_reading(item: Reading, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS) -> str | None:
+def check_reading(  # noqa: PLR0911 - one return per rule reads best
+    item: Reading, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS
+) -> str | None:
     """Return why ``item`` is unacceptable, or None if it is fine."""
     if not math.isfinite(item.value):
         return f"value of {item.sensor} is {item.value}, not a finite number"
@@ -191,13 +193,13 @@ def _decode_item_by_item(data: bytes, *, now_ms: int, max_future_ms: int) -> Dec
         try:
             item = _item_decoder.decode(raw_bytes)
         except msgspec.DecodeError as err:
-            reason: str | None = f"item {i}: {_readable(err)}"
+            rejected.append(RejectedItem(i, first + i, f"item {i}: {_readable(err)}", raw_bytes))
+            continue
+        reason = check_reading(item, now_ms=now_ms, max_future_ms=max_future_ms)
+        if reason is None:
+            readings.append((first + i, item))
         else:
-            reason = check_reading(item, now_ms=now_ms, max_future_ms=max_future_ms)
-            if reason is None:
-                readings.append((first + i, item))
-                continue
-        rejected.append(RejectedItem(i, first + i, reason, raw_bytes))
+            rejected.append(RejectedItem(i, first + i, reason, raw_bytes))
     return DecodedBatch(raw.gateway, raw.stream, first, raw.seq[1], raw.sent, readings, rejected)
 
 

@@ -1,0 +1,272 @@
+"""Gateway configuration: one YAML file, validated, with errors that point at a line.
+
+A gateway runs unattended in a plant or a truck, and the person editing its config
+file needs to know exactly what is wrong and where. So the YAML is composed into
+nodes, which carry line marks, before it is constructed; pydantic validates the
+result, and every error is reported with the file, the field path and the line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from gateway.errors import ConfigError, ConfigIssue
+from telemetry.modbus_profiles import Profile, builtin_profiles
+from telemetry.topics import check_id
+
+__all__ = [
+    "MAX_BATCH",
+    "ConfigError",
+    "ConfigIssue",
+    "GatewayConfig",
+    "GatewayIdentity",
+    "ModbusDevice",
+    "MqttConfig",
+    "OutboxConfig",
+    "load_config",
+    "parse_config",
+]
+
+# A batch must stay under the codec's 1 MiB payload limit even with 128-character
+# sensor ids (about 230 bytes per reading), and under its 10,000 items.
+MAX_BATCH = 4000
+
+Loc = tuple[str | int, ...]
+
+
+def _topic_id(value: str) -> str:
+    return check_id(value, "id")
+
+
+TopicId = Annotated[str, AfterValidator(_topic_id)]
+SensorUid = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[!-~]+$")]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class GatewayIdentity(_Section):
+    """Who this gateway is: its id and its site, both single MQTT topic levels."""
+
+    id: TopicId
+    site: TopicId
+
+
+class MqttConfig(_Section):
+    """How to reach the MQTT broker."""
+
+    host: str = Field(min_length=1)
+    port: int = Field(default=1883, ge=1, le=65535)
+    keepalive_s: int = Field(default=60, ge=5, le=65535)
+    client_id: str | None = Field(default=None, min_length=1, max_length=128)
+    username: str | None = None
+    password: SecretStr | None = None
+    reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+
+
+class OutboxConfig(_Section):
+    """The durable SQLite outbox and the go-back-N window over it."""
+
+    path: Path
+    batch_max: int = Field(default=500, ge=1, le=MAX_BATCH)
+    resend_after_s: float = Field(default=10.0, gt=0)
+    max_unconfirmed: int = Field(default=50_000, ge=1)
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
+
+    @field_validator("synchronous", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("path")
+    @classmethod
+    def _relative_to_file(cls, value: Path, info: ValidationInfo) -> Path:
+        if str(value) in ("", "."):
+            raise ValueError("must name a file")
+        base = (info.context or {}).get("base_dir")
+        value = value.expanduser()
+        return value if value.is_absolute() or base is None else Path(base) / value
+
+
+def _profiles(info: ValidationInfo) -> Mapping[str, Profile]:
+    context = info.context or {}
+    profiles = context.get("profiles")
+    return profiles if profiles is not None else builtin_profiles()
+
+
+class ModbusDevice(_Section):
+    """One Modbus device polled by the gateway; ``transport`` leaves room for RTU."""
+
+    name: TopicId
+    profile: str
+    transport: Literal["tcp"] = "tcp"
+    host: str = Field(min_length=1)
+    port: int = Field(default=502, ge=1, le=65535)
+    address: int = Field(ge=0, le=247)
+    poll_interval_s: float = Field(default=10.0, gt=0)
+    timeout_s: float = Field(default=3.0, gt=0)
+    retries: int = Field(default=3, ge=0, le=10)
+    sensor: SensorUid
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        """Fill ``sensor`` from ``name`` and ``address`` from the profile."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        if data.get("sensor") is None and isinstance(data.get("name"), str):
+            data["sensor"] = data["name"]
+        if data.get("address") is None:
+            profile = _profiles(info).get(str(data.get("profile")))
+            # an unknown profile is reported on its own field; 1 keeps the noise down
+            data["address"] = profile.default_address if profile else 1
+        return data
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str, info: ValidationInfo) -> str:
+        known = _profiles(info)
+        if value not in known:
+            raise ValueError(f"unknown profile {value!r}; built-in profiles: {', '.join(known)}")
+        return value
+
+
+class GatewayConfig(_Section):
+    """The whole gateway configuration."""
+
+    gateway: GatewayIdentity
+    mqtt: MqttConfig
+    outbox: OutboxConfig
+    state_interval_s: float = Field(default=60.0, gt=0)
+    modbus: list[ModbusDevice] = Field(default_factory=list)
+
+    @field_validator("modbus")
+    @classmethod
+    def _unique(cls, devices: list[ModbusDevice]) -> list[ModbusDevice]:
+        for attr in ("name", "sensor"):
+            seen: dict[str, int] = {}
+            for i, device in enumerate(devices):
+                value = getattr(device, attr)
+                if value in seen:
+                    raise ValueError(
+                        f"{attr} {value!r} is used by both modbus[{seen[value]}] and modbus[{i}]"
+                    )
+                seen[value] = i
+        return devices
+
+
+def _line_marks(
+    node: yaml.Node, path: Loc, marks: dict[Loc, int], issues: list[ConfigIssue]
+) -> None:
+    """Record the 1-based line of every field path below ``node``; flag duplicate keys."""
+    marks.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if not isinstance(key_node, yaml.ScalarNode):
+                continue
+            child = (*path, key_node.value)
+            line = key_node.start_mark.line + 1
+            if child in marks:
+                issues.append(
+                    ConfigIssue(
+                        _format_loc(child),
+                        line,
+                        f"key appears twice (first at line {marks[child]})",
+                    )
+                )
+            marks[child] = line
+            _line_marks(value_node, child, marks, issues)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            _line_marks(item, (*path, i), marks, issues)
+
+
+def _format_loc(loc: Loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _line_of(loc: Loc, marks: dict[Loc, int]) -> int | None:
+    """Return the line of ``loc``, or of its nearest ancestor present in the file."""
+    for end in range(len(loc), -1, -1):
+        if loc[:end] in marks:
+            return marks[loc[:end]]
+    return None
+
+
+def _issue(error: Mapping[str, Any], marks: dict[Loc, int]) -> ConfigIssue:
+    loc: Loc = tuple(error["loc"])
+    message = str(error["msg"]).removeprefix("Value error, ")
+    value = error.get("input")
+    secret = any(part == "password" for part in loc)
+    scalar = isinstance(value, str | int | float | bool)
+    if error["type"] != "missing" and scalar and not secret and repr(value) not in message:
+        message += f" (got {value!r})"
+    return ConfigIssue(_format_loc(loc), _line_of(loc, marks), message)
+
+
+def parse_config(
+    text: str, *, path: Path, profiles: Mapping[str, Profile] | None = None
+) -> GatewayConfig:
+    """Parse and validate config ``text`` read from ``path``; raise `ConfigError`."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.MarkedYAMLError as err:
+        mark = err.problem_mark or err.context_mark
+        line = mark.line + 1 if mark is not None else None
+        reason = " ".join(p for p in (err.context, err.problem) if p)
+        raise ConfigError(path, [ConfigIssue("", line, f"not valid YAML: {reason}")]) from err
+    except yaml.YAMLError as err:
+        raise ConfigError(path, [ConfigIssue("", None, f"not valid YAML: {err}")]) from err
+    finally:
+        loader.dispose()
+    if node is None or not isinstance(data, dict):
+        line = node.start_mark.line + 1 if node is not None else 1
+        raise ConfigError(path, [ConfigIssue("", line, "the file must be a YAML mapping")])
+    marks: dict[Loc, int] = {}
+    issues: list[ConfigIssue] = []
+    _line_marks(node, (), marks, issues)
+    context = {"base_dir": path.absolute().parent, "profiles": profiles or builtin_profiles()}
+    try:
+        config = GatewayConfig.model_validate(data, context=context)
+    except ValidationError as err:
+        issues.extend(_issue(e, marks) for e in err.errors())
+        raise ConfigError(path, _in_line_order(issues)) from err
+    if issues:  # duplicate keys, which yaml itself lets pass (the last one wins)
+        raise ConfigError(path, _in_line_order(issues))
+    return config
+
+
+def _in_line_order(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    return sorted(issues, key=lambda i: (i.line or 0, i.field))
+
+
+def load_config(path: Path | str) -> GatewayConfig:
+    """Read and validate the gateway config file at ``path``; raise `ConfigError`."""
+    path = Path(path)
+    try:
+        text = path.read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(path, [ConfigIssue("", None, f"cannot read the file: {err}")]) from err
+    return parse_config(text, path=path)

@@ -1,0 +1,1 @@
+"""Gateway sources: one adapter per device protocol, all behind `gateway.sources.base.Source`."""

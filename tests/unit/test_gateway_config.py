@@ -1,0 +1,158 @@
+"""Gateway YAML config: a good file loads; a bad one says file, field, line and why."""
+
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gateway.app import load_config
+from gateway.errors import ConfigError
+
+GOOD = """\
+gateway:
+  id: gw-01
+  site: plant-a
+mqtt:
+  host: broker.local
+outbox:
+  path: data/outbox.sqlite
+modbus:
+  - name: cold-room-1
+    profile: renke-rs-ws-n01
+    host: 10.0.0.5
+    sensor: CR1-0001
+  - name: fridge-2
+    profile: xy-md02
+    host: 10.0.0.6
+    port: 5020
+    address: 7
+    poll_interval_s: 2.5
+    timeout_s: 1
+    retries: 0
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "gw.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(textwrap.dedent(text))
+    return path
+
+
+def problems(path: Path) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    return info.value
+
+
+def test_valid_file_loads_with_defaults(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.gateway.id == "gw-01"
+    assert cfg.gateway.site == "plant-a"
+    assert cfg.mqtt.port == 1883
+    assert cfg.mqtt.client_id is None
+    assert cfg.outbox.batch_max == 500
+    assert cfg.outbox.resend_after_s == 10
+    assert cfg.outbox.max_unconfirmed == 50_000
+    assert cfg.outbox.synchronous == "FULL"
+    # a relative outbox path is relative to the config file, not to the cwd
+    assert cfg.outbox.path == tmp_path / "data" / "outbox.sqlite"
+    room, fridge = cfg.modbus
+    assert room.sensor == "CR1-0001"
+    assert room.port == 502
+    assert room.address == 1  # the profile's default
+    assert room.transport == "tcp"
+    assert fridge.sensor == "fridge-2"  # default: the name
+    assert (fridge.port, fridge.address, fridge.poll_interval_s, fridge.retries) == (
+        5020,
+        7,
+        2.5,
+        0,
+    )
+
+
+def test_example_config_loads() -> None:
+    example = Path(__file__).resolve().parents[2] / "gateway" / "examples" / "demo.yaml"
+    cfg = load_config(example)
+    assert [d.profile for d in cfg.modbus] == ["renke-rs-ws-n01", "xy-md02"]
+
+
+def test_error_names_file_field_path_and_line(tmp_path: Path) -> None:
+    path = write(tmp_path, GOOD.replace("    port: 5020", "    port: 70000"))
+    err = problems(path)
+    assert err.path == path
+    [issue] = err.issues
+    assert issue.field == "modbus[1].port"
+    assert issue.line == 16
+    assert "less than or equal to 65535" in issue.message
+    text = str(err)
+    assert str(path) in text
+    assert "line 16" in text
+    assert "modbus[1].port" in text
+    assert "70000" in text
+
+
+def test_unknown_profile_is_rejected_with_the_known_ones(tmp_path: Path) -> None:
+    err = problems(write(tmp_path, GOOD.replace("profile: xy-md02", "profile: xy-md03")))
+    [issue] = err.issues
+    assert (issue.field, issue.line) == ("modbus[1].profile", 14)
+    assert "xy-md03" in issue.message
+    assert "renke-rs-ws-n01" in issue.message
+
+
+def test_missing_field_points_at_its_section(tmp_path: Path) -> None:
+    err = problems(write(tmp_path, GOOD.replace("  host: broker.local\n", "  port: 1884\n")))
+    [issue] = err.issues
+    assert issue.field == "mqtt.host"
+    assert issue.line == 4
+    assert "required" in issue.message.lower()
+
+
+def test_every_problem_is_reported_in_line_order(tmp_path: Path) -> None:
+    text = GOOD.replace("id: gw-01", "id: gw/01")
+    text = text.replace("  path: data/outbox.sqlite\n", "  path: o.db\n  synchronus: FULL\n")
+    text = text.replace("    timeout_s: 1", "    timeout_s: -1")
+    err = problems(write(tmp_path, text))
+    found = [(i.field, i.line) for i in err.issues]
+    assert found == [
+        ("gateway.id", 2),
+        ("outbox.synchronus", 8),
+        ("modbus[1].timeout_s", 20),
+    ]
+
+
+def test_duplicate_key_is_an_error(tmp_path: Path) -> None:
+    err = problems(
+        write(tmp_path, GOOD.replace("  host: broker.local\n", "  host: a\n  host: b\n"))
+    )
+    [issue] = err.issues
+    assert (issue.field, issue.line) == ("mqtt.host", 6)
+    assert "line 5" in issue.message
+
+
+def test_duplicate_device_names_are_rejected(tmp_path: Path) -> None:
+    err = problems(write(tmp_path, GOOD.replace("name: fridge-2", "name: cold-room-1")))
+    [issue] = err.issues
+    assert issue.field == "modbus"
+    assert "modbus[0]" in issue.message
+    assert "modbus[1]" in issue.message
+
+
+def test_password_is_never_echoed(tmp_path: Path) -> None:
+    text = GOOD.replace("  host: broker.local\n", "  host: b\n  password: 918273\n")
+    err = problems(write(tmp_path, text))
+    assert "918273" not in str(err)
+    assert err.issues[0].field == "mqtt.password"
+
+
+def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
+    err = problems(write(tmp_path, GOOD.replace("  site: plant-a", "  site: [plant-a")))
+    [issue] = err.issues
+    assert issue.line is not None
+    assert "not valid YAML" in issue.message
+
+
+def test_missing_or_empty_file(tmp_path: Path) -> None:
+    assert "cannot read" in problems(tmp_path / "nope.yaml").issues[0].message
+    assert "mapping" in problems(write(tmp_path, "")).issues[0].message
