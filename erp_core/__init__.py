@@ -1,0 +1,1 @@
+"""The ERP domain of ColdTrace and the HTTP API and web UI that serve it."""

@@ -1,0 +1,69 @@
+"""Turn ERP and database errors into HTTP answers: JSON under /api, a readable page elsewhere.
+
+The only place that maps ``ErpError`` subclasses to status codes. Validation-type
+errors use FastAPI's own 422 body shape, so a client parses one format for all of them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import psycopg
+from fastapi import FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+
+from erp_core.deps import Clock
+from erp_core.errors import InvalidArgumentError, InvalidRangeError, NotFoundError
+from erp_core.web.html import page, render
+
+JSON_PREFIXES = ("/api/", "/health", "/metrics", "/openapi.json", "/docs")
+
+log = logging.getLogger(__name__)
+
+
+def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
+    """Register the handlers on ``app``; ``clock`` dates the error pages."""
+
+    def answer(request: Request, status: int, title: str, message: str, json: object) -> Response:
+        if request.url.path.startswith(JSON_PREFIXES):
+            return JSONResponse({"detail": json}, status_code=status)
+        body = render(
+            '<p class="banner alarm">{message}</p><p><a href="/">Back to the overview</a></p>',
+            message=message,
+        )
+        return HTMLResponse(page(title=title, body=body, now=clock()), status_code=status)
+
+    @app.exception_handler(NotFoundError)
+    def not_found(request: Request, err: NotFoundError) -> Response:
+        return answer(request, 404, "Not found", str(err), str(err))
+
+    @app.exception_handler(InvalidRangeError)
+    def invalid_range(request: Request, err: InvalidRangeError) -> Response:
+        detail = [_validation_item("start", str(err), err.start.isoformat())]
+        return answer(request, 422, "Invalid time range", str(err), detail)
+
+    @app.exception_handler(InvalidArgumentError)
+    def invalid_argument(request: Request, err: InvalidArgumentError) -> Response:
+        detail = [_validation_item(err.name, str(err), err.value)]
+        return answer(request, 422, "Invalid request", str(err), detail)
+
+    @app.exception_handler(psycopg.OperationalError)
+    def database_unavailable(request: Request, err: psycopg.OperationalError) -> Response:
+        log.warning("database unavailable for %s %s: %s", request.method, request.url.path, err)
+        return answer(
+            request,
+            503,
+            "Database unavailable",
+            "The database is not answering, so current readings cannot be shown. "
+            "Tell the on-call engineer; this page will work again once it is back.",
+            "database unavailable; see the API log",
+        )
+
+
+def _validation_item(name: str, message: str, value: object) -> dict[str, object]:
+    return {
+        "type": "value_error",
+        "loc": ["query", name],
+        "msg": message,
+        "input": value if isinstance(value, str | int | float) else str(value),
+    }

@@ -1,0 +1,24 @@
+"""API service settings (``COLDTRACE_API_*``), built by the CLI or a test, never at import."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from coldtrace.db.settings import DEFAULT_URL
+
+
+class ApiSettings(BaseSettings):
+    """Where the database is and how the API treats it; every field has a working default."""
+
+    model_config = SettingsConfigDict(env_prefix="COLDTRACE_API_")
+
+    database_url: str = DEFAULT_URL
+    pool_min_size: int = Field(default=1, ge=0)
+    pool_max_size: int = Field(default=10, ge=1)
+    # A request waits this long for a free connection before it answers 503.
+    pool_timeout_s: float = Field(default=5.0, gt=0)
+    # A runaway query (a year of readings without downsampling) must not hold a connection.
+    statement_timeout_ms: int = Field(default=15_000, ge=0)
+    # A sensor or gateway silent for longer than this is shown as "no recent data".
+    stale_after_minutes: float = Field(default=15.0, gt=0)
