@@ -48,19 +48,33 @@ def _demo_db_url() -> str:
     return f"{base}/coldtrace_demo"
 
 
-def _gateway_config(workdir: Path, broker_port: int, ports: list[int]) -> Path:
+def write_gateway_config(  # noqa: PLR0913 - every knob is one the tests turn
+    workdir: Path,
+    broker_port: int,
+    ports: list[int],
+    *,
+    poll_interval_s: float = 2.0,
+    batch_max: int = 500,
+    resend_after_s: float = 10.0,
+    state_interval_s: float = 10.0,
+) -> Path:
+    """Write a gateway YAML reading RS-WS-N01 devices on ``ports``; return its path."""
     cfg = {
         "gateway": {"id": GATEWAY, "site": SITE},
         "mqtt": {"host": "127.0.0.1", "port": broker_port, "keepalive_s": 15},
-        "outbox": {"path": str(workdir / "outbox.sqlite"), "batch_max": 500, "resend_after_s": 10},
-        "state_interval_s": 10,
+        "outbox": {
+            "path": str(workdir / "outbox.sqlite"),
+            "batch_max": batch_max,
+            "resend_after_s": resend_after_s,
+        },
+        "state_interval_s": state_interval_s,
         "modbus": [
             {
                 "name": f"fridge-{i + 1}",
                 "profile": "renke-rs-ws-n01",
                 "host": "127.0.0.1",
                 "port": port,
-                "poll_interval_s": 2,
+                "poll_interval_s": poll_interval_s,
                 "timeout_s": 2,
                 "sensor": f"FRIDGE-{i + 1}",
             }
@@ -72,7 +86,8 @@ def _gateway_config(workdir: Path, broker_port: int, ports: list[int]) -> Path:
     return path
 
 
-def _outbox_counts(path: Path) -> tuple[int, int]:
+def outbox_counts(path: Path) -> tuple[int, int]:
+    """(readings the gateway has numbered, readings still in its outbox), read-only."""
     if not path.exists():
         return 0, 0
     try:
@@ -146,7 +161,7 @@ def run_demo(*, workdir: Path, duration: float | None, api_port: int, speed: flo
     broker = Broker(workdir=workdir / "mosquitto")
     broker.start()
     ports = [free_port() for _ in range(3)]
-    gw_config = _gateway_config(workdir, broker.port, ports)
+    gw_config = write_gateway_config(workdir, broker.port, ports)
     env = {"COLDTRACE_DATABASE_URL": db_url, "COLDTRACE_API_DATABASE_URL": db_url}
     url = f"http://127.0.0.1:{api_port}/"
     sup = Supervisor(logdir=workdir / "logs")
@@ -167,7 +182,7 @@ def run_demo(*, workdir: Path, duration: float | None, api_port: int, speed: flo
         with psycopg.connect(db_url) as conn, Live(console=console, refresh_per_second=2) as live:
             while duration is None or time.monotonic() - started < duration:
                 sup.watch()
-                counts.produced, counts.outbox_depth = _outbox_counts(workdir / "outbox.sqlite")
+                counts.produced, counts.outbox_depth = outbox_counts(workdir / "outbox.sqlite")
                 _db_counts(conn, counts)
                 live.update(_view(counts, sup, url, time.monotonic() - started))
                 time.sleep(1)
@@ -190,7 +205,7 @@ def _finish(
     deadline = time.monotonic() + 30
     with psycopg.connect(db_url) as conn:
         while time.monotonic() < deadline:
-            counts.produced, counts.outbox_depth = _outbox_counts(workdir / "outbox.sqlite")
+            counts.produced, counts.outbox_depth = outbox_counts(workdir / "outbox.sqlite")
             _db_counts(conn, counts)
             if counts.outbox_depth == 0 and counts.stored + counts.dead_letters >= counts.produced:
                 break

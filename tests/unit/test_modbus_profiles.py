@@ -150,7 +150,9 @@ def test_a_malformed_profiles_file_raises_profile_error(text):
 _GOOD = {
     "table": "holding",
     "serial": {"baudrate": 4800, "bytesize": 8, "parity": "N", "stopbits": 1},
-    "registers": [{"address": 0, "qty": "temperature", "unit": "Cel", "scale": 0.1, "signed": True}],
+    "registers": [
+        {"address": 0, "qty": "temperature", "unit": "Cel", "scale": 0.1, "signed": True}
+    ],
 }
 
 

@@ -1,0 +1,218 @@
+"""The whole chain as real processes: simulated Modbus fridges → gateway → Mosquitto →
+ingest → PostgreSQL, and the failures it must survive without losing or doubling a reading.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from coldtrace.broker import Broker, free_port
+from coldtrace.demo import GATEWAY, SITE, outbox_counts, write_gateway_config
+from coldtrace.supervise import Supervisor, coldtrace_args
+from telemetry.payloads import VERSION, Reading, ReadingBatch
+from tests.mqtt_helpers import client, publish, wait_until
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Stack:
+    """Handles on the running processes of one test."""
+
+    tmp: Path
+    broker: Broker
+    db_url: str
+    sup: Supervisor
+    ports: list[int]
+
+    @property
+    def outbox(self) -> Path:
+        return self.tmp / "outbox.sqlite"
+
+    def produced(self) -> int:
+        return outbox_counts(self.outbox)[0]
+
+    def stored(self) -> int:
+        with psycopg.connect(self.db_url) as conn:
+            row = conn.execute("SELECT count(*) FROM telemetry.readings").fetchone()
+        return int(row[0]) if row else 0
+
+    def start_ingest(self, **env: str) -> None:
+        args = coldtrace_args("ingest", "--plain-logs", "--mqtt-port", str(self.broker.port))
+        self.sup.add("ingest", args, {"COLDTRACE_DATABASE_URL": self.db_url, **env})
+
+    def drain(self, timeout: float = 120) -> tuple[int, int]:
+        """Stop the devices, then wait until the outbox is empty and everything is stored."""
+        self.sup.children["sim"].stop()
+
+        def done() -> bool:
+            produced, depth = outbox_counts(self.outbox)
+            return depth == 0 and self.stored() == produced
+
+        ok = wait_until(done, timeout=timeout, interval=0.5)
+        produced, depth = outbox_counts(self.outbox)
+        assert ok, f"not drained: produced {produced}, outbox {depth}, stored {self.stored()}"
+        return produced, self.stored()
+
+    def assert_each_seq_once(self, produced: int) -> None:
+        """Every gateway sequence number 1..produced is stored exactly once."""
+        with psycopg.connect(self.db_url) as conn:
+            row = conn.execute(
+                "SELECT count(*), count(DISTINCT gateway_seq), min(gateway_seq), max(gateway_seq)"
+                " FROM telemetry.readings"
+            ).fetchone()
+        assert row == (produced, produced, 1, produced)
+
+
+def start_stack(
+    tmp: Path,
+    broker: Broker,
+    db_url: str,
+    *,
+    poll_interval_s: float,
+    batch_max: int,
+    resend_after_s: float = 2.0,
+    ingest_env: dict[str, str] | None = None,
+) -> Stack:
+    ports = [free_port() for _ in range(3)]
+    sup = Supervisor(logdir=tmp / "logs")
+    sim = ["sim", "--plain-logs", "--speed", "60", "--fail", str(ports[2]), "--fail-after", "60"]
+    for p in ports:
+        sim += ["--port", str(p)]
+    sup.add("sim", coldtrace_args(*sim))
+    stack = Stack(tmp, broker, db_url, sup, ports)
+    stack.start_ingest(**(ingest_env or {}))
+    cfg = write_gateway_config(
+        tmp,
+        broker.port,
+        ports,
+        poll_interval_s=poll_interval_s,
+        batch_max=batch_max,
+        resend_after_s=resend_after_s,
+        state_interval_s=2,
+    )
+    sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(cfg), "--plain-logs"))
+    return stack
+
+
+@pytest.fixture
+def stacks(tmp_path: Path) -> Iterator[list[Stack]]:
+    started: list[Stack] = []
+    yield started
+    for s in started:
+        s.sup.stop()
+        for child in s.sup.children.values():
+            log = child.log_path.read_text(errors="replace") if child.log_path.exists() else ""
+            assert "Traceback" not in log, f"{child.name} crashed:\n{log[-3000:]}"
+
+
+def test_simulated_fridges_to_database(tmp_path, broker, db_url, stacks):
+    stack = start_stack(tmp_path, broker, db_url, poll_interval_s=0.2, batch_max=50)
+    stacks.append(stack)
+    assert wait_until(lambda: stack.stored() >= 300, timeout=60), "nothing reached the database"
+    produced, stored = stack.drain()
+    assert stored == produced
+    stack.assert_each_seq_once(produced)
+    with psycopg.connect(db_url) as conn:
+        sensors = conn.execute(
+            "SELECT s.uid, s.quantity, count(*), min(r.value), max(r.value)"
+            " FROM telemetry.readings r JOIN telemetry.sensors s ON s.id = r.sensor_id"
+            " GROUP BY 1, 2 ORDER BY 1, 2"
+        ).fetchall()
+        gateway = conn.execute("SELECT id, site FROM telemetry.gateways").fetchall()
+        (committed,) = conn.execute(
+            "SELECT committed_seq FROM telemetry.gateway_streams"
+        ).fetchone()
+    assert gateway == [(GATEWAY, SITE)]
+    assert committed == produced
+    assert [(uid, qty) for uid, qty, *_ in sensors] == [
+        (f"FRIDGE-{i}", q) for i in (1, 2, 3) for q in ("humidity", "temperature")
+    ]
+    for uid, qty, _n, lo, hi in sensors:
+        if qty == "temperature" and uid != "FRIDGE-3":
+            assert 2 <= lo <= hi <= 8, f"{uid} left 2-8 °C: {lo}..{hi}"
+        if qty == "humidity":
+            assert 0 <= lo <= hi <= 100
+
+    # the same batch published again adds nothing
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT (extract(epoch FROM r.time) * 1000)::bigint, s.uid, s.quantity, r.value,"
+            " s.unit, r.gateway_seq FROM telemetry.readings r"
+            " JOIN telemetry.sensors s ON s.id = r.sensor_id"
+            " WHERE r.gateway_seq <= 40 ORDER BY r.gateway_seq"
+        ).fetchall()
+        (stream,) = conn.execute("SELECT stream FROM telemetry.gateway_streams").fetchone()
+    again = ReadingBatch(
+        v=VERSION,
+        gateway=GATEWAY,
+        stream=stream,
+        seq=(1, 40),
+        sent=int(time.time() * 1000),
+        items=[Reading(t=t, sensor=u, qty=q, value=v, unit=un) for t, u, q, v, un, _ in rows],
+    )
+    pub = client(broker.port)
+    publish(pub, f"ct/v1/{SITE}/{GATEWAY}/readings", again)
+    time.sleep(2)
+    assert stack.stored() == produced
+
+
+def test_ingest_sigkill_loses_nothing(tmp_path, broker, db_url, stacks):
+    stack = start_stack(tmp_path, broker, db_url, poll_interval_s=0.05, batch_max=20)
+    stacks.append(stack)
+    for round_ in range(2):
+        target = stack.stored() + 300
+        assert wait_until(lambda t=target: stack.stored() >= t, timeout=60), f"stalled {round_}"
+        stack.sup.children["ingest"].kill()
+        time.sleep(1.5)  # the gateway goes on producing into its outbox
+        stack.sup.children["ingest"].start()
+    produced, stored = stack.drain()
+    assert produced > 600
+    assert stored == produced
+    stack.assert_each_seq_once(produced)
+
+
+def test_broker_outage_is_drained(tmp_path, broker, db_url, stacks):
+    stack = start_stack(tmp_path, broker, db_url, poll_interval_s=0.1, batch_max=50)
+    stacks.append(stack)
+    assert wait_until(lambda: stack.stored() >= 100, timeout=60)
+    broker.stop()
+    before = stack.produced()
+    time.sleep(30)
+    during = stack.produced() - before
+    assert during > 300, f"the gateway stopped polling while the broker was down ({during})"
+    broker.start()
+    produced, stored = stack.drain()
+    assert stored == produced
+    stack.assert_each_seq_once(produced)
+
+
+def test_dropped_messages_are_resent(tmp_path, make_broker, db_url, stacks):
+    # A broker that drops: a tiny queue and a small in-flight window for a stalled subscriber.
+    lossy = make_broker("max_inflight_messages 10\nmax_queued_messages 5\n", name="lossy")
+    stack = start_stack(
+        tmp_path,
+        lossy,
+        db_url,
+        poll_interval_s=0.05,
+        batch_max=5,
+        ingest_env={"COLDTRACE_INGEST_MAX_MESSAGES": "10"},
+    )
+    stacks.append(stack)
+    assert wait_until(lambda: stack.stored() >= 100, timeout=60)
+    ingest = stack.sup.children["ingest"]
+    ingest.signal(signal.SIGSTOP)  # paused, connection open: the broker queues, then drops
+    time.sleep(6)
+    ingest.signal(signal.SIGCONT)
+    produced, stored = stack.drain()
+    log = (lossy.workdir / "mosquitto.log").read_text()
+    assert "dropped" in log.lower(), "the broker dropped nothing, so this test proved nothing"
+    assert stored == produced
+    stack.assert_each_seq_once(produced)
