@@ -166,6 +166,7 @@ def run_demo(*, workdir: Path, duration: float | None, api_port: int, speed: flo
     url = f"http://127.0.0.1:{api_port}/"
     sup = Supervisor(logdir=workdir / "logs")
     sim_args = ["sim", "--plain-logs", "--speed", str(speed), "--fail", str(ports[2])]
+    sim_args += ["--fail-after", "600", "--fail-for", "5400"]  # visible within a minute
     for p in ports:
         sim_args += ["--port", str(p)]
     sup.add("sim", coldtrace_args(*sim_args))
