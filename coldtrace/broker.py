@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import Self
 
 
 class BrokerError(RuntimeError):
@@ -100,7 +101,7 @@ class Broker:
             self.process.wait()
         self.process = None
 
-    def __enter__(self) -> Broker:
+    def __enter__(self) -> Self:
         self.start()
         return self
 

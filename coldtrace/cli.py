@@ -52,7 +52,7 @@ def ingest(
     log_level: LogLevel = "INFO",
     plain_logs: Plain = False,
 ) -> None:
-    """Run one ingest worker (MQTT → PostgreSQL) until SIGTERM/Ctrl-C; settings COLDTRACE_INGEST_*."""
+    """Run one ingest worker (MQTT → PostgreSQL) until SIGTERM; settings COLDTRACE_INGEST_*."""
     from coldtrace import logs
     from coldtrace.db.settings import DatabaseSettings
     from ingest.main import run

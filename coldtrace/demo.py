@@ -192,7 +192,7 @@ def run_demo(*, workdir: Path, duration: float | None, api_port: int, speed: flo
     return _finish(console, sup, broker, workdir, db_url, counts, url)
 
 
-def _finish(
+def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
     console: Console,
     sup: Supervisor,
     broker: Broker,

@@ -51,7 +51,7 @@ class Consumer:
         return self._generation
 
     def start(self, timeout: float = 10.0) -> None:
-        """Connect, subscribe and start paho's network thread; raise if the broker is unreachable."""
+        """Connect, subscribe and start paho's network thread; raise if the broker is away."""
         try:
             self._client.connect(self.host, self.port, keepalive=30)
         except OSError as err:

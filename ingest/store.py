@@ -29,6 +29,7 @@ SELECT timestamptz 'epoch' + t_ms * interval '1 millisecond', sensor_id, value, 
  ORDER BY sensor_id, t_ms
 ON CONFLICT DO NOTHING
 """
+_COPY = "COPY readings_stage (sensor_id, t_ms, value, flags, seq) FROM STDIN (FORMAT BINARY)"
 RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 
@@ -112,9 +113,7 @@ class Store:
             return 0
         ids = self.sensors
         with self.conn.cursor() as cur:
-            with cur.copy(
-                "COPY readings_stage (sensor_id, t_ms, value, flags, seq) FROM STDIN (FORMAT BINARY)"
-            ) as copy:
+            with cur.copy(_COPY) as copy:
                 copy.set_types(["int4", "int8", "float8", "int2", "int8"])
                 write = copy.write_row
                 for _gw, seq, r in readings:

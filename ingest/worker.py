@@ -154,7 +154,7 @@ class Worker:
                     log.warning("retrying after %s", cause)
                     continue
                 if isinstance(cause, psycopg.OperationalError) or store.conn.closed:
-                    log.error("database unavailable, retrying in %.1f s: %s", delay, err)
+                    log.error("database unavailable, retrying in %.1f s: %s", delay, err)  # noqa: TRY400
                     self._drop_store()
                     time.sleep(delay)
                     delay = min(delay * 2, 30)
@@ -186,7 +186,7 @@ class Worker:
             except psycopg.OperationalError as err:
                 if stop.is_set():
                     raise StoreError(f"database unavailable at shutdown: {err}") from err
-                log.error("cannot connect to the database, retrying in %.1f s: %s", delay, err)
+                log.error("cannot connect to the database, retrying in %.1f s: %s", delay, err)  # noqa: TRY400
                 time.sleep(delay)
                 delay = min(delay * 2, 30)
 

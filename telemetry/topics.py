@@ -71,6 +71,6 @@ class Topic:
 def subscription(
     kind: Kind, *, site: str = "+", gateway: str = "+", share: str | None = None
 ) -> str:
-    """Topic filter for ``kind``; with ``share`` an MQTT shared subscription ``$share/<group>/…``."""
+    """Topic filter for ``kind``; with ``share``, a shared subscription ``$share/<group>/…``."""
     flt = f"{PREFIX}/{site}/{gateway}/{kind}"
     return f"$share/{share}/{flt}" if share else flt
