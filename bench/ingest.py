@@ -292,7 +292,7 @@ def session_state(state: str | None, wait_event: str | None, query: str) -> str:
             return "COPY to staging, server waiting for rows from the worker"
         return "COPY to staging, server busy"
     if q.startswith("INSERT INTO telemetry.readings"):
-        return "insert-select into readings (ON CONFLICT DO NOTHING)"
+        return "insert-select into readings (plain; ON CONFLICT only on a duplicate)"
     if q.startswith("COMMIT"):
         return "COMMIT (WAL flush)"
     if "commit_seq_ranges" in q:

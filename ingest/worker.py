@@ -7,6 +7,7 @@ message the database itself rejects is dead-lettered on its own so the rest go o
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import queue
 import threading
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 
 from ingest.consumer import Consumer
-from ingest.errors import StoreError
+from ingest.errors import IngestError, StoreError
 from ingest.metrics import IngestMetrics
 from ingest.plan import DeadLetter, Plan, Received
 from ingest.settings import IngestSettings
@@ -64,24 +65,68 @@ class Worker:
         )
         self._store: Store | None = None
         self.ready = threading.Event()
+        self._writer_error: BaseException | None = None
 
     def run(self, stop: threading.Event) -> None:
-        """Consume until ``stop`` is set, then flush what is pending and return."""
+        """Consume until ``stop`` is set, then flush what is pending and return.
+
+        Two stages overlap: this thread collects and decodes the next batch while a
+        writer thread commits the previous one (the database releases the GIL while
+        it works), then acks it. The hand-over queue holds one batch, so a slow
+        database slows collection down instead of piling up memory.
+        """
         self._store = self._connect(stop)
         self.consumer.start()
         self.ready.set()
+        plans: queue.Queue[tuple[list[Received], Plan] | None] = queue.Queue(maxsize=1)
+        writer = threading.Thread(
+            target=self._write_loop, args=(plans, stop), name="ingest-writer", daemon=True
+        )
+        writer.start()
         try:
             while not stop.is_set():
-                batch = self._collect(stop)
-                if batch:
-                    self._flush(batch, stop)
+                if batch := self._collect(stop):
+                    self._hand_over(plans, (batch, self._plan(batch)), writer)
             # drain what paho already delivered, so it is acked before we disconnect
             while batch := self._collect(stop, wait=False):
-                self._flush(batch, stop)
+                self._hand_over(plans, (batch, self._plan(batch)), writer)
         finally:
+            with contextlib.suppress(IngestError):
+                self._hand_over(plans, None, writer)
+            writer.join()
             self.consumer.stop()
             if self._store is not None:
                 self._store.conn.close()
+        if self._writer_error is not None:
+            raise self._writer_error
+
+    def _hand_over(
+        self,
+        plans: queue.Queue[tuple[list[Received], Plan] | None],
+        item: tuple[list[Received], Plan] | None,
+        writer: threading.Thread,
+    ) -> None:
+        while writer.is_alive():
+            try:
+                plans.put(item, timeout=0.5)
+            except queue.Full:
+                continue
+            return
+        raise IngestError("the writer thread stopped") from self._writer_error
+
+    def _write_loop(
+        self, plans: queue.Queue[tuple[list[Received], Plan] | None], stop: threading.Event
+    ) -> None:
+        try:
+            while (item := plans.get()) is not None:
+                self._flush(*item, stop)
+        except StoreError as err:
+            if not stop.is_set():
+                self._writer_error = err
+            log.warning("stopping with a batch unacknowledged (the broker keeps it): %s", err)
+        except BaseException as err:
+            self._writer_error = err
+            log.exception("the writer thread failed; stopping the worker")
 
     def _collect(self, stop: threading.Event, *, wait: bool = True) -> list[Received]:
         s = self.settings
@@ -112,9 +157,9 @@ class Worker:
             plan.add(msg, now_ms=now_ms, max_future_ms=self.settings.max_future_ms)
         return plan
 
-    def _flush(self, batch: list[Received], stop: threading.Event) -> None:
+    def _flush(self, batch: list[Received], plan: Plan, stop: threading.Event) -> None:
         started = time.perf_counter()
-        result = self._write_with_retry(batch, stop)
+        result = self._write_with_retry(batch, stop, plan)
         self.consumer.ack(batch)
         for key, committed in result.watermarks.items():
             ack = Ack(
@@ -140,20 +185,29 @@ class Worker:
         m.dead_letters.inc(result.dead_letters)
         m.flush_seconds.observe(time.perf_counter() - started)
 
-    def _write_with_retry(self, batch: list[Received], stop: threading.Event) -> WriteResult:
-        """Write the batch; on a connection loss reconnect and retry, forever."""
+    def _write_with_retry(
+        self, batch: list[Received], stop: threading.Event, plan: Plan | None = None
+    ) -> WriteResult:
+        """Write the batch; on a connection loss reconnect and retry until it works.
+
+        At shutdown (``stop`` set) a lost database ends the retries with `StoreError`:
+        the batch stays unacknowledged and the broker re-delivers it later.
+        """
         delay = 0.5
+        plan = plan or self._plan(batch)
         while True:
             store = self._store or self._connect(stop)
             self._store = store
             try:
-                return store.write(self._plan(batch))
+                return store.write(plan)
             except StoreError as err:
                 cause = err.__cause__
                 if isinstance(cause, RETRYABLE):
                     log.warning("retrying after %s", cause)
                     continue
                 if isinstance(cause, psycopg.OperationalError) or store.conn.closed:
+                    if stop.is_set():
+                        raise
                     log.error("database unavailable, retrying in %.1f s: %s", delay, err)  # noqa: TRY400
                     self._drop_store()
                     time.sleep(delay)

@@ -23,8 +23,10 @@ from telemetry.payloads import (
     Millis,
     Reading,
     ReadingBatch,
+    ScanItem,
     Seq,
     StreamId,
+    TagItem,
 )
 
 MAX_PAYLOAD_BYTES = 1_048_576
@@ -119,6 +121,8 @@ def check_reading(  # noqa: PLR0911 - one return per rule reads best
     item: Reading, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS
 ) -> str | None:
     """Return why ``item`` is unacceptable, or None if it is fine."""
+    if not (item.sensor.isascii() and item.sensor.isprintable()) or " " in item.sensor:
+        return f"sensor id {item.sensor!r} must be printable ASCII without spaces"
     if not math.isfinite(item.value):
         return f"value of {item.sensor} is {item.value}, not a finite number"
     units = UNITS.get(item.qty)
@@ -224,3 +228,73 @@ def decode_ack(data: bytes) -> Ack:
 def decode_state(data: bytes) -> GatewayState:
     """Decode a gateway state (birth, death, periodic) message."""
     return _decode(_state_decoder, data)
+
+
+# --- edge events: tags and scans ---
+
+EventItem = TypeVar("EventItem", TagItem, ScanItem)
+
+
+@dataclass(frozen=True, slots=True)
+class DecodedEvents:
+    """A tags or scans batch after decoding: accepted items with their seq, and rejected ones."""
+
+    gateway: str
+    stream: str
+    seq_first: int
+    seq_last: int
+    sent: int
+    items: list[tuple[int, TagItem | ScanItem]]
+    rejected: list[RejectedItem] = field(default_factory=list)
+
+
+def check_event(item: TagItem | ScanItem, *, now_ms: int, max_future_ms: int) -> str | None:
+    """Return why a tag read or scan is unacceptable, or None if it is fine."""
+    if item.t > now_ms + max_future_ms:
+        return f"timestamp {item.t} is {(item.t - now_ms) / 1000:.0f} s in the future"
+    if item.t < MIN_TIME_MS:
+        return f"timestamp {item.t} is before 2000-01-01; the device clock is probably unset"
+    if isinstance(item, ScanItem) and item.ok == (item.reason is not None):
+        return "a scan must have a reason exactly when it is not ok"
+    if isinstance(item, TagItem) and item.rssi is not None and not math.isfinite(item.rssi):
+        return f"rssi {item.rssi} is not a finite number"
+    return None
+
+
+def _decode_events(
+    data: bytes, item_type: type[EventItem], *, now_ms: int, max_future_ms: int
+) -> DecodedEvents:
+    _check_size(data)
+    _check_version(data)
+    try:
+        raw = _raw_batch_decoder.decode(data)
+    except msgspec.DecodeError as err:
+        raise DecodeError(_readable(err)) from None
+    _check_envelope(raw.seq, len(raw.items))
+    decoder = msgspec.json.Decoder(item_type)
+    first = raw.seq[0]
+    items: list[tuple[int, TagItem | ScanItem]] = []
+    rejected: list[RejectedItem] = []
+    for i, item_raw in enumerate(raw.items):
+        raw_bytes = bytes(item_raw)
+        try:
+            item = decoder.decode(raw_bytes)
+        except msgspec.DecodeError as err:
+            rejected.append(RejectedItem(i, first + i, f"item {i}: {_readable(err)}", raw_bytes))
+            continue
+        reason = check_event(item, now_ms=now_ms, max_future_ms=max_future_ms)
+        if reason is None:
+            items.append((first + i, item))
+        else:
+            rejected.append(RejectedItem(i, first + i, f"item {i}: {reason}", raw_bytes))
+    return DecodedEvents(raw.gateway, raw.stream, first, raw.seq[1], raw.sent, items, rejected)
+
+
+def decode_tags(data: bytes, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS) -> DecodedEvents:
+    """Decode a tags payload; raise `DecodeError` if the envelope is unusable."""
+    return _decode_events(data, TagItem, now_ms=now_ms, max_future_ms=max_future_ms)
+
+
+def decode_scans(data: bytes, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS) -> DecodedEvents:
+    """Decode a scans payload; raise `DecodeError` if the envelope is unusable."""
+    return _decode_events(data, ScanItem, now_ms=now_ms, max_future_ms=max_future_ms)
