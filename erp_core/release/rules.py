@@ -1,0 +1,214 @@
+"""Release rules, pure: from a lot's evidence to a recommendation a QA person can read.
+
+Every rule yields a result with its evidence in words, passed or not, so the release
+panel and the signed record show *why*. The decision function then says who may do
+what: with every rule passed, ``qa`` or ``qa_manager`` may release; with any rule
+failed, only a ``qa_manager`` may release, as an override with a written
+justification. Rejecting is always open to both roles. No I/O, no clock of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class Action(StrEnum):
+    """What QA asks to do with the lot."""
+
+    RELEASE = "release"
+    REJECT = "reject"
+
+
+class Verdict(StrEnum):
+    """The outcome of asking."""
+
+    ALLOWED = "allowed"
+    OVERRIDE = "override"  # allowed as a justified qa_manager override of failed rules
+    REFUSED = "refused"
+
+
+SIGNING_ROLES = frozenset({"qa", "qa_manager"})
+MIN_JUSTIFICATION = 20  # characters: a justification is a sentence, not "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class Excursion:
+    """An excursion episode that touched the lot, with its disposition if any."""
+
+    id: int
+    sensor: str
+    started_at: datetime
+    peak: float
+    duration_s: float
+    disposition: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Everything the rules look at for one lot (gathered by the service from the DB)."""
+
+    lot_status: str
+    expiry: datetime | None
+    now: datetime
+    excursions: tuple[Excursion, ...] = ()
+    mkt: float | None = None
+    mkt_limit: float | None = None
+    tor_cumulative_min: float = 0.0
+    tor_budget_min: float | None = None
+    coverage: float = 0.0  # share of the lot's life with readings, 0..1
+    coverage_gaps: tuple[tuple[datetime, datetime], ...] = ()
+    inspections_failed: int = 0
+    inspections_pending: int = 0
+    open_deviations: tuple[str, ...] = ()
+    required_coverage: float = 0.999
+
+
+@dataclass(frozen=True, slots=True)
+class RuleResult:
+    """One rule's outcome with the evidence behind it."""
+
+    rule: str
+    passed: bool
+    evidence: str
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    """All rule results; ``release_recommended`` when every one passed."""
+
+    results: tuple[RuleResult, ...]
+
+    @property
+    def release_recommended(self) -> bool:
+        """True when every rule passed."""
+        return all(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> tuple[RuleResult, ...]:
+        """The rules that did not pass."""
+        return tuple(r for r in self.results if not r.passed)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Whether a user may take an action on the lot now, and why."""
+
+    verdict: Verdict
+    reason: str
+    recommendation: Recommendation = field(repr=False)
+
+
+def _excursions(ev: Evidence) -> RuleResult:
+    open_ = [x for x in ev.excursions if not x.disposition]
+    if not ev.excursions:
+        return RuleResult(
+            "excursions dispositioned", passed=True, evidence="no excursion touched the lot"
+        )
+    if open_:
+        ids = ", ".join(f"#{x.id} ({x.sensor}, peak {x.peak:.1f} °C)" for x in open_)
+        return RuleResult(
+            "excursions dispositioned", passed=False, evidence=f"without disposition: {ids}"
+        )
+    done = ", ".join(f"#{x.id}: {x.disposition}" for x in ev.excursions)
+    return RuleResult(
+        "excursions dispositioned", passed=True, evidence=f"all dispositioned ({done})"
+    )
+
+
+def _mkt(ev: Evidence) -> RuleResult:
+    name = "mean kinetic temperature"
+    if ev.mkt_limit is None:
+        return RuleResult(name, passed=True, evidence="the item sets no MKT limit")
+    if ev.mkt is None:
+        return RuleResult(name, passed=False, evidence="no readings, so MKT cannot be computed")
+    ok = ev.mkt <= ev.mkt_limit
+    return RuleResult(name, ok, f"MKT {ev.mkt:.2f} °C, limit {ev.mkt_limit:.2f} °C")
+
+
+def _tor(ev: Evidence) -> RuleResult:
+    name = "time out of range within budget"
+    used = f"{ev.tor_cumulative_min:.0f} min out of range"
+    if ev.tor_budget_min is None:
+        ok = ev.tor_cumulative_min == 0
+        return RuleResult(name, ok, f"{used}; the item allows none")
+    ok = ev.tor_cumulative_min <= ev.tor_budget_min
+    return RuleResult(name, ok, f"{used} of a {ev.tor_budget_min:.0f} min budget")
+
+
+def _coverage(ev: Evidence) -> RuleResult:
+    name = "temperature record complete"
+    text = f"readings cover {ev.coverage:.1%} of the lot's life"
+    if ev.coverage_gaps:
+        start, end = ev.coverage_gaps[0]
+        gaps = len(ev.coverage_gaps)
+        text += f"; {gaps} gap(s), first {start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
+    return RuleResult(name, ev.coverage >= ev.required_coverage, text)
+
+
+def _inspections(ev: Evidence) -> RuleResult:
+    name = "inspections passed"
+    if ev.inspections_failed:
+        return RuleResult(
+            name, passed=False, evidence=f"{ev.inspections_failed} failed inspection(s)"
+        )
+    if ev.inspections_pending:
+        return RuleResult(
+            name, passed=False, evidence=f"{ev.inspections_pending} inspection(s) pending"
+        )
+    return RuleResult(name, passed=True, evidence="no failed or pending inspection")
+
+
+def _deviations(ev: Evidence) -> RuleResult:
+    name = "no open deviation"
+    if ev.open_deviations:
+        return RuleResult(name, passed=False, evidence="open: " + ", ".join(ev.open_deviations))
+    return RuleResult(name, passed=True, evidence="no open deviation")
+
+
+def _status_and_expiry(ev: Evidence) -> RuleResult:
+    name = "lot in quarantine and not expired"
+    if ev.lot_status not in ("quarantine", "on_hold"):
+        return RuleResult(name, passed=False, evidence=f"lot is {ev.lot_status}")
+    if ev.expiry is not None and ev.expiry <= ev.now:
+        return RuleResult(name, passed=False, evidence=f"expired on {ev.expiry:%Y-%m-%d}")
+    return RuleResult(name, passed=True, evidence=f"lot is {ev.lot_status}")
+
+
+RULES = (_status_and_expiry, _excursions, _mkt, _tor, _coverage, _inspections, _deviations)
+
+
+def recommend(evidence: Evidence) -> Recommendation:
+    """Evaluate every release rule on the lot's evidence."""
+    return Recommendation(tuple(rule(evidence) for rule in RULES))
+
+
+def decide(  # noqa: PLR0911 - one return per outcome, each with its reason
+    evidence: Evidence, *, action: Action, roles: frozenset[str], justification: str | None
+) -> Decision:
+    """Say whether a user holding ``roles`` may take ``action`` now, and why."""
+    rec = recommend(evidence)
+    if not roles & SIGNING_ROLES:
+        return Decision(Verdict.REFUSED, "only qa or qa_manager may decide on a lot", rec)
+    if action is Action.REJECT:
+        if evidence.lot_status not in ("quarantine", "on_hold"):
+            return Decision(Verdict.REFUSED, f"a {evidence.lot_status} lot cannot be rejected", rec)
+        return Decision(Verdict.ALLOWED, "rejecting needs no rule to pass", rec)
+    status = rec.results[0]
+    if not status.passed:  # never overridable: wrong status or expired
+        return Decision(Verdict.REFUSED, status.evidence, rec)
+    if rec.release_recommended:
+        return Decision(Verdict.ALLOWED, "every release rule passed", rec)
+    failed = "; ".join(f"{r.rule}: {r.evidence}" for r in rec.failed)
+    if "qa_manager" not in roles:
+        return Decision(
+            Verdict.REFUSED, f"rules failed, only a qa_manager may override ({failed})", rec
+        )
+    if not justification or len(justification.strip()) < MIN_JUSTIFICATION:
+        return Decision(
+            Verdict.REFUSED,
+            f"an override needs a written justification of at least {MIN_JUSTIFICATION} characters",
+            rec,
+        )
+    return Decision(Verdict.OVERRIDE, f"override of failed rules: {failed}", rec)

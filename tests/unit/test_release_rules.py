@@ -1,0 +1,155 @@
+"""Release rules and who may decide: every outcome and its stated reason."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from erp_core.release.rules import Action, Evidence, Excursion, Verdict, decide, recommend
+
+NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
+CLEAN = Evidence(
+    lot_status="quarantine",
+    expiry=NOW + timedelta(days=365),
+    now=NOW,
+    mkt=5.1,
+    mkt_limit=8.0,
+    tor_cumulative_min=0,
+    tor_budget_min=120,
+    coverage=1.0,
+)
+EXC = Excursion(
+    7, "FRIDGE-3", NOW - timedelta(days=2), peak=11.4, duration_s=5400, disposition=None
+)
+QA = frozenset({"qa"})
+QAM = frozenset({"qa_manager"})
+WHY = "Stability data for this product cover 48 h at 15 °C; peak was 11.4 °C for 90 min."
+
+
+def test_clean_lot_is_recommended_and_qa_may_release() -> None:
+    assert recommend(CLEAN).release_recommended
+    assert (
+        decide(CLEAN, action=Action.RELEASE, roles=QA, justification=None).verdict
+        is Verdict.ALLOWED
+    )
+
+
+def test_undispositioned_excursion_blocks_qa() -> None:
+    ev = replace(CLEAN, excursions=(EXC,))
+    rec = recommend(ev)
+    assert not rec.release_recommended
+    assert [r.rule for r in rec.failed] == ["excursions dispositioned"]
+    assert "#7 (FRIDGE-3, peak 11.4 °C)" in rec.failed[0].evidence
+    d = decide(ev, action=Action.RELEASE, roles=QA, justification=WHY)
+    assert d.verdict is Verdict.REFUSED
+    assert "only a qa_manager may override" in d.reason
+
+
+def test_manager_override_needs_a_real_justification() -> None:
+    ev = replace(CLEAN, excursions=(EXC,))
+    assert (
+        decide(ev, action=Action.RELEASE, roles=QAM, justification="ok").verdict is Verdict.REFUSED
+    )
+    assert (
+        decide(ev, action=Action.RELEASE, roles=QAM, justification=None).verdict is Verdict.REFUSED
+    )
+    d = decide(ev, action=Action.RELEASE, roles=QAM, justification=WHY)
+    assert d.verdict is Verdict.OVERRIDE
+    assert "excursions dispositioned" in d.reason
+
+
+def test_dispositioned_excursion_passes() -> None:
+    ev = replace(CLEAN, excursions=(replace(EXC, disposition="no impact"),))
+    assert recommend(ev).release_recommended
+
+
+@pytest.mark.parametrize(
+    ("change", "rule", "words"),
+    [
+        ({"mkt": 8.4}, "mean kinetic temperature", "MKT 8.40 °C, limit 8.00 °C"),
+        ({"mkt": None}, "mean kinetic temperature", "cannot be computed"),
+        (
+            {"tor_cumulative_min": 121},
+            "time out of range within budget",
+            "121 min out of range of a 120",
+        ),
+        (
+            {"tor_budget_min": None, "tor_cumulative_min": 3},
+            "time out of range within budget",
+            "allows none",
+        ),
+        ({"coverage": 0.9}, "temperature record complete", "90.0%"),
+        ({"inspections_failed": 1}, "inspections passed", "1 failed"),
+        ({"inspections_pending": 2}, "inspections passed", "2 inspection(s) pending"),
+        ({"open_deviations": ("DEV-12",)}, "no open deviation", "DEV-12"),
+    ],
+)
+def test_each_rule_fails_with_its_evidence(
+    change: dict[str, object], rule: str, words: str
+) -> None:
+    rec = recommend(replace(CLEAN, **change))
+    assert [r.rule for r in rec.failed] == [rule]
+    assert words in rec.failed[0].evidence
+
+
+def test_coverage_gap_is_named() -> None:
+    gap = (NOW - timedelta(hours=5), NOW - timedelta(hours=3))
+    rec = recommend(replace(CLEAN, coverage=0.95, coverage_gaps=(gap,)))
+    assert "1 gap(s), first 2026-11-25 07:00–09:00 UTC" in rec.failed[0].evidence
+
+
+@pytest.mark.parametrize("status", ["released", "rejected", "recalled"])
+def test_status_is_never_overridable(status: str) -> None:
+    ev = replace(CLEAN, lot_status=status)
+    d = decide(ev, action=Action.RELEASE, roles=QAM, justification=WHY)
+    assert d.verdict is Verdict.REFUSED
+    assert status in d.reason
+
+
+def test_expired_lot_cannot_be_released_even_by_override() -> None:
+    ev = replace(CLEAN, expiry=NOW - timedelta(days=1))
+    assert (
+        decide(ev, action=Action.RELEASE, roles=QAM, justification=WHY).verdict is Verdict.REFUSED
+    )
+
+
+def test_reject_is_open_to_qa_whatever_the_rules() -> None:
+    ev = replace(CLEAN, excursions=(EXC,), mkt=30.0)
+    assert decide(ev, action=Action.REJECT, roles=QA, justification=None).verdict is Verdict.ALLOWED
+
+
+@pytest.mark.parametrize("roles", [frozenset(), frozenset({"warehouse"}), frozenset({"admin"})])
+def test_non_qa_roles_may_not_decide(roles: frozenset[str]) -> None:
+    for action in Action:
+        assert (
+            decide(CLEAN, action=action, roles=roles, justification=WHY).verdict is Verdict.REFUSED
+        )
+
+
+@given(
+    mkt=st.floats(0, 30),
+    tor=st.floats(0, 500),
+    coverage=st.floats(0, 1),
+    n_open=st.integers(0, 3),
+    qam=st.booleans(),
+)
+def test_qa_release_allowed_exactly_when_every_rule_passes(
+    mkt: float, tor: float, coverage: float, n_open: int, qam: bool
+) -> None:
+    ev = replace(
+        CLEAN,
+        mkt=mkt,
+        tor_cumulative_min=tor,
+        coverage=coverage,
+        excursions=tuple(replace(EXC, id=i) for i in range(n_open)),
+    )
+    expected_ok = mkt <= 8.0 and tor <= 120 and coverage >= 0.999 and n_open == 0
+    d = decide(ev, action=Action.RELEASE, roles=QA, justification=WHY)
+    assert (d.verdict is Verdict.ALLOWED) == expected_ok
+    if qam:
+        d2 = decide(ev, action=Action.RELEASE, roles=QAM, justification=WHY)
+        assert d2.verdict is (Verdict.ALLOWED if expected_ok else Verdict.OVERRIDE)
