@@ -13,6 +13,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from coldtrace.cli_admin import audit_app, users_app
+
 app = typer.Typer(
     help="ColdTrace: cold-chain telemetry for a medical-device ERP.", no_args_is_help=True
 )
@@ -20,6 +22,8 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Edge gateway.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(gateway_app, name="gateway")
+app.add_typer(users_app, name="users")
+app.add_typer(audit_app, name="audit")
 console = Console()
 
 LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
@@ -180,6 +184,15 @@ def demo(
     from coldtrace.demo import run_demo
 
     raise typer.Exit(run_demo(workdir=workdir, duration=duration, api_port=api_port, speed=speed))
+
+
+from coldtrace import cli_notify  # noqa: E402 - after the core commands; imports nothing heavy
+
+cli_notify.register(app)
+
+from coldtrace.cli_alerts import alerts_app  # noqa: E402 - typer and rich only
+
+app.add_typer(alerts_app, name="alerts")
 
 
 def main() -> None:

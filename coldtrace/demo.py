@@ -12,6 +12,7 @@ import shutil
 import sqlite3
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
@@ -24,11 +25,13 @@ from rich.table import Table
 from coldtrace.broker import Broker, free_port
 from coldtrace.db import migrate
 from coldtrace.db.settings import DatabaseSettings
+from coldtrace.mailcatcher import MailCatcher
+from coldtrace.seed import DEMO_PASSWORD, USERS, DemoLots, seed_demo
 from coldtrace.supervise import Supervisor, coldtrace_args
 
 SITE = "plant-demo"
 GATEWAY = "gw-demo-01"
-SERVICES = ("sim", "ingest", "gateway", "api")
+SERVICES = ("sim", "ingest", "gateway", "api", "notifier")
 
 
 @dataclass
@@ -157,6 +160,8 @@ def run_demo(*, workdir: Path, duration: float | None, api_port: int, speed: flo
     console.print(f"preparing database [bold]{db_url.rsplit('/', 1)[1]}[/bold] (fresh) …")
     migrate.drop_database(db_url)
     migrate.upgrade(db_url, DatabaseSettings(url=db_url).sqlalchemy_url)
+    with psycopg.connect(db_url) as conn:
+        lots = seed_demo(conn, now=datetime.now(UTC), gateway=GATEWAY)
 
     broker = Broker(workdir=workdir / "mosquitto")
     broker.start()
@@ -175,6 +180,16 @@ def run_demo(*, workdir: Path, duration: float | None, api_port: int, speed: flo
     )
     sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(gw_config), "--plain-logs"))
     sup.add("api", coldtrace_args("api", "--port", str(api_port)), env)
+    mail = MailCatcher(workdir / "mail")
+    mail.start()
+    notify_env = {
+        **env,
+        "COLDTRACE_NOTIFY_SMTP_HOST": "127.0.0.1",
+        "COLDTRACE_NOTIFY_SMTP_PORT": str(mail.port),
+        "COLDTRACE_NOTIFY_BASE_URL": url.rstrip("/"),
+        "COLDTRACE_NOTIFY_JOBS_INTERVAL_S": "15",
+    }
+    sup.add("notifier", coldtrace_args("notifier"), notify_env)
     console.print(f"web UI: [bold]{url}[/bold]   logs: {sup.logdir}")
 
     counts = Counts()
@@ -189,7 +204,10 @@ def run_demo(*, workdir: Path, duration: float | None, api_port: int, speed: flo
                 time.sleep(1)
     except KeyboardInterrupt:
         console.print("stopping …")
-    return _finish(console, sup, broker, workdir, db_url, counts, url)
+    try:
+        return _finish(console, sup, broker, workdir, db_url, counts, url, lots, mail)
+    finally:
+        mail.stop()
 
 
 def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
@@ -200,6 +218,8 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
     db_url: str,
     counts: Counts,
     url: str,
+    lots: DemoLots,
+    mail: MailCatcher,
 ) -> int:
     # Stop the devices first, let the gateway drain its outbox, then stop the rest.
     sup.children["sim"].stop()
@@ -211,7 +231,8 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
             if counts.outbox_depth == 0 and counts.stored + counts.dead_letters >= counts.produced:
                 break
             time.sleep(0.5)
-    codes = sup.stop(["gateway", "ingest", "api"])
+    time.sleep(2)  # let the notifier send what the last flush raised
+    codes = sup.stop(["gateway", "ingest", "notifier", "api"])
     broker.stop()
     summary = Table(title="ColdTrace demo — summary", show_header=False)
     summary.add_row("readings produced by the gateway", f"{counts.produced:,}")
@@ -222,6 +243,26 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
     for uid, _qty, _last, lo, hi in counts.latest or []:
         verdict = "[red]excursion above 8 °C[/red]" if hi > 8 else "[green]stayed in 2–8 °C[/green]"
         summary.add_row(uid, f"min {lo:.1f} °C, max {hi:.1f} °C — {verdict}")
+    with psycopg.connect(db_url) as conn:
+        for label, lot_id in (
+            ("clean lot", lots.clean),
+            ("lot in the failing fridge", lots.excursion),
+            ("shipped lot", lots.shipped),
+        ):
+            row = conn.execute(
+                "SELECT count(*) FILTER (WHERE status = 'open') FROM erp.deviations"
+                " WHERE lot_id = %s",
+                (lot_id,),
+            ).fetchone()
+            open_devs = int(row[0]) if row else 0
+            summary.add_row(label, f"{url}lots/{lot_id} — {open_devs} open deviation(s)")
+        row = conn.execute("SELECT count(*) FROM telemetry.alerts").fetchone()
+        summary.add_row("alerts raised", f"{int(row[0]) if row else 0} ({url}alerts)")
+    summary.add_row("alert emails received", f"{len(mail.messages)} (in {mail.folder})")
+    for subject in mail.subjects()[:3]:
+        summary.add_row("", subject)
+    users = ", ".join(f"{u} ({r.value})" for u, _, r in USERS)
+    summary.add_row("demo users", f"{users}; password {DEMO_PASSWORD}")
     summary.add_row("database", db_url.rsplit("/", 1)[1] + " (kept; `coldtrace api` serves it)")
     summary.add_row("web UI (while running)", url)
     summary.add_row("exit codes", ", ".join(f"{k}={v}" for k, v in codes.items()))

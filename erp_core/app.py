@@ -19,12 +19,19 @@ from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
 from erp_core import health
+from erp_core.alerts import api as alerts_api
+from erp_core.alerts import pages as alerts_pages
+from erp_core.audit import api as audit_api
+from erp_core.auth import api as auth_api
 from erp_core.deps import AppContext, Clock, DbConnection, utc_now
 from erp_core.http_errors import install_error_handlers
 from erp_core.metrics import ApiMetrics, install_metrics_middleware
 from erp_core.monitoring import api as monitoring_api
 from erp_core.monitoring import pages as monitoring_pages
+from erp_core.release import api as release_api
+from erp_core.release import pages as release_pages
 from erp_core.settings import ApiSettings
+from erp_core.stock import api as stock_api
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -52,8 +59,16 @@ def create_app(settings: ApiSettings, *, clock: Clock = utc_now) -> FastAPI:
     install_metrics_middleware(app, metrics)
     install_error_handlers(app, clock=clock)
     app.include_router(health.router)
+    app.include_router(auth_api.router)
+    app.include_router(audit_api.router)
+    auth_api.install_access_error_handlers(app, clock=clock)
     app.include_router(monitoring_api.router)
+    app.include_router(alerts_api.router)
+    app.include_router(release_api.router)
+    app.include_router(release_pages.router)
+    app.include_router(alerts_pages.router)
     app.include_router(monitoring_pages.router)
+    stock_api.install(app)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     return app
 

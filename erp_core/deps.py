@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 import psycopg
-from fastapi import Depends, Request
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import OAuth2PasswordBearer
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
+from erp_core.auth import service as auth_service
+from erp_core.auth import tokens
+from erp_core.auth.errors import InvalidTokenError, PermissionDeniedError
+from erp_core.auth.models import AttemptRecorder, LoginAttempt, LoginPolicy, Role, User
 from erp_core.metrics import ApiMetrics
 from erp_core.settings import ApiSettings
 
@@ -69,3 +74,73 @@ def get_now(context: Context) -> datetime:
 Settings = Annotated[ApiSettings, Depends(get_settings)]
 Connection = Annotated[DbConnection, Depends(get_connection)]
 Now = Annotated[datetime, Depends(get_now)]
+
+
+# --- access: the current user and role checks (erp_core.auth) ---
+
+_bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def get_login_policy(settings: Settings) -> LoginPolicy:
+    """The failed-login limits from the settings."""
+    return LoginPolicy(
+        max_failures=settings.login_max_failures,
+        window=timedelta(minutes=settings.login_window_minutes),
+        lock=timedelta(minutes=settings.login_lock_minutes),
+    )
+
+
+def get_attempt_recorder(context: Context) -> AttemptRecorder:
+    """Records login/signature attempts on a pooled connection of their own, committed at once.
+
+    A failed attempt must outlive the request that made it, which is rolled back.
+    """
+
+    def record(attempt: LoginAttempt) -> None:
+        with context.pool.connection() as conn:
+            auth_service.record_attempt(conn, attempt=attempt)
+
+    return record
+
+
+def get_current_user(
+    context: Context, conn: Connection, token: Annotated[str | None, Depends(_bearer)]
+) -> User:
+    """The active user the bearer token was issued to; 401 otherwise."""
+    challenge = {"WWW-Authenticate": "Bearer"}
+    if token is None:
+        raise HTTPException(401, "not authenticated", headers=challenge)
+    try:
+        username = tokens.subject(
+            token, secret=context.settings.jwt_secret.get_secret_value(), now=context.clock()
+        )
+    except InvalidTokenError as err:
+        raise HTTPException(401, str(err), headers=challenge) from err
+    user = auth_service.find_user(conn, username=username)
+    if user is None or not user.active:
+        raise HTTPException(401, "the account is unknown or disabled", headers=challenge)
+    return user
+
+
+CurrentUser = Annotated[User, Depends(get_current_user)]
+LoginLimits = Annotated[LoginPolicy, Depends(get_login_policy)]
+AttemptLog = Annotated[AttemptRecorder, Depends(get_attempt_recorder)]
+
+
+def require_roles(*roles: str) -> Callable[[User], User]:
+    """A dependency returning the current user if they hold one of ``roles``; 403 otherwise.
+
+    Use as ``user: Annotated[User, Depends(require_roles("qa", "qa_manager"))]``.
+    """
+    allowed = frozenset(Role(r) for r in roles)  # ValueError at import for a typo
+    if not allowed:
+        raise ValueError("require_roles needs at least one role")
+
+    def check_roles(user: CurrentUser) -> User:
+        if not user.has_any(allowed):
+            err = PermissionDeniedError(user.username, allowed)
+            raise HTTPException(403, str(err))
+        return user
+
+    check_roles.__name__ = f"require_{'_or_'.join(sorted(allowed))}"
+    return check_roles

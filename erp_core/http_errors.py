@@ -47,6 +47,12 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
         detail = [_validation_item(err.name, str(err), err.value)]
         return answer(request, 422, "Invalid request", str(err), detail)
 
+    @app.exception_handler(psycopg.errors.CheckViolation)
+    def refused_by_database(request: Request, err: psycopg.errors.CheckViolation) -> Response:
+        # a rule the database itself holds (e.g. release only through a signed decision)
+        message = (err.diag.message_primary or str(err)).strip()
+        return answer(request, 409, "Not allowed", message, message)
+
     @app.exception_handler(psycopg.OperationalError)
     def database_unavailable(request: Request, err: psycopg.OperationalError) -> Response:
         log.warning("database unavailable for %s %s: %s", request.method, request.url.path, err)

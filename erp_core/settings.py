@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+import secrets
+
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from coldtrace.db.settings import DEFAULT_URL
@@ -22,3 +24,13 @@ class ApiSettings(BaseSettings):
     statement_timeout_ms: int = Field(default=15_000, ge=0)
     # A sensor or gateway silent for longer than this is shown as "no recent data".
     stale_after_minutes: float = Field(default=15.0, gt=0)
+
+    # --- access (erp_core.auth) ---
+    # Signs the JWT access tokens. Set COLDTRACE_API_JWT_SECRET in production: the default
+    # is random per settings object, so tokens die with the process and are not shared.
+    jwt_secret: SecretStr = Field(default_factory=lambda: SecretStr(secrets.token_urlsafe(32)))
+    jwt_lifetime_minutes: float = Field(default=30.0, gt=0)
+    # This many failed logins (or signature passwords) within the window lock the account.
+    login_max_failures: int = Field(default=5, ge=1)
+    login_window_minutes: float = Field(default=15.0, gt=0)
+    login_lock_minutes: float = Field(default=15.0, gt=0)

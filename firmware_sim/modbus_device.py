@@ -14,8 +14,8 @@ is answered from the latest register image, counted, and recorded. That hook als
 makes the device answer only its profile's read function, as the real one does.
 
 The device is transport-agnostic: `SimulatedDevice.sim_devices` builds a fresh pymodbus
-datastore for any server; only `serve` picks `ModbusTcpServer`. A Modbus RTU variant is a
-second factory around `pymodbus.server.ModbusSerialServer` using ``profile.serial``.
+datastore for any server; `serve` picks `ModbusTcpServer`, or `ModbusSerialServer` (RTU at
+the profile's factory serial settings) when the spec names a ``serial_port``.
 """
 
 from __future__ import annotations
@@ -25,8 +25,9 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
-from pymodbus.server import ModbusBaseServer, ModbusTcpServer
+from pymodbus.server import ModbusBaseServer, ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
 from firmware_sim.errors import BindError, SimulatorError
@@ -43,7 +44,7 @@ from telemetry.modbus_profiles import (
 
 @dataclass(frozen=True, slots=True)
 class DeviceSpec:
-    """Everything needed to run one simulated device on a TCP port."""
+    """Everything needed to run one simulated device on a TCP port or a serial line (RTU)."""
 
     name: str
     profile: str  # a profile name, e.g. "renke-rs-ws-n01"
@@ -55,6 +56,7 @@ class DeviceSpec:
     seed: int = 0
     speed: float = 1.0  # model seconds per real second
     update_interval_s: float = 1.0  # real seconds between model updates
+    serial_port: str | None = None  # serve Modbus RTU on this tty (profile's serial settings)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 0xFFFF:
@@ -184,7 +186,7 @@ class SimulatedDevice:
         """Listen and update the model until ``stop`` is set (or the task is cancelled)."""
         if self._serving:
             raise SimulatorError(f"device {self.spec.name} is already serving")
-        server = ModbusTcpServer(self.sim_devices(), address=(self.spec.host, self.spec.port))
+        server = self._server()
         self._serving = True
         updater: asyncio.Task[None] | None = None
         stopped = asyncio.create_task((asyncio.Event() if stop is None else stop).wait())
@@ -203,6 +205,20 @@ class SimulatedDevice:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)  # outcomes handled above
             await server.shutdown()  # type: ignore[no-untyped-call]  # closes listener + clients
+
+    def _server(self) -> ModbusBaseServer:
+        if self.spec.serial_port is None:
+            return ModbusTcpServer(self.sim_devices(), address=(self.spec.host, self.spec.port))
+        line = self.profile.serial
+        return ModbusSerialServer(
+            self.sim_devices(),
+            framer=FramerType.RTU,
+            port=self.spec.serial_port,
+            baudrate=line.baudrate,
+            bytesize=line.bytesize,
+            parity=line.parity,
+            stopbits=line.stopbits,
+        )
 
 
 async def _no_such_unit(*_request: object) -> ExcCodes:

@@ -18,11 +18,15 @@ from collections.abc import Callable, Sequence
 
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import OutboxError
+from gateway.event_publisher import EventPublisher, EventSink
 from gateway.flow import Backoff
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher
+from gateway.sources.barcode import BarcodeSource
 from gateway.sources.base import Clock, Sink, Source
+from gateway.sources.ble import BleSource
 from gateway.sources.modbus import ModbusSource
+from gateway.sources.rfid import RfidSource
 from telemetry.modbus_profiles import builtin_profiles
 from telemetry.payloads import Reading
 
@@ -35,10 +39,20 @@ RESTART_MIN_S = 1.0
 RESTART_MAX_S = 60.0
 
 
-def build_sources(cfg: GatewayConfig, *, clock: Clock) -> list[Source]:
-    """One source per configured device."""
+def build_sources(
+    cfg: GatewayConfig, *, clock: Clock, events: EventSink | None = None
+) -> list[Source]:
+    """One source per configured device; RFID readers and scanners deliver to ``events``."""
     profiles = builtin_profiles()
-    return [ModbusSource(d, profiles[d.profile], clock=clock) for d in cfg.modbus]
+    sources: list[Source] = [ModbusSource(d, profiles[d.profile], clock=clock) for d in cfg.modbus]
+    if cfg.ble is not None:
+        sources.append(BleSource(cfg.ble, clock=clock))
+    if (cfg.rfid or cfg.barcode) and events is None:
+        raise ValueError("RFID readers and barcode scanners need an event sink")
+    if events is not None:
+        sources += [RfidSource(d, events=events, clock=clock) for d in cfg.rfid]
+        sources += [BarcodeSource(d, events=events, clock=clock) for d in cfg.barcode]
+    return sources
 
 
 def install_signal_handlers(stop: asyncio.Event) -> Callable[[], None]:
@@ -101,7 +115,8 @@ async def run_gateway(
 
 
 async def _run(cfg: GatewayConfig, outbox: Outbox, stop: asyncio.Event, clock: Clock) -> None:
-    sources = build_sources(cfg, clock=clock)
+    events = EventPublisher(cfg, outbox, clock=clock) if cfg.rfid or cfg.barcode else None
+    sources = build_sources(cfg, clock=clock, events=events.sink if events else None)
     publisher = Publisher(cfg, outbox, status=lambda: [s.status() for s in sources], clock=clock)
 
     def sink(readings: Sequence[Reading]) -> None:
@@ -120,6 +135,8 @@ async def _run(cfg: GatewayConfig, outbox: Outbox, stop: asyncio.Event, clock: C
         asyncio.create_task(_supervise(s, sink), name=f"source {s.name}") for s in sources
     ]
     publisher_task = asyncio.create_task(publisher.run(stop), name="publisher")
+    if events is not None:
+        source_tasks.append(asyncio.create_task(events.run(stop), name="event publisher"))
     stopper = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait(

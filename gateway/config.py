@@ -31,6 +31,9 @@ from telemetry.topics import check_id
 
 __all__ = [
     "MAX_BATCH",
+    "BarcodeScanner",
+    "BleConfig",
+    "BleLogger",
     "ConfigError",
     "ConfigIssue",
     "GatewayConfig",
@@ -38,6 +41,7 @@ __all__ = [
     "ModbusDevice",
     "MqttConfig",
     "OutboxConfig",
+    "RfidReader",
     "load_config",
     "parse_config",
 ]
@@ -111,13 +115,18 @@ def _profiles(info: ValidationInfo) -> Mapping[str, Profile]:
 
 
 class ModbusDevice(_Section):
-    """One Modbus device polled by the gateway; ``transport`` leaves room for RTU."""
+    """One Modbus device polled by the gateway, over TCP or RTU (RS-485 serial)."""
 
     name: TopicId
     profile: str
-    transport: Literal["tcp"] = "tcp"
-    host: str = Field(min_length=1)
-    port: int = Field(default=502, ge=1, le=65535)
+    transport: Literal["tcp", "rtu"] = "tcp"
+    host: str | None = Field(default=None, min_length=1)  # tcp
+    port: int = Field(default=502, ge=1, le=65535)  # tcp
+    serial_port: str | None = Field(default=None, min_length=1)  # rtu: /dev/ttyUSB0, a URL
+    baudrate: int = Field(default=9600, gt=0)  # rtu; default from the profile
+    bytesize: Literal[7, 8] = 8
+    parity: Literal["N", "E", "O"] = "N"
+    stopbits: Literal[1, 2] = 1
     address: int = Field(ge=0, le=247)
     poll_interval_s: float = Field(default=10.0, gt=0)
     timeout_s: float = Field(default=3.0, gt=0)
@@ -133,11 +142,22 @@ class ModbusDevice(_Section):
         data = dict(data)
         if data.get("sensor") is None and isinstance(data.get("name"), str):
             data["sensor"] = data["name"]
+        profile = _profiles(info).get(str(data.get("profile")))
+        if profile is not None and data.get("transport") == "rtu":
+            for key in ("baudrate", "bytesize", "parity", "stopbits"):
+                data.setdefault(key, getattr(profile.serial, key))
         if data.get("address") is None:
-            profile = _profiles(info).get(str(data.get("profile")))
             # an unknown profile is reported on its own field; 1 keeps the noise down
             data["address"] = profile.default_address if profile else 1
         return data
+
+    @model_validator(mode="after")
+    def _transport_needs_its_address(self) -> ModbusDevice:
+        if self.transport == "tcp" and self.host is None:
+            raise ValueError("a tcp device needs 'host'")
+        if self.transport == "rtu" and self.serial_port is None:
+            raise ValueError("an rtu device needs 'serial_port' (e.g. /dev/ttyUSB0)")
+        return self
 
     @field_validator("profile")
     @classmethod
@@ -148,6 +168,42 @@ class ModbusDevice(_Section):
         return value
 
 
+class BleLogger(_Section):
+    """One BLE temperature logger, by its Bluetooth address, and the sensor uid it reports as."""
+
+    address: str = Field(pattern=r"^[0-9A-Fa-f]{2}(:[0-9A-Fa-f]{2}){5}$")
+    sensor: SensorUid
+    format: Literal["bthome", "govee-h5075"] = "bthome"
+
+
+class BleConfig(_Section):
+    """The BLE scanner: which adapter, and which advertisers are ours (others are ignored)."""
+
+    name: TopicId = "ble"
+    adapter: str | None = None  # e.g. hci0; None = the system default
+    loggers: list[BleLogger] = Field(min_length=1)
+    # formats without a packet id (Govee) repeat each frame several times a second
+    min_interval_s: float = Field(default=10.0, ge=0)
+
+
+class RfidReader(_Section):
+    """One RFID reader serving newline-delimited JSON tag events over TCP (docs/edge-devices.md)."""
+
+    name: TopicId
+    host: str = Field(min_length=1)
+    port: int = Field(ge=1, le=65535)
+    collapse_window_s: float = Field(default=5.0, ge=0)
+    timeout_s: float = Field(default=30.0, gt=0)  # silence longer than this reconnects
+
+
+class BarcodeScanner(_Section):
+    """One barcode scanner on a serial port (or any pyserial URL), one scan per line."""
+
+    name: TopicId
+    url: str = Field(min_length=1)  # /dev/ttyACM0, socket://host:port, rfc2217://…
+    baudrate: int = Field(default=9600, gt=0)
+
+
 class GatewayConfig(_Section):
     """The whole gateway configuration."""
 
@@ -156,6 +212,18 @@ class GatewayConfig(_Section):
     outbox: OutboxConfig
     state_interval_s: float = Field(default=60.0, gt=0)
     modbus: list[ModbusDevice] = Field(default_factory=list)
+    ble: BleConfig | None = None
+    rfid: list[RfidReader] = Field(default_factory=list)
+    barcode: list[BarcodeScanner] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> GatewayConfig:
+        names = [d.name for d in self.modbus] + [d.name for d in self.rfid]
+        names += [d.name for d in self.barcode] + ([self.ble.name] if self.ble else [])
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"source names must be unique; used twice: {', '.join(dupes)}")
+        return self
 
     @field_validator("modbus")
     @classmethod

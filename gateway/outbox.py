@@ -10,13 +10,20 @@ old stream can never delete new data.
 The file is in WAL mode; a committed append survives the process being killed, and
 with ``synchronous=FULL`` also a power cut. Calls are synchronous and short (one
 transaction each); the gateway calls them from its event loop thread only.
+
+It is built to hold days of a busy site offline (millions of rows) in bounded memory:
+the page cache is capped (``CACHE_KIB``), readers take ``LIMIT``-ed chunks by seq,
+deletes are ranges of the integer primary key (the rowid b-tree, no extra index),
+``depth`` is arithmetic on the contiguous seqs instead of a table scan, and the WAL
+is checkpointed every ``WAL_AUTOCHECKPOINT_PAGES`` and truncated back to
+``JOURNAL_SIZE_LIMIT`` so it cannot grow with the backlog.
 """
 
 from __future__ import annotations
 
 import secrets
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
@@ -26,6 +33,12 @@ from gateway.errors import OutboxError
 from telemetry.payloads import Reading
 
 Synchronous = Literal["FULL", "NORMAL"]
+Listener = Callable[[Sequence[Reading]], None]
+"""Called with each appended batch after it is committed (the gateway's health monitor)."""
+
+CACHE_KIB = 8192  # SQLite page cache per connection; the default is 2 MiB
+WAL_AUTOCHECKPOINT_PAGES = 1000  # about 4 MiB of WAL before a checkpoint (SQLite default)
+JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024  # WAL bytes kept on disk after a checkpoint
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stream (
@@ -47,6 +60,17 @@ CREATE TABLE IF NOT EXISTS readings (
     value  REAL    NOT NULL,
     flags  INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS event_streams (
+    kind     TEXT    PRIMARY KEY,
+    stream   TEXT    NOT NULL,
+    next_seq INTEGER NOT NULL CHECK (next_seq >= 1)
+);
+CREATE TABLE IF NOT EXISTS events (
+    kind TEXT    NOT NULL,
+    seq  INTEGER NOT NULL,
+    item BLOB    NOT NULL,
+    PRIMARY KEY (kind, seq)
+);
 """
 
 
@@ -64,6 +88,7 @@ class Outbox:
         self._stream = stream
         self._series: dict[tuple[str, str, str], int] = {}
         self._series_by_id: dict[int, tuple[str, str, str]] = {}
+        self._listeners: list[Listener] = []
 
     @classmethod
     def open(cls, path: Path | str, *, synchronous: Synchronous = "FULL") -> Self:
@@ -83,6 +108,9 @@ class Outbox:
             if str(mode).lower() != "wal":
                 raise sqlite3.OperationalError(f"WAL mode is not available (journal mode {mode})")
             conn.execute(f"PRAGMA synchronous={synchronous}")
+            conn.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            conn.execute(f"PRAGMA wal_autocheckpoint={WAL_AUTOCHECKPOINT_PAGES}")
+            conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
             conn.execute("PRAGMA foreign_keys=ON")
             conn.execute("BEGIN IMMEDIATE")
             for statement in _SCHEMA.split(";"):
@@ -155,7 +183,13 @@ class Outbox:
         # cache series ids only once they are committed
         self._series.update(new_series)
         self._series_by_id.update({v: k for k, v in new_series.items()})
+        for listener in self._listeners:
+            listener(readings)
         return int(first), int(last)
+
+    def add_listener(self, listener: Listener) -> None:
+        """Call ``listener`` with every batch appended from now on, once it is durable."""
+        self._listeners.append(listener)
 
     def _series_key(self, series_id: int) -> tuple[str, str, str]:
         key = self._series_by_id.get(series_id)
@@ -202,7 +236,16 @@ class Outbox:
 
     def depth(self) -> int:
         """How many readings wait for confirmation."""
-        return self._scalar("SELECT count(*) FROM readings", "count") or 0
+        # seqs are contiguous and deleted only as a prefix, so no count(*) scan is needed
+        return self.last_seq() - self.first_seq() + 1
+
+    def oldest(self) -> tuple[int, int] | None:
+        """Return (seq, device time in ms) of the oldest unconfirmed reading, or None."""
+        try:
+            row = self._conn.execute("SELECT seq, t FROM readings ORDER BY seq LIMIT 1").fetchone()
+        except sqlite3.Error as err:
+            raise OutboxError(self._path, "read", str(err)) from err
+        return None if row is None else (int(row[0]), int(row[1]))
 
     def last_seq(self) -> int:
         """Return the highest sequence number ever assigned, 0 if none."""
@@ -212,6 +255,91 @@ class Outbox:
         """Return the oldest unconfirmed seq; when empty, the seq the next append gets."""
         oldest = self._scalar("SELECT min(seq) FROM readings", "read")
         return oldest if oldest is not None else self.last_seq() + 1
+
+    # --- edge events (tags, scans): one sequence stream per kind, same discipline ---
+
+    def event_stream(self, kind: str) -> str:
+        """Return the stream id of ``kind`` (created with a random id on first use)."""
+        with self._transaction("open event stream") as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO event_streams (kind, stream, next_seq) VALUES (?, ?, 1)",
+                (kind, new_stream_id()),
+            )
+            (stream,) = conn.execute(
+                "SELECT stream FROM event_streams WHERE kind = ?", (kind,)
+            ).fetchone()
+        return str(stream)
+
+    def append_events(self, kind: str, items: Sequence[bytes]) -> tuple[int, int]:
+        """Store encoded event ``items`` of ``kind`` durably; return their (first, last) seqs."""
+        if not items:
+            raise ValueError("append_events needs at least one item")
+        with self._transaction("append events") as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO event_streams (kind, stream, next_seq) VALUES (?, ?, 1)",
+                (kind, new_stream_id()),
+            )
+            (first,) = conn.execute(
+                "SELECT next_seq FROM event_streams WHERE kind = ?", (kind,)
+            ).fetchone()
+            conn.executemany(
+                "INSERT INTO events (kind, seq, item) VALUES (?, ?, ?)",
+                [(kind, first + i, item) for i, item in enumerate(items)],
+            )
+            last = first + len(items) - 1
+            conn.execute("UPDATE event_streams SET next_seq = ? WHERE kind = ?", (last + 1, kind))
+        return int(first), int(last)
+
+    def read_events(self, kind: str, seq: int, limit: int) -> list[tuple[int, bytes]]:
+        """Return up to ``limit`` stored items of ``kind`` with seq >= ``seq``, in order."""
+        if limit <= 0:
+            return []
+        try:
+            rows = self._conn.execute(
+                "SELECT seq, item FROM events WHERE kind = ? AND seq >= ? ORDER BY seq LIMIT ?",
+                (kind, seq, limit),
+            ).fetchall()
+        except sqlite3.Error as err:
+            raise OutboxError(self._path, "read events", str(err)) from err
+        return [(int(q), bytes(item)) for q, item in rows]
+
+    def confirm_events(self, kind: str, committed: int) -> int:
+        """Delete every item of ``kind`` with seq <= ``committed``; return how many."""
+        with self._transaction("confirm events") as conn:
+            deleted = conn.execute(
+                "DELETE FROM events WHERE kind = ? AND seq <= ?", (kind, committed)
+            ).rowcount
+        return int(deleted)
+
+    def event_last_seq(self, kind: str) -> int:
+        """Return the highest seq ever assigned to ``kind``, 0 if none."""
+        try:
+            row = self._conn.execute(
+                "SELECT next_seq FROM event_streams WHERE kind = ?", (kind,)
+            ).fetchone()
+        except sqlite3.Error as err:
+            raise OutboxError(self._path, "read events", str(err)) from err
+        return int(row[0]) - 1 if row else 0
+
+    def event_first_seq(self, kind: str) -> int:
+        """Return the oldest unconfirmed seq of ``kind``; when none, the next one to assign."""
+        try:
+            (oldest,) = self._conn.execute(
+                "SELECT min(seq) FROM events WHERE kind = ?", (kind,)
+            ).fetchone()
+        except sqlite3.Error as err:
+            raise OutboxError(self._path, "read events", str(err)) from err
+        return int(oldest) if oldest is not None else self.event_last_seq(kind) + 1
+
+    def event_depth(self, kind: str) -> int:
+        """How many items of ``kind`` wait for confirmation."""
+        try:
+            (n,) = self._conn.execute(
+                "SELECT count(*) FROM events WHERE kind = ?", (kind,)
+            ).fetchone()
+        except sqlite3.Error as err:
+            raise OutboxError(self._path, "count events", str(err)) from err
+        return int(n)
 
     def close(self) -> None:
         """Close the file; later calls fail."""

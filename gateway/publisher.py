@@ -9,6 +9,17 @@ ingest is idempotent). It also keeps the gateway's state topic: birth on connect
 last will for death, a periodic state with the outbox depth and each source's health,
 and an explicit offline state on a graceful stop. Lost connections are retried
 forever with capped exponential backoff.
+
+The state message is `gateway.health.HealthState`: besides the source health it
+carries per-sensor last-seen, battery and gaps, the age of the oldest reading still
+in the outbox, and the gateway-vs-ingest clock skew measured from fresh acks.
+
+Draining a large backlog reads the outbox in ``batch_max`` chunks, never the whole
+backlog, and keeps at most ``max_unconfirmed`` readings between the outbox and ingest.
+Deletes are coalesced (every ``CONFIRM_EVERY`` readings, ``CONFIRM_AFTER_S`` seconds, or
+when there is nothing to send): each is a durable SQLite commit, and one per ack made
+them the larger part of the drain time. A delete that is late or lost to a crash only
+means those readings are sent again, which ingest ignores.
 """
 
 from __future__ import annotations
@@ -25,16 +36,20 @@ import aiomqtt
 from gateway.config import GatewayConfig
 from gateway.errors import OutboxError, PublishError
 from gateway.flow import Backoff, SendWindow
+from gateway.health import HealthMonitor, HealthState, expected_intervals
 from gateway.outbox import Outbox
 from gateway.sources.base import Clock, millis
 from telemetry.codec import DecodeError, decode_ack, encode
-from telemetry.payloads import VERSION, GatewayState, Reading, ReadingBatch, SourceState, Status
+from telemetry.payloads import VERSION, Reading, ReadingBatch, SourceState, Status
 from telemetry.topics import Kind, Topic
 
 log = logging.getLogger(__name__)
 
 RECONNECT_MIN_S = 0.5
 MQTT_TIMEOUT_S = 10.0  # for CONNACK, PUBACK and SUBACK
+CONFIRM_EVERY = 5_000  # readings acked before the outbox deletes them at the latest
+CONFIRM_AFTER_S = 1.0  # or this long after the last delete
+PUBLISH_PIPELINE = 8  # batches published without waiting for their PUBACKs
 
 StatusProvider = Callable[[], Sequence[SourceState]]
 
@@ -89,6 +104,11 @@ class Publisher:
         )
         self._wake = asyncio.Event()
         self._connected = False
+        self._confirmed = self._window.committed  # deleted from the outbox up to here
+        self._last_confirm = monotonic()
+        self._health = HealthMonitor(expected_intervals(cfg))
+        self._skew_reported = False
+        outbox.add_listener(lambda readings: self._health.observe(readings, millis(clock)))
 
     @property
     def connected(self) -> bool:
@@ -104,19 +124,29 @@ class Publisher:
         """Tell the publisher that new readings are in the outbox."""
         self._wake.set()
 
-    def state(self, status: Status) -> GatewayState:
+    def state(self, status: Status) -> HealthState:
         """Build the gateway state message as it would be published now."""
-        return GatewayState(
-            v=VERSION,
+        committed = self._window.committed
+        # acked rows may wait up to CONFIRM_AFTER_S for their delete: count from the ack
+        oldest = self._outbox.read_from(committed + 1, 1)
+        return self._health.state(
             gateway=self._cfg.gateway.id,
             status=status,
-            t=millis(self._clock),
-            outbox_depth=self._outbox.depth(),
-            sources=list(self._status()),
+            now_ms=millis(self._clock),
+            outbox_depth=max(0, self._outbox.last_seq() - committed),
+            sources=self._status(),
+            committed=committed,
+            oldest_t=oldest[0][1].t if oldest else None,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
         """Publish until ``stop`` is set, reconnecting forever; then publish offline."""
+        try:
+            await self._reconnect_forever(stop)
+        finally:
+            self.flush()  # deletes still pending from the last acks
+
+    async def _reconnect_forever(self, stop: asyncio.Event) -> None:
         backoff = Backoff(initial=RECONNECT_MIN_S, cap=self._cfg.mqtt.reconnect_max_s, jitter=0.2)
         while not stop.is_set():
             try:
@@ -189,18 +219,26 @@ class Publisher:
             payload = message.payload
             if not isinstance(payload, bytes):
                 payload = str(payload).encode()
-            self.apply_ack(payload)
+            self.apply_ack(payload, retained=bool(message.retain))
         raise aiomqtt.MqttError("message stream ended")
 
-    def apply_ack(self, payload: bytes) -> int:
-        """Apply one ack payload; return how many readings it let the outbox delete."""
+    def apply_ack(self, payload: bytes, *, retained: bool = False) -> int:
+        """Apply one ack payload; return how many readings it let the outbox delete.
+
+        A ``retained`` ack may be hours old, so only fresh ones feed the skew estimate.
+        """
         try:
             ack = decode_ack(payload)
         except DecodeError as err:
             # foreign input must not stop the gateway; the next good ack supersedes it
             log.warning("ignoring a malformed ack on %s: %s", self._topics[Kind.ACK], err.reason)
             return 0
-        if ack.gateway != self._cfg.gateway.id or ack.stream != self._outbox.stream:
+        if ack.gateway != self._cfg.gateway.id:
+            log.debug("ignoring an ack for %s/%s", ack.gateway, ack.stream)
+            return 0
+        if not retained:
+            self._note_clock(ack.t)
+        if ack.stream != self._outbox.stream:
             log.debug("ignoring an ack for %s/%s", ack.gateway, ack.stream)
             return 0
         last = self._outbox.last_seq()
@@ -210,13 +248,62 @@ class Publisher:
             committed = last
         if committed <= self._window.committed:
             return 0
-        deleted = self._outbox.confirm(committed)
         self._window.acked(committed, self._monotonic())
         self._wake.set()
+        return self._confirm(force=False)
+
+    def flush(self) -> int:
+        """Delete everything acked so far from the outbox now; return how many."""
+        return self._confirm(force=True)
+
+    def _confirm(self, *, force: bool) -> int:
+        committed = self._window.committed
+        pending = committed - self._confirmed
+        if pending <= 0:
+            return 0
+        now = self._monotonic()
+        if not force and pending < CONFIRM_EVERY and now - self._last_confirm < CONFIRM_AFTER_S:
+            return 0
+        deleted = self._outbox.confirm(committed)
+        self._confirmed, self._last_confirm = committed, now
         return deleted
 
+    def _note_clock(self, ack_t: int) -> None:
+        """Feed the skew estimate; log once each time it crosses the tolerance."""
+        self._health.ack(ack_t, millis(self._clock))
+        skewed = self._health.skewed()
+        if skewed != self._skew_reported:
+            self._skew_reported = skewed
+            log.warning(
+                "gateway clock %s ingest's: estimated skew %s ms",
+                "disagrees with" if skewed else "agrees again with",
+                self._health.clock_skew_ms(),
+            )
+
     async def _send(self, client: aiomqtt.Client) -> None:
-        """Publish batches from the window's next seq, pausing and going back as needed."""
+        """Publish batches from the window's next seq, pausing and going back as needed.
+
+        Up to ``PUBLISH_PIPELINE`` batches wait for their PUBACK at once (paho keeps
+        them in order); waiting for each in turn left the gateway idle most of a drain.
+        """
+        inflight: set[asyncio.Task[None]] = set()
+        try:
+            await self._send_loop(client, inflight)
+        finally:
+            for task in inflight:
+                task.cancel()
+            await asyncio.gather(*inflight, return_exceptions=True)
+
+    @staticmethod
+    async def _settle(inflight: set[asyncio.Task[None]], *, keep: int) -> None:
+        """Wait until at most ``keep`` publishes are in flight; re-raise a failed one."""
+        while len(inflight) > keep:
+            done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+            inflight.difference_update(done)
+            for task in done:
+                task.result()
+
+    async def _send_loop(self, client: aiomqtt.Client, inflight: set[asyncio.Task[None]]) -> None:
         window = self._window
         batch_max = self._cfg.outbox.batch_max
         topic = self._topics[Kind.READINGS]
@@ -244,9 +331,12 @@ class Publisher:
                     stream=self._outbox.stream,
                     sent_ms=millis(self._clock),
                 )
-                await client.publish(topic, encode(batch), qos=1)
+                inflight.add(asyncio.create_task(client.publish(topic, encode(batch), qos=1)))
                 window.sent(batch.seq[1], self._monotonic())
+                await self._settle(inflight, keep=PUBLISH_PIPELINE - 1)
                 continue
+            await self._settle(inflight, keep=0)
+            self.flush()  # nothing to send: a good moment for the delete
             deadline = window.deadline()
             timeout = None if deadline is None else max(0.0, deadline - self._monotonic())
             with contextlib.suppress(TimeoutError):

@@ -95,6 +95,7 @@ class Consumer:
             [
                 (subscription(Kind.READINGS, share=self._share), 1),
                 (subscription(Kind.STATE, share=self._share), 1),
+                *((subscription(k, share=self._share), 1) for k in (Kind.TAGS, Kind.SCANS)),
             ]
         )
         log.info("connected to %s:%d (generation %d)", self.host, self.port, self._generation)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ingest.events import EVENT_KINDS, EdgeEvents
 from telemetry.codec import DecodeError, decode_batch
 from telemetry.payloads import Reading
 from telemetry.topics import Kind, Topic, TopicError
@@ -57,6 +58,7 @@ class Plan:
     ranges: dict[StreamKey, list[tuple[int, int]]] = field(default_factory=dict)
     gateways: dict[str, str] = field(default_factory=dict)  # gateway -> site
     states: list[tuple[Topic, bytes]] = field(default_factory=list)
+    events: EdgeEvents = field(default_factory=EdgeEvents)  # tags and scans
     messages: int = 0
 
     def add(self, msg: Received, *, now_ms: int, max_future_ms: int) -> None:
@@ -70,6 +72,16 @@ class Plan:
         self.gateways[topic.gateway] = topic.site
         if topic.kind is Kind.STATE:
             self.states.append((topic, msg.payload))
+            return
+        if topic.kind in EVENT_KINDS:
+            out = self.events.add(topic, msg.payload, now_ms=now_ms, max_future_ms=max_future_ms)
+            if out.stream is not None and out.seq_range is not None:
+                key = StreamKey(topic.site, topic.gateway, out.stream)
+                self.ranges.setdefault(key, []).append(out.seq_range)
+            self.dead_letters.extend(
+                DeadLetter(msg.topic, why, raw, topic.gateway, out.stream, seq, index)
+                for why, raw, seq, index in out.rejected
+            )
             return
         if topic.kind is not Kind.READINGS:
             reason = f"ingest does not store {topic.kind} messages yet"

@@ -8,12 +8,14 @@ in the same transaction, so "acked" always means "stored".
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 import msgspec
 import psycopg
 from psycopg import errors as pg_errors
 
 from ingest.errors import StoreError
+from ingest.events import store_events
 from ingest.plan import Plan, StreamKey
 from telemetry.payloads import GatewayState, Reading
 
@@ -34,6 +36,14 @@ SELECT timestamptz 'epoch' + t_ms * interval '1 millisecond', sensor_id, value, 
 _INSERT_FAST = _SELECT
 _INSERT_DEDUPE = _SELECT + "ON CONFLICT DO NOTHING"
 _COPY = "COPY readings_stage (sensor_id, t_ms, value, flags, seq) FROM STDIN (FORMAT BINARY)"
+# the ranges this batch touched, queued for excursion evaluation in the same transaction
+_PENDING = """
+INSERT INTO telemetry.eval_pending (sensor_id, min_t, max_t)
+SELECT sensor_id, timestamptz 'epoch' + min(t_ms) * interval '1 millisecond',
+       timestamptz 'epoch' + max(t_ms) * interval '1 millisecond'
+  FROM readings_stage GROUP BY sensor_id
+RETURNING sensor_id, min_t, max_t
+"""
 RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
 
@@ -45,6 +55,7 @@ class WriteResult:
     duplicates: int
     dead_letters: int
     watermarks: dict[StreamKey, int]
+    touched: tuple[tuple[int, datetime, datetime], ...] = ()  # (sensor_id, min_t, max_t)
 
 
 class SensorCache:
@@ -100,6 +111,8 @@ class Store:
             self.sensors.resolve(self.conn, plan.readings)
             with self.conn.transaction():
                 stored = self._copy_readings(plan.readings)
+                store_events(self.conn, plan.events)
+                touched = self._touched(plan.readings)
                 self._dead_letters(plan)
                 self._gateways(plan)
                 watermarks = self._watermarks(plan)
@@ -110,7 +123,16 @@ class Store:
             duplicates=len(plan.readings) - stored,
             dead_letters=len(plan.dead_letters),
             watermarks=watermarks,
+            touched=touched,
         )
+
+    def _touched(
+        self, readings: list[tuple[str, int, Reading]]
+    ) -> tuple[tuple[int, datetime, datetime], ...]:
+        if not readings:
+            return ()
+        rows = self.conn.execute(_PENDING).fetchall()
+        return tuple((int(r[0]), r[1], r[2]) for r in rows)
 
     def _copy_readings(self, readings: list[tuple[str, int, Reading]]) -> int:
         if not readings:

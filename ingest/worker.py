@@ -14,11 +14,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg
 
 from ingest.consumer import Consumer
 from ingest.errors import IngestError, StoreError
+from ingest.evaluate import evaluate_pending
 from ingest.metrics import IngestMetrics
 from ingest.plan import DeadLetter, Plan, Received
 from ingest.settings import IngestSettings
@@ -184,6 +186,18 @@ class Worker:
         m.duplicates.inc(result.duplicates)
         m.dead_letters.inc(result.dead_letters)
         m.flush_seconds.observe(time.perf_counter() - started)
+        self._evaluate()
+
+    def _evaluate(self) -> None:
+        """Evaluate pending ranges after the commit; a failure is logged, its ranges stay queued."""
+        store = self._store
+        if store is None or store.conn.closed:
+            return
+        try:
+            with store.conn.transaction():
+                evaluate_pending(store.conn, now=datetime.fromtimestamp(self.clock(), UTC))
+        except Exception:
+            log.exception("excursion evaluation failed; its ranges stay queued for a retry")
 
     def _write_with_retry(
         self, batch: list[Received], stop: threading.Event, plan: Plan | None = None
@@ -224,6 +238,7 @@ class Worker:
         plan = self._plan([msg])  # keeps the seq ranges, so the watermark moves past it
         plan.readings.clear()
         plan.states.clear()
+        plan.events.clear()
         plan.dead_letters = [DeadLetter(msg.topic, f"database rejected it: {reason}", msg.payload)]
         return plan
 
@@ -254,4 +269,5 @@ def _merge(results: list[WriteResult]) -> WriteResult:
         duplicates=sum(r.duplicates for r in results),
         dead_letters=sum(r.dead_letters for r in results),
         watermarks=watermarks,
+        touched=tuple(t for r in results for t in r.touched),
     )

@@ -192,7 +192,7 @@ def decide(  # noqa: PLR0911 - one return per outcome, each with its reason
     if not roles & SIGNING_ROLES:
         return Decision(Verdict.REFUSED, "only qa or qa_manager may decide on a lot", rec)
     if action is Action.REJECT:
-        if evidence.lot_status not in ("quarantine", "on_hold"):
+        if evidence.lot_status not in ("quarantine", "on_hold", "recalled"):
             return Decision(Verdict.REFUSED, f"a {evidence.lot_status} lot cannot be rejected", rec)
         return Decision(Verdict.ALLOWED, "rejecting needs no rule to pass", rec)
     status = rec.results[0]

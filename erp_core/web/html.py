@@ -53,7 +53,8 @@ _PAGE = """<!DOCTYPE html>
 <body>
 <header class="top">
 <a class="brand" href="/">ColdTrace</a>
-<nav><a href="/">Overview</a><a href="/dead-letters">Dead letters</a><a href="/docs">API</a></nav>
+<nav><a href="/">Overview</a><a href="/lots">Lots</a><a href="/alerts">Alerts</a>
+<a href="/dead-letters">Dead letters</a><a href="/docs">API</a></nav>
 <span class="clock">Updated {now} UTC</span>
 </header>
 <main>

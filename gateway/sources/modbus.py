@@ -13,7 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from pymodbus.client import AsyncModbusTcpClient
+from pymodbus import FramerType
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.client.base import ModbusBaseClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
@@ -31,7 +32,20 @@ MAX_RETRY_DELAY_S = 60.0
 
 def client_for(device: ModbusDevice) -> ModbusBaseClient:
     """Make a pymodbus client for the device's transport; reconnecting is left to us."""
-    if device.transport == "tcp":
+    if device.transport == "rtu" and device.serial_port is not None:
+        return AsyncModbusSerialClient(
+            device.serial_port,
+            framer=FramerType.RTU,
+            baudrate=device.baudrate,
+            bytesize=device.bytesize,
+            parity=device.parity,
+            stopbits=device.stopbits,
+            name=device.name,
+            timeout=device.timeout_s,
+            retries=device.retries,
+            reconnect_delay=0,
+        )
+    if device.transport == "tcp" and device.host is not None:
         return AsyncModbusTcpClient(
             device.host,
             port=device.port,
@@ -103,7 +117,9 @@ class ModbusSource:
             return to_readings(self._profile, words, sensor=device.sensor, t_ms=t_ms)
         except (ModbusException, OSError, TimeoutError, ProfileError) as err:
             self.close()
-            where = f"{device.host}:{device.port} unit {device.address}"
+            tcp = f"{device.host}:{device.port}"
+            link = device.serial_port if device.transport == "rtu" else tcp
+            where = f"{link} unit {device.address}"
             raise SourceError(device.name, f"{where}: {str(err) or type(err).__name__}") from err
 
     async def run(self, sink: Sink) -> None:

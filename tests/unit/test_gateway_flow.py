@@ -91,5 +91,5 @@ def test_backoff_jitter_only_shortens() -> None:
 
 @pytest.mark.parametrize(("initial", "cap", "jitter"), [(0, 1, 0), (2, 1, 0), (1, 2, 1.0)])
 def test_backoff_rejects_bad_settings(initial: float, cap: float, jitter: float) -> None:
-    with pytest.raises(ValueError, match="need|jitter"):
+    with pytest.raises(ValueError, match=r"need|jitter"):
         Backoff(initial=initial, cap=cap, jitter=jitter)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -170,8 +171,6 @@ _GOOD = {
     ],
 )
 def test_bad_profile_names_profile_and_field(change: dict[str, object], message: str) -> None:
-    import yaml
-
     doc = {"dev": {**_GOOD, **change}}
     with pytest.raises(ProfileError, match=f"profile dev: .*{message}"):
         parse_profiles(yaml.safe_dump(doc))

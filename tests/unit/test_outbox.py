@@ -8,10 +8,13 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from gateway.errors import OutboxError
 from gateway.outbox import Outbox
@@ -184,3 +187,105 @@ def test_appended_data_survives_sigkill(tmp_path: Path, synchronous: str) -> Non
         assert [seq for seq, _ in rows] == list(range(1, 1001))
         assert rows[-1][1].value == 249 / 4
         assert box.append(readings(1)) == (1001, 1001)
+
+
+# --- a large backlog: bounded reads, index-friendly deletes, bounded WAL, O(1) depth ---
+
+
+def count_rows(path: Path) -> int:
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        return int(conn.execute("SELECT count(*) FROM readings").fetchone()[0])
+    finally:
+        conn.close()
+
+
+@settings(max_examples=25, deadline=None)
+@given(ops=st.lists(st.tuples(st.booleans(), st.integers(1, 40)), max_size=30))
+def test_depth_always_equals_the_rows_held(ops: list[tuple[bool, int]]) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "o.db"
+        with Outbox.open(path, synchronous="NORMAL") as box:
+            for is_append, n in ops:
+                if is_append:
+                    box.append(readings(n))
+                else:  # a watermark somewhere up to n past the oldest held
+                    box.confirm(box.first_seq() - 1 + n)
+                assert box.depth() == count_rows(path)
+
+
+def test_oldest_is_the_first_unconfirmed_reading(tmp_path: Path) -> None:
+    with Outbox.open(tmp_path / "o.db") as box:
+        assert box.oldest() is None
+        box.append(readings(5, start=100))
+        assert box.oldest() == (1, T0 + 100_000)
+        box.confirm(3)
+        assert box.oldest() == (4, T0 + 103_000)
+        box.confirm(5)
+        assert box.oldest() is None
+
+
+def test_listeners_see_each_batch_after_it_is_committed(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    seen: list[tuple[int, int]] = []
+    with Outbox.open(path) as box:
+        # another connection counts the rows: they must already be committed
+        box.add_listener(lambda rs: seen.append((len(rs), count_rows(path))))
+        box.append(readings(3))
+        box.append(readings(2))
+        with pytest.raises(ValueError, match="at least one"):
+            box.append([])
+    assert seen == [(3, 3), (2, 5)]
+
+
+def plan(path: Path, sql: str) -> str:
+    conn = sqlite3.connect(path)
+    try:
+        rows = conn.execute("EXPLAIN QUERY PLAN " + sql, (1, 10)[: sql.count("?")]).fetchall()
+    finally:
+        conn.close()
+    return " | ".join(str(r[-1]) for r in rows)
+
+
+def test_reads_and_deletes_walk_the_primary_key(tmp_path: Path) -> None:
+    # a million-row backlog must not be scanned or sorted per batch or per ack
+    path = tmp_path / "o.db"
+    with Outbox.open(path) as box:
+        box.append(readings(3))
+    read = plan(
+        path,
+        "SELECT seq, t, series, value, flags FROM readings WHERE seq >= ? ORDER BY seq LIMIT ?",
+    )
+    assert "USING INTEGER PRIMARY KEY (rowid>?)" in read
+    assert "TEMP B-TREE" not in read
+    delete = plan(path, "DELETE FROM readings WHERE seq <= ?")
+    assert "USING INTEGER PRIMARY KEY (rowid<?)" in delete
+    oldest = plan(path, "SELECT seq, t FROM readings ORDER BY seq LIMIT 1")
+    assert "SCAN readings" in oldest  # in rowid order, stopping at the first row
+    assert "TEMP B-TREE" not in oldest
+
+
+def test_wal_stays_bounded_through_a_large_fill_and_drain(tmp_path: Path) -> None:
+    path = tmp_path / "o.db"
+    wal = tmp_path / "o.db-wal"
+    limit = 16 * 1024 * 1024  # journal_size_limit; autocheckpoints keep it near 4 MiB
+    peak = 0
+    with Outbox.open(path, synchronous="NORMAL") as box:
+        for i in range(1500):  # 150,000 readings, 100 per append
+            box.append(readings(100, start=i * 100))
+            if i % 100 == 0:
+                peak = max(peak, wal.stat().st_size)
+        assert box.depth() == 150_000
+        chunk = box.read_from(1, 500)
+        assert [seq for seq, _ in chunk] == list(range(1, 501))  # a bounded chunk
+        for committed in range(500, 150_001, 500):  # acks as ingest sends them
+            box.confirm(committed)
+            peak = max(peak, wal.stat().st_size)
+        assert box.confirm(150_000) == 0
+        assert box.depth() == 0
+        # one big append and one delete of all of it (a watermark that jumped a backlog)
+        box.append([r for i in range(100) for r in readings(1000, start=i * 1000)])
+        box.confirm(box.last_seq())
+        box.append(readings(1))  # the next transaction checkpoints and truncates
+        assert wal.stat().st_size <= limit
+    assert peak < limit

@@ -1,0 +1,161 @@
+"""Demo data: users, a site with three fridges, a dock and a truck, one item, three lots.
+
+After a few minutes of ``coldtrace demo`` the lot in fridge 1 has a clean history and
+can be released, the lot in fridge 3 (whose compressor fails) has an excursion with a
+deviation that blocks its release, and the third lot travels fridge 2 → dock → truck.
+Two QA people receive alert emails. Every record goes through the ERP services, so the
+audit trail holds all of it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from psycopg import Connection
+
+from erp_core.audit.service import set_actor
+from erp_core.auth import service as auth_service
+from erp_core.auth.models import Role
+from erp_core.stock import lots, master, movements
+from erp_core.stock.models import AssignmentIn, ItemIn, LocationIn, LotIn, MovementIn
+
+DEMO_PASSWORD = "ColdTrace-demo-2026!"  # noqa: S105 - demo only; printed by `coldtrace demo`
+USERS = (
+    ("admin", "Ada Admin", Role.ADMIN),
+    ("qa", "Quentin Quality", Role.QA),
+    ("qam", "Mei QA-Manager", Role.QA_MANAGER),
+    ("wh", "Walter Warehouse", Role.WAREHOUSE),
+)
+PROFILE = "nmpa-md-cold-chain-2-8"
+
+
+@dataclass(frozen=True, slots=True)
+class DemoLots:
+    """Ids of the seeded lots, for the demo's summary."""
+
+    clean: int
+    excursion: int
+    shipped: int
+
+
+def _sensor(conn: Connection[Any], uid: str, gateway: str) -> int:
+    conn.execute(
+        "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id)"
+        " VALUES (%s, 'temperature', 'Cel', %s) ON CONFLICT (uid, quantity) DO NOTHING",
+        (uid, gateway),
+    )
+    row = conn.execute(
+        "SELECT id FROM telemetry.sensors WHERE uid = %s AND quantity = 'temperature'", (uid,)
+    ).fetchone()
+    assert row is not None
+    sensor_id = int(row[0])
+    conn.execute(
+        "INSERT INTO telemetry.sensor_profiles (sensor_id, profile_id)"
+        " SELECT %s, id FROM telemetry.alarm_profiles WHERE name = %s"
+        " ON CONFLICT (sensor_id) DO NOTHING",
+        (sensor_id, PROFILE),
+    )
+    return sensor_id
+
+
+def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str) -> DemoLots:
+    """Create the demo's master data and lots (the caller commits)."""
+    set_actor(conn, user="system:demo-seed", reason="demo data")
+    for username, full_name, role in USERS:
+        auth_service.create_user(
+            conn,
+            username=username,
+            full_name=full_name,
+            password=DEMO_PASSWORD,
+            roles=[role],
+            now=now,
+        )
+
+    def loc(code: str, name: str, kind: str, parent: int | None) -> int:
+        location = LocationIn(code=code, name=name, kind=kind, parent_id=parent)  # type: ignore[arg-type]
+        return master.create_location(conn, location=location).id
+
+    site = loc("PLANT-DEMO", "Demo plant", "site", None)
+    cold = loc("COLD", "Cold store", "area", site)
+    fridges = [loc(f"F{i}", f"Fridge {i}", "fridge", cold) for i in (1, 2, 3)]
+    dock = loc("DOCK", "Dispatch dock", "dock", site)
+    truck = loc("TRK-1", "Refrigerated truck 1", "truck", site)
+    since = now - timedelta(minutes=1)
+    for i, fridge in enumerate(fridges, start=1):
+        sensor = _sensor(conn, f"FRIDGE-{i}", gateway)
+        master.assign_sensor(
+            conn, assignment=AssignmentIn(sensor_id=sensor, location_id=fridge, valid_from=since)
+        )
+    profile = conn.execute(
+        "SELECT id FROM telemetry.alarm_profiles WHERE name = %s", (PROFILE,)
+    ).fetchone()
+    item = master.create_item(
+        conn,
+        item=ItemIn(
+            gtin="04006381333931",
+            name="Vascular graft 6 mm",
+            range_low=2.0,
+            range_high=8.0,
+            alarm_profile_id=int(profile[0]) if profile else None,
+            mkt_limit=8.0,
+            tor_budget_minutes=30,
+            shelf_life_days=730,
+            implantable=True,
+        ),
+    )
+    expiry = (now + timedelta(days=700)).date()
+
+    def lot(number: str, fridge: int) -> int:
+        created = lots.create_lot(
+            conn,
+            lot=LotIn(
+                item_id=item.id,
+                lot_number=number,
+                expires_on=expiry,
+                manufactured_on=now.date(),
+                quantity=100,
+            ),
+            now=now,
+        )
+        movements.record_movement(
+            conn,
+            movement=MovementIn(
+                lot_id=created.id,
+                quantity=100,
+                to_location_id=fridge,
+                moved_at=now,
+                reference="demo goods receipt",
+            ),
+        )
+        return created.id
+
+    for name, email in (
+        ("Quentin Quality", "qa@plant-demo.example"),
+        ("Mei QA-Manager", "qam@plant-demo.example"),
+    ):
+        conn.execute(
+            "INSERT INTO telemetry.recipients (name, email, role) VALUES (%s, %s, 'qa')",
+            (name, email),
+        )
+    conn.execute(
+        "INSERT INTO telemetry.notify_routes (role, min_severity, channel) VALUES ('qa', 'warning',"
+        " 'email')"
+    )
+    clean = lot("DEMO-CLEAN-001", fridges[0])
+    shipped = lot("DEMO-SHIP-002", fridges[1])
+    hot = lot("DEMO-HOT-003", fridges[2])
+    for step, (frm, to) in enumerate([(fridges[1], dock), (dock, truck)], start=1):
+        movements.record_movement(
+            conn,
+            movement=MovementIn(
+                lot_id=shipped,
+                quantity=100,
+                from_location_id=frm,
+                to_location_id=to,
+                moved_at=now + timedelta(minutes=step),
+                reference="demo dispatch",
+            ),
+        )
+    return DemoLots(clean=clean, excursion=hot, shipped=shipped)

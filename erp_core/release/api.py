@@ -1,0 +1,168 @@
+"""HTTP views of QA release: the recommendation, the signed decision, deviations, inspections."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from pydantic import BaseModel, Field
+
+from erp_core.audit.service import set_actor
+from erp_core.auth.errors import AccountLockedError
+from erp_core.auth.models import User
+from erp_core.deps import AttemptLog, Connection, CurrentUser, LoginLimits, Now, require_roles
+from erp_core.release import service
+from erp_core.release.rules import Action, recommend
+from erp_core.signatures.errors import SignatureRefusedError
+
+router = APIRouter(prefix="/api", tags=["release"])
+QaUser = Annotated[User, Depends(require_roles("qa", "qa_manager"))]
+LotId = Annotated[int, Path(ge=1)]
+
+
+class DecisionIn(BaseModel):
+    """A QA decision; the password is re-entered for the electronic signature."""
+
+    action: Action
+    password: str = Field(min_length=1, repr=False)
+    justification: str | None = Field(default=None, description="Required for an override")
+    comment: str | None = None
+
+
+class DispositionIn(BaseModel):
+    """A deviation's disposition; closing it is signed."""
+
+    disposition: Literal["use_as_is", "reject", "investigate"]
+    comment: str = Field(min_length=1)
+    capa_ref: str | None = None
+    password: str = Field(min_length=1, repr=False)
+
+
+class InspectionIn(BaseModel):
+    """An inspection of a lot and, once done, its result."""
+
+    kind: str = Field(min_length=1)
+    result: Literal["pending", "passed", "failed"] = "pending"
+    notes: str | None = None
+
+
+def _signature_refused(err: SignatureRefusedError | AccountLockedError) -> HTTPException:
+    return HTTPException(403, f"signature refused: {err}")
+
+
+@router.get("/lots/{lot_id}/release")
+def release_panel(conn: Connection, _user: CurrentUser, now: Now, lot_id: LotId) -> dict[str, Any]:
+    """The release recommendation with each rule's evidence, and the decisions so far."""
+    rec = recommend(service.gather_evidence(conn, lot_id=lot_id, now=now))
+    return {
+        "lot_id": lot_id,
+        "release_recommended": rec.release_recommended,
+        "rules": [asdict(r) for r in rec.results],
+        "decisions": service.decisions_for(conn, lot_id=lot_id),
+    }
+
+
+@router.post("/lots/{lot_id}/release")
+def decide_lot(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
+    conn: Connection,
+    user: QaUser,
+    request: Request,
+    policy: LoginLimits,
+    attempts: AttemptLog,
+    now: Now,
+    lot_id: LotId,
+    body: DecisionIn,
+) -> dict[str, Any]:
+    """Release or reject the lot with an electronic signature (qa; overrides qa_manager)."""
+    try:
+        record = service.record_decision(
+            conn,
+            lot_id=lot_id,
+            user=user,
+            action=body.action,
+            password=body.password,
+            justification=body.justification,
+            comment=body.comment,
+            clock=lambda: now,
+            policy=policy,
+            record_attempt=attempts,
+            source=request.client.host if request.client else None,
+        )
+    except service.ReleaseRefusedError as err:
+        rules = [asdict(r) for r in err.recommendation.results]
+        raise HTTPException(409, {"message": str(err), "rules": rules}) from err
+    except (SignatureRefusedError, AccountLockedError) as err:
+        raise _signature_refused(err) from err
+    return {
+        "decision_id": record.decision_id,
+        "lot_id": lot_id,
+        "action": record.action,
+        "verdict": record.verdict,
+        "status": record.new_status,
+        "signature": record.signature.manifestation,
+    }
+
+
+@router.get("/lots/{lot_id}/deviations")
+def lot_deviations(conn: Connection, _user: CurrentUser, lot_id: LotId) -> list[dict[str, Any]]:
+    """The lot's deviations, open first."""
+    return service.deviations_for(conn, lot_id=lot_id)
+
+
+@router.post("/deviations/{deviation_id}/disposition")
+def disposition(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
+    conn: Connection,
+    user: QaUser,
+    policy: LoginLimits,
+    attempts: AttemptLog,
+    now: Now,
+    deviation_id: Annotated[int, Path(ge=1)],
+    body: DispositionIn,
+) -> dict[str, Any]:
+    """Disposition a deviation (use as is / reject, signed; investigate keeps it open)."""
+    try:
+        service.close_deviation(
+            conn,
+            deviation_id=deviation_id,
+            user=user,
+            password=body.password,
+            disposition=body.disposition,
+            comment=body.comment,
+            capa_ref=body.capa_ref,
+            clock=lambda: now,
+            policy=policy,
+            record_attempt=attempts,
+        )
+    except service.ReleaseRefusedError as err:
+        raise HTTPException(409, str(err)) from err
+    except (SignatureRefusedError, AccountLockedError) as err:
+        raise _signature_refused(err) from err
+    return {"id": deviation_id, "disposition": body.disposition}
+
+
+@router.post("/lots/{lot_id}/inspections", status_code=201)
+def add_inspection(
+    conn: Connection, user: QaUser, now: Now, lot_id: LotId, body: InspectionIn
+) -> dict[str, Any]:
+    """Record an inspection of the lot (qa)."""
+    set_actor(conn, user=user.username, reason=f"inspection of lot {lot_id}")
+    done = body.result != "pending"
+    row = conn.execute(
+        "INSERT INTO erp.inspections (lot_id, kind, result, inspected_by, inspected_at, notes)"
+        " VALUES (%s, %s, %s, %s, %s, %s) RETURNING id",
+        (
+            lot_id,
+            body.kind,
+            body.result,
+            user.username if done else None,
+            now if done else None,
+            body.notes,
+        ),
+    ).fetchone()
+    return {
+        "id": row[0] if row else None,
+        "lot_id": lot_id,
+        "result": body.result,
+        "at": now if done else None,
+    }

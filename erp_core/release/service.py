@@ -1,0 +1,293 @@
+"""Release service: gather a lot's evidence from the database, decide, sign, record.
+
+The request owns the transaction: the signature, the decision row, the lot's new
+status and their audit entries commit together or not at all. A refused decision
+raises `ReleaseRefusedError` carrying the recommendation, so the caller can show why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Any
+
+from psycopg import Connection
+from psycopg.types.json import Jsonb
+
+from erp_core.audit.service import set_actor
+from erp_core.auth.models import AttemptRecorder, LoginPolicy, User
+from erp_core.errors import ErpError, NotFoundError
+from erp_core.release.rules import (
+    Action,
+    Decision,
+    Evidence,
+    Excursion,
+    Recommendation,
+    Verdict,
+    decide,
+)
+from erp_core.signatures.canonical import manifestation
+from erp_core.signatures.models import Signature
+from erp_core.signatures.service import sign
+from erp_core.stock.history import lot_history
+from erp_core.stock.lots import change_status
+
+Conn = Connection[Any]
+
+_EXCURSIONS = """
+SELECT e.id, s.uid, e.start_t, e.peak,
+       extract(epoch FROM coalesce(e.end_t, e.last_t) - e.start_t),
+       (SELECT d.disposition FROM erp.deviations d
+          JOIN telemetry.excursion_episodes o ON o.id = d.episode_id
+         WHERE d.lot_id = %(lot)s AND d.status = 'closed' AND o.sensor_id = e.sensor_id
+           AND o.start_t <= coalesce(e.end_t, e.last_t)
+           AND coalesce(o.end_t, o.last_t) >= e.start_t
+         ORDER BY d.closed_at DESC LIMIT 1)
+  FROM telemetry.excursion_episodes e JOIN telemetry.sensors s ON s.id = e.sensor_id
+ WHERE e.id = ANY(%(ids)s) AND e.level = 'alarm' AND (e.delay_reached OR e.abs_breach)
+ ORDER BY e.start_t
+"""
+
+
+class ReleaseRefusedError(ErpError):
+    """The user may not take this decision now; ``reason`` and the rules say why."""
+
+    def __init__(self, lot_id: int, reason: str, recommendation: Recommendation) -> None:
+        super().__init__(f"lot {lot_id}: {reason}")
+        self.lot_id = lot_id
+        self.reason = reason
+        self.recommendation = recommendation
+
+
+@dataclass(frozen=True, slots=True)
+class ReleaseRecord:
+    """A committed decision with its signature."""
+
+    decision_id: int
+    lot_id: int
+    action: Action
+    verdict: Verdict
+    new_status: str
+    signature: Signature
+
+
+def gather_evidence(conn: Conn, *, lot_id: int, now: datetime) -> Evidence:
+    """Collect what the release rules look at for ``lot_id``."""
+    history = lot_history(conn, lot_id=lot_id, max_points=2, now=now)
+    stats = history.stats
+    ids = [x.id for x in history.excursions]
+    excursions = tuple(
+        Excursion(int(i), str(uid), start, float(peak), float(dur), disp)
+        for i, uid, start, peak, dur, disp in conn.execute(
+            _EXCURSIONS, {"lot": lot_id, "ids": ids}
+        ).fetchall()
+    )
+    counts = conn.execute(
+        "SELECT count(*) FILTER (WHERE result = 'failed'),"
+        " count(*) FILTER (WHERE result = 'pending') FROM erp.inspections WHERE lot_id = %s",
+        (lot_id,),
+    ).fetchone()
+    open_devs = tuple(
+        f"DEV-{r[0]:05d}"
+        for r in conn.execute(
+            "SELECT id FROM erp.deviations WHERE lot_id = %s AND status = 'open' ORDER BY id",
+            (lot_id,),
+        ).fetchall()
+    )
+    lot = history.lot
+    return Evidence(
+        lot_status=lot.status,
+        expiry=datetime.combine(lot.expires_on, datetime.min.time(), tzinfo=now.tzinfo),
+        now=now,
+        excursions=excursions,
+        mkt=stats.mkt if stats else None,
+        mkt_limit=stats.mkt_limit if stats else None,
+        tor_cumulative_min=(stats.tor_cumulative_seconds / 60) if stats else 0.0,
+        tor_budget_min=(stats.tor_budget_seconds / 60)
+        if stats and stats.tor_budget_seconds is not None
+        else None,
+        coverage=stats.coverage_share if stats else 0.0,
+        coverage_gaps=tuple((g.start, g.end) for g in stats.gaps) if stats else (),
+        inspections_failed=int(counts[0]) if counts else 0,
+        inspections_pending=int(counts[1]) if counts else 0,
+        open_deviations=open_devs,
+    )
+
+
+def _recommendation_json(decision: Decision) -> list[dict[str, Any]]:
+    return [asdict(r) for r in decision.recommendation.results]
+
+
+def record_decision(  # noqa: PLR0913 - every input of a signed decision is explicit
+    conn: Conn,
+    *,
+    lot_id: int,
+    user: User,
+    action: Action,
+    password: str,
+    justification: str | None,
+    comment: str | None,
+    clock: Callable[[], datetime],
+    policy: LoginPolicy,
+    record_attempt: AttemptRecorder,
+    source: str | None = None,
+) -> ReleaseRecord:
+    """Decide on the lot as ``user``, sign the decision, set the lot's status."""
+    now = clock()
+    set_actor(conn, user=user.username, reason=f"{action.value} lot {lot_id}")
+    evidence = gather_evidence(conn, lot_id=lot_id, now=now)
+    decision = decide(
+        evidence,
+        action=action,
+        roles=frozenset(str(r) for r in user.roles),
+        justification=justification,
+    )
+    if decision.verdict is Verdict.REFUSED:
+        raise ReleaseRefusedError(lot_id, decision.reason, decision.recommendation)
+    meaning = {
+        (Action.RELEASE, Verdict.ALLOWED): "Released",
+        (Action.RELEASE, Verdict.OVERRIDE): "Released (override of failed rules)",
+        (Action.REJECT, Verdict.ALLOWED): "Rejected",
+    }[(action, decision.verdict)]
+    recommendation = _recommendation_json(decision)
+    content = {
+        "lot_id": lot_id,
+        "action": action.value,
+        "verdict": decision.verdict.value,
+        "justification": justification,
+        "recommendation": recommendation,
+        "decided_at": now.isoformat(),
+    }
+    signature = sign(
+        conn,
+        user=user,
+        password=password,
+        record_table="erp.release_decisions",
+        record_key={"lot_id": lot_id, "decided_at": now.isoformat()},
+        record_content=content,
+        meaning=meaning,
+        clock=lambda: now,
+        policy=policy,
+        record_attempt=record_attempt,
+        comment=comment,
+        source=source,
+    )
+    row = conn.execute(
+        "INSERT INTO erp.release_decisions (lot_id, action, verdict, justification,"
+        " recommendation, signature_id, decided_by, decided_at)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        (
+            lot_id,
+            action.value,
+            decision.verdict.value,
+            justification,
+            Jsonb(recommendation),
+            signature.id,
+            user.username,
+            now,
+        ),
+    ).fetchone()
+    if row is None:  # pragma: no cover - INSERT … RETURNING returns its row
+        raise RuntimeError("INSERT returned no row")
+    new_status = "released" if action is Action.RELEASE else "rejected"
+    change_status(conn, lot_id=lot_id, status=new_status, now=now)
+    return ReleaseRecord(int(row[0]), lot_id, action, decision.verdict, new_status, signature)
+
+
+def decisions_for(conn: Conn, *, lot_id: int) -> list[dict[str, Any]]:
+    """The lot's signed decisions, newest first, with their signature manifestation."""
+    rows = conn.execute(
+        "SELECT d.id, d.action, d.verdict, d.justification, d.decided_at, s.full_name,"
+        " s.username, s.signed_at, s.meaning FROM erp.release_decisions d"
+        " JOIN erp.signatures s ON s.id = d.signature_id WHERE d.lot_id = %s ORDER BY d.id DESC",
+        (lot_id,),
+    ).fetchall()
+    return [
+        {
+            "id": r[0],
+            "action": r[1],
+            "verdict": r[2],
+            "justification": r[3],
+            "decided_at": r[4],
+            "signature": manifestation(full_name=r[5], username=r[6], signed_at=r[7], meaning=r[8]),
+        }
+        for r in rows
+    ]
+
+
+def close_deviation(  # noqa: PLR0913 - every input of a signed disposition is explicit
+    conn: Conn,
+    *,
+    deviation_id: int,
+    user: User,
+    password: str,
+    disposition: str,
+    comment: str,
+    capa_ref: str | None,
+    clock: Callable[[], datetime],
+    policy: LoginPolicy,
+    record_attempt: AttemptRecorder,
+) -> int:
+    """Give a deviation its disposition, signed; 'investigate' keeps it open."""
+    now = clock()
+    set_actor(conn, user=user.username, reason=f"deviation {deviation_id}: {disposition}")
+    row = conn.execute(
+        "SELECT lot_id, status FROM erp.deviations WHERE id = %s FOR UPDATE", (deviation_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFoundError("deviation", deviation_id)
+    if row[1] != "open":
+        raise ReleaseRefusedError(
+            int(row[0]), f"deviation {deviation_id} is already closed", Recommendation(())
+        )
+    if disposition == "investigate":
+        conn.execute(
+            "UPDATE erp.deviations SET disposition = 'investigate', capa_ref = %s WHERE id = %s",
+            (capa_ref, deviation_id),
+        )
+        return deviation_id
+    meaning = {"use_as_is": "Reviewed: use as is", "reject": "Reviewed: reject"}[disposition]
+    signature = sign(
+        conn,
+        user=user,
+        password=password,
+        record_table="erp.deviations",
+        record_key={"id": deviation_id},
+        record_content={"disposition": disposition, "comment": comment, "capa_ref": capa_ref},
+        meaning=meaning,
+        clock=lambda: now,
+        policy=policy,
+        record_attempt=record_attempt,
+    )
+    conn.execute(
+        "UPDATE erp.deviations SET status = 'closed', disposition = %s, capa_ref = %s,"
+        " closed_at = %s, closed_by = %s, closing_comment = %s, signature_id = %s WHERE id = %s",
+        (disposition, capa_ref, now, user.username, comment, signature.id, deviation_id),
+    )
+    return deviation_id
+
+
+def deviations_for(conn: Conn, *, lot_id: int) -> list[dict[str, Any]]:
+    """The lot's deviations, open first."""
+    rows = conn.execute(
+        "SELECT id, episode_id, title, description, status, disposition, capa_ref, opened_at,"
+        " opened_by, closed_at, closed_by, closing_comment FROM erp.deviations"
+        " WHERE lot_id = %s ORDER BY status DESC, id",
+        (lot_id,),
+    ).fetchall()
+    keys = (
+        "id",
+        "episode_id",
+        "title",
+        "description",
+        "status",
+        "disposition",
+        "capa_ref",
+        "opened_at",
+        "opened_by",
+        "closed_at",
+        "closed_by",
+        "closing_comment",
+    )
+    return [dict(zip(keys, r, strict=True)) | {"number": f"DEV-{r[0]:05d}"} for r in rows]

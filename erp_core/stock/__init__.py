@@ -1,0 +1,1 @@
+"""ERP stock: items, lots, locations, sensor assignments, movements, shipments, lot history."""

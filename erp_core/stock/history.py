@@ -1,0 +1,281 @@
+"""A lot's temperature history, read through the one SQL definition (``erp.lot_readings``).
+
+The chart series is downsampled in SQL (``date_bin`` buckets, every sensor merged, each
+bucket's min and max kept); the statistics are computed in Python by the pure
+``exposure`` over all readings of the lot's life, so no statistic comes from a
+downsampled series.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from coldchain.tor import Sample, Span
+from erp_core.monitoring.buckets import BucketPlan, plan_buckets
+from erp_core.stock import rollup
+from erp_core.stock.exposure import Exposure, SegmentReadings, exposure
+from erp_core.stock.history_models import (
+    ExcursionRef,
+    HistoryBucket,
+    HistoryStats,
+    LotHistory,
+    SensorSegment,
+    TimeSpan,
+)
+from erp_core.stock.lots import get_lot
+from erp_core.stock.master import get_item
+from erp_core.stock.models import Item, LocationInterval
+from erp_core.stock.movements import lot_intervals
+
+Conn = psycopg.Connection[Any]
+
+DEFAULT_MAX_HOLD = timedelta(minutes=15)
+DEFAULT_MIN_GAP = timedelta(minutes=5)
+
+_BUCKETS = """
+SELECT date_bin(%(width)s, time, %(origin)s) AS bucket, count(*), min(value), max(value),
+       avg(value), array_agg(DISTINCT sensor_id ORDER BY sensor_id)
+  FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s)
+ GROUP BY bucket
+ ORDER BY bucket
+"""
+
+_READINGS = """
+SELECT sensor_id, segment_start, segment_end, time, value
+  FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s)
+ ORDER BY segment_start, sensor_id, time
+"""
+
+# Read by name from the alarm-profile issue's table (migration 0002); checked at run time
+# so a database without it still answers, with a note.
+_EPISODE_COLUMNS = frozenset(
+    {"id", "sensor_id", "kind", "level", "start_t", "end_t", "peak", "late", "status"}
+)
+_EXCURSIONS = """
+SELECT DISTINCT e.id, e.sensor_id, e.kind, e.level, e.start_t, e.end_t, e.peak, e.late
+  FROM telemetry.excursion_episodes e
+  JOIN erp.lot_segments(%(lot)s, %(start)s, %(end)s) g
+    ON g.sensor_id = e.sensor_id
+   AND e.start_t < g.segment_end
+   AND coalesce(e.end_t, 'infinity') > g.segment_start
+ WHERE e.status = 'active'
+ ORDER BY e.start_t, e.id
+"""
+
+
+def life_span(intervals: list[LocationInterval], *, now: datetime) -> Span | None:
+    """From the lot's first arrival to its last departure, or to ``now`` while it is held."""
+    if not intervals:
+        return None
+    start = min(i.start for i in intervals)
+    end = max(now if i.end is None else i.end for i in intervals)
+    return Span(start, end) if end > start else None
+
+
+def lot_history(  # noqa: PLR0913 - keyword-only, each documented
+    conn: Conn,
+    *,
+    lot_id: int,
+    max_points: int,
+    now: datetime,
+    max_hold: timedelta = DEFAULT_MAX_HOLD,
+    min_gap: timedelta = DEFAULT_MIN_GAP,
+    use_rollup: bool = True,
+) -> LotHistory:
+    """The lot's history: intervals, sensor segments, ≤ max_points buckets and statistics.
+
+    ``use_rollup`` False reads every reading (the reference the rollup path must equal).
+    """
+    lot = get_lot(conn, lot_id=lot_id)
+    item = get_item(conn, item_id=lot.item_id)
+    intervals = lot_intervals(conn, lot_id=lot_id)
+    life = life_span(intervals, now=now)
+    if life is None:
+        return LotHistory(
+            lot=lot,
+            intervals=intervals,
+            segments=[],
+            max_points=max_points,
+            bucket_seconds=None,
+            buckets=[],
+            stats=None,
+            excursions=[],
+            notes=["the lot has no location interval yet: no temperature history"],
+        )
+    # These queries walk indexes and return quickly, but their cost estimates on a big
+    # readings table trigger JIT compilation, which alone takes seconds: off, for this
+    # transaction only.
+    conn.execute("SET LOCAL jit = off")
+    params = {"lot": lot_id, "start": life.start, "end": life.end}
+    plan = plan_buckets(start=life.start, end=life.end, max_points=max_points)
+    buckets: list[HistoryBucket] | None = None
+    segments = _segments(conn, params)
+    if use_rollup:
+        segs = [rollup.Segment(s.sensor_id, s.start, s.end) for s in segments]
+        rollup.refresh(conn, sensor_ids=[s.sensor_id for s in segs])
+        limits = rollup.Limits(low=item.range_low, high=item.range_high, max_hold=max_hold)
+        whole_hours = plan.width % rollup.HOUR == timedelta(0)
+        blocks, runs, rows = rollup.split(
+            conn,
+            segments=segs,
+            limits=limits,
+            width=plan.width if whole_hours else None,
+            origin=plan.origin,
+        )
+        raw = rollup.read_runs(conn, runs=runs)
+        if whole_hours:
+            buckets = _buckets_from_rollup(plan, rows)
+    else:
+        blocks = []
+        raw = _segment_readings(conn, params)
+    if buckets is None:
+        buckets = _buckets_from_sql(conn, plan, params)
+    stats = exposure(
+        raw,
+        life=life,
+        low=item.range_low,
+        high=item.range_high,
+        max_hold=max_hold,
+        min_gap=min_gap,
+        blocks=blocks,
+    )
+    excursions, notes = _excursions(conn, params)
+    return LotHistory(
+        lot=lot,
+        intervals=intervals,
+        segments=segments,
+        max_points=max_points,
+        bucket_seconds=plan.width.total_seconds(),
+        buckets=buckets,
+        stats=_stats(stats, item=item, max_hold=max_hold, min_gap=min_gap),
+        excursions=excursions,
+        notes=notes,
+    )
+
+
+def _buckets_from_sql(conn: Conn, plan: BucketPlan, params: dict[str, Any]) -> list[HistoryBucket]:
+    """Chart buckets straight from ``erp.lot_readings`` (``date_bin``)."""
+    buckets = []
+    for bucket, count, low, high, mean, sensors in conn.execute(
+        _BUCKETS, {**params, "width": plan.width, "origin": plan.origin}
+    ).fetchall():
+        start, end = plan.bounds(bucket)
+        buckets.append(
+            HistoryBucket(
+                start=start,
+                end=end,
+                count=count,
+                min=low,
+                max=high,
+                mean=mean,
+                sensor_ids=sensors,
+            )
+        )
+    return buckets
+
+
+def _buckets_from_rollup(plan: BucketPlan, rows: list[rollup.BucketRow]) -> list[HistoryBucket]:
+    """Chart buckets of whole hours: rollup rows where they are exact, raw readings elsewhere."""
+    buckets = []
+    for key, n, low, high, total, sensors in rows:
+        start, end = plan.bounds(key)
+        buckets.append(
+            HistoryBucket(
+                start=start,
+                end=end,
+                count=n,
+                min=low,
+                max=high,
+                mean=total / n,
+                sensor_ids=sensors,
+            )
+        )
+    return buckets
+
+
+def _segments(conn: Conn, params: dict[str, Any]) -> list[SensorSegment]:
+    rows = conn.execute(
+        "SELECT sensor_id, location_id, segment_start, segment_end "
+        "FROM erp.lot_segments(%(lot)s, %(start)s, %(end)s)",
+        params,
+    ).fetchall()
+    return [SensorSegment(sensor_id=a, location_id=b, start=c, end=d) for a, b, c, d in rows]
+
+
+def _segment_readings(conn: Conn, params: dict[str, Any]) -> list[SegmentReadings]:
+    groups: dict[tuple[int, datetime, datetime], list[Sample]] = {}
+    with conn.cursor() as cur:
+        cur.execute(_READINGS, params)
+        for sensor_id, seg_start, seg_end, time, value in cur:
+            groups.setdefault((sensor_id, seg_start, seg_end), []).append(Sample(time, value))
+    return [
+        SegmentReadings(sensor_id=sensor, span=Span(start, end), samples=samples)
+        for (sensor, start, end), samples in groups.items()
+    ]
+
+
+def _excursions(conn: Conn, params: dict[str, Any]) -> tuple[list[ExcursionRef], list[str]]:
+    columns = {
+        name
+        for (name,) in conn.execute(
+            "SELECT column_name FROM information_schema.columns "
+            "WHERE table_schema = 'telemetry' AND table_name = 'excursion_episodes'"
+        ).fetchall()
+    }
+    if not columns:
+        return [], ["excursions not checked: telemetry.excursion_episodes does not exist yet"]
+    if not _EPISODE_COLUMNS.issubset(columns):
+        note = "excursions not checked: telemetry.excursion_episodes lacks the columns used"
+        return [], [note]
+    refs = [
+        ExcursionRef(
+            id=row[0],
+            sensor_id=row[1],
+            kind=row[2],
+            level=row[3],
+            start=row[4],
+            end=row[5],
+            peak=row[6],
+            late=row[7],
+        )
+        for row in conn.execute(_EXCURSIONS, params).fetchall()
+    ]
+    return refs, []
+
+
+def _span(span: Span) -> TimeSpan:
+    return TimeSpan(start=span.start, end=span.end, seconds=span.duration.total_seconds())
+
+
+def _stats(e: Exposure, *, item: Item, max_hold: timedelta, min_gap: timedelta) -> HistoryStats:
+    budget = None if item.tor_budget_minutes is None else timedelta(minutes=item.tor_budget_minutes)
+    cov = e.coverage
+    return HistoryStats(
+        readings=e.readings,
+        min=e.minimum,
+        max=e.maximum,
+        mean=e.mean,
+        mkt=e.mkt,
+        mkt_limit=item.mkt_limit,
+        mkt_over_limit=None if e.mkt is None or item.mkt_limit is None else e.mkt > item.mkt_limit,
+        range_low=item.range_low,
+        range_high=item.range_high,
+        tor_longest_seconds=e.tor.longest.total_seconds(),
+        tor_cumulative_seconds=e.tor.cumulative.total_seconds(),
+        out_of_range=[_span(s) for s in e.tor.spans],
+        tor_budget_seconds=None if budget is None else budget.total_seconds(),
+        tor_remaining_seconds=None
+        if budget is None
+        else (budget - e.tor.cumulative).total_seconds(),
+        coverage_share=cov.share,
+        covered_seconds=cov.covered.total_seconds(),
+        life=_span(cov.life),
+        gaps=[_span(g) for g in cov.gaps],
+        min_gap_seconds=min_gap.total_seconds(),
+        short_gaps=cov.short_gaps,
+        short_gaps_seconds=cov.short_gap_total.total_seconds(),
+        max_hold_seconds=max_hold.total_seconds(),
+    )

@@ -1,0 +1,204 @@
+"""Master data services: items, locations, reader mappings, sensor assignments.
+
+Plain functions taking the caller's connection; they never commit. Database rule
+violations (unique keys, the no-overlap constraint, the location-tree trigger) are
+turned into stock errors here, so callers see one error tree.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import errors as pg
+from psycopg.rows import class_row
+
+from erp_core.errors import InvalidArgumentError, NotFoundError
+from erp_core.stock.errors import DuplicateError, InvalidGtinError, OverlappingAssignmentError
+from erp_core.stock.gtin import is_valid_gtin
+from erp_core.stock.models import (
+    Assignment,
+    AssignmentIn,
+    Item,
+    ItemIn,
+    Location,
+    LocationIn,
+    Reader,
+    ReaderIn,
+)
+
+Conn = psycopg.Connection[Any]
+
+_ITEM_COLS = (
+    "id, gtin, name, range_low, range_high, alarm_profile_id, mkt_limit, "
+    "tor_budget_minutes, shelf_life_days, implantable"
+)
+_ASSIGNMENT_COLS = "id, sensor_id, location_id, valid_from, valid_to"
+
+
+@contextmanager
+def translate_db_errors(kind: str, key: object) -> Iterator[None]:
+    """Turn constraint violations raised inside the block into stock errors."""
+    try:
+        yield
+    except pg.UniqueViolation as err:
+        raise DuplicateError(kind, key) from err
+    except pg.ExclusionViolation as err:
+        raise OverlappingAssignmentError(key if isinstance(key, int) else -1) from err
+    except pg.ForeignKeyViolation as err:
+        detail = err.diag.message_detail or str(err)
+        raise InvalidArgumentError(kind, key, f"refers to a missing record: {detail}") from err
+    except pg.CheckViolation as err:
+        raise InvalidArgumentError(kind, key, err.diag.message_primary or str(err)) from err
+
+
+def create_item(conn: Conn, *, item: ItemIn) -> Item:
+    """Store a new item; InvalidGtinError for a bad GTIN, DuplicateError for a known one."""
+    if not is_valid_gtin(item.gtin):
+        raise InvalidGtinError(item.gtin)
+    if item.range_low >= item.range_high:
+        raise InvalidArgumentError("range_low", item.range_low, "must be below range_high")
+    fields = item.model_dump()
+    with translate_db_errors("item", item.gtin), conn.cursor(row_factory=class_row(Item)) as cur:
+        cur.execute(
+            f"INSERT INTO erp.items ({', '.join(fields)}) "  # noqa: S608 - names from the model
+            f"VALUES ({', '.join('%(' + k + ')s' for k in fields)}) RETURNING {_ITEM_COLS}",
+            fields,
+        )
+        row = cur.fetchone()
+    assert row is not None
+    return row
+
+
+def get_item(conn: Conn, *, item_id: int) -> Item:
+    """One item; NotFoundError if there is none."""
+    with conn.cursor(row_factory=class_row(Item)) as cur:
+        cur.execute(f"SELECT {_ITEM_COLS} FROM erp.items WHERE id = %s", (item_id,))  # noqa: S608
+        row = cur.fetchone()
+    if row is None:
+        raise NotFoundError("item", item_id)
+    return row
+
+
+def list_items(conn: Conn) -> list[Item]:
+    """Every item by name."""
+    with conn.cursor(row_factory=class_row(Item)) as cur:
+        cur.execute(f"SELECT {_ITEM_COLS} FROM erp.items ORDER BY name, id")  # noqa: S608
+        return cur.fetchall()
+
+
+def create_location(conn: Conn, *, location: LocationIn) -> Location:
+    """Store a new location in the site → area → unit tree."""
+    if (location.kind == "site") != (location.parent_id is None):
+        raise InvalidArgumentError(
+            "parent_id", location.parent_id, "a site has no parent; every other kind has one"
+        )
+    with (
+        translate_db_errors("location", location.code),
+        conn.cursor(row_factory=class_row(Location)) as cur,
+    ):
+        cur.execute(
+            "INSERT INTO erp.locations (code, name, kind, parent_id) "
+            "VALUES (%(code)s, %(name)s, %(kind)s, %(parent_id)s) "
+            "RETURNING id, code, name, kind, parent_id",
+            location.model_dump(),
+        )
+        row = cur.fetchone()
+    assert row is not None
+    return row
+
+
+def get_location(conn: Conn, *, location_id: int) -> Location:
+    """One location; NotFoundError if there is none."""
+    with conn.cursor(row_factory=class_row(Location)) as cur:
+        cur.execute(
+            "SELECT id, code, name, kind, parent_id FROM erp.locations WHERE id = %s",
+            (location_id,),
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise NotFoundError("location", location_id)
+    return row
+
+
+def list_locations(conn: Conn) -> list[Location]:
+    """Every location, parents before children."""
+    with conn.cursor(row_factory=class_row(Location)) as cur:
+        cur.execute(
+            "SELECT id, code, name, kind, parent_id FROM erp.locations "
+            "ORDER BY parent_id NULLS FIRST, code"
+        )
+        return cur.fetchall()
+
+
+def set_reader(conn: Conn, *, reader_id: str, reader: ReaderIn) -> Reader:
+    """Map a scanner or RFID reader to the location it stands at (insert or move)."""
+    get_location(conn, location_id=reader.location_id)
+    conn.execute(
+        "INSERT INTO erp.reader_locations (reader_id, location_id, kind) VALUES (%s, %s, %s) "
+        "ON CONFLICT (reader_id) DO UPDATE SET location_id = excluded.location_id, "
+        "kind = excluded.kind",
+        (reader_id, reader.location_id, reader.kind),
+    )
+    return Reader(reader_id=reader_id, location_id=reader.location_id, kind=reader.kind)
+
+
+def get_reader(conn: Conn, *, reader_id: str) -> Reader:
+    """Where a reader stands; NotFoundError for a reader nobody mapped."""
+    row = conn.execute(
+        "SELECT location_id, kind FROM erp.reader_locations WHERE reader_id = %s", (reader_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFoundError("reader", reader_id)
+    return Reader(reader_id=reader_id, location_id=row[0], kind=row[1])
+
+
+def assign_sensor(conn: Conn, *, assignment: AssignmentIn) -> Assignment:
+    """Let a sensor stand for a location over [valid_from, valid_to); no overlaps per sensor."""
+    if assignment.valid_to is not None and assignment.valid_to <= assignment.valid_from:
+        raise InvalidArgumentError("valid_to", assignment.valid_to, "must be after valid_from")
+    with (
+        translate_db_errors("sensor_assignment", assignment.sensor_id),
+        conn.cursor(row_factory=class_row(Assignment)) as cur,
+    ):
+        cur.execute(
+            "INSERT INTO erp.sensor_assignments (sensor_id, location_id, valid_from, valid_to) "  # noqa: S608
+            "VALUES (%(sensor_id)s, %(location_id)s, %(valid_from)s, %(valid_to)s) "
+            f"RETURNING {_ASSIGNMENT_COLS}",
+            assignment.model_dump(),
+        )
+        row = cur.fetchone()
+    assert row is not None
+    return row
+
+
+def end_assignment(conn: Conn, *, assignment_id: int, valid_to: datetime) -> Assignment:
+    """Close an assignment at ``valid_to`` (exclusive), e.g. when a logger is swapped."""
+    with (
+        translate_db_errors("sensor_assignment", assignment_id),
+        conn.cursor(row_factory=class_row(Assignment)) as cur,
+    ):
+        cur.execute(
+            "UPDATE erp.sensor_assignments SET valid_to = %s "  # noqa: S608
+            f"WHERE id = %s RETURNING {_ASSIGNMENT_COLS}",
+            (valid_to, assignment_id),
+        )
+        row = cur.fetchone()
+    if row is None:
+        raise NotFoundError("sensor assignment", assignment_id)
+    return row
+
+
+def list_assignments(conn: Conn, *, location_id: int | None = None) -> list[Assignment]:
+    """Sensor assignments, all or of one location, oldest first."""
+    with conn.cursor(row_factory=class_row(Assignment)) as cur:
+        cur.execute(
+            f"SELECT {_ASSIGNMENT_COLS} FROM erp.sensor_assignments "  # noqa: S608
+            "WHERE %(loc)s::int IS NULL OR location_id = %(loc)s "
+            "ORDER BY valid_from, sensor_id",
+            {"loc": location_id},
+        )
+        return cur.fetchall()

@@ -1,0 +1,164 @@
+"""Stock movements, and turning a scan or tag read at a fixed reader into a movement.
+
+A movement says that some quantity of a lot went from one location (None: received)
+to another (None: left our custody) at a device time. The lot's location intervals, and
+so its temperature history, are derived from movements by ``erp.lot_intervals``.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg.rows import class_row
+
+from erp_core.errors import InvalidArgumentError
+from erp_core.stock.errors import InsufficientStockError
+from erp_core.stock.lots import find_lot, get_lot
+from erp_core.stock.master import get_location, get_reader, translate_db_errors
+from erp_core.stock.models import LocationInterval, Movement, MovementIn
+
+Conn = psycopg.Connection[Any]
+
+_COLS = (
+    "id, lot_id, quantity::float8 AS quantity, from_location_id, to_location_id, moved_at, "
+    "source, reference, reader_id"
+)
+
+
+def balance_at(conn: Conn, *, lot_id: int, location_id: int, time: datetime) -> float:
+    """How much of the lot the location holds at ``time`` (moves at ``time`` included)."""
+    row = conn.execute(
+        """
+        SELECT coalesce(sum(CASE WHEN to_location_id = %(loc)s THEN quantity
+                                 ELSE -quantity END), 0)::float8
+          FROM erp.stock_movements
+         WHERE lot_id = %(lot)s AND moved_at <= %(t)s
+           AND (to_location_id = %(loc)s OR from_location_id = %(loc)s)
+        """,
+        {"lot": lot_id, "loc": location_id, "t": time},
+    ).fetchone()
+    return float(row[0]) if row is not None else 0.0
+
+
+def record_movement(conn: Conn, *, movement: MovementIn, reader_id: str | None = None) -> Movement:
+    """Store a movement after checking the lot, both locations and the stock at the source.
+
+    The check looks at stock up to the movement's time only: a back-dated movement that
+    makes a later one impossible is not detected (documented in docs/erp-stock.md).
+    """
+    get_lot(conn, lot_id=movement.lot_id)
+    if movement.from_location_id is None and movement.to_location_id is None:
+        raise InvalidArgumentError("to_location_id", None, "a movement needs a from or a to")
+    if movement.from_location_id == movement.to_location_id:
+        raise InvalidArgumentError(
+            "to_location_id", movement.to_location_id, "is the same as from_location_id"
+        )
+    for location_id in (movement.from_location_id, movement.to_location_id):
+        if location_id is not None:
+            get_location(conn, location_id=location_id)
+    if movement.from_location_id is not None:
+        held = balance_at(
+            conn,
+            lot_id=movement.lot_id,
+            location_id=movement.from_location_id,
+            time=movement.moved_at,
+        )
+        if held < movement.quantity:
+            raise InsufficientStockError(
+                movement.lot_id, movement.from_location_id, held, movement.quantity
+            )
+    fields = {**movement.model_dump(), "reader_id": reader_id}
+    with (
+        translate_db_errors("movement", movement.lot_id),
+        conn.cursor(row_factory=class_row(Movement)) as cur,
+    ):
+        cur.execute(
+            "INSERT INTO erp.stock_movements (lot_id, quantity, from_location_id, "  # noqa: S608
+            "to_location_id, moved_at, source, reference, reader_id) VALUES (%(lot_id)s, "
+            "%(quantity)s, %(from_location_id)s, %(to_location_id)s, %(moved_at)s, %(source)s, "
+            f"%(reference)s, %(reader_id)s) RETURNING {_COLS}",
+            fields,
+        )
+        row = cur.fetchone()
+    assert row is not None
+    return row
+
+
+def list_movements(conn: Conn, *, lot_id: int) -> list[Movement]:
+    """A lot's movements in time order."""
+    with conn.cursor(row_factory=class_row(Movement)) as cur:
+        cur.execute(
+            f"SELECT {_COLS} FROM erp.stock_movements WHERE lot_id = %s "  # noqa: S608
+            "ORDER BY moved_at, id",
+            (lot_id,),
+        )
+        return cur.fetchall()
+
+
+def lot_intervals(conn: Conn, *, lot_id: int) -> list[LocationInterval]:
+    """Where the lot was over time, from ``erp.lot_intervals`` (end None: still there)."""
+    rows = conn.execute(
+        "SELECT location_id, valid_from, valid_to FROM erp.lot_intervals(%s)", (lot_id,)
+    ).fetchall()
+    return [LocationInterval(location_id=a, start=b, end=c) for a, b, c in rows]
+
+
+def current_locations(conn: Conn, *, lot_id: int, time: datetime) -> list[tuple[int, float]]:
+    """Locations holding some of the lot at ``time``, with the quantity each holds."""
+    rows = conn.execute(
+        "SELECT location_id FROM erp.lot_intervals(%s) "
+        "WHERE valid_from <= %s AND (valid_to IS NULL OR valid_to > %s)",
+        (lot_id, time, time),
+    ).fetchall()
+    return [(loc, balance_at(conn, lot_id=lot_id, location_id=loc, time=time)) for (loc,) in rows]
+
+
+def movement_from_scan(  # noqa: PLR0913 - keyword-only, one per scan field
+    conn: Conn,
+    *,
+    reader_id: str,
+    time: datetime,
+    lot_id: int | None = None,
+    gtin: str | None = None,
+    lot_number: str | None = None,
+    quantity: float | None = None,
+    reference: str | None = None,
+) -> Movement | None:
+    """Turn a scan/tag read at a mapped reader into a movement to the reader's location.
+
+    The lot is named by id or by GTIN + lot number. It moves from where it is at ``time``
+    (it must be in one place; with none it is a receipt of the lot's quantity). Without
+    ``quantity`` the whole quantity at the source moves. Returns None when the lot is
+    already entirely at the reader's location (a repeated read is not a movement).
+    """
+    reader = get_reader(conn, reader_id=reader_id)
+    if lot_id is not None:
+        lot = get_lot(conn, lot_id=lot_id)
+    elif gtin is not None and lot_number is not None:
+        lot = find_lot(conn, gtin=gtin, lot_number=lot_number)
+    else:
+        raise InvalidArgumentError("lot_id", None, "give lot_id, or gtin and lot_number")
+    here = current_locations(conn, lot_id=lot.id, time=time)
+    elsewhere = [(loc, qty) for loc, qty in here if loc != reader.location_id]
+    if here and not elsewhere:
+        return None
+    if len(elsewhere) > 1:
+        raise InvalidArgumentError(
+            "reader_id",
+            reader_id,
+            f"lot {lot.id} is split over locations {[loc for loc, _ in elsewhere]}; "
+            "record this move manually with its source location",
+        )
+    source, held = elsewhere[0] if elsewhere else (None, lot.quantity)
+    movement = MovementIn(
+        lot_id=lot.id,
+        quantity=quantity if quantity is not None else held,
+        from_location_id=source,
+        to_location_id=reader.location_id,
+        moved_at=time,
+        source=reader.kind,
+        reference=reference,
+    )
+    return record_movement(conn, movement=movement, reader_id=reader_id)

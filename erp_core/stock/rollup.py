@@ -1,0 +1,321 @@
+"""The hourly reading rollup behind fast lot histories: refresh, read, split.
+
+A history is split into pre-aggregated blocks and the raw readings still needed.
+
+``erp.reading_hours`` keeps per sensor and hour: count, min, max, sum, first/last reading,
+the sensor's next reading after the hour, the largest step between consecutive readings
+and step-weighted sums (for the mean and MKT). An hour of a segment is *clean* when all
+its readings and their holds lie inside the segment, no step exceeds ``max_hold`` and
+every value is inside the item's range: then its contribution to the statistics is
+exactly its sums, with no time out of range and no gap. Every other hour is read raw.
+So the result equals the all-raw computation; only the work differs.
+
+Freshness: before use, hours holding readings *received* after the sensor's watermark
+(minus ``MARGIN``, for ingest transactions still open when the watermark was taken) are
+recomputed, together with the hour of the reading before them (whose step changed).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from coldchain.tor import Sample, Span
+from erp_core.stock.exposure import Block, SegmentReadings
+
+Conn = psycopg.Connection[Any]
+
+HOUR = timedelta(hours=1)
+MARGIN = timedelta(minutes=15)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    """A sensor standing for the lot over [start, end)."""
+
+    sensor_id: int
+    start: datetime
+    end: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """Readings of ``segment`` in [start, end) to read raw; held values stop at ``held_end``."""
+
+    segment: Segment
+    start: datetime
+    end: datetime
+    held_end: datetime
+
+
+def hour_of(t: datetime) -> datetime:
+    """The start of the UTC hour holding ``t``."""
+    return EPOCH + ((t - EPOCH) // HOUR) * HOUR
+
+
+def refresh(conn: Conn, *, sensor_ids: Sequence[int]) -> None:
+    """Bring the rollup of ``sensor_ids`` up to date with every reading received so far."""
+    row = conn.execute("SELECT now()").fetchone()
+    assert row is not None
+    now: datetime = row[0]
+    for sensor in sorted(set(sensor_ids)):
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext('erp.reading_hours'), %s)", (sensor,))
+        state = conn.execute(
+            "SELECT received_until FROM erp.reading_hours_state WHERE sensor_id = %s", (sensor,)
+        ).fetchone()
+        if state is None:
+            span = conn.execute(
+                "SELECT min(time), max(time) FROM telemetry.readings WHERE sensor_id = %s",
+                (sensor,),
+            ).fetchone()
+            if span is not None and span[0] is not None:
+                _recompute(conn, sensor, hour_of(span[0]), hour_of(span[1]) + HOUR)
+        else:
+            changed = conn.execute(
+                """
+                SELECT DISTINCT h FROM (
+                    SELECT date_bin('1 hour', time, timestamptz '1970-01-01 00:00+00') AS h
+                      FROM telemetry.readings
+                     WHERE received_at > %(since)s AND sensor_id = %(s)s
+                    UNION
+                    SELECT date_bin('1 hour', p.time, timestamptz '1970-01-01 00:00+00')
+                      FROM (SELECT min(time) AS t FROM telemetry.readings
+                             WHERE received_at > %(since)s AND sensor_id = %(s)s) AS m
+                      CROSS JOIN LATERAL (
+                            SELECT time FROM telemetry.readings
+                             WHERE sensor_id = %(s)s AND time < m.t
+                             ORDER BY time DESC LIMIT 1) AS p) AS hours
+                 ORDER BY h
+                """,
+                {"since": state[0] - MARGIN, "s": sensor},
+            ).fetchall()
+            for start, end in hour_ranges([h for (h,) in changed]):
+                _recompute(conn, sensor, start, end)
+        conn.execute(
+            "INSERT INTO erp.reading_hours_state (sensor_id, received_until) VALUES (%s, %s) "
+            "ON CONFLICT (sensor_id) DO UPDATE SET received_until = excluded.received_until",
+            (sensor, now),
+        )
+
+
+def hour_ranges(hours: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
+    """Sorted hour starts joined into [start, end) ranges of consecutive hours (pure)."""
+    ranges: list[tuple[datetime, datetime]] = []
+    for hour in sorted(hours):
+        if ranges and ranges[-1][1] == hour:
+            ranges[-1] = (ranges[-1][0], hour + HOUR)
+        else:
+            ranges.append((hour, hour + HOUR))
+    return ranges
+
+
+def _recompute(conn: Conn, sensor: int, start: datetime, end: datetime) -> None:
+    conn.execute("SELECT erp.refresh_reading_hours(%s, %s, %s)", (sensor, start, end))
+
+
+# The segment's rollup hours, each marked inside (all its readings in the segment) and
+# clean (inside, holds inside, no step above max_hold, all values in range).
+_HOURS = """
+WITH g AS (
+    SELECT * FROM unnest(%(sensors)s::int[], %(starts)s::timestamptz[], %(ends)s::timestamptz[])
+           WITH ORDINALITY AS g(sensor_id, s, e, i)
+), h AS MATERIALIZED (
+    SELECT g.i, g.sensor_id, g.s, g.e, r.hour, r.n, r.vmin, r.vmax, r.vsum, r.first_t,
+           r.last_t, r.next_t, r.w_sum, r.wv_sum, r.wexp_sum,
+           r.hour >= g.s AND r.last_t < g.e AS inside,
+           coalesce(r.hour >= g.s AND r.next_t <= g.e AND r.max_step <= %(hold)s
+                    AND r.vmin >= %(low)s AND r.vmax <= %(high)s, false) AS clean
+      FROM g JOIN erp.reading_hours r
+        ON r.sensor_id = g.sensor_id
+       AND r.hour >= date_bin('1 hour', g.s, timestamptz '1970-01-01 00:00+00')
+       AND r.hour < g.e
+)
+"""
+
+# Every LATERAL read of telemetry.readings ends in OFFSET 0: without it the planner may
+# flatten the subquery into a hash join over a parallel scan of the whole table.
+# One round trip, no window function: the unclean hours (u), per segment the sums and
+# bounds of its clean hours (s) and, given a width, chart buckets (k) whose inside hours
+# come from the rollup and whose other hours are read raw.
+_SPLIT = (
+    _HOURS  # noqa: S608 - constant SQL pieces
+    + """
+, parts AS (
+    SELECT date_bin(%(width)s, hour, %(origin)s) AS b, sensor_id, n AS cnt, vmin AS lo,
+           vmax AS hi, vsum AS total
+      FROM h WHERE inside AND %(width)s::interval IS NOT NULL
+    UNION ALL
+    SELECT date_bin(%(width)s, x.time, %(origin)s), h.sensor_id, 1, x.value, x.value, x.value
+      FROM h CROSS JOIN LATERAL (
+           SELECT time, value FROM telemetry.readings r
+            WHERE r.sensor_id = h.sensor_id AND r.time >= greatest(h.hour, h.s)
+              AND r.time < least(h.hour + interval '1 hour', h.e)
+           OFFSET 0) AS x
+     WHERE NOT h.inside AND %(width)s::interval IS NOT NULL
+)
+SELECT 'u', i, hour, first_t, next_t, NULL::timestamptz, NULL::bigint, NULL::float8,
+       NULL::float8,
+       NULL::float8, NULL::float8, NULL::float8, NULL::int[]
+  FROM h WHERE NOT clean
+UNION ALL
+SELECT 's', i, min(hour), min(first_t), max(next_t), max(hour), sum(n)::bigint, min(vmin),
+       max(vmax), sum(w_sum), sum(wv_sum), sum(wexp_sum), NULL
+  FROM h WHERE clean GROUP BY i
+UNION ALL
+SELECT 'k', NULL, b, NULL, NULL, NULL, sum(cnt)::bigint, min(lo), max(hi), sum(total), NULL,
+       NULL,
+       array_agg(DISTINCT sensor_id)
+  FROM parts GROUP BY b
+"""
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hour:
+    hour: datetime
+    first_t: datetime
+    next_t: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """What makes an hour clean: the item's range and the longest hold of one reading."""
+
+    low: float
+    high: float
+    max_hold: timedelta
+
+
+def _params(segments: Sequence[Segment], limits: Limits) -> dict[str, Any]:
+    return {
+        "sensors": [g.sensor_id for g in segments],
+        "starts": [g.start for g in segments],
+        "ends": [g.end for g in segments],
+        "hold": limits.max_hold.total_seconds(),
+        "low": limits.low,
+        "high": limits.high,
+    }
+
+
+BucketRow = tuple[datetime, int, float, float, float, list[int]]
+
+
+def split(
+    conn: Conn,
+    *,
+    segments: Sequence[Segment],
+    limits: Limits,
+    width: timedelta | None = None,
+    origin: datetime | None = None,
+) -> tuple[list[Block], list[Run], list[BucketRow]]:
+    """Clean hours summed per segment, runs of unclean hours to read raw, and buckets.
+
+    Chart buckets (start, count, min, max, sum, sensors) come only with a whole-hour
+    ``width``.
+    """
+    params = {**_params(segments, limits), "width": width, "origin": origin}
+    unclean: list[list[_Hour]] = [[] for _ in segments]
+    sums: dict[int, tuple[Any, ...]] = {}
+    buckets: list[BucketRow] = []
+    for kind, i, t1, t2, t3, t4, n, lo, hi, a, b, c, extra in conn.execute(_SPLIT, params):
+        if kind == "u":
+            unclean[i - 1].append(_Hour(t1, t2, t3))
+        elif kind == "s":
+            sums[i - 1] = (t1, t2, t3, t4, n, lo, hi, a, b, c)
+        else:
+            buckets.append((t1, n, lo, hi, a, sorted(extra)))
+    blocks: list[Block] = []
+    runs: list[Run] = []
+    for index, seg in enumerate(segments):
+        seg_runs, spans = _runs_and_spans(
+            seg, sorted(unclean[index], key=lambda u: u.hour), sums.get(index)
+        )
+        runs.extend(seg_runs)
+        if index in sums:
+            _, _, _, _, n, lo, hi, a, b, c = sums[index]
+            blocks.append(
+                Block(
+                    sensor_id=seg.sensor_id,
+                    spans=tuple(spans),
+                    n=n,
+                    minimum=lo,
+                    maximum=hi,
+                    weight_s=a,
+                    weighted_sum=b,
+                    arrhenius_sum=c,
+                )
+            )
+    buckets.sort(key=lambda row: row[0])
+    return blocks, runs, buckets
+
+
+def _runs_and_spans(
+    seg: Segment, unclean: list[_Hour], clean: tuple[Any, ...] | None
+) -> tuple[list[Run], list[Span]]:
+    """Group unclean hours into runs; the clean hours between them cover whole spans.
+
+    Consecutive rollup rows of one sensor join up (a row's next_t is the next row's
+    first_t), so two unclean rows are neighbours exactly when one's next_t is the other's
+    first_t, and the clean rows between two runs cover [end of one, start of the next).
+    """
+    groups: list[list[_Hour]] = []
+    for u in unclean:
+        if groups and groups[-1][-1].next_t == u.first_t:
+            groups[-1].append(u)
+        else:
+            groups.append([u])
+    runs = []
+    for group in groups:
+        nxt = group[-1].next_t
+        if nxt is None or hour_of(nxt) >= seg.end:
+            end, held_end = seg.end, seg.end
+        else:
+            end, held_end = hour_of(nxt), nxt
+        runs.append(
+            Run(segment=seg, start=max(group[0].hour, seg.start), end=end, held_end=held_end)
+        )
+    spans: list[Span] = []
+    if clean is None:
+        return runs, spans
+    first_hour, first_t, last_next, last_hour = clean[0], clean[1], clean[2], clean[3]
+    cursor: datetime | None = first_t if not groups or first_hour < groups[0][0].hour else None
+    for group in groups:
+        if cursor is not None:
+            spans.append(Span(cursor, group[0].first_t))
+        cursor = group[-1].next_t
+    if cursor is not None and (not groups or last_hour > groups[-1][-1].hour):
+        spans.append(Span(cursor, last_next))
+    return runs, spans
+
+
+def read_runs(conn: Conn, *, runs: Sequence[Run]) -> list[SegmentReadings]:
+    """The raw readings of every run, as segments whose held values stop at the run's end."""
+    if not runs:
+        return []
+    samples: list[list[Sample]] = [[] for _ in runs]
+    with conn.cursor() as cur:
+        cur.execute(
+            """
+            SELECT u.i, r.time, r.value
+              FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[])
+                   WITH ORDINALITY AS u(sensor_id, f, t, i)
+             CROSS JOIN LATERAL (
+                   SELECT time, value FROM telemetry.readings x
+                    WHERE x.sensor_id = u.sensor_id AND x.time >= u.f AND x.time < u.t
+                   OFFSET 0) AS r
+            """,
+            ([r.segment.sensor_id for r in runs], [r.start for r in runs], [r.end for r in runs]),
+        )
+        for i, time, value in cur:
+            samples[i - 1].append(Sample(time, value))
+    return [
+        SegmentReadings(
+            sensor_id=run.segment.sensor_id, span=Span(run.start, run.held_end), samples=found
+        )
+        for run, found in zip(runs, samples, strict=True)
+    ]

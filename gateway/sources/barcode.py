@@ -1,0 +1,128 @@
+"""Barcode scanner source: one scan per line from a serial port (or any pyserial URL).
+
+Scanners in USB-CDC / RS-232 mode are serial ports; pyserial's ``serial_for_url`` also
+opens ``socket://host:port`` and ``rfc2217://`` (serial-over-network servers, and the
+simulated scanner). A line ends at CR or LF; GS (0x1D, FNC1) and a leading AIM
+symbology identifier (``]C1``, ``]d2``) are kept as the scanner sends them. Every line
+becomes a scan record: decoded as GS1, HIBC or MA by the pure `telemetry.udi`, or,
+if it is not a valid label, recorded as a failed scan with the reason (a rejected
+label at goods-in is evidence too). Scanners have no clock: time is the gateway's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+
+import serial
+
+from gateway.config import BarcodeScanner
+from gateway.errors import SourceError
+from gateway.event_publisher import EventSink
+from gateway.flow import Backoff
+from gateway.sources.base import Clock, Health, Sink, millis
+from telemetry.payloads import ScanItem, SourceState
+from telemetry.topics import Kind
+from telemetry.udi import BarcodeError, decode_label
+
+log = logging.getLogger(__name__)
+
+MAX_LINE = 1024
+_LINE_END = re.compile(rb"[\r\n]")
+
+
+def scan_item(line: str, *, scanner: str, t_ms: int) -> ScanItem:
+    """Turn one scanned line into a scan record, ok or failed with the reason."""
+    data = line[:MAX_LINE]
+    try:
+        label = decode_label(data)
+    except BarcodeError as err:
+        return ScanItem(t=t_ms, scanner=scanner, data=data, ok=False, reason=err.reason[:512])
+    return ScanItem(
+        t=t_ms,
+        scanner=scanner,
+        data=data,
+        ok=True,
+        scheme=label.scheme.value,
+        di=label.di,
+        gtin=label.gtin,
+        sscc=label.sscc,
+        lot=label.lot,
+        serial=label.serial,
+        expiry=label.expiry.isoformat() if label.expiry else None,
+        production=label.production.isoformat() if label.production else None,
+    )
+
+
+def split_lines(buffer: bytes) -> tuple[list[bytes], bytes]:
+    """Split complete lines (CR, LF or CRLF ended) off ``buffer``; return them and the rest."""
+    parts = _LINE_END.split(buffer)
+    rest = parts.pop()
+    return [p for p in parts if p], rest
+
+
+class BarcodeSource:
+    """Reads one scanner and delivers each scan to the event sink."""
+
+    def __init__(self, device: BarcodeScanner, *, events: EventSink, clock: Clock) -> None:
+        self._device = device
+        self._events = events
+        self._clock = clock
+        self._health = Health(device.name)
+
+    @property
+    def name(self) -> str:
+        """The scanner name from the config."""
+        return self._device.name
+
+    def status(self) -> SourceState:
+        """Last scan and last error."""
+        return self._health.snapshot()
+
+    def _open(self) -> serial.SerialBase:
+        try:
+            return serial.serial_for_url(
+                self._device.url, baudrate=self._device.baudrate, timeout=0.5
+            )
+        except (serial.SerialException, OSError, ValueError) as err:
+            raise SourceError(self.name, f"cannot open {self._device.url}: {err}") from err
+
+    async def run(self, _sink: Sink) -> None:
+        """Read scans forever; reopen the port with backoff when it fails."""
+        backoff = Backoff(initial=1.0, cap=30.0)
+        while True:
+            try:
+                port = await asyncio.to_thread(self._open)
+                self._health.succeeded(millis(self._clock))
+                backoff.reset()
+                try:
+                    await self._read(port)
+                finally:
+                    port.close()
+            except SourceError as err:
+                self._health.failed(err.reason)
+                delay = backoff.next_delay()
+                log.warning("%s; retrying in %.1f s", err, delay)
+                await asyncio.sleep(delay)
+
+    async def _read(self, port: serial.SerialBase) -> None:
+        buffer = b""
+        while True:
+            try:
+                chunk = await asyncio.to_thread(port.read, 256)
+            except (serial.SerialException, OSError) as err:
+                raise SourceError(self.name, f"{self._device.url}: {err}") from err
+            if not chunk:
+                continue
+            lines, buffer = split_lines(buffer + chunk)
+            if len(buffer) > MAX_LINE:
+                lines.append(buffer)
+                buffer = b""
+            if lines:
+                t_ms = millis(self._clock)
+                items = [
+                    scan_item(raw.decode("latin-1"), scanner=self.name, t_ms=t_ms) for raw in lines
+                ]
+                self._events(Kind.SCANS, items)
+                self._health.succeeded(t_ms)

@@ -1,0 +1,1 @@
+"""Notifications: alert events (the transactional outbox) → routed deliveries → channels."""

@@ -1,0 +1,54 @@
+"""The alert lifecycle's periodic jobs, run by the notifier between delivery passes.
+
+The jobs live with the alert code (``ingest.alerts.escalate_due`` and
+``ingest.evaluate.sweep``) and are synchronous functions taking a psycopg connection;
+each runs here in a thread, in a transaction of its own. Their
+alert_events rows are routed by the next notifier pass.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg_pool import AsyncConnectionPool
+
+from ingest.notify.notifier import PeriodicJob
+
+log = logging.getLogger(__name__)
+
+SyncJob = Callable[[psycopg.Connection[Any], datetime], object]
+
+
+def in_thread(db_url: str, name: str, job: SyncJob) -> PeriodicJob:
+    """Wrap a synchronous job as a `PeriodicJob`: own connection, own transaction, a thread."""
+
+    def _run(now: datetime) -> object:
+        with psycopg.connect(db_url) as conn:  # commits on success, rolls back on error
+            return job(conn, now)
+
+    async def _job(_pool: AsyncConnectionPool[Any], now: datetime) -> object:
+        result = await asyncio.to_thread(_run, now)
+        if result:
+            log.info("%s: %s", name, result)
+        return result
+
+    _job.__name__ = name
+    return _job
+
+
+def alert_jobs(db_url: str, *, escalate_after_minutes: float) -> list[PeriodicJob]:
+    """Escalation of unacknowledged alerts and the evaluation sweep (offline, calibration)."""
+    from ingest import alerts, evaluate  # noqa: PLC0415 - numpy only when the jobs run
+
+    def escalate(conn: psycopg.Connection[Any], now: datetime) -> object:
+        return alerts.escalate_due(conn, now=now, after_minutes=escalate_after_minutes)
+
+    def sweep(conn: psycopg.Connection[Any], now: datetime) -> object:
+        return evaluate.sweep(conn, now=now)
+
+    return [in_thread(db_url, "escalate_due", escalate), in_thread(db_url, "sweep", sweep)]

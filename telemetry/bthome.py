@@ -1,0 +1,87 @@
+"""BTHome v2 advertisements (BLE service data UUID 0xFCD2) to temperature/humidity/battery.
+
+Decoding is done by bthome-ble, the maintained parser Home Assistant uses; this module
+only maps its result to our quantities and UCUM units, and keeps the packet id so the
+caller can drop repeats (a logger sends each packet many times). `encode_v2` writes the
+frames the simulator advertises, from the BTHome v2 format: a device-information byte
+(0x40: version 2, unencrypted, sent regularly) followed by objects in id order —
+0x00 packet id (uint8), 0x01 battery (uint8, %), 0x02 temperature (sint16, 0.01 °C),
+0x03 humidity (uint16, 0.01 %). No I/O.
+"""
+
+from __future__ import annotations
+
+import math
+import struct
+from dataclasses import dataclass
+
+from bthome_ble import BTHomeBluetoothDeviceData
+from habluetooth import BluetoothServiceInfoBleak
+
+BTHOME_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
+DEVICE_INFO_V2 = 0x40
+
+# bthome-ble key -> (our quantity, UCUM unit)
+QUANTITIES: dict[str, tuple[str, str]] = {
+    "temperature": ("temperature", "Cel"),
+    "humidity": ("humidity", "%"),
+    "battery": ("battery", "%"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class BthomeFrame:
+    """The measurements of one advertisement, with its packet id if it carried one."""
+
+    packet_id: int | None
+    values: dict[str, tuple[float, str]]  # quantity -> (value, unit)
+
+
+def decode(service_info: BluetoothServiceInfoBleak) -> BthomeFrame | None:
+    """Decode one advertisement; None if it is not an unencrypted BTHome frame."""
+    if BTHOME_UUID not in service_info.service_data:
+        return None
+    parser = BTHomeBluetoothDeviceData()  # fresh: repeats are judged by the caller
+    update = parser.update(service_info)
+    values: dict[str, tuple[float, str]] = {}
+    packet_id: int | None = None
+    for key, sensor in update.entity_values.items():
+        value = sensor.native_value
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            continue
+        if key.key == "packet_id":
+            packet_id = int(value)
+        elif key.key in QUANTITIES and math.isfinite(value):
+            qty, unit = QUANTITIES[key.key]
+            values[qty] = (float(value), unit)
+    if not values and packet_id is None:
+        return None
+    return BthomeFrame(packet_id, values)
+
+
+def is_repeat(previous: int | None, packet_id: int | None) -> bool:
+    """Whether a frame with ``packet_id`` repeats the last one seen from the same device."""
+    return packet_id is not None and previous is not None and packet_id == previous
+
+
+def encode_v2(
+    *, temperature: float, humidity: float | None = None, battery: int | None = None, packet_id: int
+) -> bytes:
+    """Build an unencrypted BTHome v2 service-data payload."""
+    out = bytearray([DEVICE_INFO_V2, 0x00, packet_id & 0xFF])
+    if battery is not None:
+        out += bytes([0x01, battery])
+    out += b"\x02" + struct.pack("<h", round(temperature * 100))
+    if humidity is not None:
+        out += b"\x03" + struct.pack("<H", round(humidity * 100))
+    return bytes(out)
+
+
+def advertising_data(service_data: bytes, *, name: str) -> bytes:
+    """Wrap a service-data payload into raw BLE advertising data (flags, name, 0x16 AD)."""
+    encoded_name = name.encode()[:20]
+    flags = bytes([2, 0x01, 0x06])
+    local_name = bytes([len(encoded_name) + 1, 0x09]) + encoded_name
+    uuid16 = bytes([0xD2, 0xFC])
+    service = bytes([len(service_data) + 3, 0x16]) + uuid16 + service_data
+    return flags + local_name + service

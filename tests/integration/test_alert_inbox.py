@@ -1,0 +1,48 @@
+"""The alerts inbox page lists what needs attention, with status words, not just colours."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from fastapi.testclient import TestClient
+
+from erp_core.app import create_app
+from erp_core.settings import ApiSettings
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+
+
+def test_inbox_shows_open_alerts_first_and_closed_below(db_url: str) -> None:
+    with psycopg.connect(db_url) as conn:
+        (sensor,) = conn.execute(
+            "INSERT INTO telemetry.sensors (uid, quantity, unit) VALUES ('FRIDGE-9', 'temperature',"
+            " 'Cel') RETURNING id"
+        ).fetchone()
+        for status, summary, late in [
+            ("open", "Fridge 9 above 8 °C for 42 min", True),
+            ("closed", "Fridge 9 door left open", False),
+        ]:
+            conn.execute(
+                "INSERT INTO telemetry.alerts (kind, severity, sensor_id, status, late, started_at,"
+                " summary, peak, closed_at) VALUES ('excursion_high', 'critical', %s, %s, %s, %s,"
+                " %s, 11.3, %s)",
+                (
+                    sensor,
+                    status,
+                    late,
+                    NOW - timedelta(hours=1),
+                    summary,
+                    NOW if status == "closed" else None,
+                ),
+            )
+    settings = ApiSettings(database_url=db_url, pool_min_size=1, pool_max_size=2)
+    with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+        page = client.get("/alerts")
+    assert page.status_code == 200
+    html = page.text
+    assert "1 ALERT(S) NEED ATTENTION" in html
+    assert html.index("above 8 °C for 42 min") < html.index("Recently closed")
+    assert html.index("Recently closed") < html.index("door left open")
+    assert "(LATE DATA)" in html
+    assert "FRIDGE-9" in html

@@ -1,0 +1,325 @@
+"""QA release over HTTP against a real PostgreSQL: an excursion opens a deviation by
+itself, blocks a qa release, needs a justified and signed qa_manager override, and all of
+it lands in the audit trail; a dispositioned deviation lets qa release.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
+
+from erp_core.app import create_app
+from erp_core.audit.service import set_actor, verify
+from erp_core.auth import service as auth_service
+from erp_core.auth import tokens
+from erp_core.auth.models import Role
+from erp_core.settings import ApiSettings
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+START = NOW - timedelta(hours=6)
+SECRET = "release-test-secret-0123456789abcdef"
+PASSWORD = "Long-enough-Pass-4711!"
+USERS = {"admin": "admin", "wh": "warehouse", "qa": "qa", "boss": "qa_manager", "op": "operator"}
+WHY = "Stability study S-14 covers 24 h up to 15 °C; this excursion peaked at 11 °C for 40 min."
+
+
+class Api:
+    def __init__(self, client: TestClient) -> None:
+        self.client = client
+
+    def headers(self, who: str) -> dict[str, str]:
+        token = tokens.issue(username=who, secret=SECRET, now=NOW, lifetime=timedelta(hours=1))
+        return {"Authorization": f"Bearer {token}"}
+
+    def post(self, who: str, path: str, body: object, status: int = 201) -> dict:
+        r = self.client.post(path, json=body, headers=self.headers(who))
+        assert r.status_code == status, r.text
+        return r.json()
+
+    def get(self, who: str, path: str) -> dict:
+        r = self.client.get(path, headers=self.headers(who))
+        assert r.status_code == 200, r.text
+        return r.json()
+
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[Api]:
+    with psycopg.connect(db_url) as conn:
+        set_actor(conn, user="test-setup")
+        for name, role in USERS.items():
+            auth_service.create_user(
+                conn,
+                username=name,
+                full_name=f"{name.title()} Person",
+                password=PASSWORD,
+                roles=[Role(role)],
+                now=NOW,
+            )
+    settings = ApiSettings(
+        database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)
+    )
+    with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+        yield Api(client)
+
+
+def fridge_with_lot(api: Api, db_url: str, *, code: str, lot_number: str) -> tuple[int, int]:
+    """A fridge with its own sensor reading 5 °C every minute, and a lot in it since START."""
+    site = api.post("admin", "/api/locations", {"code": f"S{code}", "name": "S", "kind": "site"})
+    fridge = api.post(
+        "admin",
+        "/api/locations",
+        {"code": code, "name": code, "kind": "fridge", "parent_id": site["id"]},
+    )
+    with psycopg.connect(db_url) as conn:
+        (sensor,) = conn.execute(
+            "INSERT INTO telemetry.sensors (uid, quantity, unit)"
+            " VALUES (%s, 'temperature', 'Cel') RETURNING id",
+            (f"T-{code}",),
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO telemetry.readings (time, sensor_id, value)"
+            " SELECT t, %s, 5.0 FROM generate_series(%s::timestamptz, %s, interval '1 minute') t",
+            (sensor, START - timedelta(minutes=5), NOW),
+        )
+    api.post(
+        "admin",
+        "/api/sensor-assignments",
+        {
+            "sensor_id": sensor,
+            "location_id": fridge["id"],
+            "valid_from": (START - timedelta(hours=1)).isoformat(),
+        },
+    )
+    items = api.get("admin", "/api/items")
+    item = (
+        items[0]["id"]
+        if items
+        else api.post(
+            "admin",
+            "/api/items",
+            {
+                "gtin": "04006381333931",
+                "name": "Graft",
+                "range_low": 2,
+                "range_high": 8,
+                "tor_budget_minutes": 30,
+                "mkt_limit": 8,
+            },
+        )["id"]
+    )
+    lot = api.post(
+        "wh",
+        "/api/lots",
+        {
+            "item_id": item,
+            "lot_number": lot_number,
+            "expires_on": "2027-06-01",
+            "quantity": 10,
+        },
+    )["id"]
+    api.post(
+        "wh",
+        "/api/movements",
+        {
+            "lot_id": lot,
+            "quantity": 10,
+            "to_location_id": fridge["id"],
+            "moved_at": START.isoformat(),
+        },
+    )
+    return lot, sensor
+
+
+def excursion(db_url: str, sensor: int, start: datetime, minutes: int, peak: float) -> int:
+    """Readings above 8 °C and the alarm episode the evaluator would store for them."""
+    end = start + timedelta(minutes=minutes)
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "UPDATE telemetry.readings SET value = %s WHERE sensor_id = %s AND time >= %s"
+            " AND time < %s",
+            (peak, sensor, start, end),
+        )
+        (episode,) = conn.execute(
+            "INSERT INTO telemetry.excursion_episodes (sensor_id, kind, level, start_t, end_t,"
+            " last_t, peak, area_c_min, readings, delay_reached, abs_breach)"
+            " VALUES (%s, 'high', 'alarm', %s, %s, %s, %s, %s, %s, true, false) RETURNING id",
+            (sensor, start, end, end - timedelta(minutes=1), peak, (peak - 8) * minutes, minutes),
+        ).fetchone()
+    return int(episode)
+
+
+def rules_failed(panel: dict) -> set[str]:
+    return {r["rule"] for r in panel["rules"] if not r["passed"]}
+
+
+def test_clean_lot_is_released_by_qa_with_a_signature(api: Api, db_url: str) -> None:
+    lot, _ = fridge_with_lot(api, db_url, code="FA", lot_number="CLEAN-1")
+    panel = api.get("op", f"/api/lots/{lot}/release")
+    assert panel["release_recommended"], panel
+    api.post("op", f"/api/lots/{lot}/release", {"action": "release", "password": PASSWORD}, 403)
+    api.post("wh", f"/api/lots/{lot}/release", {"action": "release", "password": PASSWORD}, 403)
+    done = api.post(
+        "qa", f"/api/lots/{lot}/release", {"action": "release", "password": PASSWORD}, 200
+    )
+    assert done["status"] == "released"
+    assert done["signature"].startswith("Signed by Qa Person (qa) on 2026-06-01 12:00")
+    assert done["signature"].endswith("meaning: Released")
+    assert api.get("op", f"/api/lots/{lot}")["status"] == "released"
+    decisions = api.get("op", f"/api/lots/{lot}/release")["decisions"]
+    assert [d["verdict"] for d in decisions] == ["allowed"]
+
+
+def test_excursion_blocks_qa_and_needs_a_signed_justified_override(api: Api, db_url: str) -> None:
+    lot, sensor = fridge_with_lot(api, db_url, code="FB", lot_number="HOT-1")
+    episode = excursion(db_url, sensor, NOW - timedelta(hours=3), minutes=40, peak=11.0)
+    devs = api.get("op", f"/api/lots/{lot}/deviations")
+    assert [(d["episode_id"], d["status"], d["opened_by"]) for d in devs] == [
+        (episode, "open", "system:excursions")
+    ]
+    panel = api.get("qa", f"/api/lots/{lot}/release")
+    assert not panel["release_recommended"]
+    assert {"excursions dispositioned", "no open deviation", "time out of range within budget"} <= (
+        rules_failed(panel)
+    )
+    body = {"action": "release", "password": PASSWORD}
+    refused = api.post("qa", f"/api/lots/{lot}/release", body, 409)["detail"]
+    assert "only a qa_manager may override" in refused["message"]
+    short = api.post("boss", f"/api/lots/{lot}/release", {**body, "justification": "fine"}, 409)
+    assert "justification" in short["detail"]["message"]
+    wrong = {**body, "justification": WHY, "password": "not-my-password"}
+    assert "signature refused" in api.post("boss", f"/api/lots/{lot}/release", wrong, 403)["detail"]
+    assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
+
+    done = api.post("boss", f"/api/lots/{lot}/release", {**body, "justification": WHY}, 200)
+    assert done["verdict"] == "override"
+    assert done["signature"].endswith("meaning: Released (override of failed rules)")
+    with psycopg.connect(db_url) as conn:
+        trail = conn.execute(
+            "SELECT table_name, action, actor FROM erp.audit_log"
+            " WHERE table_name IN ('erp.release_decisions', 'erp.lots', 'erp.signatures')"
+            " AND actor = 'boss' ORDER BY id"
+        ).fetchall()
+        (justification,) = conn.execute(
+            "SELECT justification FROM erp.release_decisions WHERE lot_id = %s", (lot,)
+        ).fetchone()
+        assert verify(conn).ok
+    tables = {t for t, _, _ in trail}
+    assert tables == {"erp.release_decisions", "erp.lots", "erp.signatures"}
+    assert justification == WHY
+
+
+def test_dispositioned_deviation_lets_qa_release(api: Api, db_url: str) -> None:
+    lot, sensor = fridge_with_lot(api, db_url, code="FC", lot_number="HOT-2")
+    excursion(db_url, sensor, NOW - timedelta(hours=2), minutes=10, peak=9.0)
+    (dev,) = api.get("qa", f"/api/lots/{lot}/deviations")
+    investigate = {
+        "disposition": "investigate",
+        "comment": "door seal",
+        "capa_ref": "CAPA-7",
+        "password": PASSWORD,
+    }
+    api.post("qa", f"/api/deviations/{dev['id']}/disposition", investigate, 200)
+    assert "no open deviation" in rules_failed(api.get("qa", f"/api/lots/{lot}/release"))
+    close = {**investigate, "disposition": "use_as_is", "comment": "10 min at 9 °C: no impact"}
+    api.post("wh", f"/api/deviations/{dev['id']}/disposition", close, 403)
+    api.post("qa", f"/api/deviations/{dev['id']}/disposition", close, 200)
+    api.post("qa", f"/api/deviations/{dev['id']}/disposition", close, 409)  # already closed
+    panel = api.get("qa", f"/api/lots/{lot}/release")
+    assert panel["release_recommended"], panel["rules"]
+    api.post("qa", f"/api/lots/{lot}/release", {"action": "release", "password": PASSWORD}, 200)
+
+
+def test_failed_inspection_blocks_release_and_reject_is_signed(api: Api, db_url: str) -> None:
+    lot, _ = fridge_with_lot(api, db_url, code="FD", lot_number="INSP-1")
+    api.post("wh", f"/api/lots/{lot}/inspections", {"kind": "visual", "result": "failed"}, 403)
+    api.post("qa", f"/api/lots/{lot}/inspections", {"kind": "visual", "result": "failed"})
+    assert rules_failed(api.get("qa", f"/api/lots/{lot}/release")) == {"inspections passed"}
+    done = api.post(
+        "qa", f"/api/lots/{lot}/release", {"action": "reject", "password": PASSWORD}, 200
+    )
+    assert done["status"] == "rejected"
+    assert done["signature"].endswith("meaning: Rejected")
+    again = {"action": "release", "password": PASSWORD, "justification": WHY}
+    api.post("boss", f"/api/lots/{lot}/release", again, 409)  # rejected is final
+
+
+def test_retention_run_keeps_every_reading_of_a_lot_under_retention(api: Api, db_url: str) -> None:
+    lot, sensor = fridge_with_lot(api, db_url, code="FE", lot_number="KEEP-1")
+    with psycopg.connect(db_url) as conn:
+        (loose,) = conn.execute(
+            "INSERT INTO telemetry.sensors (uid, quantity, unit)"
+            " VALUES ('T-LOOSE', 'temperature', 'Cel') RETURNING id"
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO telemetry.readings (time, sensor_id, value)"
+            " SELECT t, %s, 4.0 FROM generate_series(%s::timestamptz, %s, interval '1 minute') t",
+            (loose, START, NOW),
+        )
+        conn.commit()
+
+        def counts() -> tuple[int, int, int]:
+            return conn.execute(
+                "SELECT count(*) FILTER (WHERE sensor_id = %(s)s AND time >= %(a)s),"
+                " count(*) FILTER (WHERE sensor_id = %(s)s AND time < %(a)s),"
+                " count(*) FILTER (WHERE sensor_id = %(l)s) FROM telemetry.readings",
+                {"s": sensor, "l": loose, "a": START},
+            ).fetchone()
+
+        in_lot, before_lot, unassigned = counts()
+        assert (in_lot, before_lot, unassigned) == (6 * 60 + 1, 5, 6 * 60 + 1)
+        # Today: the lot (expiry 2027-06-01 + 2 years) protects its readings; others go.
+        (deleted,) = conn.execute(
+            "SELECT erp.retention_run(%s, %s)", (NOW + timedelta(1), NOW)
+        ).fetchone()
+        assert deleted == before_lot + unassigned
+        assert counts() == (in_lot, 0, 0)
+        # After the retention end (2029-06-01) they may go too.
+        later = datetime(2029, 6, 2, tzinfo=UTC)
+        (deleted,) = conn.execute("SELECT erp.retention_run(%s, %s)", (later, later)).fetchone()
+        assert deleted == in_lot
+        (until,) = conn.execute("SELECT erp.lot_retained_until(%s)", (lot,)).fetchone()
+        assert until == datetime(2029, 6, 1, tzinfo=UTC)
+
+
+def test_lot_page_shows_history_and_signs_from_the_browser(api: Api, db_url: str) -> None:
+    lot, sensor = fridge_with_lot(api, db_url, code="FW", lot_number="WEB-1")
+    excursion(db_url, sensor, NOW - timedelta(hours=1), minutes=30, peak=10.5)
+    page = api.client.get(f"/lots/{lot}")
+    assert page.status_code == 200
+    html = page.text
+    assert "<svg" in html
+    assert "WEB-1" in html
+    assert "RELEASE BLOCKED" in html
+    assert "DEV-" in html
+    form = {"action": "release", "username": "boss", "password": "wrong", "justification": WHY}
+    refused = api.client.post(f"/lots/{lot}/release", data=form, follow_redirects=False)
+    assert refused.status_code == 409
+    assert "Not signed" in refused.text
+    assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
+    qa_try = {**form, "username": "qa", "password": PASSWORD}
+    refused = api.client.post(f"/lots/{lot}/release", data=qa_try, follow_redirects=False)
+    assert "only a qa_manager may override" in refused.text
+    ok = api.client.post(
+        f"/lots/{lot}/release", data={**form, "password": PASSWORD}, follow_redirects=False
+    )
+    assert ok.status_code == 303, ok.text
+    assert api.get("op", f"/api/lots/{lot}")["status"] == "released"
+    after = api.client.get(f"/lots/{lot}").text
+    assert "Signed by Boss Person (boss)" in after
+    assert "RELEASED" in after
+
+
+def test_status_cannot_skip_the_signed_decision(api: Api, db_url: str) -> None:
+    lot, _ = fridge_with_lot(api, db_url, code="FS", lot_number="SKIP-1")
+    refused = api.post("qa", f"/api/lots/{lot}/status", {"status": "released"}, 409)
+    assert "signed QA decision" in str(refused)
+    with psycopg.connect(db_url) as conn:
+        set_actor(conn, user="qa", reason="trying the back door")
+        with pytest.raises(psycopg.errors.CheckViolation, match="signed QA decision"):
+            conn.execute("UPDATE erp.lots SET status = 'released' WHERE id = %s", (lot,))
+    assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
