@@ -323,3 +323,26 @@ def test_status_cannot_skip_the_signed_decision(api: Api, db_url: str) -> None:
         with pytest.raises(psycopg.errors.CheckViolation, match="signed QA decision"):
             conn.execute("UPDATE erp.lots SET status = 'released' WHERE id = %s", (lot,))
     assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
+
+
+def test_expired_lots_are_locked_and_audited(api: Api, db_url: str) -> None:
+    lot, _ = fridge_with_lot(api, db_url, code="FX", lot_number="OLD-1")
+    fresh, _ = fridge_with_lot(api, db_url, code="FY", lot_number="NEW-1")
+    with psycopg.connect(db_url) as conn:
+        conn.execute("ALTER TABLE erp.lots DISABLE TRIGGER lots_status")  # backdate expiry only
+        set_actor(conn, user="test-setup")
+        conn.execute("UPDATE erp.lots SET expires_on = '2026-05-31' WHERE id = %s", (lot,))
+        conn.execute("ALTER TABLE erp.lots ENABLE TRIGGER lots_status")
+        conn.commit()
+        (n,) = conn.execute("SELECT erp.lock_expired_lots(%s)", (NOW,)).fetchone()
+        conn.commit()
+        (actor,) = conn.execute(
+            "SELECT actor FROM erp.audit_log WHERE table_name = 'erp.lots' ORDER BY id DESC LIMIT 1"
+        ).fetchone()
+    assert n == 1
+    assert actor == "system:expiry"
+    assert api.get("op", f"/api/lots/{lot}")["status"] == "on_hold"
+    assert api.get("op", f"/api/lots/{fresh}")["status"] == "quarantine"
+    body = {"action": "release", "password": PASSWORD, "justification": WHY}
+    refused = api.post("boss", f"/api/lots/{lot}/release", body, 409)["detail"]["message"]
+    assert "expired" in refused

@@ -191,6 +191,24 @@ BEGIN
     RETURN n;
 END $$;
 
+-- Expired lots are locked: put on hold (never released again without a new signed
+-- decision, and the release rules refuse an expired lot). Run periodically by the notifier.
+CREATE FUNCTION erp.lock_expired_lots(p_now timestamptz) RETURNS integer
+LANGUAGE plpgsql AS $$
+DECLARE
+    n integer;
+BEGIN
+    IF coalesce(current_setting('coldtrace.user', true), '') = '' THEN
+        PERFORM set_config('coldtrace.user', 'system:expiry', true);
+        PERFORM set_config('coldtrace.reason', 'expired lots are put on hold', true);
+    END IF;
+    UPDATE erp.lots SET status = 'on_hold', status_changed_at = p_now
+     WHERE expires_on <= (p_now AT TIME ZONE 'UTC')::date
+       AND status IN ('quarantine', 'released');
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
+
 CREATE VIEW erp.lots_expiry AS
     SELECT l.id AS lot_id, l.lot_number, l.status, l.expires_on,
            l.expires_on <= current_date AS expired,
@@ -206,7 +224,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(
-        "DROP VIEW erp.lots_expiry; DROP FUNCTION erp.retention_run(timestamptz, timestamptz);"
+        "DROP VIEW erp.lots_expiry; DROP FUNCTION erp.lock_expired_lots(timestamptz); DROP FUNCTION erp.retention_run(timestamptz, timestamptz);"
         " DROP VIEW erp.protected_ranges; DROP FUNCTION erp.lot_retained_until(bigint);"
         " DROP TRIGGER lots_require_decision ON erp.lots; DROP FUNCTION erp.lots_require_decision();"
         " DROP TABLE erp.retention_policy, erp.release_decisions;"
