@@ -26,7 +26,14 @@ from coldtrace.broker import Broker, free_port
 from coldtrace.db import migrate
 from coldtrace.db.settings import DatabaseSettings
 from coldtrace.mailcatcher import MailCatcher
-from coldtrace.seed import DEMO_PASSWORD, USERS, DemoLots, seed_demo
+from coldtrace.seed import (
+    DEMO_PASSWORD,
+    USERS,
+    DemoLots,
+    first_readings_at,
+    receive_lots,
+    seed_demo,
+)
 from coldtrace.supervise import Supervisor, coldtrace_args
 
 SITE = "plant-demo"
@@ -149,7 +156,9 @@ def _view(counts: Counts, sup: Supervisor, url: str, elapsed: float) -> Group:
     )
 
 
-def run_demo(*, workdir: Path, duration: float | None, api_port: int, speed: float) -> int:
+def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
+    *, workdir: Path, duration: float | None, api_port: int, speed: float
+) -> int:
     """Run the demo until ``duration`` passes or Ctrl-C; print a summary; return an exit code."""
     console = Console()
     workdir = workdir.resolve()
@@ -196,8 +205,13 @@ def run_demo(*, workdir: Path, duration: float | None, api_port: int, speed: flo
     started = time.monotonic()
     try:
         with psycopg.connect(db_url) as conn, Live(console=console, refresh_per_second=2) as live:
+            received = False
             while duration is None or time.monotonic() - started < duration:
                 sup.watch()
+                if not received and (first := first_readings_at(conn)) is not None:
+                    receive_lots(conn, lots, at=first)  # the record starts with the readings
+                    conn.commit()
+                    received = True
                 counts.produced, counts.outbox_depth = outbox_counts(workdir / "outbox.sqlite")
                 _db_counts(conn, counts)
                 live.update(_view(counts, sup, url, time.monotonic() - started))

@@ -38,6 +38,9 @@ class DemoLots:
     clean: int
     excursion: int
     shipped: int
+    fridges: tuple[int, int, int]
+    dock: int
+    truck: int
 
 
 def _sensor(conn: Connection[Any], uid: str, gateway: str) -> int:
@@ -107,7 +110,7 @@ def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str) -> DemoLots
     )
     expiry = (now + timedelta(days=700)).date()
 
-    def lot(number: str, fridge: int) -> int:
+    def lot(number: str) -> int:
         created = lots.create_lot(
             conn,
             lot=LotIn(
@@ -118,16 +121,6 @@ def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str) -> DemoLots
                 quantity=100,
             ),
             now=now,
-        )
-        movements.record_movement(
-            conn,
-            movement=MovementIn(
-                lot_id=created.id,
-                quantity=100,
-                to_location_id=fridge,
-                moved_at=now,
-                reference="demo goods receipt",
-            ),
         )
         return created.id
 
@@ -143,19 +136,57 @@ def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str) -> DemoLots
         "INSERT INTO telemetry.notify_routes (role, min_severity, channel) VALUES ('qa', 'warning',"
         " 'email')"
     )
-    clean = lot("DEMO-CLEAN-001", fridges[0])
-    shipped = lot("DEMO-SHIP-002", fridges[1])
-    hot = lot("DEMO-HOT-003", fridges[2])
-    for step, (frm, to) in enumerate([(fridges[1], dock), (dock, truck)], start=1):
+    return DemoLots(
+        clean=lot("DEMO-CLEAN-001"),
+        shipped=lot("DEMO-SHIP-002"),
+        excursion=lot("DEMO-HOT-003"),
+        fridges=(fridges[0], fridges[1], fridges[2]),
+        dock=dock,
+        truck=truck,
+    )
+
+
+def first_readings_at(conn: Connection[Any]) -> datetime | None:
+    """When every demo fridge has a stored reading: the latest of their first readings."""
+    row = conn.execute(
+        "SELECT max(first), count(*) FROM (SELECT min(r.time) AS first FROM telemetry.readings r"
+        " JOIN telemetry.sensors s ON s.id = r.sensor_id"
+        " WHERE s.uid IN ('FRIDGE-1', 'FRIDGE-2', 'FRIDGE-3') AND s.quantity = 'temperature'"
+        " GROUP BY s.id) f"
+    ).fetchone()
+    return row[0] if row and row[1] == 3 else None
+
+
+def receive_lots(conn: Connection[Any], lots_: DemoLots, *, at: datetime) -> None:
+    """Receive the lots into fridges 1–3 at ``at``; then ship one via the dock to the truck.
+
+    ``at`` is when readings exist, so the lots' records start complete; the truck has no
+    logger, so the shipped lot shows a coverage gap, as it should.
+    """
+    set_actor(conn, user="system:demo-seed", reason="demo goods receipt")
+    for lot_id, fridge in zip(
+        (lots_.clean, lots_.shipped, lots_.excursion), lots_.fridges, strict=True
+    ):
         movements.record_movement(
             conn,
             movement=MovementIn(
-                lot_id=shipped,
+                lot_id=lot_id,
+                quantity=100,
+                to_location_id=fridge,
+                moved_at=at,
+                reference="demo goods receipt",
+            ),
+        )
+    legs = [(lots_.fridges[1], lots_.dock), (lots_.dock, lots_.truck)]
+    for step, (frm, to) in enumerate(legs, start=1):
+        movements.record_movement(
+            conn,
+            movement=MovementIn(
+                lot_id=lots_.shipped,
                 quantity=100,
                 from_location_id=frm,
                 to_location_id=to,
-                moved_at=now + timedelta(minutes=step),
+                moved_at=at + timedelta(minutes=step),
                 reference="demo dispatch",
             ),
         )
-    return DemoLots(clean=clean, excursion=hot, shipped=shipped)
