@@ -38,7 +38,6 @@ from coldtrace.supervise import Supervisor, coldtrace_args
 
 SITE = "plant-demo"
 GATEWAY = "gw-demo-01"
-SERVICES = ("sim", "ingest", "gateway", "api", "notifier")
 
 
 @dataclass

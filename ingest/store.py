@@ -8,7 +8,6 @@ in the same transaction, so "acked" always means "stored".
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
 import msgspec
 import psycopg
@@ -42,7 +41,6 @@ INSERT INTO telemetry.eval_pending (sensor_id, min_t, max_t)
 SELECT sensor_id, timestamptz 'epoch' + min(t_ms) * interval '1 millisecond',
        timestamptz 'epoch' + max(t_ms) * interval '1 millisecond'
   FROM readings_stage GROUP BY sensor_id
-RETURNING sensor_id, min_t, max_t
 """
 RETRYABLE = (pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 
@@ -55,7 +53,6 @@ class WriteResult:
     duplicates: int
     dead_letters: int
     watermarks: dict[StreamKey, int]
-    touched: tuple[tuple[int, datetime, datetime], ...] = ()  # (sensor_id, min_t, max_t)
 
 
 class SensorCache:
@@ -112,7 +109,8 @@ class Store:
             with self.conn.transaction():
                 stored = self._copy_readings(plan.readings)
                 store_events(self.conn, plan.events)
-                touched = self._touched(plan.readings)
+                if plan.readings:
+                    self.conn.execute(_PENDING)
                 self._dead_letters(plan)
                 self._gateways(plan)
                 watermarks = self._watermarks(plan)
@@ -123,16 +121,7 @@ class Store:
             duplicates=len(plan.readings) - stored,
             dead_letters=len(plan.dead_letters),
             watermarks=watermarks,
-            touched=touched,
         )
-
-    def _touched(
-        self, readings: list[tuple[str, int, Reading]]
-    ) -> tuple[tuple[int, datetime, datetime], ...]:
-        if not readings:
-            return ()
-        rows = self.conn.execute(_PENDING).fetchall()
-        return tuple((int(r[0]), r[1], r[2]) for r in rows)
 
     def _copy_readings(self, readings: list[tuple[str, int, Reading]]) -> int:
         if not readings:

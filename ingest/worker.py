@@ -269,5 +269,4 @@ def _merge(results: list[WriteResult]) -> WriteResult:
         duplicates=sum(r.duplicates for r in results),
         dead_letters=sum(r.dead_letters for r in results),
         watermarks=watermarks,
-        touched=tuple(t for r in results for t in r.touched),
     )

@@ -9,8 +9,9 @@ good items go on, each bad item is rejected on its own with its index.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import msgspec
 
@@ -181,30 +182,59 @@ def decode_batch(data: bytes, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS
     )
 
 
-def _decode_item_by_item(data: bytes, *, now_ms: int, max_future_ms: int) -> DecodedBatch:
-    """Slow path: the batch did not decode whole, so find out which part is bad."""
+def _raw_envelope(data: bytes) -> _RawBatch:
+    """The envelope checked, the items left raw; raise `DecodeError` if it is unusable."""
     _check_version(data)
     try:
         raw = _raw_batch_decoder.decode(data)
     except msgspec.DecodeError as err:
         raise DecodeError(_readable(err)) from None
     _check_envelope(raw.seq, len(raw.items))
+    return raw
+
+
+def _judge_items(
+    raw: _RawBatch,
+    decoder: msgspec.json.Decoder[T],
+    check: Callable[[T], str | None],
+    *,
+    label: bool,
+) -> tuple[list[tuple[int, T]], list[RejectedItem]]:
+    """Decode and check each item on its own: (accepted with seq, rejected with reason).
+
+    ``label`` puts "item i: " before a failed check's reason as well as a decode error's.
+    """
     first = raw.seq[0]
-    readings: list[tuple[int, Reading]] = []
+    accepted: list[tuple[int, T]] = []
     rejected: list[RejectedItem] = []
     for i, item_raw in enumerate(raw.items):
         raw_bytes = bytes(item_raw)
         try:
-            item = _item_decoder.decode(raw_bytes)
+            item = decoder.decode(raw_bytes)
         except msgspec.DecodeError as err:
             rejected.append(RejectedItem(i, first + i, f"item {i}: {_readable(err)}", raw_bytes))
             continue
-        reason = check_reading(item, now_ms=now_ms, max_future_ms=max_future_ms)
+        reason = check(item)
         if reason is None:
-            readings.append((first + i, item))
+            accepted.append((first + i, item))
         else:
-            rejected.append(RejectedItem(i, first + i, reason, raw_bytes))
-    return DecodedBatch(raw.gateway, raw.stream, first, raw.seq[1], raw.sent, readings, rejected)
+            text = f"item {i}: {reason}" if label else reason
+            rejected.append(RejectedItem(i, first + i, text, raw_bytes))
+    return accepted, rejected
+
+
+def _decode_item_by_item(data: bytes, *, now_ms: int, max_future_ms: int) -> DecodedBatch:
+    """Slow path: the batch did not decode whole, so find out which part is bad."""
+    raw = _raw_envelope(data)
+    readings, rejected = _judge_items(
+        raw,
+        _item_decoder,
+        lambda r: check_reading(r, now_ms=now_ms, max_future_ms=max_future_ms),
+        label=False,
+    )
+    return DecodedBatch(
+        raw.gateway, raw.stream, raw.seq[0], raw.seq[1], raw.sent, readings, rejected
+    )
 
 
 def _decode(decoder: msgspec.json.Decoder[T], data: bytes) -> T:
@@ -261,33 +291,25 @@ def check_event(item: TagItem | ScanItem, *, now_ms: int, max_future_ms: int) ->
     return None
 
 
+_event_decoders: dict[type, msgspec.json.Decoder[Any]] = {
+    TagItem: msgspec.json.Decoder(TagItem),
+    ScanItem: msgspec.json.Decoder(ScanItem),
+}
+
+
 def _decode_events(
     data: bytes, item_type: type[EventItem], *, now_ms: int, max_future_ms: int
 ) -> DecodedEvents:
     _check_size(data)
-    _check_version(data)
-    try:
-        raw = _raw_batch_decoder.decode(data)
-    except msgspec.DecodeError as err:
-        raise DecodeError(_readable(err)) from None
-    _check_envelope(raw.seq, len(raw.items))
-    decoder = msgspec.json.Decoder(item_type)
-    first = raw.seq[0]
-    items: list[tuple[int, TagItem | ScanItem]] = []
-    rejected: list[RejectedItem] = []
-    for i, item_raw in enumerate(raw.items):
-        raw_bytes = bytes(item_raw)
-        try:
-            item = decoder.decode(raw_bytes)
-        except msgspec.DecodeError as err:
-            rejected.append(RejectedItem(i, first + i, f"item {i}: {_readable(err)}", raw_bytes))
-            continue
-        reason = check_event(item, now_ms=now_ms, max_future_ms=max_future_ms)
-        if reason is None:
-            items.append((first + i, item))
-        else:
-            rejected.append(RejectedItem(i, first + i, f"item {i}: {reason}", raw_bytes))
-    return DecodedEvents(raw.gateway, raw.stream, first, raw.seq[1], raw.sent, items, rejected)
+    raw = _raw_envelope(data)
+    decoder = _event_decoders[item_type]
+    items, rejected = _judge_items(
+        raw,
+        decoder,
+        lambda e: check_event(e, now_ms=now_ms, max_future_ms=max_future_ms),
+        label=True,
+    )
+    return DecodedEvents(raw.gateway, raw.stream, raw.seq[0], raw.seq[1], raw.sent, items, rejected)
 
 
 def decode_tags(data: bytes, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS) -> DecodedEvents:

@@ -16,9 +16,9 @@ from pydantic import SecretStr
 from erp_core.app import create_app
 from erp_core.audit.service import set_actor, verify
 from erp_core.auth import service as auth_service
-from erp_core.auth import tokens
 from erp_core.auth.models import Role
 from erp_core.settings import ApiSettings
+from tests.integration.api_client import Api
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(hours=6)
@@ -26,25 +26,6 @@ SECRET = "release-test-secret-0123456789abcdef"
 PASSWORD = "Long-enough-Pass-4711!"
 USERS = {"admin": "admin", "wh": "warehouse", "qa": "qa", "boss": "qa_manager", "op": "operator"}
 WHY = "Stability study S-14 covers 24 h up to 15 °C; this excursion peaked at 11 °C for 40 min."
-
-
-class Api:
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-
-    def headers(self, who: str) -> dict[str, str]:
-        token = tokens.issue(username=who, secret=SECRET, now=NOW, lifetime=timedelta(hours=1))
-        return {"Authorization": f"Bearer {token}"}
-
-    def post(self, who: str, path: str, body: object, status: int = 201) -> dict:
-        r = self.client.post(path, json=body, headers=self.headers(who))
-        assert r.status_code == status, r.text
-        return r.json()
-
-    def get(self, who: str, path: str) -> dict:
-        r = self.client.get(path, headers=self.headers(who))
-        assert r.status_code == 200, r.text
-        return r.json()
 
 
 @pytest.fixture
@@ -64,7 +45,7 @@ def api(db_url: str) -> Iterator[Api]:
         database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)
     )
     with TestClient(create_app(settings, clock=lambda: NOW)) as client:
-        yield Api(client)
+        yield Api(client, secret=SECRET, now=NOW)
 
 
 def fridge_with_lot(api: Api, db_url: str, *, code: str, lot_number: str) -> tuple[int, int]:

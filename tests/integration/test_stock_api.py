@@ -19,11 +19,11 @@ from pydantic import SecretStr
 from erp_core.app import create_app
 from erp_core.audit.service import set_actor
 from erp_core.auth import service as auth_service
-from erp_core.auth import tokens
 from erp_core.auth.models import Role
 from erp_core.settings import ApiSettings
 from erp_core.stock.gtin import is_valid_gtin
 from erp_core.stock.status import ALLOWED
+from tests.integration.api_client import Api
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SECRET = "stock-test-secret-0123456789abcdef"
@@ -53,25 +53,6 @@ def iso(minutes: float) -> str:
     return at(minutes).isoformat().replace("+00:00", "Z")
 
 
-class Api:
-    def __init__(self, client: TestClient) -> None:
-        self.client = client
-
-    def headers(self, who: str) -> dict[str, str]:
-        token = tokens.issue(username=who, secret=SECRET, now=NOW, lifetime=timedelta(hours=1))
-        return {"Authorization": f"Bearer {token}"}
-
-    def post(self, who: str, path: str, body: object, status: int = 201) -> dict:
-        r = self.client.post(path, json=body, headers=self.headers(who))
-        assert r.status_code == status, r.text
-        return r.json()
-
-    def get(self, who: str, path: str) -> object:
-        r = self.client.get(path, headers=self.headers(who))
-        assert r.status_code == 200, r.text
-        return r.json()
-
-
 @pytest.fixture
 def api(db_url: str) -> Iterator[Api]:
     with psycopg.connect(db_url) as conn:
@@ -89,7 +70,7 @@ def api(db_url: str) -> Iterator[Api]:
         database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)
     )
     with TestClient(create_app(settings, clock=lambda: NOW)) as client:
-        yield Api(client)
+        yield Api(client, secret=SECRET, now=NOW)
 
 
 def setup_site(api: Api) -> dict[str, int]:
