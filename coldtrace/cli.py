@@ -169,6 +169,31 @@ def api(
     serve(ApiSettings(), host=host, port=port)
 
 
+@app.command("erp-jobs")
+def erp_jobs(
+    interval: Annotated[
+        float, typer.Option(help="Seconds between passes without a wake-up.")
+    ] = 5.0,
+    log_level: LogLevel = "INFO",
+    plain_logs: Plain = False,
+) -> None:
+    """Turn gateways' scans and tag reads into stock movements until SIGTERM."""
+    import signal
+    import threading
+
+    from coldtrace import logs
+    from coldtrace.db.settings import DatabaseSettings
+    from erp_core.jobs import run
+
+    logs.setup(log_level, plain=plain_logs)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        run(DatabaseSettings().url, stop, interval_s=interval)
+    except KeyboardInterrupt:
+        stop.set()
+
+
 @app.command()
 def demo(
     duration: Annotated[

@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
-from erp_core.stock import api_lots, api_master
+from erp_core.stock import api_edge, api_lots, api_master
 from erp_core.stock.errors import StockConflictError
 
 
@@ -18,6 +18,7 @@ def install(app: FastAPI) -> None:
     """Include the stock routers in ``app`` and map stock conflicts to 409."""
     app.include_router(api_master.router)
     app.include_router(api_lots.router)
+    app.include_router(api_edge.router)
 
     @app.exception_handler(StockConflictError)
     def conflict(_request: Request, err: StockConflictError) -> Response:
