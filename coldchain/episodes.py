@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Generic, Literal, Protocol, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -205,11 +205,30 @@ class StoredEpisode:
     end: int | None
 
 
-@dataclass(frozen=True, slots=True)
-class Reconciliation:
-    """What to write: each fresh episode with the stored id it continues (None = new)."""
+class Run(Protocol):
+    """Anything with a side and an interval: an excursion episode or a pre-alarm run."""
 
-    upserts: list[tuple[int | None, Episode]]
+    @property
+    def kind(self) -> Kind:
+        """``high`` or ``low``."""
+
+    @property
+    def start(self) -> int:
+        """First reading's time."""
+
+    @property
+    def end(self) -> int | None:
+        """First reading after the run (None: open)."""
+
+
+R = TypeVar("R", bound=Run)
+
+
+@dataclass(frozen=True, slots=True)
+class Reconciliation(Generic[R]):
+    """What to write: each fresh run with the stored id it continues (None = new)."""
+
+    upserts: list[tuple[int | None, R]]
     superseded: dict[int, int | None]  # stored id -> the id it merged into (None: gone)
 
 
@@ -220,7 +239,7 @@ def _overlaps(a_start: int, a_end: int | None, b_start: int, b_end: int | None) 
     ) or (a_start == b_start)
 
 
-def reconcile(stored: Sequence[StoredEpisode], fresh: Sequence[Episode]) -> Reconciliation:
+def reconcile(stored: Sequence[StoredEpisode], fresh: Sequence[R]) -> Reconciliation[R]:
     """Match freshly computed episodes to stored ones by kind and overlap, keeping ids stable.
 
     A fresh episode continues the earliest stored episode of its kind that overlaps it;
@@ -228,7 +247,7 @@ def reconcile(stored: Sequence[StoredEpisode], fresh: Sequence[Episode]) -> Reco
     stored episodes that no fresh one overlaps are gone.
     """
     used: set[int] = set()
-    upserts: list[tuple[int | None, Episode]] = []
+    upserts: list[tuple[int | None, R]] = []
     superseded: dict[int, int | None] = {}
     ordered = sorted(stored, key=lambda s: (s.start, s.id))
     for ep in sorted(fresh, key=lambda e: e.start):
@@ -254,3 +273,111 @@ def reconcile(stored: Sequence[StoredEpisode], fresh: Sequence[Episode]) -> Reco
 def with_late(episode: Episode, *, late: bool) -> Episode:
     """A copy of ``episode`` whose late flag is also set when ``late`` (never cleared)."""
     return replace(episode, late=episode.late or late)
+
+
+# --- pre-alarms ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class PreAlarm:
+    """A run of readings beyond a pre-alarm threshold (``warn_high``/``warn_low``).
+
+    The run is an episode of the profile narrowed by ``pre_alarm_band`` (so it includes
+    out-of-range readings). It warns (``raised``) once it has lasted
+    ``pre_alarm_delay_s`` before any alarm inside it; an alarm inside it ends the
+    pre-alarm at ``alarm_at`` (the alarm takes over), otherwise it ends with the run.
+    """
+
+    kind: Kind
+    start: int
+    end: int | None  # first reading back inside the inner band (None: run still open)
+    last: int
+    peak: float  # of the readings before ``ended_at``
+    readings: int
+    late: bool
+    raised: bool
+    alarm_at: int | None  # when an alarm inside the run took over
+
+    @property
+    def ended_at(self) -> int | None:
+        """When the pre-alarm ended: the alarm taking over, else the end of the run."""
+        return self.alarm_at if self.alarm_at is not None else self.end
+
+
+def warning_profile(profile: AlarmProfile) -> AlarmProfile:
+    """``profile`` narrowed to its pre-alarm thresholds, with the pre-alarm delay."""
+    return replace(
+        profile,
+        name=f"{profile.name} (pre-alarm)",
+        low=profile.warn_low,
+        high=profile.warn_high,
+        alarm_delay_s=profile.pre_alarm_delay_s,
+        abs_low=None,
+        abs_high=None,
+        pre_alarm_band=0.0,
+    )
+
+
+def alarm_time(
+    episode: Episode,
+    times: npt.NDArray[np.int64],
+    values: npt.NDArray[np.float64],
+    profile: AlarmProfile,
+) -> int | None:
+    """When ``episode`` became an alarm: its delay reached or its first absolute breach."""
+    candidates = []
+    if episode.delay_reached:
+        candidates.append(episode.start + int(profile.alarm_delay_s * 1000))
+    limit = profile.abs_high if episode.kind == "high" else profile.abs_low
+    if limit is not None:
+        inside = (times >= episode.start) & (times <= episode.last)
+        beyond = values > limit if episode.kind == "high" else values < limit
+        hits = times[inside & beyond]
+        if hits.size:
+            candidates.append(int(hits[0]))
+    return min(candidates) if candidates else None
+
+
+def pre_alarms(
+    times: Sequence[int] | npt.NDArray[np.int64],
+    values: Sequence[float] | npt.NDArray[np.float64],
+    profile: AlarmProfile,
+    *,
+    late: Sequence[bool] | npt.NDArray[np.bool_] | None = None,
+) -> list[PreAlarm]:
+    """The pre-alarm runs of one sensor's readings, oldest first (none without a band)."""
+    if profile.pre_alarm_band <= 0:
+        return []
+    t, v = _arrays(times, values)
+    late_arr = np.zeros(t.shape, dtype=bool) if late is None else np.asarray(late, dtype=bool)
+    alarms = [e for e in detect(t, v, profile) if e.level == "alarm"]
+    delay_ms = int(profile.pre_alarm_delay_s * 1000)
+    out = []
+    for run in detect(t, v, warning_profile(profile), late=late_arr):
+        at = [
+            a
+            for e in alarms
+            if run.start <= e.start and (run.end is None or e.start < run.end)
+            for a in [alarm_time(e, t, v, profile)]
+            if a is not None
+        ]
+        alarm_at = min(at) if at else None
+        raised = run.delay_reached and (alarm_at is None or run.start + delay_ms < alarm_at)
+        stop = max(alarm_at, run.start + 1) if alarm_at is not None else run.last + 1
+        members = (t >= run.start) & (t < stop)
+        run_values = v[members]
+        peak = float(run_values.max() if run.kind == "high" else run_values.min())
+        out.append(
+            PreAlarm(
+                kind=run.kind,
+                start=run.start,
+                end=run.end,
+                last=run.last,
+                peak=peak,
+                readings=run.readings,
+                late=bool(late_arr[members].any()),
+                raised=raised,
+                alarm_at=alarm_at,
+            )
+        )
+    return out

@@ -73,3 +73,39 @@ def mkt_from_sums(
     return (
         -(delta_h / GAS_CONSTANT_J_PER_MOL_K) / math.log(arrhenius_sum / weight_sum) - KELVIN_OFFSET
     )
+
+
+def step_weights(
+    times: Sequence[int], *, start: int, end: int, max_step: int | None = None
+) -> list[float]:
+    """Each reading's weight: the part of [start, end) its value holds (until the next one).
+
+    A value holds at most ``max_step`` (beyond it nothing is known); the last reading
+    has no successor and weighs nothing. Times are sorted, in any one unit.
+    """
+    out = []
+    for i, t in enumerate(times):
+        if i + 1 == len(times):
+            out.append(0.0)
+            break
+        stop = min(times[i + 1], end)
+        if max_step is not None:
+            stop = min(stop, t + max_step)
+        out.append(float(max(0, stop - max(t, start))))
+    return out
+
+
+def window_mkt(
+    times: Sequence[int],
+    celsius: Sequence[float],
+    *,
+    start: int,
+    end: int,
+    max_step: int | None = None,
+) -> float | None:
+    """The MKT over [start, end) of step-held readings (None: no reading holds there)."""
+    weights = step_weights(times, start=start, end=end, max_step=max_step)
+    kept = [(c, w) for c, w in zip(celsius, weights, strict=True) if w > 0]
+    if not kept:
+        return None
+    return mean_kinetic_temperature([c for c, _ in kept], [w for _, w in kept])

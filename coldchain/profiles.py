@@ -24,12 +24,14 @@ class AlarmProfile:
     low: float
     high: float
     pre_alarm_band: float = 0.0
+    pre_alarm_delay_s: float = 0.0
     alarm_delay_s: float = 0.0
     abs_low: float | None = None
     abs_high: float | None = None
     single_event_budget_s: float | None = None
     cumulative_budget_s: float | None = None
     mkt_limit: float | None = None
+    rolling_window_days: float = 30.0
     offline_after_s: float = 1800.0
     low_battery_pct: float = 15.0
     fault_low: float = -90.0
@@ -52,14 +54,28 @@ class AlarmProfile:
             raise ProfileError(self.name, "abs_low must not be above low")
         if self.abs_high is not None and self.abs_high < self.high:
             raise ProfileError(self.name, "abs_high must not be below high")
-        if self.pre_alarm_band < 0 or self.alarm_delay_s < 0:
-            raise ProfileError(self.name, "pre_alarm_band and alarm_delay_s must be >= 0")
+        if min(self.pre_alarm_band, self.pre_alarm_delay_s, self.alarm_delay_s) < 0:
+            raise ProfileError(
+                self.name, "pre_alarm_band, pre_alarm_delay_s and alarm_delay_s must be >= 0"
+            )
+        if not self.rolling_window_days > 0:
+            raise ProfileError(self.name, "rolling_window_days must be > 0")
         if 2 * self.pre_alarm_band >= self.high - self.low:
             raise ProfileError(self.name, "pre_alarm_band leaves no range between the bands")
 
     def in_range(self, value: float) -> bool:
         """Whether ``value`` is inside the allowed range (limits included)."""
         return self.low <= value <= self.high
+
+    @property
+    def warn_low(self) -> float:
+        """Values below this are in the low pre-alarm band (or out of range)."""
+        return self.low + self.pre_alarm_band
+
+    @property
+    def warn_high(self) -> float:
+        """Values above this are in the high pre-alarm band (or out of range)."""
+        return self.high - self.pre_alarm_band
 
     def is_fault(self, value: float) -> bool:
         """Whether ``value`` is physically impossible for this probe (a sensor fault)."""

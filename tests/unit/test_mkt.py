@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coldchain.mkt import MktError, mean_kinetic_temperature
+from coldchain.mkt import MktError, mean_kinetic_temperature, step_weights, window_mkt
 
 A = 83_144.0 / 8.3144  # ΔH/R = 10,000 K
 
@@ -67,3 +67,47 @@ def test_mkt_of_a_constant_series_is_the_constant(value: float, n: int) -> None:
 def test_mkt_lies_between_min_and_max(values: list[float]) -> None:
     mkt = mean_kinetic_temperature(values)
     assert min(values) - 1e-9 <= mkt <= max(values) + 1e-9
+
+
+# --- MKT over a window of step-held readings (the rolling MKT alert) -------------------
+
+
+def test_step_weights_clip_to_the_window_and_cap_a_gap() -> None:
+    times = [0, 10, 20, 100]
+    assert step_weights(times, start=5, end=1000) == [5.0, 10.0, 80.0, 0.0]
+    assert step_weights(times, start=0, end=50) == [10.0, 10.0, 30.0, 0.0]
+    assert step_weights(times, start=0, end=1000, max_step=15) == [10.0, 10.0, 15.0, 0.0]
+
+
+def test_window_mkt_of_equal_steps_is_the_usp_formula() -> None:
+    values = [2.0, 8.0, 5.0, 7.0, 3.0]
+    times = [i * 60 for i in range(len(values) + 1)]
+    got = window_mkt(times, [*values, 0.0], start=0, end=10**6)
+    assert got == pytest.approx(mean_kinetic_temperature(values), abs=1e-9)
+
+
+def test_window_mkt_ignores_readings_outside_the_window() -> None:
+    times, values = [0, 60, 120, 180], [30.0, 5.0, 5.0, 5.0]
+    assert window_mkt(times, values, start=60, end=180) == pytest.approx(5.0, abs=1e-9)
+    assert window_mkt(times, values, start=200, end=300) is None
+
+
+@given(
+    st.lists(
+        st.tuples(st.integers(1, 3600), st.floats(-20, 40, allow_nan=False)),
+        min_size=2,
+        max_size=40,
+    )
+)
+def test_window_mkt_lies_between_the_weighted_mean_and_the_warmest_value(steps) -> None:
+    times, t = [], 0
+    for step, _ in steps:
+        times.append(t)
+        t += step
+    values = [v for _, v in steps]
+    got = window_mkt(times, values, start=0, end=t)
+    weights = step_weights(times, start=0, end=t)
+    held = [v for v, w in zip(values, weights, strict=True) if w > 0]
+    mean = sum(v * w for v, w in zip(values, weights, strict=True)) / sum(weights)
+    assert got is not None
+    assert mean - 1e-6 <= got <= max(held) + 1e-6
