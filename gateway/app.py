@@ -18,12 +18,11 @@ from collections.abc import Callable, Sequence
 
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import OutboxError
-from gateway.event_publisher import EventPublisher, EventSink
 from gateway.flow import Backoff
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher
 from gateway.sources.barcode import BarcodeSource
-from gateway.sources.base import Clock, Sink, Source
+from gateway.sources.base import Clock, EventSink, Sink, Source
 from gateway.sources.ble import BleSource
 from gateway.sources.modbus import ModbusSource
 from gateway.sources.rfid import RfidSource
@@ -115,9 +114,9 @@ async def run_gateway(
 
 
 async def _run(cfg: GatewayConfig, outbox: Outbox, stop: asyncio.Event, clock: Clock) -> None:
-    events = EventPublisher(cfg, outbox, clock=clock) if cfg.rfid or cfg.barcode else None
-    sources = build_sources(cfg, clock=clock, events=events.sink if events else None)
+    sources: list[Source] = []
     publisher = Publisher(cfg, outbox, status=lambda: [s.status() for s in sources], clock=clock)
+    sources += build_sources(cfg, clock=clock, events=publisher.sink_events)
 
     def sink(readings: Sequence[Reading]) -> None:
         outbox.append(readings)
@@ -135,8 +134,6 @@ async def _run(cfg: GatewayConfig, outbox: Outbox, stop: asyncio.Event, clock: C
         asyncio.create_task(_supervise(s, sink), name=f"source {s.name}") for s in sources
     ]
     publisher_task = asyncio.create_task(publisher.run(stop), name="publisher")
-    if events is not None:
-        source_tasks.append(asyncio.create_task(events.run(stop), name="event publisher"))
     stopper = asyncio.create_task(stop.wait())
     try:
         await asyncio.wait(

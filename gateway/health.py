@@ -52,6 +52,17 @@ class Gap(msgspec.Struct, frozen=True):
     missed: int  # expected readings missed (whole intervals)
 
 
+class AlarmState(msgspec.Struct, frozen=True):
+    """One local alarm output (a relay channel) as the state message reports it."""
+
+    name: str  # the alarm's name in the config
+    active: bool  # a watched reading is beyond its local limit (or a central alert is open)
+    since: int | None = None  # gateway time (ms) it turned active, None while clear
+    causes: list[str] = msgspec.field(default_factory=list)  # why it is active
+    output_on: bool | None = None  # the coil as last written; None before the first write
+    error: str | None = None  # the last failure to drive the output, cleared by a success
+
+
 class HealthState(GatewayState, frozen=True):
     """`GatewayState` plus health extras; old readers ignore the extra fields."""
 
@@ -62,6 +73,7 @@ class HealthState(GatewayState, frozen=True):
     clock_skewed: bool = False  # |clock_skew_ms| > the tolerance
     sensors: list[SensorHealth] = msgspec.field(default_factory=list)
     gaps: list[Gap] = msgspec.field(default_factory=list)
+    alarms: list[AlarmState] = msgspec.field(default_factory=list)
 
 
 def missed_intervals(prev_t: int, t: int, interval_ms: int) -> int:
@@ -179,6 +191,7 @@ class HealthMonitor:
         sources: Sequence[SourceState],
         committed: int | None,
         oldest_t: int | None,
+        alarms: Sequence[AlarmState] = (),
     ) -> HealthState:
         """Build the state message as of ``now_ms``."""
         return HealthState(
@@ -195,4 +208,5 @@ class HealthMonitor:
             clock_skewed=self.skewed(),
             sensors=self.sensors(now_ms),
             gaps=self.gaps(now_ms),
+            alarms=list(alarms),
         )

@@ -1,25 +1,30 @@
-"""Publisher: moves readings from the outbox to MQTT and deletes what ingest committed.
+"""Publisher: moves the outbox's streams to MQTT and deletes what ingest committed.
 
-Delivery is at-least-once end to end (ARCHITECTURE rule 1). Batches go out QoS 1 on
-``ct/v1/{site}/{gw}/readings``; ingest answers with a retained `Ack` on ``…/ack``
-carrying the highest contiguous seq it has stored, and only that deletes from the
-outbox. A broker PUBACK proves nothing about storage, so when the watermark has not
-moved for ``resend_after_s`` the publisher goes back to ``committed + 1`` (go-back-N;
-ingest is idempotent). It also keeps the gateway's state topic: birth on connect, a
-last will for death, a periodic state with the outbox depth and each source's health,
-and an explicit offline state on a graceful stop. Lost connections are retried
-forever with capped exponential backoff.
+Delivery is at-least-once end to end (ARCHITECTURE rule 1). The outbox holds three
+sequence streams (`gateway.streams`): readings, RFID tag reads and barcode scans.
+Their batches go out QoS 1 on ``ct/v1/{site}/{gw}/readings``, ``…/tags`` and
+``…/scans``; ingest answers each stream with a retained `Ack` on
+``…/ack/{stream}`` carrying the highest contiguous seq it has stored, and only that
+deletes from the outbox. A broker PUBACK proves nothing about storage, so when a
+stream's watermark has not moved for ``resend_after_s`` the publisher goes back to
+``committed + 1`` (go-back-N; ingest is idempotent). All streams share one MQTT
+connection, so the gateway has one last will. The publisher also keeps the
+gateway's state topic: birth on connect, a last will for death, a periodic state
+with the outbox depth and each source's health, and an explicit offline state on a
+graceful stop. Lost connections are retried forever with capped exponential backoff.
 
 The state message is `gateway.health.HealthState`: besides the source health it
 carries per-sensor last-seen, battery and gaps, the age of the oldest reading still
-in the outbox, and the gateway-vs-ingest clock skew measured from fresh acks.
+in the outbox, the gateway-vs-ingest clock skew measured from fresh acks, and the
+local alarm outputs.
 
 Draining a large backlog reads the outbox in ``batch_max`` chunks, never the whole
-backlog, and keeps at most ``max_unconfirmed`` readings between the outbox and ingest.
-Deletes are coalesced (every ``CONFIRM_EVERY`` readings, ``CONFIRM_AFTER_S`` seconds, or
-when there is nothing to send): each is a durable SQLite commit, and one per ack made
-them the larger part of the drain time. A delete that is late or lost to a crash only
-means those readings are sent again, which ingest ignores.
+backlog, and keeps at most ``max_unconfirmed`` items per stream between the outbox
+and ingest. Deletes are coalesced (`gateway.streams.CONFIRM_EVERY` items,
+``CONFIRM_AFTER_S`` seconds, or when there is nothing to send): each is a durable
+SQLite commit, and one per ack made them the larger part of the drain time. A delete
+that is late or lost to a crash only means those items are sent again, which ingest
+ignores.
 """
 
 from __future__ import annotations
@@ -34,78 +39,69 @@ from typing import Any
 import aiomqtt
 
 from gateway.config import GatewayConfig
-from gateway.errors import OutboxError, PublishError
-from gateway.flow import Backoff, SendWindow
-from gateway.health import HealthMonitor, HealthState, expected_intervals
+from gateway.errors import PublishError
+from gateway.flow import Backoff
+from gateway.health import AlarmState, HealthMonitor, HealthState, expected_intervals
 from gateway.outbox import Outbox
 from gateway.sources.base import Clock, millis
+from gateway.streams import CONFIRM_AFTER_S, STREAM_KINDS, OutboxStream
 from telemetry.codec import DecodeError, decode_ack, encode
-from telemetry.payloads import VERSION, Reading, ReadingBatch, SourceState, Status
-from telemetry.topics import Kind, Topic
+from telemetry.payloads import ScanItem, SourceState, Status, TagItem
+from telemetry.topics import Kind, Topic, ack_filter
+
+__all__ = ["CONFIRM_AFTER_S", "Publisher"]
 
 log = logging.getLogger(__name__)
 
 RECONNECT_MIN_S = 0.5
 MQTT_TIMEOUT_S = 10.0  # for CONNACK, PUBACK and SUBACK
-CONFIRM_EVERY = 5_000  # readings acked before the outbox deletes them at the latest
-CONFIRM_AFTER_S = 1.0  # or this long after the last delete
 PUBLISH_PIPELINE = 8  # batches published without waiting for their PUBACKs
 
 StatusProvider = Callable[[], Sequence[SourceState]]
+AlarmProvider = Callable[[], Sequence[AlarmState]]
 
 
-def _no_sources() -> Sequence[SourceState]:
+def _none() -> Sequence[Any]:
     return ()
 
 
-def build_batch(
-    rows: Sequence[tuple[int, Reading]], *, gateway: str, stream: str, sent_ms: int
-) -> ReadingBatch:
-    """Build a batch of contiguous outbox rows; raise ValueError on a gap."""
-    first = rows[0][0]
-    for offset, (seq, _) in enumerate(rows):
-        if seq != first + offset:
-            raise ValueError(
-                f"outbox rows are not contiguous: seq {seq} after {first + offset - 1}"
-            )
-    return ReadingBatch(
-        v=VERSION,
-        gateway=gateway,
-        stream=stream,
-        seq=(first, rows[-1][0]),
-        sent=sent_ms,
-        items=[reading for _, reading in rows],
-    )
-
-
 class Publisher:
-    """Publishes one outbox to MQTT and applies ingest's acks to it."""
+    """Publishes the outbox's streams over one MQTT connection and applies ingest's acks."""
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - dependencies are passed in, not looked up
         self,
         cfg: GatewayConfig,
         outbox: Outbox,
         *,
-        status: StatusProvider = _no_sources,
+        status: StatusProvider = _none,
+        alarms: AlarmProvider = _none,
         clock: Clock = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._cfg = cfg
         self._outbox = outbox
         self._status = status
+        self._alarms = alarms
         self._clock = clock
         self._monotonic = monotonic
         site, gw = cfg.gateway.site, cfg.gateway.id
         self._topics = {kind: str(Topic.build(site, gw, kind)) for kind in Kind}
-        self._window = SendWindow.starting_at(
-            outbox.first_seq(),
-            resend_after_s=cfg.outbox.resend_after_s,
-            max_unconfirmed=cfg.outbox.max_unconfirmed,
-        )
+        self._ack_filter = ack_filter(site, gw)
+        now = monotonic()
+        self._streams = {
+            kind: OutboxStream.open(
+                outbox,
+                kind,
+                resend_after_s=cfg.outbox.resend_after_s,
+                max_unconfirmed=cfg.outbox.max_unconfirmed,
+                now=now,
+            )
+            for kind in STREAM_KINDS
+        }
+        self._by_id = {s.id: s for s in self._streams.values()}
         self._wake = asyncio.Event()
+        self._state_now = asyncio.Event()
         self._connected = False
-        self._confirmed = self._window.committed  # deleted from the outbox up to here
-        self._last_confirm = monotonic()
         self._health = HealthMonitor(expected_intervals(cfg))
         self._skew_reported = False
         outbox.add_listener(lambda readings: self._health.observe(readings, millis(clock)))
@@ -117,16 +113,26 @@ class Publisher:
 
     @property
     def committed(self) -> int:
-        """The watermark of this outbox's stream as last acked by ingest."""
-        return self._window.committed
+        """The watermark of this outbox's readings stream as last acked by ingest."""
+        return self._streams[Kind.READINGS].window.committed
+
+    def committed_of(self, kind: Kind) -> int:
+        """The watermark of ``kind``'s stream (readings, tags, scans) as last acked."""
+        return self._streams[kind].window.committed
 
     def notify(self) -> None:
-        """Tell the publisher that new readings are in the outbox."""
+        """Tell the publisher that new items are in the outbox."""
         self._wake.set()
+
+    def sink_events(self, kind: Kind, items: Sequence[TagItem | ScanItem]) -> None:
+        """Store tag reads or scans durably and wake the sender (the sources' `EventSink`)."""
+        if items:
+            self._outbox.append_events(kind, [encode(item) for item in items])
+            self._wake.set()
 
     def state(self, status: Status) -> HealthState:
         """Build the gateway state message as it would be published now."""
-        committed = self._window.committed
+        committed = self.committed
         # acked rows may wait up to CONFIRM_AFTER_S for their delete: count from the ack
         oldest = self._outbox.read_from(committed + 1, 1)
         return self._health.state(
@@ -137,6 +143,7 @@ class Publisher:
             sources=self._status(),
             committed=committed,
             oldest_t=oldest[0][1].t if oldest else None,
+            alarms=self._alarms(),
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -188,9 +195,10 @@ class Publisher:
                 backoff.reset()
                 log.info("connected to MQTT broker %s:%d", mqtt.host, mqtt.port)
                 await self._publish_state(client, Status.ONLINE)
-                await client.subscribe(self._topics[Kind.ACK], qos=1)
+                await client.subscribe(self._ack_filter, qos=1)
                 # whatever was in flight on the old connection may be lost: go back
-                self._window.rewind()
+                for stream in self._streams.values():
+                    stream.window.rewind()
                 await _until_stopped(
                     stop,
                     self._receive_acks(client),
@@ -207,14 +215,20 @@ class Publisher:
         payload = encode(self.state(status))
         await client.publish(self._topics[Kind.STATE], payload, qos=1, retain=True)
 
+    def publish_state_soon(self) -> None:
+        """Publish the state now rather than at the next period (an alarm changed)."""
+        self._state_now.set()
+
     async def _report(self, client: aiomqtt.Client) -> None:
-        """Publish the periodic state message."""
+        """Publish the state message every ``state_interval_s`` and on request."""
         while True:
-            await asyncio.sleep(self._cfg.state_interval_s)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._state_now.wait(), self._cfg.state_interval_s)
+            self._state_now.clear()
             await self._publish_state(client, Status.ONLINE)
 
     async def _receive_acks(self, client: aiomqtt.Client) -> None:
-        """Apply every ack of our stream to the outbox and the window."""
+        """Apply every ack of our streams to the outbox and the windows."""
         async for message in client.messages:
             payload = message.payload
             if not isinstance(payload, bytes):
@@ -223,50 +237,46 @@ class Publisher:
         raise aiomqtt.MqttError("message stream ended")
 
     def apply_ack(self, payload: bytes, *, retained: bool = False) -> int:
-        """Apply one ack payload; return how many readings it let the outbox delete.
+        """Apply one ack payload; return how many items it let the outbox delete.
 
         A ``retained`` ack may be hours old, so only fresh ones feed the skew estimate.
         """
+        if not payload:
+            return 0  # a cleared retained message
         try:
             ack = decode_ack(payload)
         except DecodeError as err:
             # foreign input must not stop the gateway; the next good ack supersedes it
-            log.warning("ignoring a malformed ack on %s: %s", self._topics[Kind.ACK], err.reason)
+            log.warning("ignoring a malformed ack on %s: %s", self._ack_filter, err.reason)
             return 0
         if ack.gateway != self._cfg.gateway.id:
             log.debug("ignoring an ack for %s/%s", ack.gateway, ack.stream)
             return 0
         if not retained:
             self._note_clock(ack.t)
-        if ack.stream != self._outbox.stream:
+        stream = self._by_id.get(ack.stream)
+        if stream is None:
             log.debug("ignoring an ack for %s/%s", ack.gateway, ack.stream)
             return 0
-        last = self._outbox.last_seq()
+        last = stream.last_seq()
         committed = ack.committed
         if committed > last:
-            log.warning("ack says seq %d is committed but only %d were assigned", committed, last)
+            log.warning(
+                "ack says %s seq %d is committed but only %d were assigned",
+                stream.kind,
+                committed,
+                last,
+            )
             committed = last
-        if committed <= self._window.committed:
+        if not stream.window.acked(committed, self._monotonic()):
             return 0
-        self._window.acked(committed, self._monotonic())
         self._wake.set()
-        return self._confirm(force=False)
+        return stream.confirm(self._monotonic(), force=False)
 
     def flush(self) -> int:
         """Delete everything acked so far from the outbox now; return how many."""
-        return self._confirm(force=True)
-
-    def _confirm(self, *, force: bool) -> int:
-        committed = self._window.committed
-        pending = committed - self._confirmed
-        if pending <= 0:
-            return 0
         now = self._monotonic()
-        if not force and pending < CONFIRM_EVERY and now - self._last_confirm < CONFIRM_AFTER_S:
-            return 0
-        deleted = self._outbox.confirm(committed)
-        self._confirmed, self._last_confirm = committed, now
-        return deleted
+        return sum(s.confirm(now, force=True) for s in self._streams.values())
 
     def _note_clock(self, ack_t: int) -> None:
         """Feed the skew estimate; log once each time it crosses the tolerance."""
@@ -281,7 +291,7 @@ class Publisher:
             )
 
     async def _send(self, client: aiomqtt.Client) -> None:
-        """Publish batches from the window's next seq, pausing and going back as needed.
+        """Publish batches from each window's next seq, pausing and going back as needed.
 
         Up to ``PUBLISH_PIPELINE`` batches wait for their PUBACK at once (paho keeps
         them in order); waiting for each in turn left the gateway idle most of a drain.
@@ -304,41 +314,38 @@ class Publisher:
                 task.result()
 
     async def _send_loop(self, client: aiomqtt.Client, inflight: set[asyncio.Task[None]]) -> None:
-        window = self._window
         batch_max = self._cfg.outbox.batch_max
-        topic = self._topics[Kind.READINGS]
+        gateway = self._cfg.gateway.id
         while True:
             self._wake.clear()
-            if window.expire(self._monotonic()):
-                log.info(
-                    "watermark stuck at %d for %.1f s; re-sending from %d",
-                    window.committed,
-                    window.resend_after_s,
-                    window.next_seq,
-                )
-            limit = min(batch_max, window.room())
-            rows = self._outbox.read_from(window.next_seq, limit) if limit else []
-            if rows:
-                if rows[0][0] != window.next_seq:
-                    raise OutboxError(
-                        self._outbox.path,
-                        "read",
-                        f"seq {window.next_seq} is missing (the oldest held is {rows[0][0]})",
+            sent_any = False
+            for stream in self._streams.values():
+                window = stream.window
+                if window.expire(self._monotonic()):
+                    log.info(
+                        "%s watermark stuck at %d for %.1f s; re-sending from %d",
+                        stream.kind,
+                        window.committed,
+                        window.resend_after_s,
+                        window.next_seq,
                     )
-                batch = build_batch(
-                    rows,
-                    gateway=self._cfg.gateway.id,
-                    stream=self._outbox.stream,
-                    sent_ms=millis(self._clock),
-                )
-                inflight.add(asyncio.create_task(client.publish(topic, encode(batch), qos=1)))
-                window.sent(batch.seq[1], self._monotonic())
+                batch = stream.next_batch(batch_max, gateway=gateway, sent_ms=millis(self._clock))
+                if batch is None:
+                    continue
+                payload, last = batch
+                topic = self._topics[stream.kind]
+                inflight.add(asyncio.create_task(client.publish(topic, payload, qos=1)))
+                window.sent(last, self._monotonic())
+                sent_any = True
                 await self._settle(inflight, keep=PUBLISH_PIPELINE - 1)
+            if sent_any:
                 continue
             await self._settle(inflight, keep=0)
             self.flush()  # nothing to send: a good moment for the delete
-            deadline = window.deadline()
-            timeout = None if deadline is None else max(0.0, deadline - self._monotonic())
+            deadlines = [
+                d for s in self._streams.values() if (d := s.window.deadline()) is not None
+            ]
+            timeout = max(0.0, min(deadlines) - self._monotonic()) if deadlines else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
 

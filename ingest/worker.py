@@ -27,7 +27,7 @@ from ingest.settings import IngestSettings
 from ingest.store import RETRYABLE, Store, WriteResult
 from telemetry.codec import encode
 from telemetry.payloads import VERSION, Ack
-from telemetry.topics import Kind, Topic
+from telemetry.topics import ack_topic
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class Worker:
                 t=int(self.clock() * 1000),
             )
             self.consumer.publish(
-                str(Topic.build(key.site, key.gateway, Kind.ACK)), encode(ack), retain=True
+                ack_topic(key.site, key.gateway, key.stream), encode(ack), retain=True
             )
         t = self.totals
         t.messages += len(batch)

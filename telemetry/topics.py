@@ -1,8 +1,10 @@
 """MQTT topic scheme ``ct/v1/{site}/{gateway}/{kind}``.
 
 Gateways publish ``readings``, ``tags``, ``scans`` and ``state``; ingest publishes the
-committed watermark on ``ack``. Site and gateway ids are single topic levels, so they
-may not contain ``/``, ``+``, ``#`` or start with ``$``.
+committed watermark of each outbox stream, retained, on ``ct/v1/{site}/{gateway}/ack/{stream}``
+(one retained message per stream, so a restarted gateway learns every stream's
+watermark at once). Site and gateway ids are single topic levels, so they may not
+contain ``/``, ``+``, ``#`` or start with ``$``.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from enum import StrEnum
 
 PREFIX = "ct/v1"
 _ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
+_STREAM_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
 class Kind(StrEnum):
@@ -74,3 +77,15 @@ def subscription(
     """Topic filter for ``kind``; with ``share``, a shared subscription ``$share/<group>/…``."""
     flt = f"{PREFIX}/{site}/{gateway}/{kind}"
     return f"$share/{share}/{flt}" if share else flt
+
+
+def ack_topic(site: str, gateway: str, stream: str) -> str:
+    """Topic of the retained committed watermark of one outbox ``stream``."""
+    if not _STREAM_RE.match(stream):
+        raise TopicError(f"stream {stream!r} is not a valid stream id ([A-Za-z0-9_-]{{1,64}})")
+    return f"{Topic.build(site, gateway, Kind.ACK)}/{stream}"
+
+
+def ack_filter(site: str, gateway: str) -> str:
+    """Filter for the watermarks of every stream of one gateway (``…/ack/#``)."""
+    return f"{Topic.build(site, gateway, Kind.ACK)}/#"

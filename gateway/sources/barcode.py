@@ -19,9 +19,8 @@ import serial
 
 from gateway.config import BarcodeScanner
 from gateway.errors import SourceError
-from gateway.event_publisher import EventSink
 from gateway.flow import Backoff
-from gateway.sources.base import Clock, Health, Sink, millis
+from gateway.sources.base import Clock, EventSink, Health, Sink, millis
 from telemetry.payloads import ScanItem, SourceState
 from telemetry.topics import Kind
 from telemetry.udi import BarcodeError, decode_label

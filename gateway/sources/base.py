@@ -11,13 +11,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from telemetry.payloads import Reading, SourceState
+from telemetry.payloads import Reading, ScanItem, SourceState, TagItem
+from telemetry.topics import Kind
 
 Clock = Callable[[], float]
 """Wall-clock seconds since the Unix epoch (``time.time`` in production)."""
 
 Sink = Callable[[Sequence[Reading]], None]
 """Where a source delivers readings; returns once they are durable in the outbox."""
+
+EventSink = Callable[[Kind, Sequence[TagItem | ScanItem]], None]
+"""Where RFID and barcode sources deliver items; returns once they are durable."""
 
 
 def millis(clock: Clock) -> int:

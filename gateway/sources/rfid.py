@@ -20,9 +20,8 @@ import msgspec
 
 from gateway.config import RfidReader
 from gateway.errors import SourceError
-from gateway.event_publisher import EventSink
 from gateway.flow import Backoff
-from gateway.sources.base import Clock, Health, Sink, millis
+from gateway.sources.base import Clock, EventSink, Health, Sink, millis
 from telemetry.epc import EpcError, TagRead, collapse_reads, decode_epc
 from telemetry.payloads import SourceState, TagItem
 from telemetry.topics import Kind

@@ -37,7 +37,7 @@ from telemetry.codec import decode_batch, decode_state, encode
 from telemetry.modbus_profiles import builtin_profiles
 from telemetry.modbus_profiles import encode as encode_registers
 from telemetry.payloads import VERSION, Ack, GatewayState, Reading, Status
-from telemetry.topics import Kind, Topic
+from telemetry.topics import Kind, Topic, ack_topic
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -104,7 +104,8 @@ class FakeIngest:
             committed=self.committed,
             t=int(time.time() * 1000),
         )
-        self._client.publish(self.topic(Kind.ACK), encode(ack), qos=1, retain=True)
+        topic = ack_topic(self.site, self.gateway, self.stream)
+        self._client.publish(topic, encode(ack), qos=1, retain=True)
 
     def seed(self, stream: str, committed: int) -> None:
         """Pretend readings up to ``committed`` of ``stream`` were stored earlier."""

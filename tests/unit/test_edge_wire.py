@@ -11,10 +11,10 @@ from hypothesis import strategies as st
 
 from gateway.config import parse_config
 from gateway.errors import ConfigError
-from gateway.event_publisher import build_event_batch
 from gateway.outbox import Outbox
 from gateway.sources.barcode import scan_item, split_lines
 from gateway.sources.rfid import parse_event, tag_item
+from gateway.streams import build_event_batch
 from telemetry.codec import DecodeError, decode_scans, decode_tags, encode
 from telemetry.epc import EpcError
 from telemetry.payloads import ScanItem, TagItem
