@@ -157,6 +157,53 @@ def sim(
     asyncio.run(_run())
 
 
+def _named_ports(values: list[str] | None) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for value in values or []:
+        name, _, port = value.partition("=")
+        if not name or not port.isdigit():
+            raise typer.BadParameter(f"{value!r}: expected NAME=PORT")
+        out[name] = int(port)
+    return out
+
+
+@app.command("sim-warehouse")
+def sim_warehouse(
+    script: Annotated[Path, typer.Option(help="JSON-lines file of actions, followed as it grows.")],
+    scanner: Annotated[
+        list[str] | None, typer.Option("--scanner", help="A barcode scanner: NAME=PORT.")
+    ] = None,
+    reader: Annotated[
+        list[str] | None, typer.Option("--reader", help="An RFID reader: NAME=PORT.")
+    ] = None,
+    log_level: LogLevel = "INFO",
+    plain_logs: Plain = False,
+) -> None:
+    """Serve simulated barcode scanners and RFID readers that act on a script's cues."""
+    import asyncio
+    import signal
+
+    from coldtrace import logs
+    from firmware_sim.warehouse import Warehouse
+
+    logs.setup(log_level, plain=plain_logs)
+    warehouse = Warehouse(_named_ports(scanner), _named_ports(reader))
+
+    async def _run() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await warehouse.start()
+        console.print(f"warehouse devices ready; following {script}")
+        try:
+            await warehouse.follow(script, stop)
+        finally:
+            await warehouse.close()
+
+    asyncio.run(_run())
+
+
 @app.command()
 def api(
     host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",

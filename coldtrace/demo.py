@@ -1,13 +1,16 @@
 """``coldtrace demo``: the whole platform on one machine, with live counts and a summary.
 
-Three simulated fridges (one whose compressor fails) are read by one gateway, which
-publishes to a Mosquitto of the demo's own; one ingest worker stores the readings in a
-fresh ``coldtrace_demo`` database, and the API serves the web UI. Every service is a
-supervised child process, exactly as it would run in production.
+Three simulated fridges (one whose compressor fails), barcode scanners at the fridges and
+the dock and an RFID portal at the truck are read by one gateway, which publishes to a
+Mosquitto of the demo's own; one ingest worker stores readings, scans and tag reads in a
+fresh ``coldtrace_demo`` database, the ERP jobs turn scans into stock movements, the
+notifier e-mails alerts and the API serves the web UI. Every service is a supervised
+child process, exactly as it would run in production.
 """
 
 from __future__ import annotations
 
+import json
 import shutil
 import sqlite3
 import time
@@ -28,16 +31,21 @@ from coldtrace.db.settings import DatabaseSettings
 from coldtrace.mailcatcher import MailCatcher
 from coldtrace.seed import (
     DEMO_PASSWORD,
+    DOCK_SCANNER,
+    FRIDGE_SCANNERS,
+    TRUCK_PORTAL,
     USERS,
     DemoLots,
+    dispatch_script,
     first_readings_at,
-    receive_lots,
+    goods_in_script,
     seed_demo,
 )
 from coldtrace.supervise import Supervisor, coldtrace_args
 
 SITE = "plant-demo"
 GATEWAY = "gw-demo-01"
+DISPATCH_AFTER_S = 20.0  # after goods-in, the shipped lot goes to the dock and the truck
 
 
 @dataclass
@@ -49,6 +57,7 @@ class Counts:
     stored: int = 0
     dead_letters: int = 0
     committed: int = 0
+    edge: dict[str, int] | None = None  # scan/tag-read outcomes: moved, repeat, ignored, failed
     latest: list[tuple[str, str, float, float, float]] | None = None  # uid, qty, last, min, max
 
 
@@ -66,8 +75,14 @@ def write_gateway_config(  # noqa: PLR0913 - every knob is one the tests turn
     batch_max: int = 500,
     resend_after_s: float = 10.0,
     state_interval_s: float = 10.0,
+    scanners: dict[str, int] | None = None,
+    readers: dict[str, int] | None = None,
 ) -> Path:
-    """Write a gateway YAML reading RS-WS-N01 devices on ``ports``; return its path."""
+    """Write a gateway YAML reading RS-WS-N01 devices on ``ports``; return its path.
+
+    ``scanners`` and ``readers`` (name → local TCP port) add barcode scanners and RFID
+    readers served by ``coldtrace sim-warehouse``.
+    """
     cfg = {
         "gateway": {"id": GATEWAY, "site": SITE},
         "mqtt": {"host": "127.0.0.1", "port": broker_port, "keepalive_s": 15},
@@ -88,6 +103,14 @@ def write_gateway_config(  # noqa: PLR0913 - every knob is one the tests turn
                 "sensor": f"FRIDGE-{i + 1}",
             }
             for i, port in enumerate(ports)
+        ],
+        "barcode": [
+            {"name": name, "url": f"socket://127.0.0.1:{port}"}
+            for name, port in (scanners or {}).items()
+        ],
+        "rfid": [
+            {"name": name, "host": "127.0.0.1", "port": port, "collapse_window_s": 10}
+            for name, port in (readers or {}).items()
         ],
     }
     path = workdir / "gateway.yaml"
@@ -116,6 +139,11 @@ def _db_counts(conn: psycopg.Connection, counts: Counts) -> None:
     ).fetchone()
     if row:
         counts.stored, counts.dead_letters, counts.committed = (int(v) for v in row)
+    counts.edge = dict(
+        conn.execute(
+            "SELECT outcome, count(*) FROM erp.edge_event_outcomes GROUP BY outcome"
+        ).fetchall()
+    )
     counts.latest = [
         (uid, qty, float(last), float(lo), float(hi))
         for uid, qty, last, lo, hi in conn.execute(
@@ -130,6 +158,18 @@ def _db_counts(conn: psycopg.Connection, counts: Counts) -> None:
     conn.commit()
 
 
+def _edge_text(edge: dict[str, int] | None) -> str:
+    edge = edge or {}
+    parts = [f"{edge.get(k, 0)} {k}" for k in ("moved", "repeat", "ignored", "failed")]
+    return ", ".join(parts)
+
+
+def _play(script: Path, actions: list[dict[str, object]]) -> None:
+    """Append actions to the warehouse script (``coldtrace sim-warehouse`` follows it)."""
+    with script.open("a") as fh:
+        fh.writelines(json.dumps(a) + "\n" for a in actions)
+
+
 def _view(counts: Counts, sup: Supervisor, url: str, elapsed: float) -> Group:
     flow = Table.grid(padding=(0, 2))
     flow.add_row("readings produced by the gateway", f"[bold]{counts.produced:,}[/bold]")
@@ -137,6 +177,7 @@ def _view(counts: Counts, sup: Supervisor, url: str, elapsed: float) -> Group:
     flow.add_row("stored in PostgreSQL", f"[bold green]{counts.stored:,}[/bold green]")
     flow.add_row("committed watermark", f"{counts.committed:,}")
     flow.add_row("dead-lettered", f"[yellow]{counts.dead_letters:,}[/yellow]")
+    flow.add_row("scans and tag reads → stock movements", _edge_text(counts.edge))
     temps = Table("sensor", "now °C", "min", "max", "status", box=None)
     for uid, _qty, last, lo, hi in counts.latest or []:
         status = "[red]OUT OF RANGE[/red]" if not 2 <= last <= 8 else "[green]in range[/green]"
@@ -174,7 +215,12 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     broker = Broker(workdir=workdir / "mosquitto")
     broker.start()
     ports = [free_port() for _ in range(3)]
-    gw_config = write_gateway_config(workdir, broker.port, ports)
+    scanners = {name: free_port() for name in (*FRIDGE_SCANNERS, DOCK_SCANNER)}
+    readers = {TRUCK_PORTAL: free_port()}
+    gw_config = write_gateway_config(
+        workdir, broker.port, ports, scanners=scanners, readers=readers
+    )
+    script = workdir / "warehouse.jsonl"
     env = {"COLDTRACE_DATABASE_URL": db_url, "COLDTRACE_API_DATABASE_URL": db_url}
     url = f"http://127.0.0.1:{api_port}/"
     sup = Supervisor(logdir=workdir / "logs")
@@ -183,11 +229,16 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     for p in ports:
         sim_args += ["--port", str(p)]
     sup.add("sim", coldtrace_args(*sim_args))
+    wh_args = ["sim-warehouse", "--plain-logs", "--script", str(script)]
+    wh_args += [f"--scanner={n}={p}" for n, p in scanners.items()]
+    wh_args += [f"--reader={n}={p}" for n, p in readers.items()]
+    sup.add("warehouse", coldtrace_args(*wh_args))
     sup.add(
         "ingest", coldtrace_args("ingest", "--plain-logs", "--mqtt-port", str(broker.port)), env
     )
     sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(gw_config), "--plain-logs"))
     sup.add("api", coldtrace_args("api", "--port", str(api_port)), env)
+    sup.add("erp-jobs", coldtrace_args("erp-jobs", "--plain-logs", "--interval", "2"), env)
     mail = MailCatcher(workdir / "mail")
     mail.start()
     notify_env = {
@@ -204,13 +255,20 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     started = time.monotonic()
     try:
         with psycopg.connect(db_url) as conn, Live(console=console, refresh_per_second=2) as live:
-            received = False
+            received_at: float | None = None
+            dispatched = False
             while duration is None or time.monotonic() - started < duration:
                 sup.watch()
-                if not received and (first := first_readings_at(conn)) is not None:
-                    receive_lots(conn, lots, at=first)  # the record starts with the readings
-                    conn.commit()
-                    received = True
+                if received_at is None and first_readings_at(conn) is not None:
+                    _play(script, goods_in_script(lots))  # records start with readings
+                    received_at = time.monotonic()
+                if (
+                    not dispatched
+                    and received_at is not None
+                    and time.monotonic() - received_at > DISPATCH_AFTER_S
+                ):
+                    _play(script, dispatch_script(lots))
+                    dispatched = True
                 counts.produced, counts.outbox_depth = outbox_counts(workdir / "outbox.sqlite")
                 _db_counts(conn, counts)
                 live.update(_view(counts, sup, url, time.monotonic() - started))
@@ -236,6 +294,7 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
 ) -> int:
     # Stop the devices first, let the gateway drain its outbox, then stop the rest.
     sup.children["sim"].stop()
+    sup.children["warehouse"].stop()
     deadline = time.monotonic() + 30
     with psycopg.connect(db_url) as conn:
         while time.monotonic() < deadline:
@@ -245,7 +304,8 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
                 break
             time.sleep(0.5)
     time.sleep(2)  # let the notifier send what the last flush raised
-    codes = sup.stop(["gateway", "ingest", "notifier", "api"])
+    time.sleep(3)  # let the ERP jobs turn the last scans into movements
+    codes = sup.stop(["gateway", "ingest", "erp-jobs", "notifier", "api"])
     broker.stop()
     summary = Table(title="ColdTrace demo — summary", show_header=False)
     summary.add_row("readings produced by the gateway", f"{counts.produced:,}")
@@ -253,6 +313,7 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
     summary.add_row("dead-lettered", f"{counts.dead_letters:,}")
     lost = counts.produced - counts.stored - counts.dead_letters
     summary.add_row("lost", f"[{'green' if lost == 0 else 'red'}]{lost:,}[/]")
+    summary.add_row("scans and tag reads → movements", _edge_text(counts.edge))
     for uid, _qty, _last, lo, hi in counts.latest or []:
         verdict = "[red]excursion above 8 °C[/red]" if hi > 8 else "[green]stayed in 2–8 °C[/green]"
         summary.add_row(uid, f"min {lo:.1f} °C, max {hi:.1f} °C — {verdict}")

@@ -5,12 +5,18 @@ can be released, the lot in fridge 3 (whose compressor fails) has an excursion w
 deviation that blocks its release, and the third lot travels fridge 2 → dock → truck.
 Two QA people receive alert emails. Every record goes through the ERP services, so the
 audit trail holds all of it.
+
+Goods movements are not written here: a fixed barcode scanner at each fridge and at the
+dock, and an RFID portal at the truck, are mapped to their locations, and the demo's
+warehouse script (``goods_in_script``/``dispatch_script``) has the simulated devices
+scan the lots' labels and read the pallet tag, so the movements arrive through the
+gateway like real ones.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from psycopg import Connection
@@ -18,8 +24,12 @@ from psycopg import Connection
 from erp_core.audit.service import set_actor
 from erp_core.auth import service as auth_service
 from erp_core.auth.models import Role
-from erp_core.stock import lots, master, movements
-from erp_core.stock.models import AssignmentIn, ItemIn, LocationIn, LotIn, MovementIn
+from erp_core.stock import lots, master
+from erp_core.stock.edge_models import LotTagIn
+from erp_core.stock.edge_movements import register_tag
+from erp_core.stock.models import AssignmentIn, ItemIn, LocationIn, LotIn, ReaderIn
+from telemetry.epc import decode_epc, encode_sscc96
+from telemetry.gs1 import encode_gs1
 
 DEMO_PASSWORD = "ColdTrace-demo-2026!"  # noqa: S105 - demo only; printed by `coldtrace demo`
 USERS = (
@@ -29,6 +39,10 @@ USERS = (
     ("wh", "Walter Warehouse", Role.WAREHOUSE),
 )
 PROFILE = "nmpa-md-cold-chain-2-8"
+GTIN = "04006381333931"
+PALLET_COMPANY, PALLET_REF = "0614141", "1234567890"  # SSCC-96 of the shipped pallet
+FRIDGE_SCANNERS = ("scan-f1", "scan-f2", "scan-f3")
+DOCK_SCANNER, TRUCK_PORTAL = "scan-dock", "rfid-truck"
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +55,8 @@ class DemoLots:
     fridges: tuple[int, int, int]
     dock: int
     truck: int
+    numbers: tuple[str, str, str]  # clean, shipped, excursion
+    expires_on: date
 
 
 def _sensor(conn: Connection[Any], uid: str, gateway: str) -> int:
@@ -91,13 +107,19 @@ def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str) -> DemoLots
         master.assign_sensor(
             conn, assignment=AssignmentIn(sensor_id=sensor, location_id=fridge, valid_from=since)
         )
+    readers = [*zip(FRIDGE_SCANNERS, fridges, strict=True), (DOCK_SCANNER, dock)]
+    for reader_id, location in readers:
+        master.set_reader(
+            conn, reader_id=reader_id, reader=ReaderIn(location_id=location, kind="scan")
+        )
+    master.set_reader(conn, reader_id=TRUCK_PORTAL, reader=ReaderIn(location_id=truck, kind="rfid"))
     profile = conn.execute(
         "SELECT id FROM telemetry.alarm_profiles WHERE name = %s", (PROFILE,)
     ).fetchone()
     item = master.create_item(
         conn,
         item=ItemIn(
-            gtin="04006381333931",
+            gtin=GTIN,
             name="Vascular graft 6 mm",
             range_low=2.0,
             range_high=8.0,
@@ -136,13 +158,19 @@ def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str) -> DemoLots
         "INSERT INTO telemetry.notify_routes (role, min_severity, channel) VALUES ('qa', 'warning',"
         " 'email')"
     )
+    numbers = ("DEMO-CLEAN-001", "DEMO-SHIP-002", "DEMO-HOT-003")
+    clean, shipped, excursion = (lot(n) for n in numbers)
+    pallet = decode_sscc(encode_sscc96(PALLET_COMPANY, PALLET_REF))
+    register_tag(conn, tag=LotTagIn(lot_id=shipped, sscc=pallet))
     return DemoLots(
-        clean=lot("DEMO-CLEAN-001"),
-        shipped=lot("DEMO-SHIP-002"),
-        excursion=lot("DEMO-HOT-003"),
+        clean=clean,
+        shipped=shipped,
+        excursion=excursion,
         fridges=(fridges[0], fridges[1], fridges[2]),
         dock=dock,
         truck=truck,
+        numbers=numbers,
+        expires_on=expiry,
     )
 
 
@@ -157,36 +185,36 @@ def first_readings_at(conn: Connection[Any]) -> datetime | None:
     return row[0] if row and row[1] == 3 else None
 
 
-def receive_lots(conn: Connection[Any], lots_: DemoLots, *, at: datetime) -> None:
-    """Receive the lots into fridges 1–3 at ``at``; then ship one via the dock to the truck.
+def _label(lots_: DemoLots, number: str) -> str:
+    return encode_gs1(gtin=GTIN, lot=number, expiry=f"{lots_.expires_on:%y%m%d}")
 
-    ``at`` is when readings exist, so the lots' records start complete; the truck has no
-    logger, so the shipped lot shows a coverage gap, as it should.
+
+def goods_in_script(lots_: DemoLots) -> list[dict[str, object]]:
+    """Scans at fridges 1–3 that receive the three lots; one damaged label among them.
+
+    The demo plays this once every fridge has a stored reading, so each lot's record
+    starts with readings. The damaged label (wrong GTIN check digit) shows as a failed
+    scan that moved nothing.
     """
-    set_actor(conn, user="system:demo-seed", reason="demo goods receipt")
-    for lot_id, fridge in zip(
-        (lots_.clean, lots_.shipped, lots_.excursion), lots_.fridges, strict=True
-    ):
-        movements.record_movement(
-            conn,
-            movement=MovementIn(
-                lot_id=lot_id,
-                quantity=100,
-                to_location_id=fridge,
-                moved_at=at,
-                reference="demo goods receipt",
-            ),
-        )
-    legs = [(lots_.fridges[1], lots_.dock), (lots_.dock, lots_.truck)]
-    for step, (frm, to) in enumerate(legs, start=1):
-        movements.record_movement(
-            conn,
-            movement=MovementIn(
-                lot_id=lots_.shipped,
-                quantity=100,
-                from_location_id=frm,
-                to_location_id=to,
-                moved_at=at + timedelta(minutes=step),
-                reference="demo dispatch",
-            ),
-        )
+    damaged = _label(lots_, lots_.numbers[0]).replace(GTIN, GTIN[:-1] + "0")
+    scans: list[dict[str, object]] = [
+        {"device": scanner, "scan": _label(lots_, number)}
+        for scanner, number in zip(FRIDGE_SCANNERS, lots_.numbers, strict=True)
+    ]
+    return [*scans, {"device": FRIDGE_SCANNERS[0], "scan": damaged}]
+
+
+def dispatch_script(lots_: DemoLots) -> list[dict[str, object]]:
+    """The shipped lot is scanned at the dock, then its pallet tag passes the truck portal."""
+    epc = encode_sscc96(PALLET_COMPANY, PALLET_REF)
+    return [
+        {"device": DOCK_SCANNER, "scan": _label(lots_, lots_.numbers[1])},
+        {"device": TRUCK_PORTAL, "tag": epc, "antenna": 1, "for_s": 3},
+    ]
+
+
+def decode_sscc(epc_hex: str) -> str:
+    """The SSCC an SSCC-96 EPC carries."""
+    sscc = decode_epc(epc_hex).sscc
+    assert sscc is not None
+    return sscc
