@@ -32,6 +32,8 @@ from erp_core.release import api as release_api
 from erp_core.release import pages as release_pages
 from erp_core.settings import ApiSettings
 from erp_core.stock import api as stock_api
+from erp_core.web import session as web_session
+from erp_core.web import signin
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -65,6 +67,8 @@ def create_app(settings: ApiSettings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(monitoring_api.router)
     app.include_router(alerts_api.router)
     app.include_router(release_api.router)
+    web_session.install(app, clock=clock)
+    app.include_router(signin.router)
     app.include_router(release_pages.router)
     app.include_router(alerts_pages.router)
     app.include_router(monitoring_pages.router)

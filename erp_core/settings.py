@@ -34,3 +34,11 @@ class ApiSettings(BaseSettings):
     login_max_failures: int = Field(default=5, ge=1)
     login_window_minutes: float = Field(default=15.0, gt=0)
     login_lock_minutes: float = Field(default=15.0, gt=0)
+
+    # --- web UI sessions (erp_core.web.session) ---
+    # A web session ends after this long without a page the user asked for (automatic
+    # page refreshes do not count); each request restarts the count (sliding time-out).
+    web_idle_minutes: float = Field(default=15.0, gt=0)
+    # Send the session cookie only over HTTPS. Set it to true behind a TLS proxy; the API
+    # itself speaks plain HTTP, so the default keeps the UI usable without one.
+    web_cookie_secure: bool = False

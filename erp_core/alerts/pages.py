@@ -1,27 +1,68 @@
-"""The alerts inbox page (``/alerts``): what quality staff must look at, oldest open first."""
+"""The alerts inbox page (``/alerts``): what quality staff must look at, oldest open first.
+
+Any signed-in user reads it; ``qa`` and ``qa_manager`` acknowledge and close alerts from
+it with the same service functions (and rules) as ``/api/alerts/{id}/ack`` and
+``/close``, as the signed-in user, each form protected by the session's CSRF token.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Form, Path
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from erp_core.alerts import service
-from erp_core.alerts.models import AlertSummary, Status
+from erp_core.alerts.models import AlertSummary, Disposition, Status
+from erp_core.auth.models import Role
 from erp_core.deps import Connection, Now
+from erp_core.errors import InvalidArgumentError
 from erp_core.web.format import format_time
-from erp_core.web.html import Html, join, page, render
+from erp_core.web.html import Html, Viewer, csrf_field, join, page, render
+from erp_core.web.session import PageSession, PageUser, form_user
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 REFRESH_SECONDS = 30
 _STATUS_CSS = {"open": "alarm", "acknowledged": "warning", "closed": "ok"}
+QaForm = Annotated[PageSession, Depends(form_user("qa", "qa_manager"))]
+AlertId = Annotated[int, Path(ge=1)]
+Comment = Annotated[str, Form()]
+ACTING_ROLES = frozenset({Role.QA, Role.QA_MANAGER})  # as /api/alerts/{id}/ack and /close
 
 
-def _row(a: AlertSummary) -> Html:
+def _actions(a: AlertSummary, viewer: Viewer) -> Html:
+    if a.status is Status.OPEN:
+        return render(
+            '<form method="post" action="/alerts/{id}/ack" class="inline">{csrf}'
+            '<input name="comment" placeholder="What you are doing about it" required '
+            'aria-label="Acknowledgement comment"><button type="submit">Acknowledge</button>'
+            "</form>",
+            id=a.id,
+            csrf=csrf_field(viewer),
+        )
+    if a.status is Status.ACKNOWLEDGED and a.ended_at is None:
+        return Html("Can be closed once the condition has ended.")
+    if a.status is Status.ACKNOWLEDGED:
+        options = join(render('<option value="{v}">{v}</option>', v=d.value) for d in Disposition)
+        return render(
+            '<form method="post" action="/alerts/{id}/close" class="inline">{csrf}'
+            '<select name="disposition" aria-label="Disposition">{options}</select>'
+            '<input name="comment" placeholder="Assessment" required '
+            'aria-label="Closing comment"><button type="submit">Close</button></form>',
+            id=a.id,
+            csrf=csrf_field(viewer),
+            options=options,
+        )
+    return Html("–")
+
+
+def _row(a: AlertSummary, action: Html | None) -> Html:
     peak = "–" if a.peak is None else f"{a.peak:.1f}"
+    cell = Html("") if action is None else render("<td>{a}</td>", a=action)
     return render(
         '<tr><td>#{id}</td><td><span class="badge {css}">{status}</span></td><td>{severity}</td>'
         "<td>{kind}{late}</td><td>{sensor}</td><td>{summary}</td><td>{started}</td>"
-        '<td class="num">{peak}</td><td class="num">{level}</td><td>{who}</td></tr>',
+        '<td class="num">{peak}</td><td class="num">{level}</td><td>{who}</td>{cell}</tr>',
         id=a.id,
         css=_STATUS_CSS.get(a.status.value, "warning"),
         status=a.status.value.upper(),
@@ -34,38 +75,51 @@ def _row(a: AlertSummary) -> Html:
         peak=peak,
         level=a.escalation_level,
         who=a.acknowledged_by or "–",
+        cell=cell,
     )
 
 
-def inbox_body(open_alerts: list[AlertSummary], recent_closed: list[AlertSummary]) -> Html:
-    """Open and acknowledged alerts, then the last closed ones."""
+def inbox_body(
+    open_alerts: list[AlertSummary],
+    recent_closed: list[AlertSummary],
+    *,
+    actor: Viewer | None = None,
+    error: str | None = None,
+) -> Html:
+    """Open and acknowledged alerts (with forms when ``actor`` may act), then closed ones."""
     head = (
         "<thead><tr><th>Alert</th><th>Status</th><th>Severity</th><th>Kind</th><th>Sensor</th>"
         "<th>What</th><th>Since (UTC)</th><th>Peak</th><th>Escalation</th>"
-        "<th>Acknowledged by</th></tr></thead>"
+        "<th>Acknowledged by</th>{extra}</tr></thead>"
+    )
+    how = (
+        "Acknowledge and close them here."
+        if actor is not None
+        else "Acknowledging and closing needs the role qa or qa_manager."
     )
     banner = (
         render(
-            '<p class="banner alarm"><strong>{n} ALERT(S) NEED ATTENTION</strong>. '
-            "Acknowledge with <code>coldtrace alerts ack ID</code> or the API.</p>",
+            '<p class="banner alarm"><strong>{n} ALERT(S) NEED ATTENTION</strong>. {how}</p>',
             n=len(open_alerts),
+            how=how,
         )
         if open_alerts
         else Html('<p class="banner ok"><strong>NO OPEN ALERT</strong>.</p>')
     )
+    err = render('<p class="banner alarm">{e}</p>', e=error) if error else Html("")
     return render(
-        "{banner}<table>{head}<tbody>{open}</tbody></table>"
+        "{err}{banner}<table>{live_head}<tbody>{open}</tbody></table>"
         "<h2>Recently closed</h2><table>{head}<tbody>{closed}</tbody></table>",
+        err=err,
         banner=banner,
-        head=Html(head),
-        open=join(_row(a) for a in open_alerts),
-        closed=join(_row(a) for a in recent_closed),
+        live_head=Html(head.format(extra="<th>Action</th>" if actor else "")),
+        head=Html(head.format(extra="")),
+        open=join(_row(a, None if actor is None else _actions(a, actor)) for a in open_alerts),
+        closed=join(_row(a, None) for a in recent_closed),
     )
 
 
-@router.get("/alerts")
-def inbox(conn: Connection, now: Now) -> HTMLResponse:
-    """Open and acknowledged alerts, oldest first, and the last 20 closed."""
+def _inbox(conn: Connection, now: Now, found: PageSession, error: str | None = None) -> Response:
     live = [
         a
         for status in (Status.OPEN, Status.ACKNOWLEDGED)
@@ -73,7 +127,58 @@ def inbox(conn: Connection, now: Now) -> HTMLResponse:
     ]
     live.sort(key=lambda a: a.started_at)
     closed = service.list_alerts(conn, status=Status.CLOSED, limit=20)
+    actor = found.viewer if found.user.has_any(ACTING_ROLES) else None
     html = page(
-        title="Alerts", body=inbox_body(live, closed), now=now, refresh_seconds=REFRESH_SECONDS
+        title="Alerts",
+        body=inbox_body(live, closed, actor=actor, error=error),
+        now=now,
+        refresh_seconds=None if error else REFRESH_SECONDS,
+        viewer=found.viewer,
     )
-    return HTMLResponse(html)
+    return HTMLResponse(html, status_code=200 if error is None else 409)
+
+
+@router.get("/alerts")
+def inbox(conn: Connection, now: Now, found: PageUser) -> Response:
+    """Open and acknowledged alerts, oldest first, and the last 20 closed."""
+    return _inbox(conn, now, found)
+
+
+@router.post("/alerts/{alert_id}/ack")
+def acknowledge(
+    conn: Connection, now: Now, found: QaForm, alert_id: AlertId, comment: Comment
+) -> Response:
+    """Acknowledge an open alert as the signed-in QA user; back to the inbox."""
+    try:
+        service.acknowledge(
+            conn, alert_id=alert_id, user=found.user.username, comment=comment, now=now
+        )
+    except (service.AlertTransitionError, InvalidArgumentError) as err:
+        conn.rollback()
+        return _inbox(conn, now, found, error=f"Not acknowledged: {err}")
+    return RedirectResponse("/alerts", status_code=303)
+
+
+@router.post("/alerts/{alert_id}/close")
+def close(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fields
+    conn: Connection,
+    now: Now,
+    found: QaForm,
+    alert_id: AlertId,
+    disposition: Annotated[Disposition, Form()],
+    comment: Comment,
+) -> Response:
+    """Close an acknowledged, ended alert with a disposition; back to the inbox."""
+    try:
+        service.close(
+            conn,
+            alert_id=alert_id,
+            user=found.user.username,
+            disposition=disposition,
+            comment=comment,
+            now=now,
+        )
+    except (service.AlertTransitionError, InvalidArgumentError) as err:
+        conn.rollback()
+        return _inbox(conn, now, found, error=f"Not closed: {err}")
+    return RedirectResponse("/alerts", status_code=303)

@@ -1,8 +1,15 @@
-"""JWT access tokens (HS256, pyjwt); expiry is checked against the injected clock."""
+"""JWT tokens (HS256, pyjwt); expiry is checked against the injected clock.
+
+Two audiences share this code: API bearer tokens (``coldtrace-api``) and web-UI session
+cookies (``coldtrace-web``, see ``erp_core.auth.session``). A token of one audience is
+refused as the other, so a session cookie is never a bearer token and vice versa.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from typing import Any
 
 import jwt
 
@@ -12,33 +19,47 @@ ALGORITHM = "HS256"
 AUDIENCE = "coldtrace-api"
 
 
-def issue(*, username: str, secret: str, now: datetime, lifetime: timedelta) -> str:
+def issue(  # noqa: PLR0913 - every claim is an explicit keyword
+    *,
+    username: str,
+    secret: str,
+    now: datetime,
+    lifetime: timedelta,
+    audience: str = AUDIENCE,
+    extra: Mapping[str, str | int] | None = None,
+) -> str:
     """A signed token for ``username`` valid from ``now`` for ``lifetime``."""
-    claims = {
-        "sub": username,
-        "aud": AUDIENCE,
-        "iat": int(now.timestamp()),
-        "exp": int((now + lifetime).timestamp()),
-    }
+    claims: dict[str, Any] = dict(extra or {})
+    claims.update(
+        sub=username,
+        aud=audience,
+        iat=int(now.timestamp()),
+        exp=int((now + lifetime).timestamp()),
+    )
     return jwt.encode(claims, secret, algorithm=ALGORITHM)
 
 
-def subject(token: str, *, secret: str, now: datetime) -> str:
-    """The username a valid, unexpired token was issued to; InvalidTokenError otherwise."""
+def claims(token: str, *, secret: str, now: datetime, audience: str = AUDIENCE) -> dict[str, Any]:
+    """The claims of a valid, unexpired token with a subject; InvalidTokenError otherwise."""
     try:
-        claims = jwt.decode(
+        found: dict[str, Any] = jwt.decode(
             token,
             secret,
             algorithms=[ALGORITHM],
-            audience=AUDIENCE,
+            audience=audience,
             options={"require": ["sub", "exp", "iat"], "verify_exp": False, "verify_iat": False},
         )
     except jwt.PyJWTError as err:
         raise InvalidTokenError(str(err)) from err
-    exp = claims["exp"]
+    exp = found["exp"]
     if not isinstance(exp, int) or now.timestamp() >= exp:
         raise InvalidTokenError("expired")
-    sub = claims["sub"]
+    sub = found["sub"]
     if not isinstance(sub, str) or not sub:
         raise InvalidTokenError("no subject")
-    return sub
+    return found
+
+
+def subject(token: str, *, secret: str, now: datetime) -> str:
+    """The username a valid, unexpired API token was issued to; InvalidTokenError otherwise."""
+    return str(claims(token, secret=secret, now=now)["sub"])

@@ -1,4 +1,7 @@
-"""HTML pages of the monitoring domain (``/``, ``/sensors/{id}``, ``/dead-letters``)."""
+"""HTML pages of the monitoring domain (``/``, ``/sensors/{id}``, ``/dead-letters``).
+
+Any signed-in user may read them (``PageUser``); without a session they redirect to sign-in.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from erp_core.deps import Connection, Now, Settings
 from erp_core.monitoring import service, templates
 from erp_core.web.html import page
+from erp_core.web.session import PageUser
 
 OVERVIEW_REFRESH_SECONDS = 60
 SENSOR_REFRESH_SECONDS = 120
@@ -21,7 +25,7 @@ router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 
 
 @router.get("/")
-def overview(conn: Connection, now: Now, settings: Settings) -> HTMLResponse:
+def overview(conn: Connection, now: Now, settings: Settings, found: PageUser) -> HTMLResponse:
     """Gateways, sensors with their latest value, and the dead-letter count."""
     body = templates.overview_body(
         sensors=service.list_sensors(conn, now=now),
@@ -36,15 +40,17 @@ def overview(conn: Connection, now: Now, settings: Settings) -> HTMLResponse:
         now=now,
         refresh_seconds=OVERVIEW_REFRESH_SECONDS,
         footnote=templates.LIMITS_FOOTNOTE,
+        viewer=found.viewer,
     )
     return HTMLResponse(html)
 
 
 @router.get("/sensors/{sensor_id}")
-def sensor_detail(
+def sensor_detail(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query fields
     conn: Connection,
     now: Now,
     settings: Settings,
+    found: PageUser,
     sensor_id: Annotated[int, Path()],
     hours: Annotated[int, Query(ge=1, le=MAX_HOURS)] = 6,
 ) -> HTMLResponse:
@@ -70,6 +76,7 @@ def sensor_detail(
         now=now,
         refresh_seconds=SENSOR_REFRESH_SECONDS,
         footnote=templates.LIMITS_FOOTNOTE,
+        viewer=found.viewer,
     )
     return HTMLResponse(html)
 
@@ -78,6 +85,7 @@ def sensor_detail(
 def dead_letters(
     conn: Connection,
     now: Now,
+    found: PageUser,
     limit: Annotated[int, Query(ge=1, le=service.MAX_DEAD_LETTERS)] = 100,
 ) -> HTMLResponse:
     """The newest dead letters with their reason and payload."""
@@ -86,4 +94,4 @@ def dead_letters(
         counts=service.count_dead_letters(conn, since=now - timedelta(hours=24)),
         limit=limit,
     )
-    return HTMLResponse(page(title="Dead letters", body=body, now=now))
+    return HTMLResponse(page(title="Dead letters", body=body, now=now, viewer=found.viewer))

@@ -1,19 +1,20 @@
 """HTML pages of lots: ``/lots`` and ``/lots/{id}`` with the release panel and its signature form.
 
-Signing from the browser asks for user name *and* password (21 CFR 11.200(a)(1)): the
-form authenticates the signer, then records the decision exactly as the API does.
+Every page needs a signed-in user (``erp_core.web.session``). The signature form signs
+as the session's user — it has no user-name field — and asks for the password again at
+every signature (21 CFR 11.200(a)(1), see docs/access-and-audit.md); only ``qa`` and
+``qa_manager`` may send it, as in the API.
 """
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from erp_core.auth import service as auth_service
 from erp_core.auth.errors import AuthError
-from erp_core.auth.models import Channel
+from erp_core.auth.models import SIGNING_ROLES
 from erp_core.deps import AttemptLog, Connection, LoginLimits, Now
 from erp_core.release import service, templates
 from erp_core.release.rules import Action, recommend
@@ -21,18 +22,23 @@ from erp_core.signatures.errors import SignatureError
 from erp_core.stock.history import lot_history
 from erp_core.stock.lots import list_lots
 from erp_core.web.html import page
+from erp_core.web.session import PageSession, PageUser, form_user
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 CHART_POINTS = 300
+Signer = Annotated[PageSession, Depends(form_user("qa", "qa_manager"))]
 
 
 @router.get("/lots")
-def lots(conn: Connection, now: Now) -> HTMLResponse:
+def lots(conn: Connection, now: Now, found: PageUser) -> HTMLResponse:
     """All lots with their status."""
-    return HTMLResponse(page(title="Lots", body=templates.lots_body(list_lots(conn)), now=now))
+    body = templates.lots_body(list_lots(conn))
+    return HTMLResponse(page(title="Lots", body=body, now=now, viewer=found.viewer))
 
 
-def _lot_page(conn: Connection, now: Now, lot_id: int, error: str | None = None) -> HTMLResponse:
+def _lot_page(
+    conn: Connection, now: Now, found: PageSession, lot_id: int, error: str | None = None
+) -> HTMLResponse:
     history = lot_history(conn, lot_id=lot_id, max_points=CHART_POINTS, now=now)
     rec = recommend(service.gather_evidence(conn, lot_id=lot_id, now=now))
     body = templates.lot_body(
@@ -40,16 +46,21 @@ def _lot_page(conn: Connection, now: Now, lot_id: int, error: str | None = None)
         rec,
         service.decisions_for(conn, lot_id=lot_id),
         service.deviations_for(conn, lot_id=lot_id),
-        error,
+        viewer=found.viewer,
+        may_sign=found.user.has_any(SIGNING_ROLES),
+        error=error,
     )
     status = 200 if error is None else 409
-    return HTMLResponse(page(title=f"Lot {history.lot.lot_number}", body=body, now=now), status)
+    title = f"Lot {history.lot.lot_number}"
+    return HTMLResponse(page(title=title, body=body, now=now, viewer=found.viewer), status)
 
 
 @router.get("/lots/{lot_id}")
-def lot_detail(conn: Connection, now: Now, lot_id: Annotated[int, Path(ge=1)]) -> HTMLResponse:
+def lot_detail(
+    conn: Connection, now: Now, found: PageUser, lot_id: Annotated[int, Path(ge=1)]
+) -> HTMLResponse:
     """One lot: temperature history with statistics, deviations, release panel."""
-    return _lot_page(conn, now, lot_id)
+    return _lot_page(conn, now, found, lot_id)
 
 
 @router.post("/lots/{lot_id}/release")
@@ -59,29 +70,18 @@ def sign_release(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fiel
     request: Request,
     policy: LoginLimits,
     attempts: AttemptLog,
+    signer: Signer,
     lot_id: Annotated[int, Path(ge=1)],
     action: Annotated[Action, Form()],
-    username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     justification: Annotated[str, Form()] = "",
 ) -> Response:
-    """Release or reject from the browser; on success back to the lot page."""
-    source = request.client.host if request.client else None
+    """Release or reject as the signed-in user, password re-entered; back to the lot page."""
     try:
-        user = auth_service.authenticate(
-            conn,
-            username=username,
-            password=password,
-            source=source,
-            channel=Channel.SIGNATURE,
-            now=now,
-            policy=policy,
-            record=attempts,
-        )
         service.record_decision(
             conn,
             lot_id=lot_id,
-            user=user,
+            user=signer.user,
             action=action,
             password=password,
             justification=justification.strip() or None,
@@ -89,12 +89,12 @@ def sign_release(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fiel
             clock=lambda: now,
             policy=policy,
             record_attempt=attempts,
-            source=source,
+            source=request.client.host if request.client else None,
         )
     except (AuthError, SignatureError) as err:
         conn.rollback()
-        return _lot_page(conn, now, lot_id, error=f"Not signed: {err}")
+        return _lot_page(conn, now, signer, lot_id, error=f"Not signed: {err}")
     except service.ReleaseRefusedError as err:
         conn.rollback()
-        return _lot_page(conn, now, lot_id, error=f"Not allowed: {err.reason}")
+        return _lot_page(conn, now, signer, lot_id, error=f"Not allowed: {err.reason}")
     return RedirectResponse(f"/lots/{lot_id}", status_code=303)

@@ -9,7 +9,7 @@ from erp_core.stock.history_models import LotHistory
 from erp_core.stock.models import Lot
 from erp_core.web.chart import Chart, ChartBucket, render_chart
 from erp_core.web.format import format_time
-from erp_core.web.html import Html, join, render
+from erp_core.web.html import Html, Viewer, csrf_field, join, render
 
 STATUS_WORDS = {
     "quarantine": ("QUARANTINE", "warning"),
@@ -135,8 +135,44 @@ def _deviations(devs: list[dict[str, Any]]) -> Html:
     )
 
 
+_SIGN_FORM = (
+    '<form method="post" action="/lots/{id}/release" class="sign">{csrf}'
+    "<h3>Electronic signature</h3>"
+    '<p class="signer">Signing as <strong>{name}</strong> ({user})</p>'
+    '<label>Decision <select name="action"><option value="release">Release</option>'
+    '<option value="reject">Reject</option></select></label>'
+    '<label>Your password (asked again at every signature) <input name="password" '
+    'type="password" autocomplete="current-password" required></label>'
+    "<label>Justification (required to override failed rules)"
+    '<textarea name="justification" rows="3"></textarea></label>'
+    "<p>By signing you confirm the decision above; your full name, the time and the "
+    "meaning are recorded and bound to this decision.</p>"
+    '<button type="submit">Sign</button></form>'
+)
+
+
+def _sign_form(lot: Lot, viewer: Viewer, *, may_sign: bool) -> Html:
+    if lot.status not in ("quarantine", "on_hold"):
+        return Html("")
+    if not may_sign:
+        return Html(
+            '<p class="banner warning">Release and rejection are signed by the roles qa or '
+            "qa_manager; you can read this lot but not sign.</p>"
+        )
+    return render(
+        _SIGN_FORM,
+        id=lot.id,
+        csrf=csrf_field(viewer),
+        name=viewer.full_name,
+        user=viewer.username,
+    )
+
+
 def _panel(
-    lot: Lot, rec: Recommendation, decisions: list[dict[str, Any]], error: str | None
+    rec: Recommendation,
+    decisions: list[dict[str, Any]],
+    form: Html,
+    error: str | None,
 ) -> Html:
     rules = join(
         render(
@@ -164,23 +200,6 @@ def _panel(
         render("<li>{action}: {sig}</li>", action=d["action"].upper(), sig=d["signature"])
         for d in decisions
     )
-    form = Html("")
-    if lot.status in ("quarantine", "on_hold"):
-        form = render(
-            '<form method="post" action="/lots/{id}/release" class="sign">'
-            "<h3>Electronic signature</h3>"
-            '<label>Decision <select name="action"><option value="release">Release</option>'
-            '<option value="reject">Reject</option></select></label>'
-            '<label>User name <input name="username" autocomplete="username" required></label>'
-            '<label>Password <input name="password" type="password" '
-            'autocomplete="current-password" required></label>'
-            "<label>Justification (required to override failed rules)"
-            '<textarea name="justification" rows="3"></textarea></label>'
-            "<p>By signing you confirm the decision above; your full name, the time and the "
-            "meaning are recorded and bound to this decision.</p>"
-            '<button type="submit">Sign</button></form>',
-            id=lot.id,
-        )
     err = render('<p class="banner alarm">{e}</p>', e=error) if error else Html("")
     return render(
         "<h2>Release</h2>{err}{verdict}<table><tbody>{rules}</tbody></table>"
@@ -193,11 +212,14 @@ def _panel(
     )
 
 
-def lot_body(
+def lot_body(  # noqa: PLR0913 - each part of the page is explicit
     history: LotHistory,
     rec: Recommendation,
     decisions: list[dict[str, Any]],
     deviations: list[dict[str, Any]],
+    *,
+    viewer: Viewer,
+    may_sign: bool,
     error: str | None = None,
 ) -> Html:
     """The lot detail: status, chart with the allowed band, statistics, deviations, release."""
@@ -228,5 +250,5 @@ def lot_body(
         stats=_stats(history),
         exc=excursions or Html("<li>None.</li>"),
         devs=_deviations(deviations),
-        panel=_panel(lot, rec, decisions, error),
+        panel=_panel(rec, decisions, _sign_form(lot, viewer, may_sign=may_sign), error),
     )

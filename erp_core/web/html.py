@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 from erp_core.web.format import format_time
@@ -42,6 +43,37 @@ def join(parts: Iterable[Html], separator: str = "") -> Html:
     return Html(separator.join(escape(p) for p in parts))
 
 
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    """Who is looking at a page: shown in the header, and the CSRF token of their forms."""
+
+    username: str
+    full_name: str
+    roles: tuple[str, ...]
+    csrf: str
+    # Where the page's automatic refresh goes: the same page, marked as not user activity.
+    refresh_url: str
+
+
+def csrf_field(viewer: Viewer) -> Html:
+    """The hidden CSRF field every form of a signed-in page carries."""
+    return render('<input type="hidden" name="csrf_token" value="{t}">', t=viewer.csrf)
+
+
+def _who(viewer: Viewer | None) -> Html:
+    if viewer is None:
+        return Html("")
+    return render(
+        '<span class="who">Signed in: <strong>{name}</strong> ({user}) · role {roles}</span>'
+        '<form method="post" action="/sign-out" class="signout">{csrf}'
+        '<button type="submit">Sign out</button></form>',
+        name=viewer.full_name,
+        user=viewer.username,
+        roles=", ".join(viewer.roles) or "none",
+        csrf=csrf_field(viewer),
+    )
+
+
 _PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -55,7 +87,7 @@ _PAGE = """<!DOCTYPE html>
 <a class="brand" href="/">ColdTrace</a>
 <nav><a href="/">Overview</a><a href="/lots">Lots</a><a href="/alerts">Alerts</a>
 <a href="/dead-letters">Dead letters</a><a href="/docs">API</a></nav>
-<span class="clock">Updated {now} UTC</span>
+<span class="clock">Updated {now} UTC</span>{who}
 </header>
 <main>
 <h1>{title}</h1>
@@ -67,20 +99,25 @@ _PAGE = """<!DOCTYPE html>
 """
 
 
-def page(
+def page(  # noqa: PLR0913 - keyword-only parts of the page
     *,
     title: str,
     body: Html,
     now: datetime,
     refresh_seconds: int | None = None,
     footnote: str = "",
+    viewer: Viewer | None = None,
 ) -> Html:
-    """A whole HTML document with the shared header, navigation and footer."""
-    refresh = (
-        render('<meta http-equiv="refresh" content="{s}">\n', s=refresh_seconds)
-        if refresh_seconds
-        else Html("")
-    )
+    """A whole HTML document with the shared header (and who is signed in), navigation, footer."""
+    refresh = Html("")
+    if refresh_seconds and viewer is not None:
+        refresh = render(
+            '<meta http-equiv="refresh" content="{s};url={url}">\n',
+            s=refresh_seconds,
+            url=viewer.refresh_url,
+        )
+    elif refresh_seconds:
+        refresh = render('<meta http-equiv="refresh" content="{s}">\n', s=refresh_seconds)
     return render(
         _PAGE,
         title=title,
@@ -89,4 +126,5 @@ def page(
         refresh=refresh,
         stylesheet=STYLESHEET,
         footnote=footnote,
+        who=_who(viewer),
     )

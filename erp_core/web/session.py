@@ -1,0 +1,205 @@
+"""The web UI's session glue: who is signed in, CSRF checks, role checks, the sliding cookie.
+
+The pure session rules live in ``erp_core.auth.session``; this module speaks HTTP. Page
+dependencies live here rather than in ``erp_core.deps`` because their failures are
+pages (a redirect to sign-in, a 403 text), not the API's JSON errors.
+
+* ``PageUser`` — any signed-in, active user; without a valid session a GET is redirected
+  to ``/sign-in?next=<page>``.
+* ``page_user(*roles)`` — the same, plus a role check (403 page), with the API's roles.
+* ``form_user(*roles)`` — for every form POST: session, then the form's ``csrf_token``
+  field must be the session's token (403 page, nothing done), then the roles.
+
+Every request with a valid session renews the cookie (sliding inactivity time-out),
+except the pages' automatic refreshes (``?auto=1``), which are not user activity.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+from urllib.parse import urlencode
+
+from fastapi import Depends, FastAPI, Form, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from erp_core.auth import service as auth_service
+from erp_core.auth import session as web_session
+from erp_core.auth.errors import InvalidTokenError
+from erp_core.auth.models import Role, User
+from erp_core.deps import Clock, Connection, Context
+from erp_core.settings import ApiSettings
+from erp_core.web.html import Viewer, page, render
+
+SESSION_COOKIE = "coldtrace_session"
+AUTO_PARAM = "auto"
+_RENEWAL = "coldtrace.session_renewal"  # request.state key: the renewed cookie, if any
+
+
+class SignInRequiredError(Exception):
+    """No valid session: the browser is sent to the sign-in page."""
+
+    def __init__(self, next_url: str, why: str | None) -> None:
+        super().__init__(f"sign-in required ({why or 'no session'})")
+        self.next_url = next_url
+        self.why = why
+
+
+class PageForbiddenError(Exception):
+    """A signed-in user may not see the page or send the form."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+@dataclass(frozen=True, slots=True)
+class PageSession:
+    """The signed-in user of a page request and what the page shows about them."""
+
+    user: User
+    session: web_session.WebSession
+    viewer: Viewer
+
+
+def idle_timeout(settings: ApiSettings) -> timedelta:
+    """The inactivity time-out of web sessions."""
+    return timedelta(minutes=settings.web_idle_minutes)
+
+
+def set_session_cookie(response: Response, value: str, settings: ApiSettings) -> None:
+    """Store a session cookie: HttpOnly, SameSite=Strict, for the whole site, no Max-Age."""
+    response.set_cookie(
+        SESSION_COOKIE,
+        value,
+        httponly=True,
+        samesite="strict",
+        secure=settings.web_cookie_secure,
+        path="/",
+    )
+
+
+def clear_session_cookie(request: Request, response: Response, settings: ApiSettings) -> None:
+    """Delete the session cookie and cancel this request's renewal of it."""
+    setattr(request.state, _RENEWAL, None)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        httponly=True,
+        samesite="strict",
+        secure=settings.web_cookie_secure,
+        path="/",
+    )
+
+
+def safe_next(url: str | None) -> str:
+    """``url`` if it is a path on this site, else ``/`` (no open redirect)."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return "/"
+    return url
+
+
+def get_page_session(request: Request, context: Context, conn: Connection) -> PageSession:
+    """The signed-in user of this request; SignInRequiredError without a valid session."""
+    settings, now = context.settings, context.clock()
+    query = [(k, v) for k, v in request.query_params.multi_items() if k != AUTO_PARAM]
+    here = request.url.path + (f"?{urlencode(query)}" if query else "")
+    next_url = here if request.method == "GET" else "/"
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        raise SignInRequiredError(next_url, None)
+    secret = settings.jwt_secret.get_secret_value()
+    try:
+        session = web_session.read_session(cookie, secret=secret, now=now)
+    except InvalidTokenError as err:
+        raise SignInRequiredError(next_url, "expired" if err.reason == "expired" else None) from err
+    user = auth_service.find_user(conn, username=session.username)
+    if user is None or not user.active:
+        raise SignInRequiredError(next_url, "disabled")
+    if request.query_params.get(AUTO_PARAM) != "1":
+        renewed = web_session.renew(session, secret=secret, now=now, idle=idle_timeout(settings))
+        setattr(request.state, _RENEWAL, renewed)
+    auto = urlencode([*query, (AUTO_PARAM, "1")])
+    viewer = Viewer(
+        username=user.username,
+        full_name=user.full_name,
+        roles=tuple(sorted(user.roles)),
+        csrf=web_session.csrf_token(session, secret=secret),
+        refresh_url=f"{request.url.path}?{auto}",
+    )
+    return PageSession(user=user, session=session, viewer=viewer)
+
+
+PageUser = Annotated[PageSession, Depends(get_page_session)]
+
+
+def _check_roles(found: PageSession, allowed: frozenset[Role]) -> PageSession:
+    if allowed and not found.user.has_any(allowed):
+        held = ", ".join(sorted(found.user.roles)) or "no role"
+        need = " or ".join(sorted(allowed))
+        raise PageForbiddenError(
+            f"You are signed in as {found.user.username} ({held}); this needs the role {need}."
+        )
+    return found
+
+
+def page_user(*roles: str) -> Callable[[PageSession], PageSession]:
+    """A dependency: the signed-in user if they hold one of ``roles``; a 403 page otherwise."""
+    allowed = frozenset(Role(r) for r in roles)  # ValueError at import for a typo
+
+    def check(found: PageUser) -> PageSession:
+        return _check_roles(found, allowed)
+
+    return check
+
+
+def form_user(*roles: str) -> Callable[[Request, PageSession, str | None], PageSession]:
+    """A dependency for form POSTs: session, CSRF token, then roles (any user if none given)."""
+    allowed = frozenset(Role(r) for r in roles)
+
+    def check(
+        request: Request,
+        found: PageUser,
+        csrf_token: Annotated[str | None, Form()] = None,
+    ) -> PageSession:
+        if not web_session.tokens_match(found.viewer.csrf, csrf_token):
+            setattr(request.state, _RENEWAL, None)  # a forged request is not user activity
+            raise PageForbiddenError(
+                "The form check failed (missing or wrong CSRF token): nothing was changed. "
+                "Reload the page and send the form again."
+            )
+        return _check_roles(found, allowed)
+
+    return check
+
+
+def install(app: FastAPI, *, clock: Clock) -> None:
+    """Register the session cookie renewal and the sign-in / 403 answers on ``app``."""
+
+    @app.middleware("http")
+    async def renew_cookie(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        setattr(request.state, _RENEWAL, None)
+        response = await call_next(request)
+        renewed = getattr(request.state, _RENEWAL, None)
+        if isinstance(renewed, str):
+            set_session_cookie(response, renewed, request.app.state.context.settings)
+        return response
+
+    @app.exception_handler(SignInRequiredError)
+    def to_sign_in(request: Request, err: SignInRequiredError) -> Response:
+        del request
+        query = {"next": err.next_url} | ({"why": err.why} if err.why else {})
+        return RedirectResponse(f"/sign-in?{urlencode(query)}", status_code=303)
+
+    @app.exception_handler(PageForbiddenError)
+    def forbidden(request: Request, err: PageForbiddenError) -> Response:
+        del request
+        body = render(
+            '<p class="banner alarm"><strong>NOT ALLOWED</strong>: {m}</p>'
+            '<p><a href="/">Back to the overview</a></p>',
+            m=err.message,
+        )
+        return HTMLResponse(page(title="Not allowed", body=body, now=clock()), status_code=403)
