@@ -24,6 +24,7 @@ from erp_core.stock.models import (
     LotIn,
     Movement,
     MovementIn,
+    MovementRequest,
     ScanIn,
     Shipment,
     ShipmentIn,
@@ -103,10 +104,11 @@ def lot_history(  # noqa: PLR0913 - one parameter per query-string field
 
 
 @router.post("/movements", status_code=201, responses=BOTH)
-def record_movement(conn: Connection, user: Warehouse, body: MovementIn) -> Movement:
-    """Record a movement of some quantity of a lot."""
-    set_actor(conn, user=user.username)
-    return movements.record_movement(conn, movement=body)
+def record_movement(conn: Connection, user: Warehouse, now: Now, body: MovementRequest) -> Movement:
+    """Record a movement, back-dated or not; 409 if it contradicts the lot's history."""
+    set_actor(conn, user=user.username, reason=body.reason)
+    movement = MovementIn(**body.model_dump(exclude={"reason"}))
+    return movements.record_movement(conn, movement=movement, now=now)
 
 
 @router.get("/lots/{lot_id}/movements", responses=NOT_FOUND)
@@ -117,7 +119,7 @@ def list_movements(conn: Connection, _user: CurrentUser, lot_id: LotId) -> list[
 
 
 @router.post("/scans", responses=BOTH)
-def scan(conn: Connection, user: Warehouse, body: ScanIn) -> Movement | None:
+def scan(conn: Connection, user: Warehouse, now: Now, body: ScanIn) -> Movement | None:
     """A scan or tag read at a mapped reader; the movement it made, or null if none."""
     set_actor(conn, user=user.username)
     return movements.movement_from_scan(
@@ -129,6 +131,7 @@ def scan(conn: Connection, user: Warehouse, body: ScanIn) -> Movement | None:
         lot_number=body.lot_number,
         quantity=body.quantity,
         reference=body.reference,
+        now=now,
     )
 
 
@@ -152,17 +155,21 @@ def get_shipment(conn: Connection, _user: CurrentUser, shipment_id: ShipmentId) 
 
 
 @router.post("/shipments/{shipment_id}/depart", responses=BOTH)
-def depart(conn: Connection, user: Warehouse, shipment_id: ShipmentId, body: TimeIn) -> Shipment:
+def depart(
+    conn: Connection, user: Warehouse, now: Now, shipment_id: ShipmentId, body: TimeIn
+) -> Shipment:
     """The truck leaves: lots onto the truck, loggers assigned to it."""
     set_actor(conn, user=user.username)
-    return shipments.depart(conn, shipment_id=shipment_id, time=body.time)
+    return shipments.depart(conn, shipment_id=shipment_id, time=body.time, now=now)
 
 
 @router.post("/shipments/{shipment_id}/arrive", responses=BOTH)
-def arrive(conn: Connection, user: Warehouse, shipment_id: ShipmentId, body: TimeIn) -> Shipment:
+def arrive(
+    conn: Connection, user: Warehouse, now: Now, shipment_id: ShipmentId, body: TimeIn
+) -> Shipment:
     """The truck arrives: lots to the destination, loggers' truck assignments end."""
     set_actor(conn, user=user.username)
-    return shipments.arrive(conn, shipment_id=shipment_id, time=body.time)
+    return shipments.arrive(conn, shipment_id=shipment_id, time=body.time, now=now)
 
 
 @router.post("/shipments/{shipment_id}/legs", responses=BOTH)

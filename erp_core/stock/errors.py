@@ -75,3 +75,44 @@ class ShipmentStateError(StockConflictError):
     """A shipment step out of order (arrive before depart, depart twice)."""
 
     code = "shipment_state"
+
+
+class RetiredError(StockConflictError):
+    """A write that refers to a retired item or location (no new stock, movements or use)."""
+
+    code = "retired"
+
+    def __init__(self, kind: str, key: object, retired_at: object) -> None:
+        super().__init__(f"{kind} {key} is retired since {retired_at}: it takes no new records")
+        self.kind = kind
+        self.key = key
+
+
+class HistoryLockedError(StockConflictError):
+    """A master-data change that would change what recorded history means."""
+
+    code = "history_locked"
+
+
+class InUseError(StockConflictError):
+    """Retiring an item or location that still holds stock or is still in use."""
+
+    code = "in_use"
+
+
+class BackdatingError(StockConflictError):
+    """A back-dated movement that contradicts the lot's recorded history."""
+
+    code = "backdated"
+
+
+class ShipmentInTransitError(StockConflictError):
+    """A movement of a lot at a time when it was aboard a shipment under way."""
+
+    code = "shipment_in_transit"
+
+
+class ReleaseEvidenceError(StockConflictError):
+    """A change that would alter the evidence of a release decision in force."""
+
+    code = "release_evidence"

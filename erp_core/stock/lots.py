@@ -14,7 +14,7 @@ from psycopg.rows import class_row
 
 from erp_core.errors import InvalidArgumentError, NotFoundError
 from erp_core.stock.errors import StatusTransitionError
-from erp_core.stock.master import get_item, translate_db_errors
+from erp_core.stock.master import active_item, translate_db_errors
 from erp_core.stock.models import Lot, LotIn
 from erp_core.stock.status import may_change
 
@@ -29,7 +29,7 @@ SELECT l.id, l.item_id, i.gtin, l.lot_number, l.expires_on, l.manufactured_on,
 
 def create_lot(conn: Conn, *, lot: LotIn, now: datetime) -> Lot:
     """Store a new lot in quarantine; DuplicateError if the item already has that lot number."""
-    get_item(conn, item_id=lot.item_id)
+    active_item(conn, item_id=lot.item_id)
     if lot.manufactured_on is not None and lot.manufactured_on > lot.expires_on:
         raise InvalidArgumentError("manufactured_on", lot.manufactured_on, "after expires_on")
     with translate_db_errors("lot", lot.lot_number):

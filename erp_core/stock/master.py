@@ -1,4 +1,7 @@
-"""Master data services: items, locations, reader mappings, sensor assignments.
+"""Master data services: create and read items, locations, reader mappings, assignments.
+
+Changes to existing master data (update, retire, end or swap an assignment) are in
+``erp_core.stock.changes``, with the rules that protect recorded history.
 
 Plain functions taking the caller's connection; they never commit. Database rule
 violations (unique keys, the no-overlap constraint, the location-tree trigger) are
@@ -9,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -17,7 +19,12 @@ from psycopg import errors as pg
 from psycopg.rows import class_row
 
 from erp_core.errors import InvalidArgumentError, NotFoundError
-from erp_core.stock.errors import DuplicateError, InvalidGtinError, OverlappingAssignmentError
+from erp_core.stock.errors import (
+    DuplicateError,
+    InvalidGtinError,
+    OverlappingAssignmentError,
+    RetiredError,
+)
 from erp_core.stock.gtin import is_valid_gtin
 from erp_core.stock.models import (
     Assignment,
@@ -34,8 +41,9 @@ Conn = psycopg.Connection[Any]
 
 _ITEM_COLS = (
     "id, gtin, name, range_low, range_high, alarm_profile_id, mkt_limit, "
-    "tor_budget_minutes, shelf_life_days, implantable"
+    "tor_budget_minutes, shelf_life_days, implantable, retired_at"
 )
+_LOCATION_COLS = "id, code, name, kind, parent_id, retired_at"
 _ASSIGNMENT_COLS = "id, sensor_id, location_id, valid_from, valid_to"
 
 
@@ -83,6 +91,14 @@ def get_item(conn: Conn, *, item_id: int) -> Item:
     return row
 
 
+def active_item(conn: Conn, *, item_id: int) -> Item:
+    """One item that is not retired; RetiredError if it is."""
+    item = get_item(conn, item_id=item_id)
+    if item.retired_at is not None:
+        raise RetiredError("item", item_id, item.retired_at)
+    return item
+
+
 def list_items(conn: Conn) -> list[Item]:
     """Every item by name."""
     with conn.cursor(row_factory=class_row(Item)) as cur:
@@ -96,14 +112,16 @@ def create_location(conn: Conn, *, location: LocationIn) -> Location:
         raise InvalidArgumentError(
             "parent_id", location.parent_id, "a site has no parent; every other kind has one"
         )
+    if location.parent_id is not None:
+        active_location(conn, location_id=location.parent_id)
     with (
         translate_db_errors("location", location.code),
         conn.cursor(row_factory=class_row(Location)) as cur,
     ):
         cur.execute(
-            "INSERT INTO erp.locations (code, name, kind, parent_id) "
+            "INSERT INTO erp.locations (code, name, kind, parent_id) "  # noqa: S608
             "VALUES (%(code)s, %(name)s, %(kind)s, %(parent_id)s) "
-            "RETURNING id, code, name, kind, parent_id",
+            f"RETURNING {_LOCATION_COLS}",
             location.model_dump(),
         )
         row = cur.fetchone()
@@ -115,7 +133,7 @@ def get_location(conn: Conn, *, location_id: int) -> Location:
     """One location; NotFoundError if there is none."""
     with conn.cursor(row_factory=class_row(Location)) as cur:
         cur.execute(
-            "SELECT id, code, name, kind, parent_id FROM erp.locations WHERE id = %s",
+            f"SELECT {_LOCATION_COLS} FROM erp.locations WHERE id = %s",  # noqa: S608
             (location_id,),
         )
         row = cur.fetchone()
@@ -124,11 +142,19 @@ def get_location(conn: Conn, *, location_id: int) -> Location:
     return row
 
 
+def active_location(conn: Conn, *, location_id: int) -> Location:
+    """One location that is not retired; RetiredError if it is."""
+    location = get_location(conn, location_id=location_id)
+    if location.retired_at is not None:
+        raise RetiredError("location", location_id, location.retired_at)
+    return location
+
+
 def list_locations(conn: Conn) -> list[Location]:
     """Every location, parents before children."""
     with conn.cursor(row_factory=class_row(Location)) as cur:
         cur.execute(
-            "SELECT id, code, name, kind, parent_id FROM erp.locations "
+            f"SELECT {_LOCATION_COLS} FROM erp.locations "  # noqa: S608
             "ORDER BY parent_id NULLS FIRST, code"
         )
         return cur.fetchall()
@@ -136,7 +162,7 @@ def list_locations(conn: Conn) -> list[Location]:
 
 def set_reader(conn: Conn, *, reader_id: str, reader: ReaderIn) -> Reader:
     """Map a scanner or RFID reader to the location it stands at (insert or move)."""
-    get_location(conn, location_id=reader.location_id)
+    active_location(conn, location_id=reader.location_id)
     conn.execute(
         "INSERT INTO erp.reader_locations (reader_id, location_id, kind) VALUES (%s, %s, %s) "
         "ON CONFLICT (reader_id) DO UPDATE SET location_id = excluded.location_id, "
@@ -160,6 +186,7 @@ def assign_sensor(conn: Conn, *, assignment: AssignmentIn) -> Assignment:
     """Let a sensor stand for a location over [valid_from, valid_to); no overlaps per sensor."""
     if assignment.valid_to is not None and assignment.valid_to <= assignment.valid_from:
         raise InvalidArgumentError("valid_to", assignment.valid_to, "must be after valid_from")
+    active_location(conn, location_id=assignment.location_id)
     with (
         translate_db_errors("sensor_assignment", assignment.sensor_id),
         conn.cursor(row_factory=class_row(Assignment)) as cur,
@@ -175,16 +202,12 @@ def assign_sensor(conn: Conn, *, assignment: AssignmentIn) -> Assignment:
     return row
 
 
-def end_assignment(conn: Conn, *, assignment_id: int, valid_to: datetime) -> Assignment:
-    """Close an assignment at ``valid_to`` (exclusive), e.g. when a logger is swapped."""
-    with (
-        translate_db_errors("sensor_assignment", assignment_id),
-        conn.cursor(row_factory=class_row(Assignment)) as cur,
-    ):
+def get_assignment(conn: Conn, *, assignment_id: int) -> Assignment:
+    """One sensor assignment; NotFoundError if there is none."""
+    with conn.cursor(row_factory=class_row(Assignment)) as cur:
         cur.execute(
-            "UPDATE erp.sensor_assignments SET valid_to = %s "  # noqa: S608
-            f"WHERE id = %s RETURNING {_ASSIGNMENT_COLS}",
-            (valid_to, assignment_id),
+            f"SELECT {_ASSIGNMENT_COLS} FROM erp.sensor_assignments WHERE id = %s",  # noqa: S608
+            (assignment_id,),
         )
         row = cur.fetchone()
     if row is None:

@@ -36,9 +36,35 @@ class ItemIn(_Frozen):
 
 
 class Item(ItemIn):
-    """A stored item."""
+    """A stored item; ``retired_at`` set: out of use since then (its history is kept)."""
 
     id: int
+    retired_at: datetime | None = None
+
+
+class ItemUpdate(_Frozen):
+    """Fields of an item to change (None: unchanged), and why (kept in the audit trail).
+
+    The GTIN is the item's identity and cannot change. The storage condition (range,
+    alarm profile, MKT limit, TOR budget) is locked while lots are held or await a
+    decision; see docs/master-data.md.
+    """
+
+    reason: str = Field(min_length=3, description="Why; recorded in the audit trail")
+    name: str | None = Field(default=None, min_length=1)
+    range_low: float | None = None
+    range_high: float | None = None
+    alarm_profile_id: int | None = None
+    mkt_limit: float | None = None
+    tor_budget_minutes: int | None = Field(default=None, ge=0)
+    shelf_life_days: int | None = Field(default=None, gt=0)
+    implantable: bool | None = None
+
+
+class ReasonIn(_Frozen):
+    """Why a master-data change is made (kept in the audit trail)."""
+
+    reason: str = Field(min_length=3, description="Why; recorded in the audit trail")
 
 
 class LotIn(_Frozen):
@@ -82,9 +108,23 @@ class LocationIn(_Frozen):
 
 
 class Location(LocationIn):
-    """A stored location."""
+    """A stored location; ``retired_at`` set: out of use since then (its history is kept)."""
 
     id: int
+    retired_at: datetime | None = None
+
+
+class LocationUpdate(_Frozen):
+    """Fields of a location to change (None: unchanged), and why (kept in the audit trail).
+
+    The kind is locked once the location has any movement or sensor assignment.
+    """
+
+    reason: str = Field(min_length=3, description="Why; recorded in the audit trail")
+    code: str | None = Field(default=None, min_length=1)
+    name: str | None = None
+    kind: LocationKind | None = None
+    parent_id: int | None = None
 
 
 class AssignmentIn(_Frozen):
@@ -103,9 +143,25 @@ class Assignment(AssignmentIn):
 
 
 class AssignmentEndIn(_Frozen):
-    """When an open assignment ends (exclusive)."""
+    """When an open assignment ends (exclusive), and why (kept in the audit trail)."""
 
     valid_to: datetime
+    reason: str = Field(min_length=3, description="Why; recorded in the audit trail")
+
+
+class SwapIn(_Frozen):
+    """Replace an assignment's logger by another one at ``time``, and why."""
+
+    sensor_id: int = Field(description="The logger that takes over")
+    time: datetime
+    reason: str = Field(min_length=3, description="Why; recorded in the audit trail")
+
+
+class SwapOut(_Frozen):
+    """The assignment a swap ended and the one it started."""
+
+    ended: Assignment
+    started: Assignment
 
 
 class ReaderIn(_Frozen):
@@ -131,6 +187,14 @@ class MovementIn(_Frozen):
     moved_at: datetime
     source: MovementSource = "manual"
     reference: str | None = None
+
+
+class MovementRequest(MovementIn):
+    """A movement recorded through the API, with an optional reason for the audit trail."""
+
+    reason: str | None = Field(
+        default=None, description="Why (e.g. a late scan or a correction); audit trail"
+    )
 
 
 class Movement(MovementIn):

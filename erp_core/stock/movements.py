@@ -7,16 +7,16 @@ so its temperature history, are derived from movements by ``erp.lot_intervals``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
 
 from erp_core.errors import InvalidArgumentError
-from erp_core.stock.errors import InsufficientStockError
+from erp_core.stock.backdating import check_movement
 from erp_core.stock.lots import find_lot, get_lot
-from erp_core.stock.master import get_location, get_reader, translate_db_errors
+from erp_core.stock.master import active_item, active_location, get_reader, translate_db_errors
 from erp_core.stock.models import LocationInterval, Movement, MovementIn
 
 Conn = psycopg.Connection[Any]
@@ -42,33 +42,33 @@ def balance_at(conn: Conn, *, lot_id: int, location_id: int, time: datetime) -> 
     return float(row[0]) if row is not None else 0.0
 
 
-def record_movement(conn: Conn, *, movement: MovementIn, reader_id: str | None = None) -> Movement:
-    """Store a movement after checking the lot, both locations and the stock at the source.
+def record_movement(
+    conn: Conn,
+    *,
+    movement: MovementIn,
+    reader_id: str | None = None,
+    now: datetime | None = None,
+    shipment_id: int | None = None,
+) -> Movement:
+    """Store a movement after checking the lot, both locations and the lot's history.
 
-    The check looks at stock up to the movement's time only: a back-dated movement that
-    makes a later one impossible is not detected (documented in docs/erp-stock.md).
+    The checks of ``erp_core.stock.backdating`` apply to every movement, back-dated or
+    not: the source's stock at that time and at every later time, the lot's receipt,
+    shipments under way (``shipment_id``: the shipment making this move) and a release
+    decision in force. ``now`` defaults to the wall clock; pass the app's clock.
     """
-    get_lot(conn, lot_id=movement.lot_id)
+    lot = get_lot(conn, lot_id=movement.lot_id)
     if movement.from_location_id is None and movement.to_location_id is None:
         raise InvalidArgumentError("to_location_id", None, "a movement needs a from or a to")
     if movement.from_location_id == movement.to_location_id:
         raise InvalidArgumentError(
             "to_location_id", movement.to_location_id, "is the same as from_location_id"
         )
+    active_item(conn, item_id=lot.item_id)
     for location_id in (movement.from_location_id, movement.to_location_id):
         if location_id is not None:
-            get_location(conn, location_id=location_id)
-    if movement.from_location_id is not None:
-        held = balance_at(
-            conn,
-            lot_id=movement.lot_id,
-            location_id=movement.from_location_id,
-            time=movement.moved_at,
-        )
-        if held < movement.quantity:
-            raise InsufficientStockError(
-                movement.lot_id, movement.from_location_id, held, movement.quantity
-            )
+            active_location(conn, location_id=location_id)
+    check_movement(conn, movement=movement, now=now or datetime.now(UTC), shipment_id=shipment_id)
     fields = {**movement.model_dump(), "reader_id": reader_id}
     with (
         translate_db_errors("movement", movement.lot_id),
@@ -125,6 +125,7 @@ def movement_from_scan(  # noqa: PLR0913 - keyword-only, one per scan field
     lot_number: str | None = None,
     quantity: float | None = None,
     reference: str | None = None,
+    now: datetime | None = None,
 ) -> Movement | None:
     """Turn a scan/tag read at a mapped reader into a movement to the reader's location.
 
@@ -161,4 +162,4 @@ def movement_from_scan(  # noqa: PLR0913 - keyword-only, one per scan field
         source=reader.kind,
         reference=reference,
     )
-    return record_movement(conn, movement=movement, reader_id=reader_id)
+    return record_movement(conn, movement=movement, reader_id=reader_id, now=now)

@@ -16,7 +16,7 @@ import psycopg
 from erp_core.errors import InvalidArgumentError, NotFoundError
 from erp_core.stock.errors import ShipmentStateError
 from erp_core.stock.lots import get_lot
-from erp_core.stock.master import assign_sensor, get_location, translate_db_errors
+from erp_core.stock.master import active_location, assign_sensor, translate_db_errors
 from erp_core.stock.models import (
     AssignmentIn,
     Leg,
@@ -33,11 +33,11 @@ Conn = psycopg.Connection[Any]
 
 def create_shipment(conn: Conn, *, shipment: ShipmentIn) -> Shipment:
     """Store a planned shipment with its lots and loggers; the truck must be a truck."""
-    truck = get_location(conn, location_id=shipment.truck_location_id)
+    truck = active_location(conn, location_id=shipment.truck_location_id)
     if truck.kind != "truck":
         raise InvalidArgumentError("truck_location_id", truck.id, f"is a {truck.kind}")
     for location_id in (shipment.origin_location_id, shipment.destination_location_id):
-        get_location(conn, location_id=location_id)
+        active_location(conn, location_id=location_id)
     for lot in shipment.lots:
         get_lot(conn, lot_id=lot.lot_id)
     if len({lot.lot_id for lot in shipment.lots}) != len(shipment.lots):
@@ -113,7 +113,9 @@ def list_shipments(conn: Conn) -> list[Shipment]:
     return [get_shipment(conn, shipment_id=i) for (i,) in ids]
 
 
-def depart(conn: Conn, *, shipment_id: int, time: datetime) -> Shipment:
+def depart(
+    conn: Conn, *, shipment_id: int, time: datetime, now: datetime | None = None
+) -> Shipment:
     """Lots move origin → truck and loggers are assigned to the truck, at ``time``.
 
     A logger's open assignment elsewhere ends at ``time``: it travels with the truck now.
@@ -129,6 +131,7 @@ def depart(conn: Conn, *, shipment_id: int, time: datetime) -> Shipment:
             src=shipment.origin_location_id,
             dst=shipment.truck_location_id,
             time=time,
+            now=now,
         )
     for sensor in shipment.logger_sensor_ids:
         conn.execute(
@@ -146,7 +149,9 @@ def depart(conn: Conn, *, shipment_id: int, time: datetime) -> Shipment:
     return get_shipment(conn, shipment_id=shipment_id)
 
 
-def arrive(conn: Conn, *, shipment_id: int, time: datetime) -> Shipment:
+def arrive(
+    conn: Conn, *, shipment_id: int, time: datetime, now: datetime | None = None
+) -> Shipment:
     """Lots move truck → destination and the loggers' truck assignments end, at ``time``."""
     shipment = get_shipment(conn, shipment_id=shipment_id)
     if shipment.departed_at is None or shipment.arrived_at is not None:
@@ -161,6 +166,7 @@ def arrive(conn: Conn, *, shipment_id: int, time: datetime) -> Shipment:
             src=shipment.truck_location_id,
             dst=shipment.destination_location_id,
             time=time,
+            now=now,
         )
     conn.execute(
         "UPDATE erp.sensor_assignments SET valid_to = %s WHERE sensor_id = ANY(%s) "
@@ -201,6 +207,7 @@ def _move(  # noqa: PLR0913 - one movement's fields
     src: int,
     dst: int,
     time: datetime,
+    now: datetime | None,
 ) -> None:
     record_movement(
         conn,
@@ -213,4 +220,6 @@ def _move(  # noqa: PLR0913 - one movement's fields
             source="manual",
             reference=f"shipment {shipment.reference}",
         ),
+        now=now,
+        shipment_id=shipment.id,
     )

@@ -1,0 +1,187 @@
+"""Checks that keep a lot's recorded history consistent when a movement is back-dated.
+
+A movement carries the device time of the move, not the time it was recorded: a scan
+uploaded late by an offline gateway, or a manual correction, lands in the past. Before
+it is stored, every later point of the lot's history must still hold:
+
+* it is not after ``now`` beyond a small clock tolerance;
+* nothing leaves a location before the lot was first received;
+* the source never goes negative at any later time (a later, already recorded move
+  out of it must still find its quantity);
+* the lot was not aboard a shipment under way at that time (other than the shipment
+  making the move);
+* the lot has no release decision in force whose evidence (its history up to the
+  decision) the move would change. The way to correct such a lot is the existing
+  workflow: QA puts it on hold, the correction is recorded, and a new signed decision
+  is needed (see docs/master-data.md).
+
+The same evidence rule guards sensor-assignment changes in the past
+(``location_evidence``). Functions take the caller's connection and never write.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import psycopg
+
+from erp_core.errors import InvalidArgumentError
+from erp_core.stock.errors import (
+    BackdatingError,
+    InsufficientStockError,
+    ReleaseEvidenceError,
+    ShipmentInTransitError,
+)
+from erp_core.stock.models import MovementIn
+
+Conn = psycopg.Connection[Any]
+
+CLOCK_TOLERANCE = timedelta(minutes=5)
+"""How far a movement may lie in the future: device clocks drift, and demo scripts step."""
+
+DECIDED = ("released", "rejected", "recalled")
+"""Lot statuses in which a release decision is in force."""
+
+
+def check_movement(
+    conn: Conn,
+    *,
+    movement: MovementIn,
+    now: datetime,
+    tolerance: timedelta = CLOCK_TOLERANCE,
+    shipment_id: int | None = None,
+) -> None:
+    """Raise if storing ``movement`` would contradict the lot's recorded history."""
+    if movement.moved_at > now + tolerance:
+        raise InvalidArgumentError(
+            "moved_at", movement.moved_at.isoformat(), f"is in the future (now {now.isoformat()})"
+        )
+    if movement.from_location_id is not None:
+        _after_receipt(conn, movement)
+        _source_never_negative(conn, movement)
+    _not_in_transit(conn, movement, shipment_id)
+    lot_evidence(conn, lot_id=movement.lot_id, since=movement.moved_at)
+
+
+def _after_receipt(conn: Conn, movement: MovementIn) -> None:
+    row = conn.execute(
+        "SELECT min(moved_at) FROM erp.stock_movements "
+        "WHERE lot_id = %s AND from_location_id IS NULL",
+        (movement.lot_id,),
+    ).fetchone()
+    received = row[0] if row else None
+    if received is not None and movement.moved_at < received:
+        raise BackdatingError(
+            f"lot {movement.lot_id} was first received at {received.isoformat()}; nothing of "
+            f"it can leave a location at {movement.moved_at.isoformat()}"
+        )
+
+
+def _source_never_negative(conn: Conn, movement: MovementIn) -> None:
+    """The source's running balance, from the move's time on, must cover the quantity."""
+    row = conn.execute(
+        """
+        WITH ev AS (
+            SELECT moved_at AS t,
+                   sum(CASE WHEN to_location_id = %(loc)s THEN quantity ELSE -quantity END) AS d
+              FROM erp.stock_movements
+             WHERE lot_id = %(lot)s
+               AND (to_location_id = %(loc)s OR from_location_id = %(loc)s)
+             GROUP BY moved_at
+        ), run AS (
+            SELECT t, sum(d) OVER (ORDER BY t) AS bal FROM ev
+        )
+        SELECT coalesce((SELECT bal FROM run WHERE t <= %(t)s ORDER BY t DESC LIMIT 1), 0)::float8,
+               (SELECT t FROM run WHERE t > %(t)s ORDER BY bal, t LIMIT 1),
+               (SELECT min(bal) FROM run WHERE t > %(t)s)::float8
+        """,
+        {"lot": movement.lot_id, "loc": movement.from_location_id, "t": movement.moved_at},
+    ).fetchone()
+    assert row is not None
+    held, low_at, low = row
+    source = movement.from_location_id
+    assert source is not None
+    if held < movement.quantity:
+        raise InsufficientStockError(movement.lot_id, source, held, movement.quantity)
+    if low is not None and low < movement.quantity:
+        raise BackdatingError(
+            f"lot {movement.lot_id}: location {source} holds only {low:g} at "
+            f"{low_at.isoformat()} (a move out of it is already recorded), so "
+            f"{movement.quantity:g} cannot have left it at {movement.moved_at.isoformat()}"
+        )
+
+
+def _not_in_transit(conn: Conn, movement: MovementIn, shipment_id: int | None) -> None:
+    row = conn.execute(
+        """
+        SELECT s.reference, w.departed_at, w.arrived_at
+          FROM erp.shipments s
+          JOIN erp.shipment_lots sl ON sl.shipment_id = s.id AND sl.lot_id = %(lot)s
+         CROSS JOIN LATERAL (
+               SELECT s.departed_at, s.arrived_at WHERE s.departed_at IS NOT NULL
+               UNION ALL
+               SELECT g.departed_at, g.arrived_at FROM erp.shipment_legs g
+                WHERE g.shipment_id = s.id) AS w
+         WHERE s.id IS DISTINCT FROM %(own)s
+           AND w.departed_at <= %(t)s AND (w.arrived_at IS NULL OR w.arrived_at > %(t)s)
+         ORDER BY w.departed_at LIMIT 1
+        """,
+        {"lot": movement.lot_id, "own": shipment_id, "t": movement.moved_at},
+    ).fetchone()
+    if row is not None:
+        reference, departed, arrived = row
+        until = arrived.isoformat() if arrived is not None else "not arrived yet"
+        raise ShipmentInTransitError(
+            f"lot {movement.lot_id} was aboard shipment {reference} under way from "
+            f"{departed.isoformat()} ({until}); a move at {movement.moved_at.isoformat()} "
+            "would contradict it"
+        )
+
+
+def lot_evidence(conn: Conn, *, lot_id: int, since: datetime) -> None:
+    """Raise if the lot has a decision in force taken after ``since`` (its evidence)."""
+    row = conn.execute(
+        "SELECT d.id, d.action, d.decided_at, l.status FROM erp.release_decisions d "
+        "JOIN erp.lots l ON l.id = d.lot_id "
+        "WHERE d.lot_id = %s AND l.status = ANY(%s) ORDER BY d.decided_at DESC LIMIT 1",
+        (lot_id, list(DECIDED)),
+    ).fetchone()
+    if row is None or since >= row[2]:
+        return
+    decision, action, decided_at, status = row
+    raise ReleaseEvidenceError(
+        f"lot {lot_id} is {status} by signed {action} decision {decision} of "
+        f"{decided_at.isoformat()}, whose evidence is the lot's history up to then; a change "
+        f"at {since.isoformat()} would alter it. "
+        + (
+            "A rejected or recalled lot's record is closed."
+            if status != "released"
+            else "To correct it, QA puts the lot on hold, the correction is recorded, "
+            "and the lot needs a new signed decision."
+        )
+    )
+
+
+def location_evidence(conn: Conn, *, location_id: int, since: datetime) -> None:
+    """Raise if a lot with a decision in force was at the location after ``since``.
+
+    Used before changing which sensors stood for the location from ``since`` on.
+    """
+    rows = conn.execute(
+        """
+        SELECT DISTINCT l.id
+          FROM erp.lots l
+         WHERE l.status = ANY(%(decided)s)
+           AND l.id IN (SELECT lot_id FROM erp.stock_movements WHERE to_location_id = %(loc)s)
+           AND EXISTS (
+                 SELECT 1 FROM erp.release_decisions d, erp.lot_intervals(l.id) i
+                  WHERE d.lot_id = l.id AND d.decided_at > %(t)s AND i.location_id = %(loc)s
+                    AND i.valid_from < d.decided_at
+                    AND coalesce(i.valid_to, 'infinity') > %(t)s)
+         ORDER BY l.id
+        """,
+        {"decided": list(DECIDED), "loc": location_id, "t": since},
+    ).fetchall()
+    for (lot_id,) in rows:
+        lot_evidence(conn, lot_id=lot_id, since=since)
