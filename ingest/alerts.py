@@ -312,11 +312,38 @@ def end_condition(
     return int(row[0])
 
 
+def refresh_condition(  # noqa: PLR0913 - keyword-only fields of the refresh
+    conn: Conn,
+    *,
+    sensor_id: int,
+    kind: str,
+    peak: float,
+    summary: str,
+    info: dict[str, Any],
+    now: datetime,
+) -> int | None:
+    """Update the figures of a live condition alert silently (no event); returns its id."""
+    fresh = {k: v for k, v in info.items() if k not in ("started_at", "ended_at")}
+    row = conn.execute(
+        "UPDATE telemetry.alerts SET peak = greatest(peak, %s), summary = %s, "
+        "detail = detail || %s::jsonb, updated_at = %s "
+        "WHERE sensor_id = %s AND kind = %s AND episode_id IS NULL AND ended_at IS NULL "
+        "AND status <> 'closed' RETURNING id",
+        (peak, summary, json.dumps({**fresh, "summary": summary}), now, sensor_id, kind),
+    ).fetchone()
+    return int(row[0]) if row else None
+
+
 def escalate_due(conn: Conn, *, now: datetime, after_minutes: float) -> list[int]:
-    """Raise the level of open alerts unacknowledged for another ``after_minutes``; their ids."""
+    """Raise the level of open alerts unacknowledged for another ``after_minutes``; their ids.
+
+    A pre-alarm that an alarm took over, or that was merged or withdrawn, does not
+    escalate: the alarm (or the surviving pre-alarm) does.
+    """
     rows = conn.execute(
         "UPDATE telemetry.alerts SET escalation_level = escalation_level + 1, updated_at = %s "
         "WHERE status = 'open' "
+        "AND detail->>'alarm_at' IS NULL AND coalesce(detail->>'run_status', 'active') = 'active' "
         "AND %s >= opened_at + (escalation_level + 1) * %s * interval '1 minute' "
         "RETURNING id, detail",
         (now, now, after_minutes),

@@ -187,17 +187,23 @@ def test_backlog_six_hours_old_raises_a_late_alert(broker, db_url, worker):
     points += [(base + 35 * MIN + i * MIN, 5.0) for i in range(5)]
     for k in range(0, len(points), 7):  # a backlog comes in several batches
         publish(pub, TOPIC, seq.batch(points[k : k + 7]))
-    assert wait_until(lambda: one(db_url, "SELECT count(*) FROM telemetry.alerts") == 1)
-    assert wait_until(lambda: one(db_url, "SELECT ended_at IS NOT NULL FROM telemetry.alerts"))
-    late, duration = q(db_url, "SELECT late, duration_s FROM telemetry.alerts")[0]
+    exc = "FROM telemetry.alerts WHERE kind = 'excursion_high'"
+    assert wait_until(lambda: one(db_url, f"SELECT count(*) {exc}") == 1)
+    assert wait_until(lambda: one(db_url, f"SELECT ended_at IS NOT NULL {exc}"))
+    late, duration = q(db_url, f"SELECT late, duration_s {exc}")[0]
     assert late is True
     assert duration == 30 * 60
-    alert_id = one(db_url, "SELECT id FROM telemetry.alerts")
+    alert_id = one(db_url, f"SELECT id {exc}")
     assert events(db_url, alert_id).count("opened") == 1
-    assert (
-        one(db_url, "SELECT detail->>'late' FROM telemetry.alert_events WHERE event = 'opened'")
-        == "true"
-    )
+    assert one(
+        db_url,
+        "SELECT detail->>'late' FROM telemetry.alert_events WHERE event = 'opened' AND alert_id = %s",
+        (alert_id,),
+    ) == "true"
+    # fridge-2-8 warns after 5 min beyond 7.5 °C; the alarm took over at 15 min
+    (pre,) = q(db_url, "SELECT kind, severity, ended_at - started_at, detail->>'alarm_alert_id' "
+               "FROM telemetry.alerts WHERE kind LIKE 'pre_alarm%%'")  # fmt: skip
+    assert pre == ("pre_alarm_high", "warning", timedelta(minutes=15), str(alert_id))
 
 
 def test_short_spike_is_no_alert_but_absolute_breach_alarms_at_once(broker, db_url, worker):
