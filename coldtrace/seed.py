@@ -209,7 +209,7 @@ def dispatch_script(lots_: DemoLots) -> list[dict[str, object]]:
     epc = encode_sscc96(PALLET_COMPANY, PALLET_REF)
     return [
         {"device": DOCK_SCANNER, "scan": _label(lots_, lots_.numbers[1])},
-        {"device": TRUCK_PORTAL, "tag": epc, "antenna": 1, "for_s": 3},
+        {"device": TRUCK_PORTAL, "tag": epc, "antenna": 1, "for_s": 3, "after_s": 5},
     ]
 
 

@@ -5,7 +5,10 @@ device and follows a *script file*: each JSON line appended to it is one action,
 soon as it appears, as a worker at a scanner or a pallet passing a portal would:
 
     {"device": "scan-f1", "scan": "]d2010400638133393117…"}
-    {"device": "rfid-truck", "tag": "31…", "antenna": 1, "for_s": 3}
+    {"device": "rfid-truck", "tag": "31…", "antenna": 1, "for_s": 3, "after_s": 5}
+
+(``after_s``: wait that long before acting, so actions in one batch keep their order in
+device time too.)
 
 The demo appends lines when its story needs them (goods received once the fridges report,
 then a pallet shipped), so what the gateway sees is timed like the real thing.
@@ -37,6 +40,7 @@ class Action:
     tag: str | None = None
     antenna: int = 1
     for_s: float = 2.0
+    after_s: float = 0.0
 
 
 def parse_action(line: str, *, lineno: int) -> Action:
@@ -90,6 +94,7 @@ class Warehouse:
         if action.device not in self.scanners | self.readers:
             msg = f"no simulated device {action.device!r}"
             raise ValueError(msg)
+        await asyncio.sleep(action.after_s)
         if action.scan is not None:
             scanner = self.scanners[action.device]
             await asyncio.wait_for(scanner.server.wait_connected(), CONNECT_WAIT_S)
