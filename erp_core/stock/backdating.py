@@ -57,10 +57,10 @@ def check_movement(
         raise InvalidArgumentError(
             "moved_at", movement.moved_at.isoformat(), f"is in the future (now {now.isoformat()})"
         )
+    _not_in_transit(conn, movement, shipment_id)
     if movement.from_location_id is not None:
         _after_receipt(conn, movement)
         _source_never_negative(conn, movement)
-    _not_in_transit(conn, movement, shipment_id)
     lot_evidence(conn, lot_id=movement.lot_id, since=movement.moved_at)
 
 
@@ -106,9 +106,10 @@ def _source_never_negative(conn: Conn, movement: MovementIn) -> None:
         raise InsufficientStockError(movement.lot_id, source, held, movement.quantity)
     if low is not None and low < movement.quantity:
         raise BackdatingError(
-            f"lot {movement.lot_id}: location {source} holds only {low:g} at "
-            f"{low_at.isoformat()} (a move out of it is already recorded), so "
-            f"{movement.quantity:g} cannot have left it at {movement.moved_at.isoformat()}"
+            f"lot {movement.lot_id}: location {source} would hold "
+            f"{low - movement.quantity:g} at {low_at.isoformat()}, where a later move out of "
+            f"it is already recorded; so {movement.quantity:g} cannot have left it at "
+            f"{movement.moved_at.isoformat()}"
         )
 
 

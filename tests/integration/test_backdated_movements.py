@@ -1,0 +1,184 @@
+"""Back-dated movements over HTTP against a real PostgreSQL: a late scan or a manual
+correction is checked against the lot's whole recorded history (docs/master-data.md),
+and the lot's intervals and sensor segments are right afterwards.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+
+from tests.integration.stock_fixtures import (
+    NOW,
+    StockApi,
+    api_for,
+    assign,
+    at,
+    decide,
+    iso,
+    item,
+    lot,
+    move,
+    segments,
+    sensor,
+    site_with,
+)
+
+
+@pytest.fixture
+def api(db_url: str) -> Iterator[StockApi]:
+    yield from api_for(db_url)
+
+
+def movements_of(api: StockApi, lot_id: int) -> list[tuple[int | None, int | None, float]]:
+    rows = api.get("op", f"/api/lots/{lot_id}/movements")
+    return [(m["from_location_id"], m["to_location_id"], m["quantity"]) for m in rows]
+
+
+def test_future_beyond_the_clock_tolerance_is_refused(api: StockApi) -> None:
+    ids = site_with(api, ("FR", "fridge"))
+    lot_id = lot(api, item(api))
+    body = {"lot_id": lot_id, "quantity": 100, "to_location_id": ids["FR"]}
+    late = (NOW + timedelta(minutes=30)).isoformat()
+    refused = api.post("wh", "/api/movements", {**body, "moved_at": late}, 422)
+    assert "future" in str(refused)
+    api.post("op", "/api/movements", {**body, "moved_at": iso(0)}, 403)
+    api.post("wh", "/api/movements", {**body, "moved_at": (NOW + timedelta(minutes=2)).isoformat()})
+
+
+def test_nothing_leaves_a_location_before_the_lot_was_received(api: StockApi) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("F2", "fridge"))
+    lot_id = lot(api, item(api))
+    move(api, lot_id, None, ids["FR"], 60)
+    refused = move(api, lot_id, ids["FR"], ids["F2"], 30, status=409)
+    assert refused["code"] == "backdated"
+    assert "received" in refused["detail"]
+    assert movements_of(api, lot_id) == [(None, ids["FR"], 100)]
+
+
+def test_source_must_not_go_negative_at_any_later_time(api: StockApi) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("F2", "fridge"), ("F3", "fridge"))
+    lot_id = lot(api, item(api))
+    move(api, lot_id, None, ids["FR"], 0)
+    move(api, lot_id, ids["FR"], ids["F2"], 120, qty=60)  # 40 stay in FR
+    # Late scan: 50 left FR at 60 min. FR holds 100 then, but only 40 after the later move.
+    refused = move(api, lot_id, ids["FR"], ids["F3"], 60, qty=50, status=409)
+    assert refused["code"] == "backdated"
+    assert "would hold -10" in refused["detail"]
+    # 40 fit, before and after the other move.
+    move(api, lot_id, ids["FR"], ids["F3"], 60, qty=40)
+    assert move(api, lot_id, ids["FR"], ids["F3"], 90, qty=1, status=409)["code"] == "backdated"
+    # Plain shortage at the time itself keeps its own code.
+    short = move(api, lot_id, ids["F2"], ids["F3"], 100, qty=10, status=409)
+    assert short["code"] == "insufficient_stock"
+
+
+def test_move_while_aboard_a_shipment_under_way_is_refused(api: StockApi) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("DK", "dock"), ("T1", "truck"))
+    lot_id = lot(api, item(api))
+    move(api, lot_id, None, ids["FR"], 0)
+    shipment = api.post(
+        "wh",
+        "/api/shipments",
+        {
+            "reference": "SH-1",
+            "truck_location_id": ids["T1"],
+            "origin_location_id": ids["FR"],
+            "destination_location_id": ids["DK"],
+            "lots": [{"lot_id": lot_id, "quantity": 100}],
+        },
+    )
+    api.post("wh", f"/api/shipments/{shipment['id']}/depart", {"time": iso(60)}, 200)
+    refused = move(api, lot_id, ids["T1"], ids["DK"], 90, status=409)
+    assert refused["code"] == "shipment_in_transit"
+    assert "SH-1" in refused["detail"]
+    api.post("wh", f"/api/shipments/{shipment['id']}/arrive", {"time": iso(180)}, 200)
+    assert move(api, lot_id, ids["T1"], ids["DK"], 90, status=409)["code"] == (
+        "shipment_in_transit"
+    )
+    move(api, lot_id, ids["DK"], ids["FR"], 200)  # after arrival: a normal move
+
+
+def test_released_lot_history_is_locked_until_qa_puts_it_on_hold(
+    api: StockApi, db_url: str
+) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("F2", "fridge"))
+    lot_id = lot(api, item(api))
+    move(api, lot_id, None, ids["FR"], 0)
+    decide(db_url, lot_id, action="release", when=at(200))
+    body = {
+        "lot_id": lot_id,
+        "quantity": 100,
+        "from_location_id": ids["FR"],
+        "to_location_id": ids["F2"],
+        "moved_at": iso(100),
+        "reason": "late scan from the offline dock reader",
+    }
+    refused = api.post("wh", "/api/movements", body, 409)
+    assert refused["code"] == "release_evidence"
+    assert "on hold" in refused["detail"]
+    # After the decision: an ordinary move, evidence untouched.
+    api.post("wh", "/api/movements", {**body, "moved_at": iso(250), "quantity": 1})
+    api.post("qa", f"/api/lots/{lot_id}/status", {"status": "on_hold", "reason": "review"}, 200)
+    corrected = api.post("wh", "/api/movements", {**body, "quantity": 99})  # FR: 100, 1, 0
+    trail = api.audit("erp.stock_movements", {"id": corrected["id"]})
+    assert trail[0]["reason"] == "late scan from the offline dock reader"
+    assert segments(db_url, lot_id) == []  # no sensors here: only the intervals matter
+    history = api.get("op", f"/api/lots/{lot_id}/history")
+    assert [(i["location_id"], i["start"]) for i in history["intervals"]] == [
+        (ids["FR"], iso(0).replace("+00:00", "Z")),
+        (ids["F2"], iso(100).replace("+00:00", "Z")),
+    ]
+
+
+def test_rejected_lot_history_is_closed(api: StockApi, db_url: str) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("F2", "fridge"))
+    lot_id = lot(api, item(api))
+    move(api, lot_id, None, ids["FR"], 0)
+    decide(db_url, lot_id, action="reject", when=at(200))
+    refused = move(api, lot_id, ids["FR"], ids["F2"], 100, status=409)
+    assert refused["code"] == "release_evidence"
+    assert "closed" in refused["detail"]
+
+
+def test_history_is_stitched_from_the_right_sensors_after_a_late_move(
+    api: StockApi, db_url: str
+) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("CR", "cold_room"), ("F2", "fridge"))
+    fridge, room, other = sensor(db_url, "fr"), sensor(db_url, "cr"), sensor(db_url, "f2")
+    assign(api, fridge, ids["FR"], 0)
+    assign(api, room, ids["CR"], 0)
+    assign(api, other, ids["F2"], 0)
+    whole = lot(api, item(api), "W")
+    move(api, whole, None, ids["FR"], 10)
+    assert segments(db_url, whole) == [(fridge, at(10), NOW)]
+    # A gateway that was offline uploads the scan of the lot entering the cold room at 2 h.
+    api.post(
+        "wh",
+        "/api/movements",
+        {
+            "lot_id": whole,
+            "quantity": 100,
+            "from_location_id": ids["FR"],
+            "to_location_id": ids["CR"],
+            "moved_at": iso(120),
+            "source": "scan",
+        },
+    )
+    assert segments(db_url, whole) == [(fridge, at(10), at(120)), (room, at(120), NOW)]
+    # A split lot: 60 of 100 went FR → CR at 4 h (recorded); late: 30 went FR → F2 at 1 h.
+    # FR then holds 100, 70, 10: never negative; the lot is in three places at the end.
+    split = lot(api, item(api, "09506000134369"), "S")
+    move(api, split, None, ids["FR"], 10)
+    move(api, split, ids["FR"], ids["CR"], 240, qty=60)
+    move(api, split, ids["FR"], ids["F2"], 60, qty=30)
+    assert segments(db_url, split) == [
+        (fridge, at(10), NOW),
+        (other, at(60), NOW),
+        (room, at(240), NOW),
+    ]
+    history = api.get("op", f"/api/lots/{split}/history")
+    assert {s["sensor_id"] for s in history["segments"]} == {fridge, other, room}
+    assert [i["location_id"] for i in history["intervals"]] == [ids["FR"], ids["F2"], ids["CR"]]
