@@ -24,6 +24,7 @@ excursion episodes (no evidence of a return to range).
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 
 from coldchain.mkt import DELTA_H_J_PER_MOL, GAS_CONSTANT_J_PER_MOL_K, KELVIN_OFFSET, mkt_from_sums
 from coldchain.profiles import AlarmProfile
@@ -170,14 +171,16 @@ def _tor(  # noqa: PLR0913 - keyword-only facts of one check
         )
         return {ended} if ended is not None else set()
     days = f"{profile.rolling_window_days:g}"
-    extra = {"tor_s": tor_s, "cumulative_budget_s": budget,
+    extra: dict[str, Any] = {"tor_s": tor_s, "cumulative_budget_s": budget,
              "window_days": profile.rolling_window_days}  # fmt: skip
     summary = (
         f"{sensor.location or sensor.uid}: {tor_s / 3600:.1f} h out of range in the last "
         f"{days} days, above the {budget / 3600:g} h budget"
     )
-    return _raise(conn, target=target, kind=TOR_KIND, value=tor_s, summary=summary, extra=extra,
-                  start=start, now=now)  # fmt: skip
+    # the figure is in hours ("out of range 26 h" in messages), not the sensor's unit
+    extra["unit"] = "h"
+    return _raise(conn, target=target, kind=TOR_KIND, value=round(tor_s / 3600, 2),
+                  summary=summary, extra=extra, start=start, now=now)  # fmt: skip
 
 
 def _raise(  # noqa: PLR0913 - keyword-only facts of one alert
@@ -187,7 +190,7 @@ def _raise(  # noqa: PLR0913 - keyword-only facts of one alert
     kind: str,
     value: float,
     summary: str,
-    extra: dict[str, float],
+    extra: dict[str, Any],
     start: datetime,
     now: datetime,
 ) -> set[int]:

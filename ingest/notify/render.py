@@ -22,6 +22,8 @@ _EVENT_WORDS = {
     "acknowledged": "acknowledged",
     "closed": "closed",
 }
+# What the alert's figure ("peak") is for kinds where it is not a peak reading.
+_FIGURE_WORDS = {"mkt_exceeded": "MKT", "tor_budget_exceeded": "out of range"}
 
 
 def alert_url(base_url: str, alert_id: int) -> str:
@@ -88,9 +90,10 @@ def render(notice: AlertNotice, *, base_url: str, tz: ZoneInfo | None = None) ->
     quantity = n.quantity or "unknown quantity"
     url = alert_url(base_url, n.alert_id)
     late = " [LATE]" if n.late else ""
+    figure = _FIGURE_WORDS.get(n.kind, "peak")
     subject = (
         f"[{n.severity.upper()}] {n.kind} {what} at {_place(n)}: {sensor} {quantity} "
-        f"peak {format_value(n.peak, n.unit)}, {format_duration(n.duration_s)}"
+        f"{figure} {format_value(n.peak, n.unit)}, {format_duration(n.duration_s)}"
         f"{late} (alert #{n.alert_id})"
     )
     ongoing = "" if n.ended_at is not None else " (ongoing)"
@@ -101,7 +104,7 @@ def render(notice: AlertNotice, *, base_url: str, tz: ZoneInfo | None = None) ->
         f"Site:        {n.site or 'unknown'}",
         f"Location:    {n.location or 'unknown'}",
         f"Sensor:      {sensor} ({quantity})",
-        f"Peak:        {format_value(n.peak, n.unit)}",
+        f"{figure.capitalize() + ':':<13}{format_value(n.peak, n.unit)}",
         f"Limits:      {format_limits(n.limits, n.unit)}",
         f"Duration:    {format_duration(n.duration_s)}{ongoing}",
         f"Started:     {format_time(n.started_at, tz)}",
@@ -117,7 +120,7 @@ def render(notice: AlertNotice, *, base_url: str, tz: ZoneInfo | None = None) ->
         f"Open the alert: {url}",
     ]
     short = (
-        f"ColdTrace {n.severity.upper()}: {n.kind} {what} at {_place(n)}, {sensor} peak "
+        f"ColdTrace {n.severity.upper()}: {n.kind} {what} at {_place(n)}, {sensor} {figure} "
         f"{format_value(n.peak, n.unit)} for {format_duration(n.duration_s)}{late}. "
         f"Alert {n.alert_id}: {url}"
     )

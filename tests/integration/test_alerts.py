@@ -195,11 +195,15 @@ def test_backlog_six_hours_old_raises_a_late_alert(broker, db_url, worker):
     assert duration == 30 * 60
     alert_id = one(db_url, f"SELECT id {exc}")
     assert events(db_url, alert_id).count("opened") == 1
-    assert one(
-        db_url,
-        "SELECT detail->>'late' FROM telemetry.alert_events WHERE event = 'opened' AND alert_id = %s",
-        (alert_id,),
-    ) == "true"
+    assert (
+        one(
+            db_url,
+            "SELECT detail->>'late' FROM telemetry.alert_events "
+            "WHERE event = 'opened' AND alert_id = %s",
+            (alert_id,),
+        )
+        == "true"
+    )
     # fridge-2-8 warns after 5 min beyond 7.5 °C; the alarm took over at 15 min
     (pre,) = q(db_url, "SELECT kind, severity, ended_at - started_at, detail->>'alarm_alert_id' "
                "FROM telemetry.alerts WHERE kind LIKE 'pre_alarm%%'")  # fmt: skip
