@@ -30,39 +30,37 @@ Comment = Annotated[str, Form()]
 ACTING_ROLES = frozenset({Role.QA, Role.QA_MANAGER})  # as /api/alerts/{id}/ack and /close
 
 
+_ACK_FORM = (
+    '<form method="post" action="/alerts/{id}/ack" class="inline">{csrf}'
+    "<label>Acknowledge #{id}: "
+    '<input name="comment" placeholder="What you are doing about it" required size="50">'
+    '</label><button type="submit">Acknowledge</button></form>'
+)
+_CLOSE_FORM = (
+    '<form method="post" action="/alerts/{id}/close" class="inline">{csrf}'
+    '<label>Close #{id} as <select name="disposition">{options}</select></label>'
+    '<label>because <input name="comment" placeholder="Your assessment" required size="50">'
+    '</label><button type="submit">Close</button></form>'
+)
+
+
 def _actions(a: AlertSummary, viewer: Viewer) -> Html:
     if a.status is Status.OPEN:
-        return render(
-            '<form method="post" action="/alerts/{id}/ack" class="inline">{csrf}'
-            '<input name="comment" placeholder="What you are doing about it" required '
-            'aria-label="Acknowledgement comment"><button type="submit">Acknowledge</button>'
-            "</form>",
-            id=a.id,
-            csrf=csrf_field(viewer),
-        )
+        return render(_ACK_FORM, id=a.id, csrf=csrf_field(viewer))
     if a.status is Status.ACKNOWLEDGED and a.ended_at is None:
-        return Html("Can be closed once the condition has ended.")
+        return render("#{id} can be closed once the condition has ended.", id=a.id)
     if a.status is Status.ACKNOWLEDGED:
         options = join(render('<option value="{v}">{v}</option>', v=d.value) for d in Disposition)
-        return render(
-            '<form method="post" action="/alerts/{id}/close" class="inline">{csrf}'
-            '<select name="disposition" aria-label="Disposition">{options}</select>'
-            '<input name="comment" placeholder="Assessment" required '
-            'aria-label="Closing comment"><button type="submit">Close</button></form>',
-            id=a.id,
-            csrf=csrf_field(viewer),
-            options=options,
-        )
+        return render(_CLOSE_FORM, id=a.id, csrf=csrf_field(viewer), options=options)
     return Html("–")
 
 
-def _row(a: AlertSummary, action: Html | None) -> Html:
+def _row(a: AlertSummary) -> Html:
     peak = "–" if a.peak is None else f"{a.peak:.1f}"
-    cell = Html("") if action is None else render("<td>{a}</td>", a=action)
     return render(
         '<tr><td>#{id}</td><td><span class="badge {css}">{status}</span></td><td>{severity}</td>'
         "<td>{kind}{late}</td><td>{sensor}</td><td>{summary}</td><td>{started}</td>"
-        '<td class="num">{peak}</td><td class="num">{level}</td><td>{who}</td>{cell}</tr>',
+        '<td class="num">{peak}</td><td class="num">{level}</td><td>{who}</td></tr>',
         id=a.id,
         css=_STATUS_CSS.get(a.status.value, "warning"),
         status=a.status.value.upper(),
@@ -75,7 +73,17 @@ def _row(a: AlertSummary, action: Html | None) -> Html:
         peak=peak,
         level=a.escalation_level,
         who=a.acknowledged_by or "–",
-        cell=cell,
+    )
+
+
+def _live_rows(a: AlertSummary, actor: Viewer | None) -> Html:
+    """The alert's row, and under it a row with its form when ``actor`` may act."""
+    if actor is None:
+        return _row(a)
+    return render(
+        '{row}<tr class="actions"><td></td><td colspan="9">{forms}</td></tr>',
+        row=_row(a),
+        forms=_actions(a, actor),
     )
 
 
@@ -90,7 +98,7 @@ def inbox_body(
     head = (
         "<thead><tr><th>Alert</th><th>Status</th><th>Severity</th><th>Kind</th><th>Sensor</th>"
         "<th>What</th><th>Since (UTC)</th><th>Peak</th><th>Escalation</th>"
-        "<th>Acknowledged by</th>{extra}</tr></thead>"
+        "<th>Acknowledged by</th></tr></thead>"
     )
     how = (
         "Acknowledge and close them here."
@@ -108,14 +116,13 @@ def inbox_body(
     )
     err = render('<p class="banner alarm">{e}</p>', e=error) if error else Html("")
     return render(
-        "{err}{banner}<table>{live_head}<tbody>{open}</tbody></table>"
+        "{err}{banner}<table>{head}<tbody>{open}</tbody></table>"
         "<h2>Recently closed</h2><table>{head}<tbody>{closed}</tbody></table>",
         err=err,
         banner=banner,
-        live_head=Html(head.format(extra="<th>Action</th>" if actor else "")),
-        head=Html(head.format(extra="")),
-        open=join(_row(a, None if actor is None else _actions(a, actor)) for a in open_alerts),
-        closed=join(_row(a, None) for a in recent_closed),
+        head=Html(head),
+        open=join(_live_rows(a, actor) for a in open_alerts),
+        closed=join(_row(a) for a in recent_closed),
     )
 
 

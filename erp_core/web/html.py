@@ -64,9 +64,9 @@ def _who(viewer: Viewer | None) -> Html:
     if viewer is None:
         return Html("")
     return render(
-        '<span class="who">Signed in: <strong>{name}</strong> ({user}) · role {roles}</span>'
-        '<form method="post" action="/sign-out" class="signout">{csrf}'
-        '<button type="submit">Sign out</button></form>',
+        '<span class="session"><span class="who">Signed in: <strong>{name}</strong> ({user}) · '
+        'role {roles}</span><form method="post" action="/sign-out" class="signout">{csrf}'
+        '<button type="submit">Sign out</button></form></span>',
         name=viewer.full_name,
         user=viewer.username,
         roles=", ".join(viewer.roles) or "none",
