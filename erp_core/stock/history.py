@@ -11,11 +11,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+import numpy as np
 import psycopg
 
-from coldchain.tor import Sample, Span
+from coldchain.tor import Span, from_micros
 from erp_core.monitoring.buckets import BucketPlan, plan_buckets
 from erp_core.stock import rollup
+from erp_core.stock.copy_arrays import fetch_columns
 from erp_core.stock.exposure import Exposure, SegmentReadings, exposure
 from erp_core.stock.history_models import (
     ExcursionRef,
@@ -206,14 +208,23 @@ def _segments(conn: Conn, params: dict[str, Any]) -> list[SensorSegment]:
 
 
 def _segment_readings(conn: Conn, params: dict[str, Any]) -> list[SegmentReadings]:
-    groups: dict[tuple[int, datetime, datetime], list[Sample]] = {}
-    with conn.cursor() as cur:
-        cur.execute(_READINGS, params)
-        for sensor_id, seg_start, seg_end, time, value in cur:
-            groups.setdefault((sensor_id, seg_start, seg_end), []).append(Sample(time, value))
+    sensor, seg_start, seg_end, times, values = fetch_columns(
+        conn, _READINGS, params, ("int4", "timestamptz", "timestamptz", "timestamptz", "float8")
+    )
+    if not times.size:
+        return []
+    # Rows come grouped by segment; a group starts where sensor or segment bounds change.
+    changed = (np.diff(sensor) != 0) | (np.diff(seg_start) != 0) | (np.diff(seg_end) != 0)
+    starts = [0, *(np.flatnonzero(changed) + 1).tolist()]
+    ends = [*starts[1:], int(times.size)]
     return [
-        SegmentReadings(sensor_id=sensor, span=Span(start, end), samples=samples)
-        for (sensor, start, end), samples in groups.items()
+        SegmentReadings(
+            sensor_id=int(sensor[lo]),
+            span=Span(from_micros(int(seg_start[lo])), from_micros(int(seg_end[lo]))),
+            times=times[lo:hi],
+            values=values[lo:hi],
+        )
+        for lo, hi in zip(starts, ends, strict=True)
     ]
 
 

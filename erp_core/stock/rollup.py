@@ -1,4 +1,4 @@
-"""The hourly reading rollup behind fast lot histories: refresh, read, split.
+"""The hourly and daily reading rollup behind fast lot histories: refresh, read, split.
 
 A history is split into pre-aggregated blocks and the raw readings still needed.
 
@@ -10,9 +10,17 @@ every value is inside the item's range: then its contribution to the statistics 
 exactly its sums, with no time out of range and no gap. Every other hour is read raw.
 So the result equals the all-raw computation; only the work differs.
 
+``erp.reading_days`` sums the same per UTC day (migration 0008). A day that is clean by
+the same test is clean in every one of its hours, so it stands for all of them: a year
+with an excursion every nine days is ~400 day rows and the hours of ~40 days, not 8,760
+hours per sensor. The hours of every other day are read. Days serve chart buckets only
+when the bucket width is a whole number of days.
+
 Freshness: before use, hours holding readings *received* after the sensor's watermark
 (minus ``MARGIN``, for ingest transactions still open when the watermark was taken) are
-recomputed, together with the hour of the reading before them (whose step changed).
+recomputed, together with the hour of the reading before them (whose step changed), and
+then the days holding those hours. Every hour written has its day rewritten in the same
+transaction, so each hour row has its day row.
 """
 
 from __future__ import annotations
@@ -22,14 +30,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import psycopg
 
-from coldchain.tor import Sample, Span
+from coldchain.tor import Span
+from erp_core.stock.copy_arrays import fetch_columns
 from erp_core.stock.exposure import Block, SegmentReadings
 
 Conn = psycopg.Connection[Any]
 
 HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
 MARGIN = timedelta(minutes=15)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -55,7 +66,12 @@ class Run:
 
 def hour_of(t: datetime) -> datetime:
     """The start of the UTC hour holding ``t``."""
-    return EPOCH + ((t - EPOCH) // HOUR) * HOUR
+    return floor(t, HOUR)
+
+
+def floor(t: datetime, width: timedelta) -> datetime:
+    """The start of the epoch-aligned ``width`` (an hour, a day) holding ``t``."""
+    return EPOCH + ((t - EPOCH) // width) * width
 
 
 def refresh(conn: Conn, *, sensor_ids: Sequence[int]) -> None:
@@ -68,13 +84,14 @@ def refresh(conn: Conn, *, sensor_ids: Sequence[int]) -> None:
         state = conn.execute(
             "SELECT received_until FROM erp.reading_hours_state WHERE sensor_id = %s", (sensor,)
         ).fetchone()
+        hours: list[tuple[datetime, datetime]] = []
         if state is None:
             span = conn.execute(
                 "SELECT min(time), max(time) FROM telemetry.readings WHERE sensor_id = %s",
                 (sensor,),
             ).fetchone()
             if span is not None and span[0] is not None:
-                _recompute(conn, sensor, hour_of(span[0]), hour_of(span[1]) + HOUR)
+                hours = [(hour_of(span[0]), hour_of(span[1]) + HOUR)]
         else:
             changed = conn.execute(
                 """
@@ -94,8 +111,11 @@ def refresh(conn: Conn, *, sensor_ids: Sequence[int]) -> None:
                 """,
                 {"since": state[0] - MARGIN, "s": sensor},
             ).fetchall()
-            for start, end in hour_ranges([h for (h,) in changed]):
-                _recompute(conn, sensor, start, end)
+            hours = hour_ranges([h for (h,) in changed])
+        for start, end in hours:
+            conn.execute("SELECT erp.refresh_reading_hours(%s, %s, %s)", (sensor, start, end))
+        for start, end in widen(hours, DAY):
+            conn.execute("SELECT erp.refresh_reading_days(%s, %s, %s)", (sensor, start, end))
         conn.execute(
             "INSERT INTO erp.reading_hours_state (sensor_id, received_until) VALUES (%s, %s) "
             "ON CONFLICT (sensor_id) DO UPDATE SET received_until = excluded.received_until",
@@ -114,36 +134,62 @@ def hour_ranges(hours: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
     return ranges
 
 
-def _recompute(conn: Conn, sensor: int, start: datetime, end: datetime) -> None:
-    conn.execute("SELECT erp.refresh_reading_hours(%s, %s, %s)", (sensor, start, end))
+def widen(
+    ranges: Sequence[tuple[datetime, datetime]], width: timedelta
+) -> list[tuple[datetime, datetime]]:
+    """Sorted [start, end) ranges widened to whole epoch-aligned ``width`` and joined (pure)."""
+    wide: list[tuple[datetime, datetime]] = []
+    for start, end in sorted(ranges):
+        lo, hi = floor(start, width), EPOCH - ((EPOCH - end) // width) * width
+        if wide and wide[-1][1] >= lo:
+            wide[-1] = (wide[-1][0], max(wide[-1][1], hi))
+        else:
+            wide.append((lo, hi))
+    return wide
 
 
-# The segment's rollup hours, each marked inside (all its readings in the segment) and
-# clean (inside, holds inside, no step above max_hold, all values in range).
-_HOURS = """
+# The segment's rollup rows: its clean days (when %(days)s) and the hours of its other
+# days, each marked inside (all its readings in the segment) and clean (inside, holds
+# inside, no step above max_hold, all values in range). A clean day is inside. Both
+# tests are the same for days and hours, so a clean day's hours are all clean.
+_ROWS = """
 WITH g AS (
     SELECT * FROM unnest(%(sensors)s::int[], %(starts)s::timestamptz[], %(ends)s::timestamptz[])
            WITH ORDINALITY AS g(sensor_id, s, e, i)
-), h AS MATERIALIZED (
-    SELECT g.i, g.sensor_id, g.s, g.e, r.hour, r.n, r.vmin, r.vmax, r.vsum, r.first_t,
+), d AS MATERIALIZED (
+    SELECT g.i, g.sensor_id, g.s, g.e, r.day, r.n, r.vmin, r.vmax, r.vsum, r.first_t,
            r.last_t, r.next_t, r.w_sum, r.wv_sum, r.wexp_sum,
-           r.hour >= g.s AND r.last_t < g.e AS inside,
-           coalesce(r.hour >= g.s AND r.next_t <= g.e AND r.max_step <= %(hold)s
-                    AND r.vmin >= %(low)s AND r.vmax <= %(high)s, false) AS clean
-      FROM g JOIN erp.reading_hours r
+           %(days)s AND coalesce(r.day >= g.s AND r.next_t <= g.e AND r.max_step <= %(hold)s
+                                 AND r.vmin >= %(low)s AND r.vmax <= %(high)s, false) AS clean
+      FROM g JOIN erp.reading_days r
         ON r.sensor_id = g.sensor_id
-       AND r.hour >= date_bin('1 hour', g.s, timestamptz '1970-01-01 00:00+00')
-       AND r.hour < g.e
+       AND r.day >= date_bin('1 day', g.s, timestamptz '1970-01-01 00:00+00')
+       AND r.day < g.e
+), h AS MATERIALIZED (
+    SELECT i, sensor_id, s, e, day AS hour, n, vmin, vmax, vsum, first_t, last_t, next_t,
+           w_sum, wv_sum, wexp_sum, true AS inside, true AS clean
+      FROM d WHERE clean
+    UNION ALL
+    SELECT d.i, d.sensor_id, d.s, d.e, r.hour, r.n, r.vmin, r.vmax, r.vsum, r.first_t,
+           r.last_t, r.next_t, r.w_sum, r.wv_sum, r.wexp_sum,
+           r.hour >= d.s AND r.last_t < d.e,
+           coalesce(r.hour >= d.s AND r.next_t <= d.e AND r.max_step <= %(hold)s
+                    AND r.vmin >= %(low)s AND r.vmax <= %(high)s, false)
+      FROM d JOIN erp.reading_hours r
+        ON r.sensor_id = d.sensor_id
+       AND r.hour >= greatest(d.day, date_bin('1 hour', d.s, timestamptz '1970-01-01 00:00+00'))
+       AND r.hour < least(d.day + interval '24 hours', d.e)
+     WHERE NOT d.clean
 )
 """
 
 # Every LATERAL read of telemetry.readings ends in OFFSET 0: without it the planner may
 # flatten the subquery into a hash join over a parallel scan of the whole table.
 # One round trip, no window function: the unclean hours (u), per segment the sums and
-# bounds of its clean hours (s) and, given a width, chart buckets (k) whose inside hours
-# come from the rollup and whose other hours are read raw.
+# bounds of its clean days and hours (s) and, given a width, chart buckets (k) whose
+# inside days and hours come from the rollup and whose other hours are read raw.
 _SPLIT = (
-    _HOURS  # noqa: S608 - constant SQL pieces
+    _ROWS  # noqa: S608 - constant SQL pieces
     + """
 , parts AS (
     SELECT date_bin(%(width)s, hour, %(origin)s) AS b, sensor_id, n AS cnt, vmin AS lo,
@@ -213,12 +259,14 @@ def split(
     width: timedelta | None = None,
     origin: datetime | None = None,
 ) -> tuple[list[Block], list[Run], list[BucketRow]]:
-    """Clean hours summed per segment, runs of unclean hours to read raw, and buckets.
+    """Clean days and hours summed per segment, runs of unclean hours to read raw, buckets.
 
     Chart buckets (start, count, min, max, sum, sensors) come only with a whole-hour
-    ``width``.
+    ``width`` (aligned to ``origin``); days are used unless ``width`` is shorter than a
+    whole number of days.
     """
-    params = {**_params(segments, limits), "width": width, "origin": origin}
+    days = width is None or width % DAY == timedelta(0)
+    params = {**_params(segments, limits), "width": width, "origin": origin, "days": days}
     unclean: list[list[_Hour]] = [[] for _ in segments]
     sums: dict[int, tuple[Any, ...]] = {}
     buckets: list[BucketRow] = []
@@ -293,29 +341,39 @@ def _runs_and_spans(
     return runs, spans
 
 
+_RUNS = """
+SELECT u.i, r.time, r.value
+  FROM unnest(%(sensors)s::int[], %(starts)s::timestamptz[], %(ends)s::timestamptz[])
+       WITH ORDINALITY AS u(sensor_id, f, t, i)
+ CROSS JOIN LATERAL (
+       SELECT time, value FROM telemetry.readings x
+        WHERE x.sensor_id = u.sensor_id AND x.time >= u.f AND x.time < u.t
+       OFFSET 0) AS r
+"""
+
+
 def read_runs(conn: Conn, *, runs: Sequence[Run]) -> list[SegmentReadings]:
     """The raw readings of every run, as segments whose held values stop at the run's end."""
     if not runs:
         return []
-    samples: list[list[Sample]] = [[] for _ in runs]
-    with conn.cursor() as cur:
-        cur.execute(
-            """
-            SELECT u.i, r.time, r.value
-              FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[])
-                   WITH ORDINALITY AS u(sensor_id, f, t, i)
-             CROSS JOIN LATERAL (
-                   SELECT time, value FROM telemetry.readings x
-                    WHERE x.sensor_id = u.sensor_id AND x.time >= u.f AND x.time < u.t
-                   OFFSET 0) AS r
-            """,
-            ([r.segment.sensor_id for r in runs], [r.start for r in runs], [r.end for r in runs]),
-        )
-        for i, time, value in cur:
-            samples[i - 1].append(Sample(time, value))
+    index, times, values = fetch_columns(
+        conn,
+        _RUNS,
+        {
+            "sensors": [r.segment.sensor_id for r in runs],
+            "starts": [r.start for r in runs],
+            "ends": [r.end for r in runs],
+        },
+        ("int8", "timestamptz", "float8"),
+    )
+    order = np.argsort(index, kind="stable")
+    bounds = np.searchsorted(index[order], np.arange(1, len(runs) + 2))
     return [
         SegmentReadings(
-            sensor_id=run.segment.sensor_id, span=Span(run.start, run.held_end), samples=found
+            sensor_id=run.segment.sensor_id,
+            span=Span(run.start, run.held_end),
+            times=times[order[lo:hi]],
+            values=values[order[lo:hi]],
         )
-        for run, found in zip(runs, samples, strict=True)
+        for run, lo, hi in zip(runs, bounds[:-1].tolist(), bounds[1:].tolist(), strict=True)
     ]
