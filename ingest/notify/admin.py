@@ -118,13 +118,37 @@ async def known_sites(conn: AsyncConnection[Any]) -> list[str]:
     return sorted(str(r[0]) for r in await cur.fetchall())
 
 
+async def required_people(conn: AsyncConnection[Any]) -> dict[str | None, int]:
+    """Per site, the largest ``min_recipients`` of the profiles its sensors use."""
+    cur = await conn.execute(
+        """
+        SELECT g.site, max(coalesce((coalesce(a.spec, d.spec)->>'min_recipients')::int, 1))
+          FROM telemetry.sensors s
+          JOIN telemetry.gateways g ON g.id = s.gateway_id
+          LEFT JOIN telemetry.sensor_profiles sp ON sp.sensor_id = s.id
+          LEFT JOIN telemetry.alarm_profiles a ON a.id = sp.profile_id
+          LEFT JOIN telemetry.alarm_profiles d ON d.default_for_quantity = s.quantity
+         WHERE coalesce(a.spec, d.spec) IS NOT NULL
+         GROUP BY g.site
+        """
+    )
+    return {r[0]: int(r[1]) for r in await cur.fetchall()}
+
+
 async def coverage_gaps_in_db(conn: AsyncConnection[Any]) -> list[CoverageGap]:
-    """Route-set gaps against the two-person rule, for every known site and alert kind."""
+    """Route-set gaps against the profiles' ``min_recipients``, per known site and alert kind.
+
+    A site none of whose sensors has a profile requires ``MIN_PEOPLE_ON_LIMIT`` (two).
+    """
     sites: list[str | None] = list(await known_sites(conn)) or [None]
     cur = await conn.execute("SELECT DISTINCT kind FROM telemetry.alerts")
     kinds = {str(r[0]) for r in await cur.fetchall()} | set(LIMIT_KINDS)
     return coverage_gaps(
-        await load_routes(conn), await load_recipients(conn), sites=sites, kinds=sorted(kinds)
+        await load_routes(conn),
+        await load_recipients(conn),
+        sites=sites,
+        kinds=sorted(kinds),
+        required=await required_people(conn),
     )
 
 

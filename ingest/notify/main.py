@@ -85,7 +85,7 @@ async def run_notifier(
     async with open_notifier(settings, db_url, clock=clock, jobs=jobs) as notifier:
         async with notifier.pool.connection() as conn:
             for gap in await admin.coverage_gaps_in_db(conn):
-                log.error("routing does not meet the two-person rule: %s", gap)
+                log.error("routing reaches too few people (min_recipients): %s", gap)
         wake = asyncio.Event()
         listener = asyncio.create_task(listen_for_events(db_url, wake, stop))
         log.info(

@@ -3,12 +3,13 @@
 Pure functions of recipients, routes and event facts: no database, no clock. The
 notifier loads the rows, calls `route_event` and stores the targets as deliveries.
 `coverage_gaps` finds route sets that break the rule that reaching a limit sends an
-immediate message to at least two named people (NMPA GSP monitoring requirement).
+immediate message to enough named people: the profiles' ``min_recipients`` (NMPA
+medical-device cold chain: two) per site, and two where nothing says otherwise.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -22,10 +23,10 @@ from ingest.notify.models import (
     severity_rank,
 )
 
-MIN_PEOPLE_ON_LIMIT = 2
+MIN_PEOPLE_ON_LIMIT = 2  # the safe default where no profile sets min_recipients
 MQTT_ADDRESS = "alerts-topic"
-# Alert kinds that mean "a limit was reached" (written by ingest.alerts).
-LIMIT_KINDS = ("excursion_high", "excursion_low")
+# Alert kinds that mean "a limit was reached" (written by ingest's evaluation).
+LIMIT_KINDS = ("excursion_high", "excursion_low", "mkt_exceeded", "tor_budget_exceeded")
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,19 +47,20 @@ class RoutingResult:
 
 @dataclass(frozen=True, slots=True)
 class CoverageGap:
-    """An (site, severity, kind) whose opening reaches fewer than two named people at once."""
+    """An (site, severity, kind) whose opening reaches too few named people at once."""
 
     site: str | None
     severity: str
     kind: str
     people: tuple[str, ...]
+    required: int = MIN_PEOPLE_ON_LIMIT
 
     def __str__(self) -> str:
         who = ", ".join(self.people) or "nobody"
         return (
             f"site {self.site or '(any)'}: a {self.severity} {self.kind} alert reaches "
             f"{len(self.people)} named person(s) at once ({who}); at least "
-            f"{MIN_PEOPLE_ON_LIMIT} are required"
+            f"{self.required} are required"
         )
 
 
@@ -149,22 +151,30 @@ def people_reached_at_once(
     return tuple(sorted(names))
 
 
-def coverage_gaps(
+def coverage_gaps(  # noqa: PLR0913 - keyword-only scope of the check
     routes: Sequence[Route],
     recipients: Sequence[Recipient],
     *,
     sites: Iterable[str | None],
     kinds: Iterable[str] = LIMIT_KINDS,
     severities: Iterable[str] = ("warning", "critical"),
+    required: Mapping[str | None, int] | None = None,
+    default_required: int = MIN_PEOPLE_ON_LIMIT,
 ) -> list[CoverageGap]:
-    """Every (site, severity, kind) whose opening reaches fewer than two named people."""
+    """Every (site, severity, kind) whose opening reaches fewer people than the site requires.
+
+    ``required`` maps a site to the people its profiles require (``min_recipients``);
+    a site it does not name requires ``default_required``; never fewer than one.
+    """
     gaps = []
+    needed = required or {}
     for site in sorted(set(sites), key=lambda s: (s is not None, s or "")):
+        need = max(1, needed.get(site, default_required))
         for severity in severities:
             for kind in kinds:
                 people = people_reached_at_once(site, severity, kind, routes, recipients)
-                if len(people) < MIN_PEOPLE_ON_LIMIT:
-                    gaps.append(CoverageGap(site, severity, kind, people))
+                if len(people) < need:
+                    gaps.append(CoverageGap(site, severity, kind, people, need))
     return gaps
 
 

@@ -6,6 +6,7 @@ range, as the store does, and evaluated by ``evaluate_pending`` / ``sweep``.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import psycopg
@@ -15,7 +16,9 @@ from coldchain.mkt import window_mkt
 from coldchain.profiles import AlarmProfile
 from ingest.alerts import escalate_due
 from ingest.evaluate import evaluate_pending, sweep
+from ingest.notify import admin
 from tests.integration.test_alerts import assign_profile, events, one, q
+from tests.integration.test_notifier import add_recipient, add_route
 
 MIN = 60_000
 PRE = AlarmProfile(
@@ -187,3 +190,37 @@ def test_rolling_mkt_and_time_out_of_range_raise_refresh_and_end(db_url):
     assert all(ended == later for _, ended in rows)
     for alert_id, _ in rows:
         assert events(db_url, alert_id) == ["opened", "updated"]
+
+
+def test_people_required_per_site_come_from_the_profiles_min_recipients(db_url):
+    with psycopg.connect(db_url) as conn:
+        for site in ("plant-n", "plant-h"):
+            conn.execute("INSERT INTO telemetry.gateways (id, site) VALUES (%s, %s)", (site, site))
+            add_recipient(conn, f"QA {site}", email=f"qa@{site}.example", site=site)
+        add_recipient(conn, "QA elsewhere", email="qa@x.example", site="plant-x")
+        add_route(conn, "email", role="qa")
+        (nmpa,) = conn.execute(
+            "SELECT id FROM telemetry.alarm_profiles WHERE name = 'nmpa-md-cold-chain-2-8'"
+        ).fetchone()
+        for uid, gw in (("cold-room-n", "plant-n"), ("fridge-h", "plant-h")):
+            conn.execute(
+                "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id) "
+                "VALUES (%s, 'temperature', 'Cel', %s)",
+                (uid, gw),
+            )
+        conn.execute(
+            "INSERT INTO telemetry.sensor_profiles (sensor_id, profile_id) "
+            "SELECT id, %s FROM telemetry.sensors WHERE uid = 'cold-room-n'",
+            (nmpa,),
+        )
+
+    async def gaps() -> list[admin.CoverageGap]:
+        async with await psycopg.AsyncConnection.connect(db_url) as conn:
+            return await admin.coverage_gaps_in_db(conn)
+
+    found = asyncio.run(gaps())
+    by_site = {(g.site, g.required) for g in found}
+    # NMPA sensors: two people; fridge-2-8 (min_recipients 1): one is enough; a site
+    # without profiled sensors keeps the safe default of two
+    assert by_site == {("plant-n", 2), ("plant-x", 2)}
+    assert all(len(g.people) == 1 for g in found)

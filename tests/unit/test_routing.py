@@ -287,3 +287,35 @@ def test_every_notice_renders_with_its_identity_and_link(n, tz) -> None:
     assert ("[LATE]" in msg.subject) == n.late
     doc = json.loads(json.dumps(msg.document))
     assert (doc["alert_id"], doc["event_id"], doc["late"]) == (n.alert_id, n.event_id, n.late)
+
+
+@given(
+    routes_st,
+    recipients_st,
+    st.sampled_from(["p1", "p2"]),
+    st.dictionaries(st.sampled_from(["p1", "p2"]), st.integers(0, 4)),
+    st.integers(1, 3),
+)
+def test_a_gap_is_reported_exactly_when_fewer_people_hear_than_the_site_requires(
+    routes, recips, site, required, default
+) -> None:
+    opening = EventFacts(1, 1, "opened", 0, "excursion", "critical", site)
+    named = {
+        p.name
+        for p in recips
+        for pid, ch in oracle(opening, routes, recips)
+        if p.id == pid and ch in ("email", "sms", "voice") and p.role != "system"
+    }
+    gaps = coverage_gaps(
+        routes, recips, sites=[site], severities=["critical"], kinds=["excursion"],
+        required=required, default_required=default,
+    )  # fmt: skip
+    need = max(1, required.get(site, default))
+    assert bool(gaps) == (len(named) < need)
+    assert all(g.required == need and f"at least {need} are" in str(g) for g in gaps)
+
+
+def test_the_new_limit_kinds_are_checked_by_default() -> None:
+    one = [Recipient(1, "Li Wei", email="li@x.cn")]
+    kinds = {g.kind for g in coverage_gaps([Route(1, "email", role="qa")], one, sites=[None])}
+    assert {"mkt_exceeded", "tor_budget_exceeded", "excursion_high"} <= kinds
