@@ -15,7 +15,10 @@ makes the device answer only its profile's read function, as the real one does.
 
 The device is transport-agnostic: `SimulatedDevice.sim_devices` builds a fresh pymodbus
 datastore for any server; `serve` picks `ModbusTcpServer`, or `ModbusSerialServer` (RTU at
-the profile's factory serial settings) when the spec names a ``serial_port``.
+the profile's factory serial settings) when the spec names a ``serial_port``. Several
+devices share one RS-485 line through `firmware_sim.bus.SimulatedBus`, which serves
+each one's `bus_device`. For tests and demos a device can `hold` fixed values (a
+probe in a warm spot) and go `silent` (unplugged from the bus: no answer at all).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from dataclasses import dataclass, field
 
 from pymodbus import FramerType
 from pymodbus.constants import ExcCodes
+from pymodbus.exceptions import NoSuchIdException
 from pymodbus.server import ModbusBaseServer, ModbusSerialServer, ModbusTcpServer
 from pymodbus.simulator import DataType, SimData, SimDevice
 
@@ -94,6 +98,8 @@ class SimulatedDevice:
         self._reads_served = 0
         self._last_served: ServedReading | None = None
         self._serving = False
+        self._held: dict[str, float] | None = None
+        self.silent = False  # True: ignore every request, as a unit cut off the bus does
 
     @property
     def state(self) -> FridgeState:
@@ -128,8 +134,25 @@ class SimulatedDevice:
             else model_seconds
         )
         state = self._model.step(dt)
-        self._words = self._encode(state)
+        if self._held is None:
+            self._words = self._encode(state)
         return state
+
+    def hold(self, values: Mapping[str, float] | None) -> None:
+        """Serve these fixed values (quantity -> value) from now on; None returns to the model."""
+        if values is None:
+            self._held = None
+            self._words = self._encode(self._model.state)
+            return
+        try:
+            self._words = tuple(encode(self.profile, dict(values)))
+        except ProfileError as err:
+            raise SimulatorError(f"device {self.spec.name}: {err}") from err
+        self._held = dict(values)
+
+    def bus_device(self) -> SimDevice:
+        """Return this unit alone, for a bus shared with other units (no catch-all unit)."""
+        return self.sim_devices()[0]
 
     def _encode(self, state: FridgeState) -> tuple[int, ...]:
         try:
@@ -163,6 +186,8 @@ class SimulatedDevice:
         set_values: list[int] | list[bool] | None,
     ) -> ExcCodes | None:
         """Answer reads of the profile's table from the latest image; refuse anything else."""
+        if self.silent:
+            raise NoSuchIdException(str(self.unit))  # the server then sends nothing
         if set_values is not None or function_code != self.read_function:
             return ExcCodes.ILLEGAL_FUNCTION
         offset = self.profile.first_address - start_address
@@ -212,6 +237,7 @@ class SimulatedDevice:
         line = self.profile.serial
         return ModbusSerialServer(
             self.sim_devices(),
+            ignore_missing_devices=True,
             framer=FramerType.RTU,
             port=self.spec.serial_port,
             baudrate=line.baudrate,

@@ -14,8 +14,9 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
+from gateway.alarm_output import AlarmOutputDriver
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import OutboxError
 from gateway.flow import Backoff
@@ -24,12 +25,18 @@ from gateway.publisher import Publisher
 from gateway.sources.barcode import BarcodeSource
 from gateway.sources.base import Clock, EventSink, Sink, Source
 from gateway.sources.ble import BleSource
-from gateway.sources.modbus import ModbusSource
+from gateway.sources.modbus import ModbusLink, ModbusSource, build_links
 from gateway.sources.rfid import RfidSource
-from telemetry.modbus_profiles import builtin_profiles
+from telemetry.modbus_profiles import builtin_profiles, builtin_relay_profiles
 from telemetry.payloads import Reading
 
-__all__ = ["build_sources", "install_signal_handlers", "load_config", "run_gateway"]
+__all__ = [
+    "build_alarm_outputs",
+    "build_sources",
+    "install_signal_handlers",
+    "load_config",
+    "run_gateway",
+]
 
 log = logging.getLogger(__name__)
 
@@ -39,11 +46,24 @@ RESTART_MAX_S = 60.0
 
 
 def build_sources(
-    cfg: GatewayConfig, *, clock: Clock, events: EventSink | None = None
+    cfg: GatewayConfig,
+    *,
+    clock: Clock,
+    events: EventSink | None = None,
+    links: Mapping[str, ModbusLink] | None = None,
 ) -> list[Source]:
-    """One source per configured device; RFID readers and scanners deliver to ``events``."""
+    """One source per configured device; RFID readers and scanners deliver to ``events``.
+
+    Modbus devices on one serial port or TCP endpoint share one link from ``links``
+    (built here when not given).
+    """
     profiles = builtin_profiles()
-    sources: list[Source] = [ModbusSource(d, profiles[d.profile], clock=clock) for d in cfg.modbus]
+    if links is None:
+        links = build_links([*cfg.modbus, *cfg.alarms])
+    sources: list[Source] = [
+        ModbusSource(d, profiles[d.profile], clock=clock, link=links[d.link_key])
+        for d in cfg.modbus
+    ]
     if cfg.ble is not None:
         sources.append(BleSource(cfg.ble, clock=clock))
     if (cfg.rfid or cfg.barcode) and events is None:
@@ -113,14 +133,45 @@ async def run_gateway(
         await _run(cfg, outbox, stop, clock)
 
 
+def build_alarm_outputs(
+    cfg: GatewayConfig,
+    *,
+    links: Mapping[str, ModbusLink],
+    clock: Clock,
+    on_change: Callable[[], None] = lambda: None,
+) -> list[AlarmOutputDriver]:
+    """One driver per configured local alarm output, on the shared link of its bus."""
+    relays = builtin_relay_profiles()
+    return [
+        AlarmOutputDriver(
+            a, relays[a.profile], link=links[a.link_key], clock=clock, on_change=on_change
+        )
+        for a in cfg.alarms
+    ]
+
+
 async def _run(cfg: GatewayConfig, outbox: Outbox, stop: asyncio.Event, clock: Clock) -> None:
     sources: list[Source] = []
-    publisher = Publisher(cfg, outbox, status=lambda: [s.status() for s in sources], clock=clock)
-    sources += build_sources(cfg, clock=clock, events=publisher.sink_events)
+    alarms: list[AlarmOutputDriver] = []
+    publisher = Publisher(
+        cfg,
+        outbox,
+        status=lambda: [s.status() for s in sources],
+        alarms=lambda: [a.alarm_state() for a in alarms],
+        clock=clock,
+    )
+    links = build_links([*cfg.modbus, *cfg.alarms])
+    sources += build_sources(cfg, clock=clock, events=publisher.sink_events, links=links)
+    alarms += build_alarm_outputs(
+        cfg, links=links, clock=clock, on_change=publisher.publish_state_soon
+    )
+    sources += alarms
 
     def sink(readings: Sequence[Reading]) -> None:
         outbox.append(readings)
         publisher.notify()
+        for alarm in alarms:  # local: works without the broker
+            alarm.observe(readings)
 
     log.info(
         "gateway %s/%s: stream %s, %d readings waiting, %d sources",

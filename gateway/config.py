@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 import yaml
 from pydantic import (
@@ -24,13 +24,21 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from gateway.errors import ConfigError, ConfigIssue
-from telemetry.modbus_profiles import Profile, builtin_profiles
+from telemetry.modbus_profiles import (
+    Profile,
+    RelayProfile,
+    SerialDefaults,
+    builtin_profiles,
+    builtin_relay_profiles,
+)
 from telemetry.topics import check_id
 
 __all__ = [
     "MAX_BATCH",
+    "AlarmOutput",
     "BarcodeScanner",
     "BleConfig",
     "BleLogger",
@@ -38,7 +46,9 @@ __all__ = [
     "ConfigIssue",
     "GatewayConfig",
     "GatewayIdentity",
+    "LocalLimit",
     "ModbusDevice",
+    "ModbusEndpoint",
     "MqttConfig",
     "OutboxConfig",
     "RfidReader",
@@ -114,11 +124,32 @@ def _profiles(info: ValidationInfo) -> Mapping[str, Profile]:
     return profiles if profiles is not None else builtin_profiles()
 
 
-class ModbusDevice(_Section):
-    """One Modbus device polled by the gateway, over TCP or RTU (RS-485 serial)."""
+def _relay_profiles(info: ValidationInfo) -> Mapping[str, RelayProfile]:
+    context = info.context or {}
+    profiles = context.get("relay_profiles")
+    return profiles if profiles is not None else builtin_relay_profiles()
 
-    name: TopicId
-    profile: str
+
+def _fill_link_defaults(data: Any, serial: SerialDefaults | None, default_address: int) -> Any:
+    """Fill serial settings (rtu) and ``address`` from the device's profile."""
+    if not isinstance(data, dict):
+        return data
+    data = dict(data)
+    if serial is not None and data.get("transport") == "rtu":
+        for key in ("baudrate", "bytesize", "parity", "stopbits"):
+            data.setdefault(key, getattr(serial, key))
+    if data.get("address") is None:
+        data["address"] = default_address
+    return data
+
+
+class ModbusEndpoint(_Section):
+    """Where a Modbus unit is reached: TCP host and port, or an RS-485 serial line, and its id.
+
+    Units that share a serial port (an RS-485 bus) or a TCP endpoint (an RTU-to-TCP
+    converter) share one client and are polled one at a time (`link_key`).
+    """
+
     transport: Literal["tcp", "rtu"] = "tcp"
     host: str | None = Field(default=None, min_length=1)  # tcp
     port: int = Field(default=502, ge=1, le=65535)  # tcp
@@ -128,36 +159,54 @@ class ModbusDevice(_Section):
     parity: Literal["N", "E", "O"] = "N"
     stopbits: Literal[1, 2] = 1
     address: int = Field(ge=0, le=247)
-    poll_interval_s: float = Field(default=10.0, gt=0)
     timeout_s: float = Field(default=3.0, gt=0)
     retries: int = Field(default=3, ge=0, le=10)
-    sensor: SensorUid
-
-    @model_validator(mode="before")
-    @classmethod
-    def _defaults(cls, data: Any, info: ValidationInfo) -> Any:
-        """Fill ``sensor`` from ``name`` and ``address`` from the profile."""
-        if not isinstance(data, dict):
-            return data
-        data = dict(data)
-        if data.get("sensor") is None and isinstance(data.get("name"), str):
-            data["sensor"] = data["name"]
-        profile = _profiles(info).get(str(data.get("profile")))
-        if profile is not None and data.get("transport") == "rtu":
-            for key in ("baudrate", "bytesize", "parity", "stopbits"):
-                data.setdefault(key, getattr(profile.serial, key))
-        if data.get("address") is None:
-            # an unknown profile is reported on its own field; 1 keeps the noise down
-            data["address"] = profile.default_address if profile else 1
-        return data
 
     @model_validator(mode="after")
-    def _transport_needs_its_address(self) -> ModbusDevice:
+    def _transport_needs_its_address(self) -> Self:
         if self.transport == "tcp" and self.host is None:
             raise ValueError("a tcp device needs 'host'")
         if self.transport == "rtu" and self.serial_port is None:
             raise ValueError("an rtu device needs 'serial_port' (e.g. /dev/ttyUSB0)")
         return self
+
+    @property
+    def link_key(self) -> str:
+        """The shared link this unit is reached through: its serial port or host:port."""
+        if self.transport == "rtu":
+            return f"rtu:{self.serial_port}"
+        return f"tcp:{self.host}:{self.port}"
+
+    @property
+    def link_label(self) -> str:
+        """The link and unit, as error messages name them."""
+        link = self.serial_port if self.transport == "rtu" else f"{self.host}:{self.port}"
+        return f"{link} unit {self.address}"
+
+
+class ModbusDevice(ModbusEndpoint):
+    """One Modbus sensor polled by the gateway, over TCP or RTU (RS-485 serial)."""
+
+    name: TopicId
+    profile: str
+    poll_interval_s: float = Field(default=10.0, gt=0)
+    sensor: SensorUid
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        """Fill ``sensor`` from ``name``, and ``address`` and serial settings from the profile."""
+        if (
+            isinstance(data, dict)
+            and data.get("sensor") is None
+            and isinstance(data.get("name"), str)
+        ):
+            data = {**data, "sensor": data["name"]}
+        profile = _profiles(info).get(str(data.get("profile"))) if isinstance(data, dict) else None
+        # an unknown profile is reported on its own field; address 1 keeps the noise down
+        if profile is None:
+            return _fill_link_defaults(data, None, 1)
+        return _fill_link_defaults(data, profile.serial, profile.default_address)
 
     @field_validator("profile")
     @classmethod
@@ -166,6 +215,70 @@ class ModbusDevice(_Section):
         if value not in known:
             raise ValueError(f"unknown profile {value!r}; built-in profiles: {', '.join(known)}")
         return value
+
+
+class LocalLimit(_Section):
+    """A limit the gateway checks itself, so the local alarm works without the network."""
+
+    sensor: SensorUid
+    qty: str = "temperature"
+    low: float | None = None
+    high: float | None = None
+
+    @model_validator(mode="after")
+    def _some_limit(self) -> LocalLimit:
+        if self.low is None and self.high is None:
+            raise ValueError("a limit needs 'low', 'high' or both")
+        if self.low is not None and self.high is not None and self.low >= self.high:
+            raise ValueError(f"low {self.low} must be below high {self.high}")
+        return self
+
+
+class AlarmOutput(ModbusEndpoint):
+    """A local alarm output: one channel of a Modbus relay module, on while a limit is broken."""
+
+    name: TopicId
+    profile: str
+    channel: int = Field(default=1, ge=1)
+    limits: list[LocalLimit] = Field(min_length=1)
+    refresh_s: float = Field(default=30.0, gt=0)  # re-write the coil (a module that lost power)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        """Fill ``address`` and serial settings from the relay profile."""
+        profile = (
+            _relay_profiles(info).get(str(data.get("profile"))) if isinstance(data, dict) else None
+        )
+        if profile is None:
+            return _fill_link_defaults(data, None, 1)
+        return _fill_link_defaults(data, profile.serial, profile.default_address)
+
+    @field_validator("profile")
+    @classmethod
+    def _known_profile(cls, value: str, info: ValidationInfo) -> str:
+        known = _relay_profiles(info)
+        if value not in known:
+            raise ValueError(
+                f"unknown relay profile {value!r}; built-in relay profiles: {', '.join(known)}"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _known_channel(self, info: ValidationInfo) -> AlarmOutput:
+        channels = _relay_profiles(info)[self.profile].channels
+        if self.channel not in channels:
+            raise PydanticCustomError(
+                "channel",
+                "{profile} has channels {channels}, not {channel}",
+                {
+                    "profile": self.profile,
+                    "channels": f"{min(channels)}-{max(channels)}",
+                    "channel": self.channel,
+                    "at": ("channel",),
+                },
+            )
+        return self
 
 
 class BleLogger(_Section):
@@ -215,14 +328,36 @@ class GatewayConfig(_Section):
     ble: BleConfig | None = None
     rfid: list[RfidReader] = Field(default_factory=list)
     barcode: list[BarcodeScanner] = Field(default_factory=list)
+    alarms: list[AlarmOutput] = Field(default_factory=list)
 
     @model_validator(mode="after")
     def _unique_source_names(self) -> GatewayConfig:
         names = [d.name for d in self.modbus] + [d.name for d in self.rfid]
         names += [d.name for d in self.barcode] + ([self.ble.name] if self.ble else [])
+        names += [a.name for a in self.alarms]
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:
             raise ValueError(f"source names must be unique; used twice: {', '.join(dupes)}")
+        return self
+
+    @model_validator(mode="after")
+    def _buses_agree(self) -> GatewayConfig:
+        """Units on one serial port agree on its settings and have distinct addresses."""
+        if problem := bus_conflict(self):
+            loc, message = problem
+            raise PydanticCustomError("bus", "{message}", {"message": message, "at": loc})
+        return self
+
+    @model_validator(mode="after")
+    def _limits_watch_known_sensors(self) -> GatewayConfig:
+        known = {d.sensor for d in self.modbus}
+        known |= {logger.sensor for logger in self.ble.loggers} if self.ble else set()
+        for i, alarm in enumerate(self.alarms):
+            for j, limit in enumerate(alarm.limits):
+                if limit.sensor not in known:
+                    message = f"sensor {limit.sensor!r} is not read by this gateway"
+                    at = ("alarms", i, "limits", j, "sensor")
+                    raise PydanticCustomError("sensor", "{message}", {"message": message, "at": at})
         return self
 
     @field_validator("modbus")
@@ -238,6 +373,53 @@ class GatewayConfig(_Section):
                     )
                 seen[value] = i
         return devices
+
+
+SERIAL_SETTINGS = ("baudrate", "bytesize", "parity", "stopbits")
+
+
+def bus_conflict(cfg: GatewayConfig) -> tuple[Loc, str] | None:
+    """Find the first RS-485 bus whose units disagree on serial settings or share an address.
+
+    Return the field path of the offending unit and the reason, or None. Alarm outputs
+    on the same relay module share its address (one channel each), so units are told
+    apart by (profile kind, profile) as well as address.
+    """
+    units: list[tuple[Loc, ModbusEndpoint, str]] = [
+        (("modbus", i), d, f"sensor:{d.profile}") for i, d in enumerate(cfg.modbus)
+    ]
+    units += [(("alarms", i), a, f"relay:{a.profile}") for i, a in enumerate(cfg.alarms)]
+    first_on_port: dict[str, tuple[Loc, ModbusEndpoint]] = {}
+    owner: dict[tuple[str, int], tuple[Loc, str]] = {}
+    for loc, unit, kind in units:
+        if unit.transport != "rtu":
+            continue
+        port = str(unit.serial_port)
+        first_loc, first = first_on_port.setdefault(port, (loc, unit))
+        for key in SERIAL_SETTINGS:
+            if getattr(unit, key) != getattr(first, key):
+                return (*loc, key), (
+                    f"{_format_loc(loc)} is on serial port {port} with {key} "
+                    f"{getattr(unit, key)}, but {_format_loc(first_loc)} uses "
+                    f"{getattr(first, key)}; every unit on one RS-485 bus must use the same "
+                    "baud rate, byte size, parity and stop bits"
+                )
+        seen = owner.setdefault((port, unit.address), (loc, kind))
+        if seen[0] != loc and (kind.startswith("sensor:") or seen[1] != kind):
+            return (*loc, "address"), (
+                f"{_format_loc(loc)} and {_format_loc(seen[0])} both use address "
+                f"{unit.address} on serial port {port}; each unit on a bus needs its own"
+            )
+        if unit.address == 0:
+            return (*loc, "address"), "address 0 is the RS-485 broadcast address; use 1-247"
+    alarm_channels: dict[tuple[str, int, int], int] = {}
+    for i, alarm in enumerate(cfg.alarms):
+        other = alarm_channels.setdefault((alarm.link_key, alarm.address, alarm.channel), i)
+        if other != i:
+            return ("alarms", i, "channel"), (
+                f"alarms[{i}] and alarms[{other}] drive the same relay channel {alarm.channel}"
+            )
+    return None
 
 
 def _line_marks(
@@ -282,7 +464,7 @@ def _line_of(loc: Loc, marks: dict[Loc, int]) -> int | None:
 
 
 def _issue(error: Mapping[str, Any], marks: dict[Loc, int]) -> ConfigIssue:
-    loc: Loc = tuple(error["loc"])
+    loc: Loc = tuple(error["loc"]) + tuple((error.get("ctx") or {}).get("at", ()))
     message = str(error["msg"]).removeprefix("Value error, ")
     value = error.get("input")
     secret = any(part == "password" for part in loc)
@@ -315,7 +497,11 @@ def parse_config(
     marks: dict[Loc, int] = {}
     issues: list[ConfigIssue] = []
     _line_marks(node, (), marks, issues)
-    context = {"base_dir": path.absolute().parent, "profiles": profiles or builtin_profiles()}
+    context = {
+        "base_dir": path.absolute().parent,
+        "profiles": profiles or builtin_profiles(),
+        "relay_profiles": builtin_relay_profiles(),
+    }
     try:
         config = GatewayConfig.model_validate(data, context=context)
     except ValidationError as err:

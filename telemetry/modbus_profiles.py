@@ -1,8 +1,10 @@
-"""Register maps of Modbus devices, as data: one YAML file shared by gateway and simulator.
+"""Register maps of Modbus devices, as data: YAML files shared by gateway and simulator.
 
 The gateway decodes register words into readings with `decode`; the simulator encodes
 its model's values into the same words with `encode`, so a profile is exercised from
-both ends and the same profile reads the real device.
+both ends and the same profile reads the real device. Relay modules, which the
+gateway drives as local alarm outputs, have a coil map instead (`RelayProfile`,
+``profiles/relays.yaml``).
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ import functools
 import math
 from enum import StrEnum
 from importlib import resources
-from typing import Literal
+from typing import Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -99,6 +101,30 @@ class Profile(BaseModel):
         return max(r.address for r in self.registers) - self.first_address + 1
 
 
+class RelayProfile(BaseModel):
+    """A relay module's coil map: channel number -> coil address (write single coil, 05)."""
+
+    model_config = _FROZEN
+
+    name: str
+    description: str = ""
+    default_address: int = Field(default=1, ge=1, le=247)
+    serial: SerialDefaults
+    channels: dict[int, int] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _distinct_coils(self) -> RelayProfile:
+        coils = list(self.channels.values())
+        if len(set(coils)) != len(coils):
+            raise ValueError("two channels share a coil address")
+        if any(not 0 <= c <= 0xFFFF for c in coils) or any(ch < 1 for ch in self.channels):
+            raise ValueError("channels are numbered from 1 and coils are 0..0xFFFF")
+        return self
+
+
+_M = TypeVar("_M", Profile, RelayProfile)
+
+
 def decode(profile: Profile, words: list[int]) -> dict[str, float]:
     """Turn a block of register words (from ``first_address``) into quantity -> value."""
     if len(words) < profile.count:
@@ -134,18 +160,27 @@ def encode(profile: Profile, values: dict[str, float]) -> list[int]:
 
 def parse_profiles(text: str) -> dict[str, Profile]:
     """Parse a profiles YAML document; errors name the profile and the field."""
+    return _parse(text, Profile)
+
+
+def parse_relay_profiles(text: str) -> dict[str, RelayProfile]:
+    """Parse a relay profiles YAML document; errors name the profile and the field."""
+    return _parse(text, RelayProfile)
+
+
+def _parse(text: str, model: type[_M]) -> dict[str, _M]:
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ProfileError(f"profiles file is not valid YAML: {err}") from err
     if not isinstance(doc, dict):
         raise ProfileError("a profiles file must map profile names to profiles")
-    profiles: dict[str, Profile] = {}
+    profiles: dict[str, _M] = {}
     for name, spec in doc.items():
         if not isinstance(spec, dict):
             raise ProfileError(f"profile {name}: expected a mapping, got {type(spec).__name__}")
         try:
-            profiles[name] = Profile.model_validate({"name": name, **spec}, strict=False)
+            profiles[name] = model.model_validate({"name": name, **spec}, strict=False)
         except ValidationError as err:
             where = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in err.errors()
@@ -159,3 +194,10 @@ def builtin_profiles() -> dict[str, Profile]:
     """The profiles shipped with ColdTrace."""
     text = resources.files("telemetry").joinpath("profiles/modbus.yaml").read_text("utf-8")
     return parse_profiles(text)
+
+
+@functools.cache
+def builtin_relay_profiles() -> dict[str, RelayProfile]:
+    """The relay module profiles shipped with ColdTrace."""
+    text = resources.files("telemetry").joinpath("profiles/relays.yaml").read_text("utf-8")
+    return parse_relay_profiles(text)

@@ -4,21 +4,29 @@ The register map is data (telemetry/profiles/modbus.yaml) and decoding is the pu
 `telemetry.modbus_profiles.decode`; this module only does the I/O with pymodbus and
 the retry policy. These devices have no clock, so a reading's time is the gateway
 clock at the poll. A failing device is retried forever with capped exponential backoff
-and never affects other sources. The transport is chosen by `client_for` from the
-device config, so an RTU (serial) transport is one more branch there.
+and never affects other sources.
+
+Units on one RS-485 bus (the same serial port) or behind one RTU-to-TCP converter
+(the same host and port) share one `ModbusLink`: one pymodbus client, used by one
+request at a time, as a Modbus RTU master must. A unit that does not answer holds
+the bus for at most its own timeout (``timeout_s × (retries + 2)``), then backs off
+like any failing device, so the other units keep being polled. The local alarm
+outputs (`gateway.alarm_output`) write their relay coils through the same links.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TypeVar
 
 from pymodbus import FramerType
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.client.base import ModbusBaseClient
 from pymodbus.exceptions import ConnectionException, ModbusException
 
-from gateway.config import ModbusDevice
+from gateway.config import ModbusDevice, ModbusEndpoint
 from gateway.errors import SourceError
 from gateway.flow import Backoff
 from gateway.sources.base import Clock, Health, Sink, millis
@@ -28,39 +36,108 @@ from telemetry.payloads import Reading, SourceState
 log = logging.getLogger(__name__)
 
 MAX_RETRY_DELAY_S = 60.0
+T = TypeVar("T")
 
 
-def client_for(device: ModbusDevice) -> ModbusBaseClient:
-    """Make a pymodbus client for the device's transport; reconnecting is left to us."""
-    if device.transport == "rtu" and device.serial_port is not None:
+class DeviceRefused(ModbusException):
+    """The unit answered with a Modbus exception response (the link itself is fine)."""
+
+
+def client_for(endpoint: ModbusEndpoint) -> ModbusBaseClient:
+    """Make a pymodbus client for the endpoint's transport; reconnecting is left to us."""
+    if endpoint.transport == "rtu" and endpoint.serial_port is not None:
         return AsyncModbusSerialClient(
-            device.serial_port,
+            endpoint.serial_port,
             framer=FramerType.RTU,
-            baudrate=device.baudrate,
-            bytesize=device.bytesize,
-            parity=device.parity,
-            stopbits=device.stopbits,
-            name=device.name,
-            timeout=device.timeout_s,
-            retries=device.retries,
+            baudrate=endpoint.baudrate,
+            bytesize=endpoint.bytesize,
+            parity=endpoint.parity,
+            stopbits=endpoint.stopbits,
+            name=endpoint.link_key,
+            timeout=endpoint.timeout_s,
+            retries=endpoint.retries,
             reconnect_delay=0,
         )
-    if device.transport == "tcp" and device.host is not None:
+    if endpoint.transport == "tcp" and endpoint.host is not None:
         return AsyncModbusTcpClient(
-            device.host,
-            port=device.port,
-            name=device.name,
-            timeout=device.timeout_s,
-            retries=device.retries,
+            endpoint.host,
+            port=endpoint.port,
+            name=endpoint.link_key,
+            timeout=endpoint.timeout_s,
+            retries=endpoint.retries,
             reconnect_delay=0,  # 0 turns pymodbus's own reconnect task off
         )
-    raise SourceError(device.name, f"transport {device.transport!r} is not supported")
+    raise SourceError(endpoint.link_key, f"transport {endpoint.transport!r} is not supported")
+
+
+class ModbusLink:
+    """One pymodbus client for a serial port or TCP endpoint, used by one request at a time.
+
+    The client's per-try timeout and retries are the smallest of the units that share
+    it, so a fast unit is never made to wait for a slow unit's generous settings.
+    """
+
+    def __init__(self, units: Iterable[ModbusEndpoint]) -> None:
+        units = list(units)
+        if not units or len({u.link_key for u in units}) != 1:
+            raise ValueError("a link needs one or more units with the same link_key")
+        self.key = units[0].link_key
+        self._settings = units[0].model_copy(
+            update={
+                "timeout_s": min(u.timeout_s for u in units),
+                "retries": min(u.retries for u in units),
+            }
+        )
+        self._client: ModbusBaseClient | None = None
+        self._turn = asyncio.Lock()
+
+    async def call(
+        self, unit: ModbusEndpoint, request: Callable[[ModbusBaseClient], Awaitable[T]]
+    ) -> T:
+        """Run ``request`` on the shared client when it is this unit's turn.
+
+        Connects if needed, bounds connect and all retries by the unit's timeout, and
+        drops the connection after any failure but an exception response.
+        """
+        async with self._turn:
+            if self._client is None:
+                self._client = client_for(self._settings)
+            client = self._client
+            try:
+                return await asyncio.wait_for(
+                    _connected_call(client, request), unit.timeout_s * (unit.retries + 2)
+                )
+            except DeviceRefused:
+                raise
+            except (ModbusException, OSError, TimeoutError):
+                self.close()
+                raise
+
+    def close(self) -> None:
+        """Drop the connection; the next call opens a new one."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+
+async def _connected_call(
+    client: ModbusBaseClient, request: Callable[[ModbusBaseClient], Awaitable[T]]
+) -> T:
+    if not client.connected and not await client.connect():
+        raise ConnectionException("cannot connect")
+    return await request(client)
+
+
+def build_links(units: Iterable[ModbusEndpoint]) -> dict[str, ModbusLink]:
+    """One link per serial port or TCP endpoint, shared by every unit on it."""
+    by_key: dict[str, list[ModbusEndpoint]] = {}
+    for unit in units:
+        by_key.setdefault(unit.link_key, []).append(unit)
+    return {key: ModbusLink(group) for key, group in by_key.items()}
 
 
 async def read_block(client: ModbusBaseClient, profile: Profile, device_id: int) -> list[int]:
     """Read the profile's register block (function 03 or 04) from one device."""
-    if not client.connected and not await client.connect():
-        raise ConnectionException("cannot connect")
     if profile.table is Table.HOLDING:
         response = await client.read_holding_registers(
             profile.first_address, count=profile.count, device_id=device_id
@@ -70,7 +147,7 @@ async def read_block(client: ModbusBaseClient, profile: Profile, device_id: int)
             profile.first_address, count=profile.count, device_id=device_id
         )
     if response.isError():
-        raise ModbusException(f"device answered with an exception response: {response}")
+        raise DeviceRefused(f"device answered with an exception response: {response}")
     return list(response.registers)
 
 
@@ -86,12 +163,19 @@ def to_readings(profile: Profile, words: list[int], *, sensor: str, t_ms: int) -
 class ModbusSource:
     """Polls one Modbus device every ``poll_interval_s``."""
 
-    def __init__(self, device: ModbusDevice, profile: Profile, *, clock: Clock) -> None:
+    def __init__(
+        self,
+        device: ModbusDevice,
+        profile: Profile,
+        *,
+        clock: Clock,
+        link: ModbusLink | None = None,
+    ) -> None:
         self._device = device
         self._profile = profile
         self._clock = clock
         self._health = Health(device.name)
-        self._client: ModbusBaseClient | None = None
+        self._link = link if link is not None else ModbusLink([device])
 
     @property
     def name(self) -> str:
@@ -104,23 +188,17 @@ class ModbusSource:
 
     async def poll(self) -> list[Reading]:
         """Read the device once; raise `SourceError` if that fails."""
-        device = self._device
-        if self._client is None:
-            self._client = client_for(device)
-        t_ms = millis(self._clock)
-        # pymodbus bounds each try; this bounds connect + all retries together
-        limit = device.timeout_s * (device.retries + 2)
+        device, profile = self._device, self._profile
         try:
-            words = await asyncio.wait_for(
-                read_block(self._client, self._profile, device.address), limit
+            words = await self._link.call(
+                device, lambda client: read_block(client, profile, device.address)
             )
-            return to_readings(self._profile, words, sensor=device.sensor, t_ms=t_ms)
+            # the time of the answer: on a shared bus the poll may have waited its turn
+            t_ms = millis(self._clock)
+            return to_readings(profile, words, sensor=device.sensor, t_ms=t_ms)
         except (ModbusException, OSError, TimeoutError, ProfileError) as err:
-            self.close()
-            tcp = f"{device.host}:{device.port}"
-            link = device.serial_port if device.transport == "rtu" else tcp
-            where = f"{link} unit {device.address}"
-            raise SourceError(device.name, f"{where}: {str(err) or type(err).__name__}") from err
+            reason = f"{device.link_label}: {str(err) or type(err).__name__}"
+            raise SourceError(device.name, reason) from err
 
     async def run(self, sink: Sink) -> None:
         """Poll forever, delivering readings to ``sink``; back off while the device fails."""
@@ -148,7 +226,5 @@ class ModbusSource:
             self.close()
 
     def close(self) -> None:
-        """Drop the connection; the next poll opens a new one."""
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        """Drop the connection (shared with the bus); the next poll opens a new one."""
+        self._link.close()

@@ -156,3 +156,84 @@ def test_yaml_syntax_error_has_line(tmp_path: Path) -> None:
 def test_missing_or_empty_file(tmp_path: Path) -> None:
     assert "cannot read" in problems(tmp_path / "nope.yaml").issues[0].message
     assert "mapping" in problems(write(tmp_path, "")).issues[0].message
+
+
+BUS = """\
+gateway: {id: gw-01, site: plant-a}
+mqtt: {host: broker.local}
+outbox: {path: outbox.sqlite}
+modbus:
+  - name: room-1
+    profile: xy-md02
+    transport: rtu
+    serial_port: /dev/ttyUSB0
+    address: 1
+  - name: room-2
+    profile: renke-rs-ws-n01
+    transport: rtu
+    serial_port: /dev/ttyUSB0
+    address: 2
+    baudrate: 9600
+alarms:
+  - name: siren
+    profile: waveshare-modbus-rtu-relay
+    transport: rtu
+    serial_port: /dev/ttyUSB0
+    address: 3
+    channel: 2
+    limits:
+      - {sensor: room-1, low: 2, high: 8}
+"""
+
+
+def test_units_on_one_bus_load_with_shared_settings(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, BUS))
+    units = [*cfg.modbus, *cfg.alarms]
+    assert {u.link_key for u in units} == {"rtu:/dev/ttyUSB0"}
+    assert {(u.baudrate, u.bytesize, u.parity, u.stopbits) for u in units} == {(9600, 8, "N", 1)}
+    [siren] = cfg.alarms
+    assert (siren.channel, siren.limits[0].qty, siren.limits[0].high) == (2, "temperature", 8)
+
+
+def test_units_on_one_bus_must_agree_on_serial_settings(tmp_path: Path) -> None:
+    # the Renke's factory baud rate is 4800: without the override it disagrees with the XY-MD02
+    path = write(tmp_path, BUS.replace("    baudrate: 9600\n", ""))
+    err = problems(path)
+    [issue] = err.issues
+    assert issue.field == "modbus[1].baudrate"
+    assert issue.line == 10  # the unit's entry, since the baud rate came from its profile
+    assert "/dev/ttyUSB0" in issue.message
+    assert "4800" in issue.message
+    assert "9600" in issue.message
+    assert "modbus[0]" in issue.message
+    assert str(path) in str(err)
+
+
+def test_units_on_one_bus_need_distinct_addresses(tmp_path: Path) -> None:
+    err = problems(write(tmp_path, BUS.replace("    address: 3\n", "    address: 2\n")))
+    [issue] = err.issues
+    assert (issue.field, issue.line) == ("alarms[0].address", 21)
+    assert "address 2" in issue.message
+    assert "modbus[1]" in issue.message
+
+
+def test_devices_on_different_ports_may_differ(tmp_path: Path) -> None:
+    text = BUS.replace("    baudrate: 9600\n", "").replace(
+        "serial_port: /dev/ttyUSB0\n    address: 2", "serial_port: /dev/ttyUSB1\n    address: 2"
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert [d.baudrate for d in cfg.modbus] == [9600, 4800]
+
+
+def test_alarm_limit_must_watch_a_known_sensor(tmp_path: Path) -> None:
+    err = problems(write(tmp_path, BUS.replace("sensor: room-1,", "sensor: room-9,")))
+    [issue] = err.issues
+    assert (issue.field, issue.line) == ("alarms[0].limits[0].sensor", 24)
+    assert "room-9" in issue.message
+
+
+def test_alarm_channel_must_exist_on_the_module(tmp_path: Path) -> None:
+    err = problems(write(tmp_path, BUS.replace("channel: 2", "channel: 9")))
+    [issue] = err.issues
+    assert (issue.field, issue.line) == ("alarms[0].channel", 22)
+    assert "1-8" in issue.message

@@ -1,0 +1,78 @@
+"""Local alarm logic, pure: is any watched reading beyond the limit the gateway was given.
+
+China's GSP for medical devices (NMPA) and good practice elsewhere want an alarm *on
+the spot* when a storage temperature reaches its limit, not only an e-mail from a
+central server that may be unreachable. So the gateway checks the readings it polls
+against limits from its own config, as they are stored in the outbox, and drives a
+relay (buzzer, beacon) from the result; nothing here needs the broker or ingest.
+
+A reading is beyond its limit when it is strictly outside ``[low, high]``, as the
+excursion rules of `coldchain` count it. The alarm is active while the newest
+reading of any watched (sensor, quantity) is beyond its limit, and clears when every
+one of them is back in range.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from gateway.config import LocalLimit
+from gateway.health import AlarmState
+from telemetry.payloads import Reading
+
+
+def breach(limit: LocalLimit, value: float) -> str | None:
+    """Say how ``value`` breaks ``limit`` (e.g. ``"fridge-a temperature 9.1 > 8.0"``), or None."""
+    if limit.high is not None and value > limit.high:
+        return f"{limit.sensor} {limit.qty} {value:g} > {limit.high:g}"
+    if limit.low is not None and value < limit.low:
+        return f"{limit.sensor} {limit.qty} {value:g} < {limit.low:g}"
+    return None
+
+
+@dataclass
+class LocalAlarm:
+    """One alarm: its limits, and which of them the newest readings break."""
+
+    name: str
+    limits: Sequence[LocalLimit]
+    since: int | None = None  # gateway time (ms) it turned active
+    _causes: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """Whether the alarm output should be on."""
+        return bool(self._causes)
+
+    def causes(self) -> list[str]:
+        """Why the alarm is active, one line per broken limit."""
+        return sorted(self._causes.values())
+
+    def observe(self, readings: Sequence[Reading], now_ms: int) -> bool:
+        """Take readings just stored at gateway time ``now_ms``; return whether it toggled."""
+        before = self.active
+        for reading in readings:
+            for limit in self.limits:
+                if (reading.sensor, reading.qty) != (limit.sensor, limit.qty):
+                    continue
+                key = (limit.sensor, limit.qty)
+                if (why := breach(limit, reading.value)) is not None:
+                    self._causes[key] = why
+                else:
+                    self._causes.pop(key, None)
+        if self.active == before:
+            return False
+        self.since = now_ms if self.active else None
+        return True
+
+    def state(self, *, output_on: bool | None, error: str | None) -> AlarmState:
+        """The alarm as the gateway state message reports it."""
+        return AlarmState(
+            name=self.name,
+            active=self.active,
+            since=self.since,
+            causes=self.causes(),
+            output_on=output_on,
+            error=error,
+        )

@@ -1,0 +1,124 @@
+"""Local alarm output: switches one relay channel (write single coil, function 05) on an alarm.
+
+The gateway feeds every reading it stores to `AlarmOutputDriver.observe`; the pure
+`gateway.alarm.LocalAlarm` decides whether a local limit is broken, and this driver
+writes the relay module's coil through the shared Modbus link of its bus. None of it
+touches MQTT, so the alarm sounds while the broker or the network is down.
+
+The coil is written when the alarm changes and again every ``refresh_s`` (a module
+that lost power comes back with its relays off). A failed write is retried with
+backoff and shows in the driver's status (it is a `Source`, so the state topic lists
+it with the devices) and in the alarm state. The first write after a start sets the
+output to the alarm's state, which is off until a reading breaks a limit. On stop
+the output keeps its last state: an alarm stays audible rather than silenced by a
+restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+
+from pymodbus.client.base import ModbusBaseClient
+from pymodbus.exceptions import ModbusException
+
+from gateway.alarm import LocalAlarm
+from gateway.config import AlarmOutput
+from gateway.flow import Backoff
+from gateway.health import AlarmState
+from gateway.sources.base import Clock, Health, Sink, millis
+from gateway.sources.modbus import DeviceRefused, ModbusLink
+from telemetry.modbus_profiles import RelayProfile
+from telemetry.payloads import Reading, SourceState
+
+log = logging.getLogger(__name__)
+
+RETRY_MIN_S = 1.0
+
+
+async def write_coil(client: ModbusBaseClient, coil: int, *, on: bool, device_id: int) -> None:
+    """Write one coil (function 05: 0xFF00 on, 0x0000 off); raise on an exception response."""
+    response = await client.write_coil(coil, value=on, device_id=device_id)
+    if response.isError():
+        raise DeviceRefused(f"relay module answered with an exception response: {response}")
+
+
+class AlarmOutputDriver:
+    """Keeps one relay channel in step with one `LocalAlarm`."""
+
+    def __init__(
+        self,
+        cfg: AlarmOutput,
+        profile: RelayProfile,
+        *,
+        link: ModbusLink,
+        clock: Clock,
+        on_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._cfg = cfg
+        self._coil = profile.channels[cfg.channel]
+        self._link = link
+        self._clock = clock
+        self._on_change = on_change
+        self.alarm = LocalAlarm(cfg.name, cfg.limits)
+        self._health = Health(cfg.name)
+        self._written: bool | None = None
+        self._wake = asyncio.Event()
+
+    @property
+    def name(self) -> str:
+        """The alarm's name from the config."""
+        return self._cfg.name
+
+    def status(self) -> SourceState:
+        """Health of the relay module link: last good write and last error."""
+        return self._health.snapshot()
+
+    def alarm_state(self) -> AlarmState:
+        """The alarm and its output, for the state message."""
+        return self.alarm.state(output_on=self._written, error=self._health.error)
+
+    def observe(self, readings: Sequence[Reading]) -> None:
+        """Check readings just stored against the local limits; wake the writer on a change."""
+        if self.alarm.observe(readings, millis(self._clock)):
+            if self.alarm.active:
+                log.warning("alarm %s ON: %s", self.name, "; ".join(self.alarm.causes()))
+            else:
+                log.warning("alarm %s cleared", self.name)
+            self._wake.set()
+            self._on_change()
+
+    async def _write(self, *, on: bool) -> None:
+        cfg, coil = self._cfg, self._coil
+        await self._link.call(
+            cfg, lambda client: write_coil(client, coil, on=on, device_id=cfg.address)
+        )
+
+    async def run(self, sink: Sink) -> None:  # noqa: ARG002 - a Source that produces no readings
+        """Write the coil on every change and every ``refresh_s``; retry failed writes."""
+        cfg = self._cfg
+        backoff = Backoff(initial=RETRY_MIN_S, cap=max(RETRY_MIN_S, cfg.refresh_s))
+        while True:
+            self._wake.clear()
+            wanted = self.alarm.active
+            delay = cfg.refresh_s
+            try:
+                await self._write(on=wanted)
+            except (ModbusException, OSError, TimeoutError) as err:
+                reason = f"{cfg.link_label} coil {self._coil}: {str(err) or type(err).__name__}"
+                self._health.failed(reason)
+                delay = backoff.next_delay()
+                log.warning("alarm output %s: %s; retrying in %.1f s", self.name, reason, delay)
+            else:
+                changed = wanted != self._written
+                self._written = wanted
+                self._health.succeeded(millis(self._clock))
+                backoff.reset()
+                if changed:
+                    self._on_change()
+            if self.alarm.active != self._written and self._health.failures == 0:
+                continue  # the alarm changed while we wrote
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), delay)
