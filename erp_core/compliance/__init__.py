@@ -1,0 +1,1 @@
+"""Location compliance: does each ERP location's monitoring meet its regulatory profile."""
