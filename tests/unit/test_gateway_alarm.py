@@ -1,0 +1,67 @@
+"""The local alarm logic: active exactly while a watched sensor's newest reading is out of range."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.alarm import LocalAlarm, breach
+from gateway.config import LocalLimit
+from telemetry.payloads import Reading
+
+FRIDGE = LocalLimit(sensor="fridge-a", low=2.0, high=8.0)
+FREEZER = LocalLimit(sensor="freezer-b", high=-15.0)
+
+
+def temp(sensor: str, value: float, t: int = 0) -> Reading:
+    return Reading(t=t, sensor=sensor, qty="temperature", value=value, unit="Cel")
+
+
+def test_limits_are_inclusive_like_the_excursion_rules() -> None:
+    assert breach(FRIDGE, 8.0) is None
+    assert breach(FRIDGE, 2.0) is None
+    assert breach(FRIDGE, 8.05) == "fridge-a temperature 8.05 > 8"
+    assert breach(FRIDGE, 1.5) == "fridge-a temperature 1.5 < 2"
+    assert breach(FREEZER, -40.0) is None  # no low limit
+
+
+def test_on_when_beyond_off_when_every_sensor_is_back() -> None:
+    alarm = LocalAlarm("buzzer", [FRIDGE, FREEZER])
+    assert alarm.observe([temp("fridge-a", 5.0)], 1_000) is False
+    assert (alarm.active, alarm.since) == (False, None)
+    assert alarm.observe([temp("fridge-a", 9.0), temp("freezer-b", -10.0)], 2_000) is True
+    assert (alarm.active, alarm.since) == (True, 2_000)
+    assert alarm.causes() == ["freezer-b temperature -10 > -15", "fridge-a temperature 9 > 8"]
+    # one back in range: still on, since unchanged
+    assert alarm.observe([temp("fridge-a", 7.0)], 3_000) is False
+    assert (alarm.active, alarm.since) == (True, 2_000)
+    assert alarm.observe([temp("freezer-b", -20.0)], 4_000) is True
+    assert (alarm.active, alarm.since, alarm.causes()) == (False, None, [])
+
+
+def test_other_sensors_and_quantities_are_ignored() -> None:
+    alarm = LocalAlarm("buzzer", [FRIDGE])
+    humid = Reading(t=0, sensor="fridge-a", qty="humidity", value=95.0, unit="%")
+    assert alarm.observe([humid, temp("fridge-z", 30.0)], 0) is False
+    assert not alarm.active
+
+
+def test_state_reports_the_output() -> None:
+    alarm = LocalAlarm("buzzer", [FRIDGE])
+    alarm.observe([temp("fridge-a", 12.0)], 5_000)
+    state = alarm.state(output_on=None, error="ttyUSB0 unit 2 coil 0: timeout")
+    assert (state.name, state.active, state.since, state.output_on) == ("buzzer", True, 5_000, None)
+    assert state.error == "ttyUSB0 unit 2 coil 0: timeout"
+
+
+@given(st.lists(st.tuples(st.sampled_from(["fridge-a", "freezer-b"]), st.floats(-50, 50))))
+def test_active_iff_some_newest_reading_is_out_of_range(seq: list[tuple[str, float]]) -> None:
+    alarm = LocalAlarm("buzzer", [FRIDGE, FREEZER])
+    newest: dict[str, float] = {}
+    for i, (sensor, value) in enumerate(seq):
+        alarm.observe([temp(sensor, value, t=i)], i)
+        newest[sensor] = value
+    out_of_range = {"fridge-a": lambda v: v < 2.0 or v > 8.0, "freezer-b": lambda v: v > -15.0}
+    expected = any(out_of_range[s](v) for s, v in newest.items())
+    assert alarm.active is expected
+    assert (alarm.since is not None) is expected
