@@ -2,12 +2,13 @@
 
 Pure (no HTTP, no database). The session reuses the API's JWT machinery with its own
 audience, so a session cookie is verified on the server like a bearer token: signature,
-audience and expiry. ``exp`` is the last activity plus the idle time-out; each real
-request re-issues the cookie (``renew``), so the session ends after that much inactivity.
-``sid`` is a random session id that never changes while the session lives; the CSRF
-token of every form is an HMAC of it, which a page of another site can neither read nor
-compute. The sign-in form, which has no session yet, gets the same protection from a
-random nonce in a short-lived cookie (``signin_token``).
+audience and expiry; ``erp_core.auth.web_sessions`` adds that it was not ended. ``exp``
+is the last activity plus the idle time-out; each real request re-issues the cookie
+(``renew``), so the session ends after that much inactivity. ``sid`` is a random
+session id that never changes while the session lives; the CSRF token of every form is
+an HMAC of it, which a page of another site can neither read nor compute. The sign-in
+form, which has no session yet, gets the same protection from a random nonce in a
+short-lived cookie (``signin_token``).
 """
 
 from __future__ import annotations
@@ -33,10 +34,9 @@ class WebSession:
     started_at: datetime
 
 
-def open_session(*, username: str, secret: str, now: datetime, idle: timedelta) -> str:
-    """A new session cookie value for ``username``, who has just entered their password."""
-    session = WebSession(username=username, sid=secrets.token_urlsafe(24), started_at=now)
-    return renew(session, secret=secret, now=now, idle=idle)
+def new_session(*, username: str, now: datetime) -> WebSession:
+    """A new session with a fresh random id for ``username``, who has just signed in."""
+    return WebSession(username=username, sid=secrets.token_urlsafe(24), started_at=now)
 
 
 def renew(session: WebSession, *, secret: str, now: datetime, idle: timedelta) -> str:

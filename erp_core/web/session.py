@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from erp_core.auth import service as auth_service
 from erp_core.auth import session as web_session
+from erp_core.auth import web_sessions
 from erp_core.auth.errors import InvalidTokenError
 from erp_core.auth.models import Role, User
 from erp_core.deps import Clock, Connection, Context
@@ -114,6 +115,8 @@ def get_page_session(request: Request, context: Context, conn: Connection) -> Pa
         session = web_session.read_session(cookie, secret=secret, now=now)
     except InvalidTokenError as err:
         raise SignInRequiredError(next_url, "expired" if err.reason == "expired" else None) from err
+    if not web_sessions.is_live(conn, session=session):
+        raise SignInRequiredError(next_url, None)  # signed out: the cookie is dead too
     user = auth_service.find_user(conn, username=session.username)
     if user is None or not user.active:
         raise SignInRequiredError(next_url, "disabled")

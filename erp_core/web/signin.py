@@ -2,7 +2,8 @@
 
 Sign-in checks the password exactly as the API's token endpoint does
 (``auth.service.authenticate``, channel ``login``), so the failed-login limit and the
-attempt log are shared, then opens a web session (``erp_core.auth.session``). The form
+attempt log are shared, then opens a web session (``erp_core.auth.session``) and records
+it (``erp_core.auth.web_sessions``); sign-out records its end, so the cookie dies with it. The form
 is protected against login CSRF by a nonce cookie and an HMAC of it in a hidden field.
 """
 
@@ -15,6 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from erp_core.auth import service as auth_service
 from erp_core.auth import session as web_session
+from erp_core.auth import web_sessions
 from erp_core.auth.errors import (
     AccountDisabledError,
     AccountLockedError,
@@ -147,12 +149,13 @@ def sign_in(  # noqa: PLR0913 - FastAPI dependencies and form fields
             "site (CSRF check failed). Nothing was checked; please sign in again.</p>"
         )
         return _form(settings=settings, now=now, next_url=next_url, note=note, status=403)
+    source = request.client.host if request.client else None
     try:
         user = auth_service.authenticate(
             conn,
             username=username,
             password=password,
-            source=request.client.host if request.client else None,
+            source=source,
             channel=Channel.LOGIN,
             now=now,
             policy=policy,
@@ -175,9 +178,9 @@ def sign_in(  # noqa: PLR0913 - FastAPI dependencies and form fields
             username=username,
             status=401,
         )
-    cookie = web_session.open_session(
-        username=user.username, secret=secret, now=now, idle=idle_timeout(settings)
-    )
+    session = web_session.new_session(username=user.username, now=now)
+    web_sessions.record_start(conn, session=session, user=user, source=source)
+    cookie = web_session.renew(session, secret=secret, now=now, idle=idle_timeout(settings))
     response = RedirectResponse(safe_next(next_url), status_code=303)
     set_session_cookie(response, cookie, settings)
     response.delete_cookie(SIGNIN_COOKIE, path="/sign-in")
@@ -187,10 +190,13 @@ def sign_in(  # noqa: PLR0913 - FastAPI dependencies and form fields
 @router.post("/sign-out")
 def sign_out(
     request: Request,
+    conn: Connection,
     settings: Settings,
-    _found: Annotated[PageSession, Depends(form_user())],
+    now: Now,
+    found: Annotated[PageSession, Depends(form_user())],
 ) -> Response:
-    """End the session: the cookie is deleted and the browser goes to the sign-in page."""
+    """End the session on the server and delete the cookie; then to the sign-in page."""
+    web_sessions.record_end(conn, sid=found.session.sid, at=now)
     response = RedirectResponse("/sign-in?why=signed_out", status_code=303)
     clear_session_cookie(request, response, settings)
     return response

@@ -141,6 +141,7 @@ def test_wrong_password_and_sign_out(web: Web) -> None:
     sign_in(web.client, "qa", password("qa"))
     overview = web.client.get("/")
     assert overview.status_code == 200
+    cookie = web.client.cookies["coldtrace_session"]
     missing = web.client.post("/sign-out", data={}, follow_redirects=False)
     assert missing.status_code == 403  # sign-out is a form like any other
     out = web.client.post(
@@ -150,6 +151,18 @@ def test_wrong_password_and_sign_out(web: Web) -> None:
     assert _location(out) == ("/sign-in", {"why": ["signed_out"]})
     assert web.client.get("/", follow_redirects=False).status_code == 303
     assert "You have signed out." in web.client.get("/sign-in?why=signed_out").text
+    # a copy of the cookie taken before sign-out is dead too: the server knows it ended
+    replay = web.fresh()
+    replay.cookies.set("coldtrace_session", cookie)
+    assert replay.get("/", follow_redirects=False).status_code == 303
+    with psycopg.connect(web.db_url) as conn:
+        rows = conn.execute(
+            "SELECT s.username, s.started_at, e.ended_at, e.reason FROM erp.web_sessions s"
+            " LEFT JOIN erp.web_session_ends e USING (sid)"
+        ).fetchall()
+        assert rows == [("qa", web.clock.now, web.clock.now, "signed_out")]
+        with pytest.raises(psycopg.Error, match="permission denied|append-only"):
+            conn.execute("DELETE FROM erp.web_session_ends")
 
 
 def test_sign_in_form_needs_its_csrf_token_and_nothing_is_checked_without_it(web: Web) -> None:

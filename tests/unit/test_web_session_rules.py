@@ -17,8 +17,14 @@ SECRET = "unit-test-secret-0123456789abcdef0123"
 IDLE = timedelta(minutes=15)
 
 
+def open_session(*, username: str, secret: str, now: datetime, idle: timedelta) -> str:
+    return session.renew(
+        session.new_session(username=username, now=now), secret=secret, now=now, idle=idle
+    )
+
+
 def test_session_roundtrip_and_idle_boundary() -> None:
-    cookie = session.open_session(username="lena", secret=SECRET, now=T0, idle=IDLE)
+    cookie = open_session(username="lena", secret=SECRET, now=T0, idle=IDLE)
     found = session.read_session(cookie, secret=SECRET, now=T0 + IDLE - timedelta(seconds=1))
     assert (found.username, found.started_at) == ("lena", T0)
     with pytest.raises(InvalidTokenError, match="expired"):
@@ -26,7 +32,7 @@ def test_session_roundtrip_and_idle_boundary() -> None:
 
 
 def test_renewal_slides_the_expiry_but_keeps_id_and_start() -> None:
-    cookie = session.open_session(username="lena", secret=SECRET, now=T0, idle=IDLE)
+    cookie = open_session(username="lena", secret=SECRET, now=T0, idle=IDLE)
     first = session.read_session(cookie, secret=SECRET, now=T0)
     later = T0 + timedelta(minutes=14)
     renewed = session.renew(first, secret=SECRET, now=later, idle=IDLE)
@@ -38,12 +44,12 @@ def test_renewal_slides_the_expiry_but_keeps_id_and_start() -> None:
 
 def test_each_sign_in_is_a_new_session_with_its_own_csrf_token() -> None:
     a = session.read_session(
-        session.open_session(username="lena", secret=SECRET, now=T0, idle=IDLE),
+        open_session(username="lena", secret=SECRET, now=T0, idle=IDLE),
         secret=SECRET,
         now=T0,
     )
     b = session.read_session(
-        session.open_session(username="lena", secret=SECRET, now=T0, idle=IDLE),
+        open_session(username="lena", secret=SECRET, now=T0, idle=IDLE),
         secret=SECRET,
         now=T0,
     )
@@ -58,7 +64,7 @@ def test_each_sign_in_is_a_new_session_with_its_own_csrf_token() -> None:
 
 def test_api_tokens_and_session_cookies_are_not_interchangeable() -> None:
     api = tokens.issue(username="lena", secret=SECRET, now=T0, lifetime=IDLE)
-    cookie = session.open_session(username="lena", secret=SECRET, now=T0, idle=IDLE)
+    cookie = open_session(username="lena", secret=SECRET, now=T0, idle=IDLE)
     with pytest.raises(InvalidTokenError):
         session.read_session(api, secret=SECRET, now=T0)
     with pytest.raises(InvalidTokenError):
@@ -75,7 +81,7 @@ def test_a_web_audience_token_without_session_claims_is_refused() -> None:
 
 @given(st.text(max_size=40))
 def test_tampered_cookies_are_refused(noise: str) -> None:
-    cookie = session.open_session(username="lena", secret=SECRET, now=T0, idle=IDLE)
+    cookie = open_session(username="lena", secret=SECRET, now=T0, idle=IDLE)
     header, payload, sig = cookie.split(".")
     forged = f"{header}.{payload}{noise}.{sig}" if noise else f"{header}.{payload}.{sig[::-1]}"
     if forged == cookie:
