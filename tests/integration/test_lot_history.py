@@ -404,3 +404,150 @@ def assert_same(fast: history.LotHistory, slow: history.LotHistory) -> None:
         "life",
     ):
         assert getattr(f, name) == getattr(s, name), name
+
+
+DAY_MIN = 24 * 60
+
+
+def day_rows(values: dict[float, float]) -> dict[datetime, tuple]:
+    """Per UTC day of one sensor's readings: n, min, max, first, last, next reading, max step."""
+    times = sorted(values)
+    rows: dict[datetime, list] = {}
+    for k, m in enumerate(times):
+        nxt = times[k + 1] if k + 1 < len(times) else None
+        day = T0 + timedelta(days=m // DAY_MIN)
+        step = None if nxt is None else (nxt - m) * 60.0
+        row = rows.setdefault(day, [0, math.inf, -math.inf, at(m), None, None, 0.0])
+        row[0] += 1
+        row[1] = min(row[1], values[m])
+        row[2] = max(row[2], values[m])
+        row[4] = at(m)
+        row[5] = None if nxt is None else at(nxt)
+        row[6] = None if step is None or row[6] is None else max(row[6], step)
+    return {day: tuple(row) for day, row in rows.items()}
+
+
+def stored_day_rows(conn: psycopg.Connection, sensor: int) -> dict[datetime, tuple]:
+    return {
+        day: (n, lo, hi, first, last, nxt, step)
+        for day, n, lo, hi, first, last, nxt, step in conn.execute(
+            "SELECT day, n, vmin, vmax, first_t, last_t, next_t, max_step "
+            "FROM erp.reading_days WHERE sensor_id = %s ORDER BY day",
+            (sensor,),
+        ).fetchall()
+    }
+
+
+def assert_days(conn: psycopg.Connection, sensor: int, values: dict[float, float]) -> None:
+    expected = day_rows(values)
+    stored = stored_day_rows(conn, sensor)
+    assert stored.keys() == expected.keys()
+    for day, row in expected.items():
+        n, lo, hi, first, last, nxt, step = stored[day]
+        assert (n, lo, hi, first, last, nxt) == row[:6], (sensor, day)
+        assert step == pytest.approx(row[6]), (sensor, day)
+
+
+def test_daily_rollup_equals_reading_every_row(conn: psycopg.Connection) -> None:
+    """Ten days, so whole days are clean: the daily level, its refresh and both paths agree.
+
+    Two probes in a cold room (one reading a minute and every two minutes) and a fridge
+    logger (every five); excursions on some days, outages longer than max_hold on others;
+    the lot moves mid-day room → fridge → room. Compared at bucket widths of whole days
+    (the daily level), hours (the hourly level) and minutes (raw buckets).
+    """
+    site = location(conn, "S", "site", None)
+    room = location(conn, "R", "cold_room", site)
+    fridge = location(conn, "F", "fridge", site)
+    r1, r2, f1 = add_sensor(conn, "r1"), add_sensor(conn, "r2"), add_sensor(conn, "f1")
+    for sensor, loc in [(r1, room), (r2, room), (f1, fridge)]:
+        master.assign_sensor(
+            conn,
+            assignment=AssignmentIn(sensor_id=sensor, location_id=loc, valid_from=at(-3 * DAY_MIN)),
+        )
+    days = 10
+    rnd = random.Random(11)
+    readings: dict[int, dict[float, float]] = {}
+    for sensor, step, warm_days, outages in [
+        (r1, 1, (2.3, 6.1), ()),
+        (r2, 2, (), (3.2, 8.7)),
+        (f1, 5, (4.5,), (4.9,)),
+    ]:
+        values: dict[float, float] = {}
+        for m in range(-DAY_MIN, days * DAY_MIN, step):
+            if any(0 <= m - d * DAY_MIN < 45 for d in outages):
+                continue
+            warm = any(0 <= m - d * DAY_MIN < 7 for d in warm_days)
+            values[m] = 10.0 if warm else 5 + 2.5 * math.sin(m / 300) + rnd.random() * 0.1
+        readings[sensor] = values
+        add_readings(conn, sensor, values)
+    item = master.create_item(
+        conn,
+        item=ItemIn(
+            gtin="96385074", name="Vaccine", range_low=2, range_high=8, tor_budget_minutes=90
+        ),
+    )
+    lot = create_lot(
+        conn,
+        lot=LotIn(item_id=item.id, lot_number="D", expires_on=date(2027, 1, 1), quantity=9),
+        now=at(0),
+    )
+    for src, dst, minute in [
+        (None, room, 17),
+        (room, fridge, 4 * DAY_MIN + 333),
+        (fridge, room, 5 * DAY_MIN + 1000),
+    ]:
+        movements.record_movement(
+            conn,
+            movement=MovementIn(
+                lot_id=lot.id,
+                quantity=9,
+                from_location_id=src,
+                to_location_id=dst,
+                moved_at=at(minute),
+            ),
+        )
+    now = at(days * DAY_MIN - 10)
+
+    def compare(max_points: int) -> history.LotHistory:
+        kwargs = {"lot_id": lot.id, "max_points": max_points, "now": now}
+        fast = history.lot_history(conn, **kwargs, use_rollup=True)
+        slow = history.lot_history(conn, **kwargs, use_rollup=False)
+        assert_same(fast, slow)
+        return fast
+
+    widths = {}
+    for max_points in (3, 12, 30, 1000):
+        got = compare(max_points)
+        assert got.bucket_seconds is not None
+        widths[max_points] = got.bucket_seconds
+    assert widths[3] % 86400 == 0  # several days a bucket
+    assert widths[12] == 86400
+    assert widths[30] % 3600 == 0
+    assert widths[30] % 86400 != 0
+    assert widths[1000] % 3600 != 0
+    stats = compare(12).stats
+    assert stats is not None
+    assert stats.tor_cumulative_seconds > 0
+    assert stats.gaps  # the fridge's outage: it is alone there
+
+    # The daily level holds what the readings say, day by day (computed here).
+    for sensor, values in readings.items():
+        assert_days(conn, sensor, values)
+
+    # Late readings, received now, into days that were clean: one in range, one warm.
+    conn.commit()
+    set_actor(conn, user="test-warehouse")
+    late = {7 * DAY_MIN + 600.5: 6.0, 8 * DAY_MIN + 100.25: 30.0}
+    add_readings(conn, r1, late)
+    readings[r1].update(late)
+    conn.commit()
+    set_actor(conn, user="test-warehouse")
+    after = compare(12)
+    assert after.stats is not None
+    assert after.stats.max == 30.0
+    assert after.stats.readings == stats.readings + 2
+    assert after.stats.tor_cumulative_seconds > stats.tor_cumulative_seconds
+    for max_points in (3, 30, 1000):
+        compare(max_points)
+    assert_days(conn, r1, readings[r1])
