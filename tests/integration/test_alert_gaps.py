@@ -14,7 +14,9 @@ import psycopg
 from coldchain.episodes import time_out_of_range_ms
 from coldchain.mkt import window_mkt
 from coldchain.profiles import AlarmProfile
+from ingest import eval_rolling
 from ingest.alerts import escalate_due
+from ingest.eval_target import load_targets
 from ingest.evaluate import evaluate_pending, sweep
 from ingest.notify import admin
 from tests.integration.test_alerts import assign_profile, events, one, q
@@ -190,6 +192,23 @@ def test_rolling_mkt_and_time_out_of_range_raise_refresh_and_end(db_url):
     assert all(ended == later for _, ended in rows)
     for alert_id, _ in rows:
         assert events(db_url, alert_id) == ["opened", "updated"]
+
+
+def test_one_sweep_checks_a_bounded_batch_least_recently_checked_first(db_url):
+    ids = [assign_profile(db_url, f"roll-{i}", ROLL) for i in range(3)]
+    for sid in ids:
+        add(db_url, sid, _hours(NOW - timedelta(hours=2), [6.0] * 13))
+    checked = "SELECT sensor_id, checked_at FROM telemetry.rolling_checks ORDER BY sensor_id"
+    with psycopg.connect(db_url) as conn:
+        targets = list(load_targets(conn, ids).values())
+        eval_rolling.check_due(conn, targets=targets, now=NOW, every_s=900, batch=2)
+        assert [r[0] for r in conn.execute(checked)] == ids[:2]
+        later = NOW + timedelta(minutes=1)
+        eval_rolling.check_due(conn, targets=targets, now=later, every_s=900, batch=2)
+        assert conn.execute(checked).fetchall() == [(ids[0], NOW), (ids[1], NOW), (ids[2], later)]
+        last = NOW + timedelta(minutes=16)  # all due again: the two oldest first
+        eval_rolling.check_due(conn, targets=targets, now=last, every_s=900, batch=2)
+        assert [r[1] for r in conn.execute(checked)] == [last, last, later]
 
 
 def test_people_required_per_site_come_from_the_profiles_min_recipients(db_url):
