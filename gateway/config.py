@@ -310,11 +310,26 @@ class RfidReader(_Section):
 
 
 class BarcodeScanner(_Section):
-    """One barcode scanner on a serial port (or any pyserial URL), one scan per line."""
+    """One barcode scanner, one scan per line: a serial port (``url``) or a terminal (``keyboard``).
+
+    ``keyboard`` is for USB HID scanners in keyboard mode ("keyboard wedge"), which type
+    each scan followed by Enter into whatever terminal has the input: a tty device such
+    as ``/dev/tty2`` (a kiosk console) or ``-`` for the gateway's own standard input.
+    """
 
     name: TopicId
-    url: str = Field(min_length=1)  # /dev/ttyACM0, socket://host:port, rfc2217://…
+    url: str | None = Field(default=None, min_length=1)  # /dev/ttyACM0, socket://host:port, …
+    keyboard: str | None = Field(default=None, min_length=1)  # /dev/tty2, or "-" for stdin
     baudrate: int = Field(default=9600, gt=0)
+
+    @model_validator(mode="after")
+    def _one_input(self) -> BarcodeScanner:
+        if (self.url is None) == (self.keyboard is None):
+            raise ValueError(
+                "a scanner needs either 'url' (a serial port or pyserial URL) or "
+                "'keyboard' (a terminal a keyboard-mode scanner types into, '-' for stdin)"
+            )
+        return self
 
 
 class GatewayConfig(_Section):

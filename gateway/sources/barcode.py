@@ -1,12 +1,14 @@
-"""Barcode scanner source: one scan per line from a serial port (or any pyserial URL).
+"""Barcode scanner source: one scan per line from a serial port, a pyserial URL or a terminal.
 
 Scanners in USB-CDC / RS-232 mode are serial ports; pyserial's ``serial_for_url`` also
 opens ``socket://host:port`` and ``rfc2217://`` (serial-over-network servers, and the
-simulated scanner). A line ends at CR or LF; GS (0x1D, FNC1) and a leading AIM
-symbology identifier (``]C1``, ``]d2``) are kept as the scanner sends them. Every line
-becomes a scan record: decoded as GS1, HIBC or MA by the pure `telemetry.udi`, or,
-if it is not a valid label, recorded as a failed scan with the reason (a rejected
-label at goods-in is evidence too). Scanners have no clock: time is the gateway's.
+simulated scanner). Scanners in USB keyboard mode type into a terminal or the
+gateway's stdin, read through `gateway.sources.keyboard.KeyboardInput`. A line ends
+at CR or LF; GS (0x1D, FNC1) and a leading AIM symbology identifier (``]C1``,
+``]d2``) are kept as the scanner sends them. Every line becomes a scan record:
+decoded as GS1, HIBC or MA by the pure `telemetry.udi`, or, if it is not a valid
+label, recorded as a failed scan with the reason (a rejected label at goods-in is
+evidence too). Scanners have no clock: time is the gateway's.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import termios
+from typing import Protocol, cast
 
 import serial
 
@@ -21,11 +25,25 @@ from gateway.config import BarcodeScanner
 from gateway.errors import SourceError
 from gateway.flow import Backoff
 from gateway.sources.base import Clock, EventSink, Health, Sink, millis
+from gateway.sources.keyboard import KeyboardInput
 from telemetry.payloads import ScanItem, SourceState
 from telemetry.topics import Kind
 from telemetry.udi import BarcodeError, decode_label
 
 log = logging.getLogger(__name__)
+
+
+class LineInput(Protocol):
+    """What scans are read from: a pyserial port or a `KeyboardInput`."""
+
+    def read(self, size: int) -> bytes:
+        """Return up to ``size`` bytes, b"" after a short silence."""
+        ...
+
+    def close(self) -> None:
+        """Release the device."""
+        ...
+
 
 MAX_LINE = 1024
 _LINE_END = re.compile(rb"[\r\n]")
@@ -79,13 +97,22 @@ class BarcodeSource:
         """Last scan and last error."""
         return self._health.snapshot()
 
-    def _open(self) -> serial.SerialBase:
+    @property
+    def _where(self) -> str:
+        device = self._device
+        return f"keyboard {device.keyboard}" if device.keyboard is not None else str(device.url)
+
+    def _open(self) -> LineInput:
+        device = self._device
         try:
-            return serial.serial_for_url(
-                self._device.url, baudrate=self._device.baudrate, timeout=0.5
+            if device.keyboard is not None:
+                return KeyboardInput(device.keyboard)
+            return cast(
+                "LineInput",
+                serial.serial_for_url(device.url, baudrate=device.baudrate, timeout=0.5),
             )
-        except (serial.SerialException, OSError, ValueError) as err:
-            raise SourceError(self.name, f"cannot open {self._device.url}: {err}") from err
+        except (serial.SerialException, OSError, ValueError, termios.error) as err:
+            raise SourceError(self.name, f"cannot open {self._where}: {err}") from err
 
     async def run(self, _sink: Sink) -> None:
         """Read scans forever; reopen the port with backoff when it fails."""
@@ -105,13 +132,13 @@ class BarcodeSource:
                 log.warning("%s; retrying in %.1f s", err, delay)
                 await asyncio.sleep(delay)
 
-    async def _read(self, port: serial.SerialBase) -> None:
+    async def _read(self, port: LineInput) -> None:
         buffer = b""
         while True:
             try:
                 chunk = await asyncio.to_thread(port.read, 256)
-            except (serial.SerialException, OSError) as err:
-                raise SourceError(self.name, f"{self._device.url}: {err}") from err
+            except (serial.SerialException, OSError, EOFError) as err:
+                raise SourceError(self.name, f"{self._where}: {err}") from err
             if not chunk:
                 continue
             lines, buffer = split_lines(buffer + chunk)
