@@ -16,7 +16,10 @@ it is stored, every later point of the lot's history must still hold:
   is needed (see docs/master-data.md).
 
 The same evidence rule guards sensor-assignment changes in the past
-(``location_evidence``). Functions take the caller's connection and never write.
+(``location_evidence``). After a movement is stored, ``open_missed_deviations`` opens
+the deviations that an alarm-level excursion would have opened had the movement been
+known when the excursion was stored (the database trigger of 0007 fires on episodes,
+not on movements). Functions take the caller's connection; only that one writes.
 """
 
 from __future__ import annotations
@@ -186,3 +189,33 @@ def location_evidence(conn: Conn, *, location_id: int, since: datetime) -> None:
     ).fetchall()
     for (lot_id,) in rows:
         lot_evidence(conn, lot_id=lot_id, since=since)
+
+
+_MISSED_DEVIATIONS = """
+INSERT INTO erp.deviations (lot_id, episode_id, title, description, opened_by)
+SELECT DISTINCT ON (e.id) %(lot)s, e.id,
+       format('Temperature excursion (%%s) on %%s', e.kind, s.uid),
+       format('Episode %%s from %%s, peak %%s °C, found when a movement was recorded '
+              'late', e.id, e.start_t, round(e.peak::numeric, 1)),
+       'system:excursions'
+  FROM erp.lot_segments(%(lot)s, '-infinity', 'infinity') g
+  JOIN telemetry.excursion_episodes e
+    ON e.sensor_id = g.sensor_id AND e.status = 'active' AND e.level = 'alarm'
+   AND (e.delay_reached OR e.abs_breach)
+   AND e.start_t < g.segment_end AND coalesce(e.end_t, e.last_t) >= g.segment_start
+  JOIN telemetry.sensors s ON s.id = e.sensor_id
+ WHERE NOT EXISTS (
+       SELECT 1 FROM erp.deviations d
+         JOIN telemetry.excursion_episodes o ON o.id = d.episode_id
+        WHERE d.lot_id = %(lot)s AND o.sensor_id = e.sensor_id
+          AND o.start_t <= coalesce(e.end_t, e.last_t)
+          AND coalesce(o.end_t, o.last_t) >= e.start_t)
+ ORDER BY e.id
+ON CONFLICT (lot_id, episode_id) DO NOTHING
+RETURNING id
+"""
+
+
+def open_missed_deviations(conn: Conn, *, lot_id: int) -> list[int]:
+    """Open a deviation for each alarm excursion the lot's history now touches without one."""
+    return [int(r[0]) for r in conn.execute(_MISSED_DEVIATIONS, {"lot": lot_id}).fetchall()]

@@ -14,7 +14,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from erp_core.errors import InvalidArgumentError
-from erp_core.stock.backdating import check_movement
+from erp_core.stock.backdating import check_movement, open_missed_deviations
 from erp_core.stock.lots import find_lot, get_lot
 from erp_core.stock.master import active_item, active_location, get_reader, translate_db_errors
 from erp_core.stock.models import LocationInterval, Movement, MovementIn
@@ -56,6 +56,7 @@ def record_movement(
     not: the source's stock at that time and at every later time, the lot's receipt,
     shipments under way (``shipment_id``: the shipment making this move) and a release
     decision in force. ``now`` defaults to the wall clock; pass the app's clock.
+    Afterwards every alarm excursion the lot's history now touches has a deviation.
     """
     lot = get_lot(conn, lot_id=movement.lot_id)
     if movement.from_location_id is None and movement.to_location_id is None:
@@ -83,6 +84,7 @@ def record_movement(
         )
         row = cur.fetchone()
     assert row is not None
+    open_missed_deviations(conn, lot_id=movement.lot_id)
     return row
 
 

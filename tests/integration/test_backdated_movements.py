@@ -8,8 +8,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import timedelta
 
+import psycopg
 import pytest
 
+from erp_core.audit.service import set_actor
 from tests.integration.stock_fixtures import (
     NOW,
     StockApi,
@@ -182,3 +184,33 @@ def test_history_is_stitched_from_the_right_sensors_after_a_late_move(
     history = api.get("op", f"/api/lots/{split}/history")
     assert {s["sensor_id"] for s in history["segments"]} == {fridge, other, room}
     assert [i["location_id"] for i in history["intervals"]] == [ids["FR"], ids["F2"], ids["CR"]]
+
+
+def test_late_move_into_a_past_excursion_opens_its_deviation(api: StockApi, db_url: str) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("CR", "cold_room"))
+    fridge, room = sensor(db_url, "fr"), sensor(db_url, "cr")
+    assign(api, fridge, ids["FR"], 0)
+    assign(api, room, ids["CR"], 0)
+    with psycopg.connect(db_url) as conn:
+        set_actor(conn, user="test-setup")
+        episode = conn.execute(
+            "INSERT INTO telemetry.excursion_episodes (sensor_id, kind, level, start_t, end_t, "
+            "last_t, peak, area_c_min, readings, delay_reached, abs_breach) VALUES "
+            "(%s, 'high', 'alarm', %s, %s, %s, 12.5, 40, 20, true, false) RETURNING id",
+            (room, at(180), at(200), at(199)),
+        ).fetchone()[0]  # type: ignore[index]
+    lot_id = lot(api, item(api))
+    move(api, lot_id, None, ids["FR"], 10)
+    assert deviations(db_url, lot_id) == []  # the lot was not in the cold room then
+    move(api, lot_id, ids["FR"], ids["CR"], 150)  # late scan: it was, from 2.5 h on
+    assert deviations(db_url, lot_id) == [episode]
+    move(api, lot_id, ids["CR"], ids["FR"], 300)  # a second move opens no second one
+    assert deviations(db_url, lot_id) == [episode]
+
+
+def deviations(db_url: str, lot_id: int) -> list[int]:
+    with psycopg.connect(db_url) as conn:
+        rows = conn.execute(
+            "SELECT episode_id FROM erp.deviations WHERE lot_id = %s ORDER BY id", (lot_id,)
+        ).fetchall()
+    return [int(r[0]) for r in rows]
