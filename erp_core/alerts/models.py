@@ -34,7 +34,11 @@ class AlertSummary(_Frozen):
     """One alert as the inbox lists it."""
 
     id: int
-    kind: str = Field(description="excursion_high, excursion_low, offline, power_loss, …")
+    kind: str = Field(
+        description="excursion_high, excursion_low, pre_alarm_high, pre_alarm_low, "
+        "mkt_exceeded, tor_budget_exceeded, offline, power_loss, low_battery, sensor_fault, "
+        "sensor_stuck, calibration_overdue"
+    )
     severity: str
     status: Status
     sensor_id: int | None

@@ -104,7 +104,7 @@ def render(notice: AlertNotice, *, base_url: str, tz: ZoneInfo | None = None) ->
         f"Site:        {n.site or 'unknown'}",
         f"Location:    {n.location or 'unknown'}",
         f"Sensor:      {sensor} ({quantity})",
-        f"{figure.capitalize() + ':':<13}{format_value(n.peak, n.unit)}",
+        f"{figure[0].upper() + figure[1:] + ':':<12} {format_value(n.peak, n.unit)}",
         f"Limits:      {format_limits(n.limits, n.unit)}",
         f"Duration:    {format_duration(n.duration_s)}{ongoing}",
         f"Started:     {format_time(n.started_at, tz)}",

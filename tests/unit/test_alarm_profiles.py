@@ -52,6 +52,8 @@ def test_profiles_round_trip_through_their_dict():
         ({"low": 2, "high": 8, "abs_low": 3}, "abs_low"),
         ({"low": 2, "high": 8, "pre_alarm_band": 3}, "no range"),
         ({"low": 2, "high": 8, "alarm_delay_s": -1}, ">= 0"),
+        ({"low": 2, "high": 8, "pre_alarm_delay_s": -1}, ">= 0"),
+        ({"low": 2, "high": 8, "rolling_window_days": 0}, "rolling_window_days"),
         ({"low": 2, "high": 8, "colour": "red"}, "unknown fields"),
         ({"low": 2}, "high"),
     ],

@@ -158,6 +158,25 @@ def test_detail_keys_win_and_alert_columns_fill_the_gaps() -> None:
     assert "http://ui/alerts/3" in msg.body
 
 
+def test_rolling_alerts_name_their_figure_instead_of_a_peak() -> None:
+    base = {"severity": "critical", "status": "open", "summary": "s", "started_at": T0}
+    event = {"id": 1, "alert_id": 2, "event": "opened", "level": 0, "at": T0}
+    mkt = build_notice({**event, "detail": {"peak": 8.42, "unit": "Cel"}},
+                       {**base, "kind": "mkt_exceeded"}, None)  # fmt: skip
+    tor = build_notice({**event, "detail": {"peak": 26.5, "unit": "h"}},
+                       {**base, "kind": "tor_budget_exceeded"}, None)  # fmt: skip
+    exc = build_notice({**event, "detail": {"peak": 9.5, "unit": "Cel"}},
+                       {**base, "kind": "excursion_high"}, None)  # fmt: skip
+    m, t, e = (render(n, base_url="http://ui", tz=None) for n in (mkt, tor, exc))
+    assert "MKT 8.42 Cel" in m.subject
+    assert "MKT:         8.42 Cel" in m.body
+    assert "peak" not in m.short
+    assert "out of range 26.5 h" in t.subject
+    assert "Out of range: 26.5 h" in t.body
+    assert "peak 9.5 Cel" in e.subject
+    assert "Peak:        9.5 Cel" in e.body
+
+
 # ---------------------------------------------------------------- properties
 
 recipients_st = st.lists(
