@@ -6,8 +6,13 @@ The DI is ``MA.<country 3 digits>.M0.<registrant 6 digits>.<product code 8 digit
 dot and a letter: ``.L`` lot, ``.S`` serial, ``.M`` production date, ``.D``
 sterilisation lot, ``.V`` validity date, ``.E`` expiry date; dates are YYMMDD or
 YYYYMMDD. Source: the MA (IDcode) UDI coding rules as published by the issuing agency
-(ZIIOT); its check digit algorithm was not available to us, so the product code's
-check digit is carried but not verified. No I/O.
+(ZIIOT). Codes issued through ZIIOT's coding service end with a check field ``.C``
+and one character over the production data (e.g. ``….E220130.V220117.C3``, as
+vendors' MA code samples show); it is accepted as the last field and carried, not
+verified. Neither its algorithm nor that of the product code's check character is
+published (the agency issues codes through its own service; a third-party
+reverse-engineered algorithm was withdrawn by its author), so neither is checked
+here. No I/O.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from dataclasses import replace
 from telemetry.udi import BarcodeError, Label, Scheme
 
 _DI_RE = re.compile(r"^MA\.(?P<country>\d{3})\.M0\.(?P<registrant>\d{6})\.(?P<product>\d{8})")
-_PI_RE = re.compile(r"\.(?P<key>[LSMDVE])(?P<value>[0-9A-Za-z\-]*)")
+_PI_RE = re.compile(r"\.(?P<key>[LSMDVEC])(?P<value>[0-9A-Za-z\-]*)")
 
 
 def _date(text: str, key: str) -> dt.date:
@@ -48,10 +53,12 @@ def parse_ma(text: str) -> Label:
     while pos < len(rest):
         pi = _PI_RE.match(rest, pos)
         if pi is None or not pi["value"]:
-            raise BarcodeError(f"MA production data {rest[pos:][:30]!r} is not .L/.S/.M/.D/.V/.E")
+            raise BarcodeError(f"MA production data {rest[pos:][:30]!r} is not .L/.S/.M/.D/.V/.E/.C")
         key, value = pi["key"], pi["value"]
         if key in seen:
             raise BarcodeError(f"MA production identifier .{key} appears twice")
+        if key == "C" and (len(value) != 1 or pi.end() != len(rest)):
+            raise BarcodeError("MA check field .C must be one character at the very end")
         seen.add(key)
         if key == "L":
             label = replace(label, lot=value)

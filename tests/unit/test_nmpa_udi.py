@@ -28,6 +28,14 @@ def test_all_production_identifiers() -> None:
     assert parse_ma(DI + ".V270115").expiry == dt.date(2027, 1, 15)  # .V validity date
 
 
+def test_trailing_check_field_is_accepted_and_not_a_production_identifier() -> None:
+    # the shape of MA codes issued through the agency's coding service (vendor samples)
+    label = parse_ma(DI + ".Sx00008.M220117.L20220117.D20220118.E220130.C3")
+    assert (label.di, label.serial, label.lot) == (DI, "x00008", "20220117")
+    assert (label.production, label.expiry) == (dt.date(2022, 1, 17), dt.date(2022, 1, 30))
+    assert parse_ma(DI + ".CZ").di == DI
+
+
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
@@ -38,6 +46,8 @@ def test_all_production_identifiers() -> None:
         (DI + ".Q123", "not .L/.S"),
         (DI + ".LA.LB", "appears twice"),
         (DI + ".L", "not .L/.S"),
+        (DI + ".C3.LB2024", "at the very end"),
+        (DI + ".LB2024.C34", "one character"),
     ],
 )
 def test_malformed_is_rejected_with_reason(data: str, reason: str) -> None:
