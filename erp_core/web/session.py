@@ -189,13 +189,19 @@ def install(app: FastAPI, *, clock: Clock) -> None:
         renewed = getattr(request.state, _RENEWAL, None)
         if isinstance(renewed, str):
             set_session_cookie(response, renewed, request.app.state.context.settings)
+        if response.headers.get("content-type", "").startswith("text/html"):
+            # pages show a user's data and a CSRF token: not for the back button after
+            # sign-out on a shared workstation, nor for any cache on the way
+            response.headers.setdefault("cache-control", "no-store")
         return response
 
     @app.exception_handler(SignInRequiredError)
     def to_sign_in(request: Request, err: SignInRequiredError) -> Response:
-        del request
         query = {"next": err.next_url} | ({"why": err.why} if err.why else {})
-        return RedirectResponse(f"/sign-in?{urlencode(query)}", status_code=303)
+        response = RedirectResponse(f"/sign-in?{urlencode(query)}", status_code=303)
+        if SESSION_COOKIE in request.cookies:  # expired, ended or forged: of no further use
+            clear_session_cookie(request, response, request.app.state.context.settings)
+        return response
 
     @app.exception_handler(PageForbiddenError)
     def forbidden(request: Request, err: PageForbiddenError) -> Response:

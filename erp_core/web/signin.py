@@ -106,22 +106,28 @@ def _form(  # noqa: PLR0913 - every part of the form is explicit
 
 
 @router.get("/sign-in")
-def sign_in_page(
+def sign_in_page(  # noqa: PLR0913 - FastAPI dependencies and query fields
+    *,
     request: Request,
+    conn: Connection,
     settings: Settings,
     now: Now,
     next_url: Annotated[str, Query(alias="next")] = "/",
     why: Annotated[str | None, Query()] = None,
 ) -> Response:
-    """The sign-in form; a browser with a valid session goes straight on to ``next``."""
+    """The sign-in form; a browser with a live session goes straight on to ``next``."""
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is not None:
         try:
-            web_session.read_session(cookie, secret=settings.jwt_secret.get_secret_value(), now=now)
+            found = web_session.read_session(
+                cookie, secret=settings.jwt_secret.get_secret_value(), now=now
+            )
         except InvalidTokenError:
             pass  # expired or forged: show the form
         else:
-            return RedirectResponse(safe_next(next_url), status_code=303)
+            user = auth_service.find_user(conn, username=found.username)
+            if user is not None and user.active and web_sessions.is_live(conn, session=found):
+                return RedirectResponse(safe_next(next_url), status_code=303)
     return _form(settings=settings, now=now, next_url=next_url, note=_note(why, settings))
 
 

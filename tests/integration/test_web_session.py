@@ -155,13 +155,17 @@ def test_wrong_password_and_sign_out(web: Web) -> None:
     replay = web.fresh()
     replay.cookies.set("coldtrace_session", cookie)
     assert replay.get("/", follow_redirects=False).status_code == 303
+    replay.cookies.set("coldtrace_session", cookie)
+    landed = replay.get("/")  # following the redirects ends on the form, not in a loop
+    assert (landed.status_code, landed.url.path) == (200, "/sign-in")
+    assert landed.headers["cache-control"] == "no-store"
     with psycopg.connect(web.db_url) as conn:
         rows = conn.execute(
             "SELECT s.username, s.started_at, e.ended_at, e.reason FROM erp.web_sessions s"
             " LEFT JOIN erp.web_session_ends e USING (sid)"
         ).fetchall()
         assert rows == [("qa", web.clock.now, web.clock.now, "signed_out")]
-        with pytest.raises(psycopg.Error, match="permission denied|append-only"):
+        with pytest.raises(psycopg.Error, match=r"permission denied|append-only"):
             conn.execute("DELETE FROM erp.web_session_ends")
 
 
@@ -261,6 +265,9 @@ def test_a_disabled_account_loses_its_session_at_the_next_request(web: Web) -> N
     r = web.client.get("/", follow_redirects=False)
     assert r.status_code == 303
     assert _location(r)[1]["why"] == ["disabled"]
+    note = web.client.get(r.headers["location"])
+    assert note.status_code == 200
+    assert "Your account is unknown or disabled." in note.text
 
 
 def test_signature_form_signs_as_the_session_user_only(web: Web) -> None:
