@@ -29,10 +29,13 @@ from ingest.eval_target import CONDITION_QUANTITIES, LOCK_NAMESPACE, Conn, Targe
 from ingest.prealarm_alerts import ACTIVE_SQL, PRE_ALARM_KINDS, RUN_END_SQL
 
 log = logging.getLogger(__name__)
+SWEEP_ONLY_KINDS = ("calibration_overdue", eval_rolling.MKT_KIND, eval_rolling.TOR_KIND)
 
 # Which touched ranges need a full evaluation: a value beyond the pre-alarm thresholds
 # (the limits when there is no band) or a faulty one among the new readings, a stored
-# episode or pre-alarm run overlapping the range or still open, or a live alert.
+# episode or pre-alarm run overlapping the range or still open, or a live alert that
+# new readings may end (not those only the sweep decides: a month-long MKT alert must
+# not make every batch of its sensor a full evaluation).
 _PRECHECK_SQL = f"""
 SELECT k.sensor_id
   FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[]) AS k(sensor_id, lo, hi)
@@ -53,7 +56,8 @@ SELECT k.sensor_id
                   AND (e.end_t IS NULL OR e.end_t >= k.lo))
     OR EXISTS (SELECT 1 FROM telemetry.alerts al
                 WHERE al.sensor_id = k.sensor_id AND al.episode_id IS NULL
-                  AND al.ended_at IS NULL AND al.status <> 'closed')
+                  AND al.ended_at IS NULL AND al.status <> 'closed'
+                  AND NOT al.kind = ANY(%s::text[]))
     OR EXISTS (SELECT 1 FROM telemetry.alerts al
                 WHERE al.sensor_id = k.sensor_id AND {ACTIVE_SQL.replace("%s", "%s::text[]")}
                   AND al.started_at <= k.hi
@@ -113,6 +117,7 @@ def evaluate_pending(
                 [spans[i][0] for i in ids],
                 [spans[i][1] for i in ids],
                 list(CONDITION_QUANTITIES),
+                list(SWEEP_ONLY_KINDS),
                 list(PRE_ALARM_KINDS),
             ),
         )

@@ -169,6 +169,18 @@ def test_rolling_mkt_and_time_out_of_range_raise_refresh_and_end(db_url):
     assert mkt > 8.0
     kinds = dict(q(db_url, "SELECT kind, severity FROM telemetry.alerts WHERE episode_id IS NULL"))
     assert kinds == {"mkt_exceeded": "critical", "tor_budget_exceeded": "critical"}
+    # new in-range readings skip the per-batch evaluation despite the live MKT alert
+    with psycopg.connect(db_url) as conn:
+        t = int((NOW + timedelta(minutes=1)).timestamp() * 1000)
+        conn.execute(
+            "INSERT INTO telemetry.readings (time, sensor_id, value) VALUES (%s, %s, 5.0)",
+            (dt(t), sid),
+        )
+        conn.execute(
+            "INSERT INTO telemetry.eval_pending (sensor_id, min_t, max_t) VALUES (%s, %s, %s)",
+            (sid, dt(t), dt(t)),
+        )
+        assert evaluate_pending(conn, now=NOW).skipped == 1
     # within rolling_every_s nothing is recomputed
     with psycopg.connect(db_url) as conn:
         sweep(conn, now=NOW + timedelta(minutes=5))
