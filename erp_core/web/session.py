@@ -4,9 +4,8 @@ The pure session rules live in ``erp_core.auth.session``; this module speaks HTT
 dependencies live here rather than in ``erp_core.deps`` because their failures are
 pages (a redirect to sign-in, a 403 text), not the API's JSON errors.
 
-* ``PageUser`` — any signed-in, active user; without a valid session a GET is redirected
-  to ``/sign-in?next=<page>``.
-* ``page_user(*roles)`` — the same, plus a role check (403 page), with the API's roles.
+* ``PageUser`` — any signed-in, active user (every page today, as their API endpoints);
+  without a valid session a GET is redirected to ``/sign-in?next=<page>``.
 * ``form_user(*roles)`` — for every form POST: session, then the form's ``csrf_token``
   field must be the session's token (403 page, nothing done), then the roles.
 
@@ -98,6 +97,8 @@ def safe_next(url: str | None) -> str:
     """``url`` if it is a path on this site, else ``/`` (no open redirect)."""
     if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
         return "/"
+    if any(c.isspace() or not c.isprintable() for c in url):
+        return "/"  # browsers drop tabs and newlines: "/\t/evil" would become "//evil"
     return url
 
 
@@ -145,16 +146,6 @@ def _check_roles(found: PageSession, allowed: frozenset[Role]) -> PageSession:
             f"You are signed in as {found.user.username} ({held}); this needs the role {need}."
         )
     return found
-
-
-def page_user(*roles: str) -> Callable[[PageSession], PageSession]:
-    """A dependency: the signed-in user if they hold one of ``roles``; a 403 page otherwise."""
-    allowed = frozenset(Role(r) for r in roles)  # ValueError at import for a typo
-
-    def check(found: PageUser) -> PageSession:
-        return _check_roles(found, allowed)
-
-    return check
 
 
 def form_user(*roles: str) -> Callable[[Request, PageSession, str | None], PageSession]:

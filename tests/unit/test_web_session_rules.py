@@ -96,6 +96,7 @@ def test_next_is_always_a_local_path(url: str) -> None:
     assert target.startswith("/")
     assert not target.startswith("//")
     assert "\\" not in target
+    assert not any(c.isspace() or not c.isprintable() for c in target)
     assert target in (url, "/")
 
 
@@ -106,6 +107,8 @@ def test_next_is_always_a_local_path(url: str) -> None:
         ("//evil.example", "/"),
         ("https://evil.example/", "/"),
         ("/\\evil.example", "/"),
+        ("/\t/evil.example", "/"),
+        ("/lots\n", "/"),
         ("", "/"),
         (None, "/"),
     ],
