@@ -62,7 +62,7 @@ def build_event_batch(
     """Build a batch of contiguous outbox rows of ``kind``; raise ValueError on a gap."""
     _check_contiguous(kind, [seq for seq, _ in rows])
     seq = (rows[0][0], rows[-1][0])
-    if kind is Kind.TAGS:
+    if kind == Kind.TAGS:
         return TagBatch(
             VERSION, gateway, stream, seq, sent_ms, [_tag_decoder.decode(i) for _, i in rows]
         )
@@ -86,7 +86,7 @@ class OutboxStream:
         cls, outbox: Outbox, kind: Kind, *, resend_after_s: float, max_unconfirmed: int, now: float
     ) -> OutboxStream:
         """Open ``kind``'s stream (created on first use); the window starts at its oldest item."""
-        if kind is Kind.READINGS:
+        if kind == Kind.READINGS:
             stream, first = outbox.stream, outbox.first_seq()
         else:
             stream, first = outbox.event_stream(kind), outbox.event_first_seq(kind)
@@ -97,7 +97,7 @@ class OutboxStream:
 
     def last_seq(self) -> int:
         """The highest seq ever assigned in this stream (0 if none)."""
-        if self.kind is Kind.READINGS:
+        if self.kind == Kind.READINGS:
             return self.outbox.last_seq()
         return self.outbox.event_last_seq(self.kind)
 
@@ -107,29 +107,31 @@ class OutboxStream:
         limit = min(limit, self.window.room())
         if limit <= 0:
             return None
-        if self.kind is Kind.READINGS:
-            readings = self.outbox.read_from(seq, limit)
-            seqs = [s for s, _ in readings]
-        else:
-            events = self.outbox.read_events(self.kind, seq, limit)
-            seqs = [s for s, _ in events]
-        if not seqs:
+        batch = self._read(seq, limit, gateway=gateway, sent_ms=sent_ms)
+        if batch is None:
             return None
-        if seqs[0] != seq:
+        if batch.seq[0] != seq:
             raise OutboxError(
                 self.outbox.path,
                 f"read {self.kind}",
-                f"seq {seq} is missing (the oldest held is {seqs[0]})",
+                f"seq {seq} is missing (the oldest held is {batch.seq[0]})",
             )
-        if self.kind is Kind.READINGS:
-            batch: ReadingBatch | TagBatch | ScanBatch = build_batch(
-                readings, gateway=gateway, stream=self.id, sent_ms=sent_ms
-            )
-        else:
-            batch = build_event_batch(
-                self.kind, events, gateway=gateway, stream=self.id, sent_ms=sent_ms
-            )
-        return encode(batch), seqs[-1]
+        return encode(batch), batch.seq[1]
+
+    def _read(
+        self, seq: int, limit: int, *, gateway: str, sent_ms: int
+    ) -> ReadingBatch | TagBatch | ScanBatch | None:
+        if self.kind == Kind.READINGS:
+            readings = self.outbox.read_from(seq, limit)
+            if not readings:
+                return None
+            return build_batch(readings, gateway=gateway, stream=self.id, sent_ms=sent_ms)
+        events = self.outbox.read_events(self.kind, seq, limit)
+        if not events:
+            return None
+        return build_event_batch(
+            self.kind, events, gateway=gateway, stream=self.id, sent_ms=sent_ms
+        )
 
     def confirm(self, now: float, *, force: bool) -> int:
         """Delete what ingest committed, coalesced unless ``force``; return how many."""
@@ -139,7 +141,7 @@ class OutboxStream:
             return 0
         if not force and pending < CONFIRM_EVERY and now - self.last_confirm < CONFIRM_AFTER_S:
             return 0
-        if self.kind is Kind.READINGS:
+        if self.kind == Kind.READINGS:
             deleted = self.outbox.confirm(committed)
         else:
             deleted = self.outbox.confirm_events(self.kind, committed)
