@@ -124,10 +124,10 @@ def retire_location(
 
 
 @router.post("/sensor-assignments", status_code=201, responses=CONFLICT)
-def assign_sensor(conn: Connection, user: Admin, body: AssignmentIn) -> Assignment:
+def assign_sensor(conn: Connection, user: Admin, now: Now, body: AssignmentIn) -> Assignment:
     """Let a sensor stand for a location over [valid_from, valid_to); 409 on overlap."""
     set_actor(conn, user=user.username)
-    return master.assign_sensor(conn, assignment=body)
+    return changes.add_assignment(conn, assignment=body, now=now)
 
 
 @router.post("/sensor-assignments/{assignment_id}/end", responses=BOTH)

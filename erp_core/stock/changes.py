@@ -194,6 +194,12 @@ def _guard_past(conn: Conn, location_id: int, time: datetime, now: datetime) -> 
         location_evidence(conn, location_id=location_id, since=time)
 
 
+def add_assignment(conn: Conn, *, assignment: AssignmentIn, now: datetime) -> Assignment:
+    """Assign a sensor to a location; guarded like an end when it starts in the past."""
+    _guard_past(conn, assignment.location_id, assignment.valid_from, now)
+    return assign_sensor(conn, assignment=assignment)
+
+
 def end_assignment(
     conn: Conn, *, assignment_id: int, valid_to: datetime, now: datetime
 ) -> Assignment:

@@ -202,6 +202,9 @@ def test_past_assignment_change_refused_when_it_alters_release_evidence(
     assert refused["code"] == "release_evidence"
     assert "on hold" in refused["detail"]
     assert segments(db_url, lot_id) == [(old, at(10), NOW)]
+    extra = {"sensor_id": new, "location_id": ids["FR"], "valid_from": iso(100)}
+    refused = api.post("admin", "/api/sensor-assignments", extra, 409)
+    assert refused["code"] == "release_evidence"
     # After the decision, the same swap changes nothing that was signed.
     later = {**swap, "time": iso(310)}
     api.post("admin", f"/api/sensor-assignments/{assignment}/swap", later, 200)
