@@ -7,11 +7,14 @@ range, as the store does, and evaluated by ``evaluate_pending`` / ``sweep``.
 from __future__ import annotations
 
 import asyncio
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import psycopg
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from coldchain.episodes import time_out_of_range_ms
+from coldchain.episodes import pre_alarms, time_out_of_range_ms
 from coldchain.mkt import window_mkt
 from coldchain.profiles import AlarmProfile
 from ingest import eval_rolling
@@ -255,3 +258,43 @@ def test_people_required_per_site_come_from_the_profiles_min_recipients(db_url):
     # without profiled sensors keeps the safe default of two
     assert by_site == {("plant-n", 2), ("plant-x", 2)}
     assert all(len(g.people) == 1 for g in found)
+
+
+_serial = itertools.count()
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    readings=st.dictionaries(
+        keys=st.integers(0, 90).map(lambda m: m * MIN),
+        values=st.sampled_from([1.0, 2.2, 5.0, 7.6, 7.9, 8.5, 12.0, 16.0]),
+        min_size=1,
+        max_size=40,
+    ),
+    data=st.data(),
+)
+def test_stored_pre_alarms_equal_the_pure_ones_whatever_the_batches(db_url, readings, data):
+    sid = assign_profile(db_url, f"pre-h-{next(_serial)}", PRE)
+    order = data.draw(st.permutations(sorted(readings)))
+    cuts = sorted(data.draw(st.sets(st.integers(1, max(1, len(order) - 1)), max_size=6)))
+    for a, b in zip([0, *cuts], [*cuts, len(order)], strict=False):
+        if order[a:b]:
+            add(db_url, sid, [(BASE + t, readings[t]) for t in order[a:b]])
+    times = sorted(readings)
+    expected = [
+        ("pre_alarm_" + r.kind, dt(BASE + r.start),
+         dt(BASE + r.ended_at) if r.ended_at is not None else None, r.peak)
+        for r in pre_alarms(times, [readings[t] for t in times], PRE)
+        if r.raised
+    ]  # fmt: skip
+    stored = q(
+        db_url,
+        "SELECT kind, started_at, ended_at, peak FROM telemetry.alerts WHERE sensor_id = %s "
+        "AND kind LIKE 'pre_alarm%%' AND detail->>'run_status' = 'active' ORDER BY started_at",
+        (sid,),
+    )
+    assert stored == expected
