@@ -338,7 +338,11 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
     users = ", ".join(f"{u} ({r.value})" for u, _, r in USERS)
     summary.add_row("demo users", f"{users}; password {DEMO_PASSWORD}")
     summary.add_row("database", db_url.rsplit("/", 1)[1] + " (kept; `coldtrace api` serves it)")
-    summary.add_row("web UI (while running)", url)
+    summary.add_row(
+        "web UI (while running)",
+        f"{url} — sign in as qa, qam, wh or admin with the demo password;"
+        " a session ends after 15 min without activity",
+    )
     summary.add_row("exit codes", ", ".join(f"{k}={v}" for k, v in codes.items()))
     console.print(summary)
     return 0 if lost == 0 else 1

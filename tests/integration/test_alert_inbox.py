@@ -9,6 +9,8 @@ from fastapi.testclient import TestClient
 
 from erp_core.app import create_app
 from erp_core.settings import ApiSettings
+from tests.integration.access_helpers import add_user
+from tests.integration.web_helpers import sign_in
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -36,8 +38,10 @@ def test_inbox_shows_open_alerts_first_and_closed_below(db_url: str) -> None:
                     NOW if status == "closed" else None,
                 ),
             )
+    add_user(db_url, "viewer", ["operator"], "viewer-Pass-4711!")
     settings = ApiSettings(database_url=db_url, pool_min_size=1, pool_max_size=2)
     with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+        sign_in(client, "viewer", "viewer-Pass-4711!")
         page = client.get("/alerts")
     assert page.status_code == 200
     html = page.text

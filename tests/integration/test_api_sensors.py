@@ -19,6 +19,8 @@ from fastapi.testclient import TestClient
 
 from erp_core.app import create_app
 from erp_core.settings import ApiSettings
+from tests.integration.access_helpers import add_user
+from tests.integration.web_helpers import sign_in
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -31,8 +33,11 @@ def conn(db_url: str) -> Iterator[psycopg.Connection]:
 
 @pytest.fixture
 def client(db_url: str) -> Iterator[TestClient]:
+    """A browser signed in to the web UI as an operator (the JSON API here needs no token)."""
+    add_user(db_url, "viewer", ["operator"], "viewer-Pass-4711!")
     settings = ApiSettings(database_url=db_url, pool_min_size=1, pool_max_size=4)
     with TestClient(create_app(settings, clock=lambda: NOW)) as c:
+        sign_in(c, "viewer", "viewer-Pass-4711!")
         yield c
 
 

@@ -19,6 +19,7 @@ from erp_core.auth import service as auth_service
 from erp_core.auth.models import Role
 from erp_core.settings import ApiSettings
 from tests.integration.api_client import Api
+from tests.integration.web_helpers import csrf_of, sign_in
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(hours=6)
@@ -270,6 +271,17 @@ def test_retention_run_keeps_every_reading_of_a_lot_under_retention(api: Api, db
 def test_lot_page_shows_history_and_signs_from_the_browser(api: Api, db_url: str) -> None:
     lot, sensor = fridge_with_lot(api, db_url, code="FW", lot_number="WEB-1")
     excursion(db_url, sensor, NOW - timedelta(hours=1), minutes=30, peak=10.5)
+    qa = TestClient(api.client.app)  # a second browser, signed in as qa
+    sign_in(qa, "qa", PASSWORD)
+    qa_page = qa.get(f"/lots/{lot}").text
+    qa_try = {"action": "release", "password": PASSWORD, "justification": WHY}
+    refused = qa.post(
+        f"/lots/{lot}/release",
+        data={**qa_try, "csrf_token": csrf_of(qa_page)},
+        follow_redirects=False,
+    )
+    assert "only a qa_manager may override" in refused.text
+    sign_in(api.client, "boss", PASSWORD)
     page = api.client.get(f"/lots/{lot}")
     assert page.status_code == 200
     html = page.text
@@ -277,14 +289,16 @@ def test_lot_page_shows_history_and_signs_from_the_browser(api: Api, db_url: str
     assert "WEB-1" in html
     assert "RELEASE BLOCKED" in html
     assert "DEV-" in html
-    form = {"action": "release", "username": "boss", "password": "wrong", "justification": WHY}
+    form = {
+        "action": "release",
+        "password": "wrong",
+        "justification": WHY,
+        "csrf_token": csrf_of(html),
+    }
     refused = api.client.post(f"/lots/{lot}/release", data=form, follow_redirects=False)
     assert refused.status_code == 409
     assert "Not signed" in refused.text
     assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
-    qa_try = {**form, "username": "qa", "password": PASSWORD}
-    refused = api.client.post(f"/lots/{lot}/release", data=qa_try, follow_redirects=False)
-    assert "only a qa_manager may override" in refused.text
     ok = api.client.post(
         f"/lots/{lot}/release", data={**form, "password": PASSWORD}, follow_redirects=False
     )
