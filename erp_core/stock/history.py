@@ -17,7 +17,7 @@ import psycopg
 from coldchain.tor import Span, from_micros
 from erp_core.monitoring.buckets import BucketPlan, plan_buckets
 from erp_core.stock import rollup
-from erp_core.stock.copy_arrays import fetch_columns
+from erp_core.stock.columns import fetch_columns
 from erp_core.stock.exposure import Exposure, SegmentReadings, exposure
 from erp_core.stock.history_models import (
     ExcursionRef,
@@ -48,14 +48,9 @@ SELECT date_bin(%(width)s, time, %(origin)s) AS bucket, count(*), min(value), ma
 _READINGS = """
 SELECT sensor_id, segment_start, segment_end, time, value
   FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s)
- ORDER BY segment_start, sensor_id, time
 """
 
-# Read by name from the alarm-profile issue's table (migration 0002); checked at run time
-# so a database without it still answers, with a note.
-_EPISODE_COLUMNS = frozenset(
-    {"id", "sensor_id", "kind", "level", "start_t", "end_t", "peak", "late", "status"}
-)
+# Excursion episodes (migration 0002) of the lot's sensors, overlapping their segments.
 _EXCURSIONS = """
 SELECT DISTINCT e.id, e.sensor_id, e.kind, e.level, e.start_t, e.end_t, e.peak, e.late
   FROM telemetry.excursion_episodes e
@@ -144,7 +139,7 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
         min_gap=min_gap,
         blocks=blocks,
     )
-    excursions, notes = _excursions(conn, params)
+    excursions = _excursions(conn, params)
     return LotHistory(
         lot=lot,
         intervals=intervals,
@@ -154,7 +149,7 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
         buckets=buckets,
         stats=_stats(stats, item=item, max_hold=max_hold, min_gap=min_gap),
         excursions=excursions,
-        notes=notes,
+        notes=[],
     )
 
 
@@ -213,7 +208,9 @@ def _segment_readings(conn: Conn, params: dict[str, Any]) -> list[SegmentReading
     )
     if not times.size:
         return []
-    # Rows come grouped by segment; a group starts where sensor or segment bounds change.
+    order = np.lexsort((times, seg_end, seg_start, sensor))  # by segment, then time
+    sensor, seg_start, seg_end = sensor[order], seg_start[order], seg_end[order]
+    times, values = times[order], values[order]
     changed = (np.diff(sensor) != 0) | (np.diff(seg_start) != 0) | (np.diff(seg_end) != 0)
     starts = [0, *(np.flatnonzero(changed) + 1).tolist()]
     ends = [*starts[1:], int(times.size)]
@@ -228,20 +225,8 @@ def _segment_readings(conn: Conn, params: dict[str, Any]) -> list[SegmentReading
     ]
 
 
-def _excursions(conn: Conn, params: dict[str, Any]) -> tuple[list[ExcursionRef], list[str]]:
-    columns = {
-        name
-        for (name,) in conn.execute(
-            "SELECT column_name FROM information_schema.columns "
-            "WHERE table_schema = 'telemetry' AND table_name = 'excursion_episodes'"
-        ).fetchall()
-    }
-    if not columns:
-        return [], ["excursions not checked: telemetry.excursion_episodes does not exist yet"]
-    if not _EPISODE_COLUMNS.issubset(columns):
-        note = "excursions not checked: telemetry.excursion_episodes lacks the columns used"
-        return [], [note]
-    refs = [
+def _excursions(conn: Conn, params: dict[str, Any]) -> list[ExcursionRef]:
+    return [
         ExcursionRef(
             id=row[0],
             sensor_id=row[1],
@@ -254,7 +239,6 @@ def _excursions(conn: Conn, params: dict[str, Any]) -> tuple[list[ExcursionRef],
         )
         for row in conn.execute(_EXCURSIONS, params).fetchall()
     ]
-    return refs, []
 
 
 def _span(span: Span) -> TimeSpan:

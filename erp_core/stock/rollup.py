@@ -20,7 +20,9 @@ Freshness: before use, hours holding readings *received* after the sensor's wate
 (minus ``MARGIN``, for ingest transactions still open when the watermark was taken) are
 recomputed, together with the hour of the reading before them (whose step changed), and
 then the days holding those hours. Every hour written has its day rewritten in the same
-transaction, so each hour row has its day row.
+transaction, so each hour row has its day row. A read that finds nothing new leaves the
+watermark alone unless it is older than ``STALE``: not moving it is always safe (the
+next read looks further back), and it keeps plain reads free of writes.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ import numpy as np
 import psycopg
 
 from coldchain.tor import Span
-from erp_core.stock.copy_arrays import fetch_columns
+from erp_core.stock.columns import fetch_columns
 from erp_core.stock.exposure import Block, SegmentReadings
 
 Conn = psycopg.Connection[Any]
@@ -42,6 +44,7 @@ Conn = psycopg.Connection[Any]
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 MARGIN = timedelta(minutes=15)
+STALE = timedelta(hours=1)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -74,53 +77,82 @@ def floor(t: datetime, width: timedelta) -> datetime:
     return EPOCH + ((t - EPOCH) // width) * width
 
 
+# Takes the sensors' rollup locks in one statement, in sensor order (no deadlock).
+_LOCK = """
+SELECT now(), count(pg_advisory_xact_lock(hashtext('erp.reading_hours'), s))
+  FROM (SELECT s FROM unnest(%(sensors)s::int[]) AS s ORDER BY s) AS sorted
+"""
+
+# Per sensor: its watermark (NULL: never rolled up) and the hours to recompute, those
+# holding readings received since the watermark minus the margin and the hour of the
+# reading just before the earliest of them (its step to the next reading changed). The
+# index on (sensor_id, received_at) of migration 0008 finds them.
+_CHANGED = """
+SELECT g.sensor_id, st.received_until, c.h
+  FROM unnest(%(sensors)s::int[]) AS g(sensor_id)
+  LEFT JOIN erp.reading_hours_state st USING (sensor_id)
+  LEFT JOIN LATERAL (
+        SELECT date_bin('1 hour', r.time, timestamptz '1970-01-01 00:00+00') AS h
+          FROM telemetry.readings r
+         WHERE r.sensor_id = g.sensor_id AND r.received_at > st.received_until - %(margin)s
+        UNION
+        SELECT date_bin('1 hour', p.time, timestamptz '1970-01-01 00:00+00')
+          FROM (SELECT min(time) AS t FROM telemetry.readings
+                 WHERE sensor_id = g.sensor_id
+                   AND received_at > st.received_until - %(margin)s) AS m
+         CROSS JOIN LATERAL (
+                SELECT time FROM telemetry.readings
+                 WHERE sensor_id = g.sensor_id AND time < m.t
+                 ORDER BY time DESC LIMIT 1) AS p
+  ) AS c ON true
+"""
+
+
 def refresh(conn: Conn, *, sensor_ids: Sequence[int]) -> None:
-    """Bring the rollup of ``sensor_ids`` up to date with every reading received so far."""
-    row = conn.execute("SELECT now()").fetchone()
-    assert row is not None
+    """Bring the rollup of ``sensor_ids`` up to date with every reading received so far.
+
+    A watermark moves only when hours were recomputed or it is older than ``STALE``, so
+    most history reads write nothing (and their commit waits for no disk).
+    """
+    sensors = sorted(set(sensor_ids))
+    if not sensors:
+        return
+    row = conn.execute(_LOCK, {"sensors": sensors}).fetchone()
+    assert row is not None  # an aggregate always returns a row
     now: datetime = row[0]
-    for sensor in sorted(set(sensor_ids)):
-        conn.execute("SELECT pg_advisory_xact_lock(hashtext('erp.reading_hours'), %s)", (sensor,))
-        state = conn.execute(
-            "SELECT received_until FROM erp.reading_hours_state WHERE sensor_id = %s", (sensor,)
-        ).fetchone()
-        hours: list[tuple[datetime, datetime]] = []
-        if state is None:
-            span = conn.execute(
-                "SELECT min(time), max(time) FROM telemetry.readings WHERE sensor_id = %s",
-                (sensor,),
-            ).fetchone()
-            if span is not None and span[0] is not None:
-                hours = [(hour_of(span[0]), hour_of(span[1]) + HOUR)]
-        else:
-            changed = conn.execute(
-                """
-                SELECT DISTINCT h FROM (
-                    SELECT date_bin('1 hour', time, timestamptz '1970-01-01 00:00+00') AS h
-                      FROM telemetry.readings
-                     WHERE received_at > %(since)s AND sensor_id = %(s)s
-                    UNION
-                    SELECT date_bin('1 hour', p.time, timestamptz '1970-01-01 00:00+00')
-                      FROM (SELECT min(time) AS t FROM telemetry.readings
-                             WHERE received_at > %(since)s AND sensor_id = %(s)s) AS m
-                      CROSS JOIN LATERAL (
-                            SELECT time FROM telemetry.readings
-                             WHERE sensor_id = %(s)s AND time < m.t
-                             ORDER BY time DESC LIMIT 1) AS p) AS hours
-                 ORDER BY h
-                """,
-                {"since": state[0] - MARGIN, "s": sensor},
-            ).fetchall()
-            hours = hour_ranges([h for (h,) in changed])
+    marks: dict[int, datetime | None] = {}
+    changed: dict[int, list[datetime]] = {s: [] for s in sensors}
+    for sensor, mark, hour in conn.execute(_CHANGED, {"sensors": sensors, "margin": MARGIN}):
+        marks[sensor] = mark
+        if hour is not None:
+            changed[sensor].append(hour)
+    moved = []
+    for sensor in sensors:
+        mark = marks[sensor]
+        hours = _all_hours(conn, sensor) if mark is None else hour_ranges(changed[sensor])
         for start, end in hours:
             conn.execute("SELECT erp.refresh_reading_hours(%s, %s, %s)", (sensor, start, end))
         for start, end in widen(hours, DAY):
             conn.execute("SELECT erp.refresh_reading_days(%s, %s, %s)", (sensor, start, end))
+        if mark is None or hours or mark < now - STALE:
+            moved.append(sensor)
+    if moved:
         conn.execute(
-            "INSERT INTO erp.reading_hours_state (sensor_id, received_until) VALUES (%s, %s) "
+            "INSERT INTO erp.reading_hours_state (sensor_id, received_until) "
+            "SELECT unnest(%s::int[]), %s "
             "ON CONFLICT (sensor_id) DO UPDATE SET received_until = excluded.received_until",
-            (sensor, now),
+            (moved, now),
         )
+
+
+def _all_hours(conn: Conn, sensor: int) -> list[tuple[datetime, datetime]]:
+    """The hours from the sensor's first reading to its last, for a first rollup."""
+    span = conn.execute(
+        "SELECT min(time), max(time) FROM telemetry.readings WHERE sensor_id = %s", (sensor,)
+    ).fetchone()
+    if span is None or span[0] is None:
+        return []
+    return [(hour_of(span[0]), hour_of(span[1]) + HOUR)]
 
 
 def hour_ranges(hours: Sequence[datetime]) -> list[tuple[datetime, datetime]]:
@@ -366,7 +398,7 @@ def read_runs(conn: Conn, *, runs: Sequence[Run]) -> list[SegmentReadings]:
         },
         ("int8", "timestamptz", "float8"),
     )
-    order = np.argsort(index, kind="stable")
+    order = np.lexsort((times, index))  # by run, then time
     bounds = np.searchsorted(index[order], np.arange(1, len(runs) + 2))
     return [
         SegmentReadings(

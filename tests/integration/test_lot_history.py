@@ -438,6 +438,11 @@ def stored_day_rows(conn: psycopg.Connection, sensor: int) -> dict[datetime, tup
     }
 
 
+def watermarks(conn: psycopg.Connection) -> dict[int, datetime]:
+    rows = conn.execute("SELECT sensor_id, received_until FROM erp.reading_hours_state")
+    return dict(rows.fetchall())
+
+
 def assert_days(conn: psycopg.Connection, sensor: int, values: dict[float, float]) -> None:
     expected = day_rows(values)
     stored = stored_day_rows(conn, sensor)
@@ -481,6 +486,8 @@ def test_daily_rollup_equals_reading_every_row(conn: psycopg.Connection) -> None
             values[m] = 10.0 if warm else 5 + 2.5 * math.sin(m / 300) + rnd.random() * 0.1
         readings[sensor] = values
         add_readings(conn, sensor, values)
+    # Stored an hour ago: older than the refresh's margin for open ingest transactions.
+    conn.execute("UPDATE telemetry.readings SET received_at = received_at - interval '1 hour'")
     item = master.create_item(
         conn,
         item=ItemIn(
@@ -535,6 +542,14 @@ def test_daily_rollup_equals_reading_every_row(conn: psycopg.Connection) -> None
     for sensor, values in readings.items():
         assert_days(conn, sensor, values)
 
+    # A later read that finds nothing new writes nothing: the watermarks stay.
+    conn.commit()
+    set_actor(conn, user="test-warehouse")
+    marks = watermarks(conn)
+    assert marks.keys() == {r1, r2, f1}
+    compare(12)
+    assert watermarks(conn) == marks
+
     # Late readings, received now, into days that were clean: one in range, one warm.
     conn.commit()
     set_actor(conn, user="test-warehouse")
@@ -544,6 +559,9 @@ def test_daily_rollup_equals_reading_every_row(conn: psycopg.Connection) -> None
     conn.commit()
     set_actor(conn, user="test-warehouse")
     after = compare(12)
+    moved = watermarks(conn)
+    assert moved[r1] > marks[r1]  # r1's hours were recomputed
+    assert (moved[r2], moved[f1]) == (marks[r2], marks[f1])
     assert after.stats is not None
     assert after.stats.max == 30.0
     assert after.stats.readings == stats.readings + 2

@@ -7,6 +7,13 @@ otherwise its hours are read. Derived data like the hourly rollup, so not audite
 kept in step with the hours by ``erp_core.stock.rollup.refresh``, which recomputes the
 days of every hour range it recomputes; the upgrade fills it from the hours already there.
 
+The refresh finds readings received since a sensor's watermark. The index on
+``received_at`` alone made it walk every sensor's recent readings (all of ingest's
+traffic in the last 15 minutes and more) to keep one sensor's; it is replaced by one on
+(sensor_id, received_at), which ingest pays for the same way. Building it on a large
+readings table blocks inserts for the build (ingest retries; gateways keep their
+outbox).
+
 Revision ID: 0008
 Revises: 0007
 Create Date: 2026-11-25
@@ -57,6 +64,9 @@ RETURNS integer LANGUAGE sql AS $$
     SELECT 1;
 $$;
 
+CREATE INDEX readings_sensor_received ON telemetry.readings (sensor_id, received_at);
+DROP INDEX telemetry.readings_received_at;
+
 INSERT INTO erp.reading_days
 SELECT sensor_id, date_bin('1 day', hour, timestamptz '1970-01-01 00:00+00') AS d,
        sum(n), min(vmin), max(vmax), sum(vsum), min(first_t), max(last_t),
@@ -77,5 +87,7 @@ def downgrade() -> None:
         """
         DROP FUNCTION erp.refresh_reading_days(integer, timestamptz, timestamptz);
         DROP TABLE erp.reading_days;
+        CREATE INDEX readings_received_at ON telemetry.readings (received_at);
+        DROP INDEX telemetry.readings_sensor_received;
         """
     )
