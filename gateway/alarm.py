@@ -3,7 +3,7 @@
 China's GSP for medical devices (NMPA) and good practice elsewhere want an alarm *on
 the spot* when a storage temperature reaches its limit, not only an e-mail from a
 central server that may be unreachable. So the gateway checks the readings it polls
-against limits from its own config, as they are stored in the outbox, and drives a
+against limits from its own config, as they arrive (before the outbox), and drives a
 relay (buzzer, beacon) from the result; nothing here needs the broker or ingest.
 
 A reading is beyond its limit when it is strictly outside ``[low, high]``, as the
@@ -50,7 +50,7 @@ class LocalAlarm:
         return sorted(self._causes.values())
 
     def observe(self, readings: Sequence[Reading], now_ms: int) -> bool:
-        """Take readings just stored at gateway time ``now_ms``; return whether it toggled."""
+        """Take readings that arrived at gateway time ``now_ms``; return whether it toggled."""
         before = self.active
         for reading in readings:
             for limit in self.limits:

@@ -1,6 +1,6 @@
 """Local alarm output: switches one relay channel (write single coil, function 05) on an alarm.
 
-The gateway feeds every reading it stores to `AlarmOutputDriver.observe`; the pure
+The gateway feeds every reading a source delivers to `AlarmOutputDriver.observe`; the pure
 `gateway.alarm.LocalAlarm` decides whether a local limit is broken, and this driver
 writes the relay module's coil through the shared Modbus link of its bus. None of it
 touches MQTT, so the alarm sounds while the broker or the network is down.
@@ -81,7 +81,7 @@ class AlarmOutputDriver:
         return self.alarm.state(output_on=self._written, error=self._health.error)
 
     def observe(self, readings: Sequence[Reading]) -> None:
-        """Check readings just stored against the local limits; wake the writer on a change."""
+        """Check readings just delivered against the local limits; wake the writer on a change."""
         if self.alarm.observe(readings, millis(self._clock)):
             if self.alarm.active:
                 log.warning("alarm %s ON: %s", self.name, "; ".join(self.alarm.causes()))

@@ -168,10 +168,10 @@ async def _run(cfg: GatewayConfig, outbox: Outbox, stop: asyncio.Event, clock: C
     sources += alarms
 
     def sink(readings: Sequence[Reading]) -> None:
+        for alarm in alarms:  # local, first: needs neither the broker nor the outbox
+            alarm.observe(readings)
         outbox.append(readings)
         publisher.notify()
-        for alarm in alarms:  # local: works without the broker
-            alarm.observe(readings)
 
     log.info(
         "gateway %s/%s: stream %s, %d readings waiting, %d sources",
@@ -195,6 +195,8 @@ async def _run(cfg: GatewayConfig, outbox: Outbox, stop: asyncio.Event, clock: C
         stopper.cancel()
         # sources first (no more appends), then the publisher's goodbye
         source_error = await _finish(source_tasks)
+        for link in links.values():
+            link.close()
         publisher_error = await _finish([publisher_task], grace=STOP_GRACE_S)
     if error := source_error or publisher_error:
         raise error

@@ -175,6 +175,7 @@ class ModbusSource:
         self._profile = profile
         self._clock = clock
         self._health = Health(device.name)
+        self._own_link = link is None  # a shared link is closed by its owner (the app)
         self._link = link if link is not None else ModbusLink([device])
 
     @property
@@ -223,8 +224,9 @@ class ModbusSource:
                 self._health.succeeded(readings[0].t)
                 await asyncio.sleep(max(0.0, started + interval - loop.time()))
         finally:
-            self.close()
+            if self._own_link:
+                self.close()
 
     def close(self) -> None:
-        """Drop the connection (shared with the bus); the next poll opens a new one."""
+        """Drop the connection (also for the other units of a shared link); polls reopen it."""
         self._link.close()
