@@ -236,3 +236,34 @@ def test_cli_reports_and_fails_on_a_non_compliant_location(
     parsed = json.loads(as_json.stdout)
     assert [(r["code"], r["compliant"]) for r in parsed] == [("FR", False)]
     assert runner.invoke(cli, ["locations", "compliance", "--location", "99999"]).exit_code == 2
+
+
+def test_interval_while_out_of_range_is_measured_from_out_of_range_readings(
+    api: StockApi, db_url: str
+) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("F2", "fridge"))
+    fast = probe(api, db_url, "fast", ids["FR"], every_min=10)
+    slow = probe(api, db_url, "slow", ids["F2"], every_min=10)
+    people(db_url, "ana")
+    start = NOW - timedelta(hours=3, minutes=5)
+    with psycopg.connect(db_url) as conn:
+        # "fast" switches to one reading a minute during a 20-min excursion; "slow" does not.
+        conn.execute(
+            "INSERT INTO telemetry.readings (time, sensor_id, value) "
+            "SELECT t, %s, 9.5 FROM generate_series(%s::timestamptz, %s, '1 minute') AS t "
+            "ON CONFLICT DO NOTHING",
+            (fast, start, start + timedelta(minutes=20)),
+        )
+        conn.execute(
+            "UPDATE telemetry.readings SET value = 9.5 WHERE sensor_id = %s "
+            "AND time BETWEEN %s AND %s",
+            (slow, start, start + timedelta(minutes=20)),
+        )
+    fine = api.get("qa", f"/api/locations/{ids['FR']}/compliance")
+    assert fine["probes"][0]["excursion_interval_s"] == 60
+    assert fine["probes"][0]["interval_s"] == 600
+    assert fine["compliant"] is True, fine["violations"]
+    flagged = api.get("qa", f"/api/locations/{ids['F2']}/compliance")
+    assert flagged["probes"][0]["excursion_interval_s"] == 600
+    assert rules(flagged) == [(DEFAULT, "excursion_interval", "slow")]
+    assert "10 min while out of range" in flagged["violations"][0]["reason"]
