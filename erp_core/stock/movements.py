@@ -59,6 +59,8 @@ def record_movement(
     Afterwards every alarm excursion the lot's history now touches has a deviation.
     """
     lot = get_lot(conn, lot_id=movement.lot_id)
+    # One writer per lot: the history checks below must see every other movement of it.
+    conn.execute("SELECT 1 FROM erp.lots WHERE id = %s FOR NO KEY UPDATE", (lot.id,))
     if movement.from_location_id is None and movement.to_location_id is None:
         raise InvalidArgumentError("to_location_id", None, "a movement needs a from or a to")
     if movement.from_location_id == movement.to_location_id:

@@ -12,6 +12,8 @@ import psycopg
 import pytest
 
 from erp_core.audit.service import set_actor
+from erp_core.stock import movements
+from erp_core.stock.models import MovementIn
 from tests.integration.stock_fixtures import (
     NOW,
     StockApi,
@@ -214,3 +216,24 @@ def deviations(db_url: str, lot_id: int) -> list[int]:
             "SELECT episode_id FROM erp.deviations WHERE lot_id = %s ORDER BY id", (lot_id,)
         ).fetchall()
     return [int(r[0]) for r in rows]
+
+
+def test_movements_of_one_lot_are_serialised(api: StockApi, db_url: str) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("F2", "fridge"), ("F3", "fridge"))
+    lot_id = lot(api, item(api))
+    move(api, lot_id, None, ids["FR"], 0)
+
+    def out_of_fridge(to: int, minutes: float) -> MovementIn:
+        return MovementIn(
+            lot_id=lot_id, quantity=100, from_location_id=ids["FR"], to_location_id=to,
+            moved_at=at(minutes),
+        )  # fmt: skip
+
+    with psycopg.connect(db_url) as first, psycopg.connect(db_url) as second:
+        set_actor(first, user="wh")
+        movements.record_movement(first, movement=out_of_fridge(ids["F2"], 100), now=NOW)
+        set_actor(second, user="wh")
+        second.execute("SET LOCAL lock_timeout = '300ms'")
+        # Both would pass the stock check alone; the second must wait for the first.
+        with pytest.raises(psycopg.errors.LockNotAvailable):
+            movements.record_movement(second, movement=out_of_fridge(ids["F3"], 50), now=NOW)
