@@ -86,7 +86,8 @@ SELECT now(), count(pg_advisory_xact_lock(hashtext('erp.reading_hours'), s))
 # Per sensor: its watermark (NULL: never rolled up) and the hours to recompute, those
 # holding readings received since the watermark minus the margin and the hour of the
 # reading just before the earliest of them (its step to the next reading changed). The
-# index on (sensor_id, received_at) of migration 0008 finds them.
+# index on (sensor_id, received_at) of migration 0008 finds them; OFFSET 0 keeps the
+# planner from taking min(time) by walking the sensor's primary key, filtering every row.
 _CHANGED = """
 SELECT g.sensor_id, st.received_until, c.h
   FROM unnest(%(sensors)s::int[]) AS g(sensor_id)
@@ -97,9 +98,11 @@ SELECT g.sensor_id, st.received_until, c.h
          WHERE r.sensor_id = g.sensor_id AND r.received_at > st.received_until - %(margin)s
         UNION
         SELECT date_bin('1 hour', p.time, timestamptz '1970-01-01 00:00+00')
-          FROM (SELECT min(time) AS t FROM telemetry.readings
-                 WHERE sensor_id = g.sensor_id
-                   AND received_at > st.received_until - %(margin)s) AS m
+          FROM (SELECT min(time) AS t FROM (
+                       SELECT time FROM telemetry.readings
+                        WHERE sensor_id = g.sensor_id
+                          AND received_at > st.received_until - %(margin)s
+                       OFFSET 0) AS x) AS m
          CROSS JOIN LATERAL (
                 SELECT time FROM telemetry.readings
                  WHERE sensor_id = g.sensor_id AND time < m.t
