@@ -5,6 +5,7 @@ and the lot's intervals and sensor segments are right afterwards.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ import pytest
 
 from erp_core.audit.service import set_actor
 from erp_core.stock import movements
+from erp_core.stock.errors import StockConflictError
 from erp_core.stock.models import MovementIn
 from tests.integration.stock_fixtures import (
     NOW,
@@ -229,11 +231,25 @@ def test_movements_of_one_lot_are_serialised(api: StockApi, db_url: str) -> None
             moved_at=at(minutes),
         )  # fmt: skip
 
-    with psycopg.connect(db_url) as first, psycopg.connect(db_url) as second:
+    outcome: list[object] = []
+
+    def second_writer() -> None:
+        with psycopg.connect(db_url) as second:
+            set_actor(second, user="wh")
+            try:
+                movements.record_movement(second, movement=out_of_fridge(ids["F3"], 50), now=NOW)
+                outcome.append("stored")
+            except StockConflictError as err:
+                outcome.append(err.code)
+
+    with psycopg.connect(db_url) as first:
         set_actor(first, user="wh")
         movements.record_movement(first, movement=out_of_fridge(ids["F2"], 100), now=NOW)
-        set_actor(second, user="wh")
-        second.execute("SET LOCAL lock_timeout = '300ms'")
-        # Both would pass the stock check alone; the second must wait for the first.
-        with pytest.raises(psycopg.errors.LockNotAvailable):
-            movements.record_movement(second, movement=out_of_fridge(ids["F3"], 50), now=NOW)
+        # Alone, the second move would pass the stock check; it must wait for the first
+        # and then see that FR no longer holds the lot at 100 min.
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive()
+    thread.join(10)
+    assert outcome == ["backdated"]
