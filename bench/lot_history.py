@@ -4,6 +4,7 @@ Run from the repository root with the project's Python::
 
     .venv/bin/python bench/lot_history.py [--rows 50000000] [--requests 50] [--keep]
     .venv/bin/python bench/lot_history.py --reuse ct_bench_lot_1234abcd   # skip the build
+    .venv/bin/python bench/lot_history.py --reuse … --cold --raw   # and the other paths
 
 It creates a database of its own (dropped afterwards unless ``--keep``), migrates it, and
 fills ``telemetry.readings`` server-side with ``generate_series`` (two connections in
@@ -16,7 +17,10 @@ parallel, the primary key dropped during the load and rebuilt after it):
 
 Then it serves the real app (``erp_core.app.create_app``) through FastAPI's TestClient
 and times ``--requests`` history requests after a warm-up, reporting p50/p95/max and
-the build time. Results and their reading: docs/benchmarks.md.
+the build time. ``--cold`` first empties the rollup and times the request that rebuilds
+it; ``--raw`` afterwards times the history in-process on the rollup and on every raw
+reading (``use_rollup=False``), side by side, and checks that they agree. The load
+average is printed before and after. Results and their reading: docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -46,6 +50,8 @@ from erp_core.auth import service as auth_service  # noqa: E402
 from erp_core.auth import tokens  # noqa: E402
 from erp_core.auth.models import Role  # noqa: E402
 from erp_core.settings import ApiSettings  # noqa: E402
+from erp_core.stock.history import lot_history  # noqa: E402
+from erp_core.stock.history_models import HistoryBucket  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "COLDTRACE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -205,8 +211,10 @@ def _run_parallel(url: str, jobs: list[tuple[str, dict[str, object]]], *, worker
         raise errors[0]
 
 
-def measure(dbname: str, lot_id: int, *, requests: int, max_points: int) -> list[float]:
-    """Seconds per history request, after three warm-up requests."""
+def measure(
+    dbname: str, lot_id: int, *, requests: int, max_points: int, warmup: int = 3
+) -> list[float]:
+    """Seconds per history request, after ``warmup`` warm-up requests."""
     settings = ApiSettings(
         database_url=url_of(dbname),
         pool_min_size=1,
@@ -219,7 +227,7 @@ def measure(dbname: str, lot_id: int, *, requests: int, max_points: int) -> list
     path = f"/api/lots/{lot_id}/history?max_points={max_points}"
     timings = []
     with TestClient(create_app(settings, clock=lambda: NOW)) as client:
-        for i in range(requests + 3):
+        for i in range(requests + warmup):
             t0 = time.perf_counter()
             r = client.get(path, headers=headers)
             elapsed = time.perf_counter() - t0
@@ -235,9 +243,55 @@ def measure(dbname: str, lot_id: int, *, requests: int, max_points: int) -> list
                 )
                 if stats["readings"] != lot_rows():
                     raise SystemExit("the history does not hold every reading of the lot")
-            if i >= 3:
+            if i >= warmup:
                 timings.append(elapsed)
     return timings
+
+
+def cold_request(dbname: str, lot_id: int, *, max_points: int) -> float:
+    """Seconds of the first history request after the rollup was emptied."""
+    with psycopg.connect(url_of(dbname)) as conn:
+        conn.execute("TRUNCATE erp.reading_hours, erp.reading_days, erp.reading_hours_state")
+    return measure(dbname, lot_id, requests=1, max_points=max_points, warmup=0)[0]
+
+
+def compare_paths(dbname: str, lot_id: int, *, max_points: int, runs: int = 10) -> None:
+    """Time the history in-process on the rollup and on every raw reading; compare them."""
+    with psycopg.connect(url_of(dbname)) as conn:
+        fast_s = []
+        for _ in range(runs):
+            t0 = time.perf_counter()
+            fast = lot_history(conn, lot_id=lot_id, max_points=max_points, now=NOW)
+            fast_s.append(time.perf_counter() - t0)
+            conn.commit()
+        t0 = time.perf_counter()
+        slow = lot_history(conn, lot_id=lot_id, max_points=max_points, now=NOW, use_rollup=False)
+        slow_s = time.perf_counter() - t0
+        conn.rollback()
+    a, b = fast.stats, slow.stats
+    assert a is not None
+    assert b is not None
+    names = ("readings", "min", "max", "tor_cumulative_seconds", "out_of_range", "gaps")
+    differ = [name for name in names if getattr(a, name) != getattr(b, name)]
+    if [_bucket_key(k) for k in fast.buckets] != [_bucket_key(k) for k in slow.buckets]:
+        differ.append("buckets")
+    print(
+        f"  in-process: rollup median {statistics.median(fast_s) * 1000:.0f} ms (of {runs}), "
+        f"every raw reading {slow_s * 1000:.0f} ms; equal: {', '.join(names)} and buckets "
+        f"unless listed here: {differ}; mean differs by {abs(a.mean - b.mean):.1e}, "
+        f"MKT by {abs(a.mkt - b.mkt):.1e} °C"
+    )
+    if differ:
+        raise SystemExit("the rollup path and the raw path disagree")
+
+
+def _bucket_key(k: HistoryBucket) -> tuple[object, ...]:
+    return (k.start, k.end, k.count, k.min, k.max, tuple(k.sensor_ids))
+
+
+def load() -> str:
+    """The load averages over 1, 5 and 15 minutes."""
+    return "load average " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def main() -> None:
@@ -248,7 +302,10 @@ def main() -> None:
     parser.add_argument("--max-points", type=int, default=500)
     parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument("--reuse", metavar="DBNAME", help="a database built by --keep")
+    parser.add_argument("--cold", action="store_true", help="first time a rollup rebuild")
+    parser.add_argument("--raw", action="store_true", help="then compare with the raw path")
     args = parser.parse_args()
+    print(f"start: {load()}")
     dbname = args.reuse or f"ct_bench_lot_{uuid.uuid4().hex[:8]}"
     try:
         if args.reuse:
@@ -264,7 +321,13 @@ def main() -> None:
             print(f"building {dbname} with {args.rows:,} readings …")
             lot_id, seconds = build(dbname, args.rows)
             print(f"  built in {seconds:.0f} s ({seconds / 60:.1f} min)")
+        if args.cold:
+            seconds = cold_request(dbname, lot_id, max_points=args.max_points)
+            print(f"  first request after emptying the rollup: {seconds * 1000:.0f} ms")
         timings = measure(dbname, lot_id, requests=args.requests, max_points=args.max_points)
+        print(f"  after the requests: {load()}")
+        if args.raw:
+            compare_paths(dbname, lot_id, max_points=args.max_points)
     finally:
         if not args.keep and not args.reuse:
             migrate.drop_database(url_of(dbname))
@@ -275,6 +338,7 @@ def main() -> None:
         f"max {ms[-1]:.0f} ms  (target p95 < 150 ms)  "
         f"[{platform.python_version()}, {os.cpu_count()} CPUs]"
     )
+    print(f"end: {load()}")
 
 
 if __name__ == "__main__":
