@@ -19,7 +19,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from coldtrace.broker import Broker
+from coldtrace.broker import Broker, free_port
 from firmware_sim.bus import SimulatedBus
 from firmware_sim.modbus_device import DeviceSpec, SimulatedDevice
 from firmware_sim.relay import SimulatedRelay
@@ -30,10 +30,8 @@ from telemetry.modbus_profiles import SerialDefaults
 from telemetry.topics import Kind, Topic
 from tests.mqtt_helpers import Collector
 
-pytestmark = [
-    pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed"),
-    pytest.mark.timeout(90),
-]
+pytestmark = pytest.mark.timeout(90)
+needs_socat = pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
 
 SITE, GATEWAY = "plant-1", "gw-alarm"
 CHANNEL = 3
@@ -56,8 +54,13 @@ def line(tmp_path: Path) -> Iterator[tuple[str, str]]:
     proc.wait(5)
 
 
-def config(broker: Broker, gw_port: str, outbox: Path) -> GatewayConfig:
-    rtu = {"transport": "rtu", "serial_port": gw_port, "timeout_s": 0.3, "retries": 0}
+def config(
+    broker: Broker, gw_port: str, outbox: Path, *, tcp_port: int | None = None
+) -> GatewayConfig:
+    rtu: dict[str, object] = {"transport": "rtu", "serial_port": gw_port}
+    if tcp_port is not None:
+        rtu = {"transport": "tcp", "host": "127.0.0.1", "port": tcp_port}
+    rtu |= {"timeout_s": 0.3, "retries": 0}
     return GatewayConfig.model_validate(
         {
             "gateway": {"id": GATEWAY, "site": SITE},
@@ -93,6 +96,7 @@ async def until(cond: Callable[[], bool], what: str, within: float = 10.0) -> No
         await asyncio.sleep(0.05)
 
 
+@needs_socat
 def test_relay_follows_local_limits_and_works_without_the_broker(
     broker: Broker, line: tuple[str, str], tmp_path: Path
 ) -> None:
@@ -158,3 +162,37 @@ def test_relay_follows_local_limits_and_works_without_the_broker(
 
     asyncio.run(scenario())
     states.close()
+
+
+def test_relay_behind_a_tcp_converter_shared_with_the_sensor(
+    broker: Broker, tmp_path: Path
+) -> None:
+    """The demo's setup: sensor and relay module behind one RTU-to-TCP converter."""
+    port = free_port()
+    sensor = SimulatedDevice(DeviceSpec(name="fridge-7", profile="xy-md02", port=0, unit=1))
+    relay = SimulatedRelay(unit=2)
+    sensor.hold({"temperature": 5.0, "humidity": 40.0})
+    cfg = config(broker, "", tmp_path / "outbox.sqlite", tcp_port=port)
+    assert {u.link_key for u in [*cfg.modbus, *cfg.alarms]} == {f"tcp:127.0.0.1:{port}"}
+
+    async def scenario() -> None:
+        bus = SimulatedBus.behind_converter("127.0.0.1", port, [sensor, relay])
+        stop_bus, ready = asyncio.Event(), asyncio.Event()
+        served = asyncio.create_task(bus.serve(stop=stop_bus, ready=ready))
+        await asyncio.wait_for(ready.wait(), 5)
+        stop = asyncio.Event()
+        gateway = asyncio.create_task(run_gateway(cfg, stop=stop))
+        try:
+            await until(lambda: relay.writes >= 1, "the first coil write")
+            assert relay.channel(CHANNEL) is False
+            sensor.hold({"temperature": 8.5, "humidity": 40.0})
+            await until(lambda: relay.channel(CHANNEL), "the relay to switch on")
+            sensor.hold({"temperature": 7.5, "humidity": 40.0})
+            await until(lambda: not relay.channel(CHANNEL), "the relay to switch off")
+        finally:
+            stop.set()
+            await asyncio.wait_for(gateway, 20)
+            stop_bus.set()
+            await served
+
+    asyncio.run(scenario())
