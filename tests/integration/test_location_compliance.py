@@ -171,7 +171,13 @@ def test_recipients_count_named_people_on_personal_channels_only(
     people(db_url, "ana")
     people(db_url, "robot", role="system")  # a machine endpoint is no named person
     people(db_url, "hook-only", role="ops", channel="webhook")
+    with psycopg.connect(db_url) as conn:  # serves another site than the probes' gateway
+        conn.execute(
+            "INSERT INTO telemetry.recipients (name, email, role, site) "
+            "VALUES ('elsewhere', 'e@plant.example', 'qa', 'plant-2')"
+        )
     result = api.get("qa", f"/api/locations/{ids['CR']}/compliance")
+    assert result["alert_sites"] == ["plant-1"]
     assert result["recipients"] == 1
     assert rules(result) == [(NMPA, "recipients", None)]
 
