@@ -61,7 +61,14 @@ def get_settings(context: Context) -> ApiSettings:
 
 
 def get_connection(context: Context) -> Iterator[DbConnection]:
-    """A pooled connection for one request; committed at the end, rolled back on error."""
+    """A pooled connection for one request; committed at the end, rolled back on error.
+
+    Used with ``scope="function"`` (``Connection``): the commit happens when the view
+    returns, *before* the answer is sent. With FastAPI's default (request) scope it would
+    run after the response went out, so a browser following a 303 could arrive before
+    the sign-in or signature it was told about is committed, and a failed commit would
+    follow a success answer.
+    """
     with context.pool.connection() as conn:
         yield conn
 
@@ -72,7 +79,7 @@ def get_now(context: Context) -> datetime:
 
 
 Settings = Annotated[ApiSettings, Depends(get_settings)]
-Connection = Annotated[DbConnection, Depends(get_connection)]
+Connection = Annotated[DbConnection, Depends(get_connection, scope="function")]
 Now = Annotated[datetime, Depends(get_now)]
 
 

@@ -16,6 +16,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from starlette.types import Message, Receive, Scope, Send
 
 from erp_core.app import create_app
 from erp_core.settings import ApiSettings
@@ -381,3 +382,36 @@ def test_qa_acknowledges_and_closes_an_alert_from_the_inbox(web: Web) -> None:
         "product assessed",
         "Within study S-14",
     )
+
+
+def test_sign_in_and_signature_are_committed_before_the_answer_leaves(web: Web) -> None:
+    """A browser follows the 303 at once: what it was told must already be in the database.
+
+    The probe looks at the database when the answer starts, as a real server sends it
+    (the test client alone would wait for the whole app, commit included).
+    """
+    app = web.client.app
+    seen: dict[str, int] = {}
+
+    async def probe(scope: Scope, receive: Receive, send: Send) -> None:
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start" and scope["method"] == "POST":
+                seen[scope["path"]] = web.count(
+                    "SELECT (SELECT count(*) FROM erp.web_sessions)"
+                    " + (SELECT count(*) FROM erp.signatures)"
+                )
+            await send(message)
+
+        await app(scope, receive, watch)
+
+    browser = TestClient(probe)
+    sign_in(browser, "qa", password("qa"))
+    assert seen["/sign-in"] == 1
+    token = csrf_of(browser.get(f"/lots/{web.lot}").text)
+    signed = browser.post(
+        f"/lots/{web.lot}/release",
+        data={"action": "reject", "password": password("qa"), "csrf_token": token},
+        follow_redirects=False,
+    )
+    assert signed.status_code == 303, signed.text
+    assert seen[f"/lots/{web.lot}/release"] == 2
