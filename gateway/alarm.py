@@ -9,7 +9,8 @@ relay (buzzer, beacon) from the result; nothing here needs the broker or ingest.
 A reading is beyond its limit when it is strictly outside ``[low, high]``, as the
 excursion rules of `coldchain` count it. The alarm is active while the newest
 reading of any watched (sensor, quantity) is beyond its limit, and clears when every
-one of them is back in range.
+one of them is back in range. A central alert may hold it on as well (`hold`,
+`gateway.central_alerts`).
 """
 
 from __future__ import annotations
@@ -39,15 +40,16 @@ class LocalAlarm:
     limits: Sequence[LocalLimit]
     since: int | None = None  # gateway time (ms) it turned active
     _causes: dict[tuple[str, str], str] = field(default_factory=dict)
+    _held: dict[str, str] = field(default_factory=dict)
 
     @property
     def active(self) -> bool:
         """Whether the alarm output should be on."""
-        return bool(self._causes)
+        return bool(self._causes or self._held)
 
     def causes(self) -> list[str]:
-        """Why the alarm is active, one line per broken limit."""
-        return sorted(self._causes.values())
+        """Why the alarm is active: one line per broken limit, then per holding alert."""
+        return [*sorted(self._causes.values()), *sorted(self._held.values())]
 
     def observe(self, readings: Sequence[Reading], now_ms: int) -> bool:
         """Take readings that arrived at gateway time ``now_ms``; return whether it toggled."""
@@ -61,6 +63,18 @@ class LocalAlarm:
                     self._causes[key] = why
                 else:
                     self._causes.pop(key, None)
+        return self._toggled(before=before, now_ms=now_ms)
+
+    def hold(self, key: str, reason: str | None, now_ms: int) -> bool:
+        """Hold the alarm on for ``key`` with ``reason``, or release ``key`` (None)."""
+        before = self.active
+        if reason is None:
+            self._held.pop(key, None)
+        else:
+            self._held[key] = reason
+        return self._toggled(before=before, now_ms=now_ms)
+
+    def _toggled(self, *, before: bool, now_ms: int) -> bool:
         if self.active == before:
             return False
         self.since = now_ms if self.active else None

@@ -11,7 +11,8 @@ backoff and shows in the driver's status (it is a `Source`, so the state topic l
 it with the devices) and in the alarm state. The first write after a start sets the
 output to the alarm's state, which is off until a reading breaks a limit. On stop
 the output keeps its last state: an alarm stays audible rather than silenced by a
-restart.
+restart. With ``central_alerts`` the output is also held on by open central alerts
+on its watched sensors (`gateway.central_alerts`), which the publisher receives.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pymodbus.client.base import ModbusBaseClient
 from pymodbus.exceptions import ModbusException
 
 from gateway.alarm import LocalAlarm
+from gateway.central_alerts import AlertEvent, hold_reason
 from gateway.config import AlarmOutput
 from gateway.flow import Backoff
 from gateway.health import AlarmState
@@ -63,6 +65,7 @@ class AlarmOutputDriver:
         self._clock = clock
         self._on_change = on_change
         self.alarm = LocalAlarm(cfg.name, cfg.limits)
+        self._watched = {limit.sensor for limit in cfg.limits}
         self._health = Health(cfg.name)
         self._written: bool | None = None
         self._wake = asyncio.Event()
@@ -82,13 +85,24 @@ class AlarmOutputDriver:
 
     def observe(self, readings: Sequence[Reading]) -> None:
         """Check readings just delivered against the local limits; wake the writer on a change."""
-        if self.alarm.observe(readings, millis(self._clock)):
-            if self.alarm.active:
-                log.warning("alarm %s ON: %s", self.name, "; ".join(self.alarm.causes()))
-            else:
-                log.warning("alarm %s cleared", self.name)
-            self._wake.set()
-            self._on_change()
+        self._changed(self.alarm.observe(readings, millis(self._clock)))
+
+    def central(self, event: AlertEvent) -> None:
+        """Take a central alert event: an open alert on a watched sensor holds the output on."""
+        if not self._cfg.central_alerts or event.sensor not in self._watched:
+            return
+        key = f"alert {event.alert_id}"
+        self._changed(self.alarm.hold(key, hold_reason(event), millis(self._clock)))
+
+    def _changed(self, toggled: bool) -> None:  # noqa: FBT001 - the alarm's answer
+        if not toggled:
+            return
+        if self.alarm.active:
+            log.warning("alarm %s ON: %s", self.name, "; ".join(self.alarm.causes()))
+        else:
+            log.warning("alarm %s cleared", self.name)
+        self._wake.set()
+        self._on_change()
 
     async def _write(self, *, on: bool) -> None:
         cfg, coil = self._cfg, self._coil

@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 
 from gateway.alarm_output import AlarmOutputDriver
+from gateway.central_alerts import decode_alert_event
 from gateway.config import GatewayConfig, load_config
 from gateway.errors import OutboxError
 from gateway.flow import Backoff
@@ -153,11 +154,18 @@ def build_alarm_outputs(
 async def _run(cfg: GatewayConfig, outbox: Outbox, stop: asyncio.Event, clock: Clock) -> None:
     sources: list[Source] = []
     alarms: list[AlarmOutputDriver] = []
+
+    def central_alert(payload: bytes) -> None:
+        if (event := decode_alert_event(payload)) is not None:
+            for alarm in alarms:
+                alarm.central(event)
+
     publisher = Publisher(
         cfg,
         outbox,
         status=lambda: [s.status() for s in sources],
         alarms=lambda: [a.alarm_state() for a in alarms],
+        alerts=central_alert if any(a.central_alerts for a in cfg.alarms) else None,
         clock=clock,
     )
     links = build_links([*cfg.modbus, *cfg.alarms])

@@ -242,6 +242,7 @@ class AlarmOutput(ModbusEndpoint):
     channel: int = Field(default=1, ge=1)
     limits: list[LocalLimit] = Field(min_length=1)
     refresh_s: float = Field(default=30.0, gt=0)  # re-write the coil (a module that lost power)
+    central_alerts: bool = False  # also on while a central alert on a watched sensor is open
 
     @model_validator(mode="before")
     @classmethod

@@ -38,6 +38,7 @@ from typing import Any
 
 import aiomqtt
 
+from gateway.central_alerts import alerts_topic
 from gateway.config import GatewayConfig
 from gateway.errors import PublishError
 from gateway.flow import Backoff
@@ -59,6 +60,7 @@ PUBLISH_PIPELINE = 8  # batches published without waiting for their PUBACKs
 
 StatusProvider = Callable[[], Sequence[SourceState]]
 AlarmProvider = Callable[[], Sequence[AlarmState]]
+AlertHandler = Callable[[bytes], None]
 
 
 def _none() -> Sequence[Any]:
@@ -75,6 +77,7 @@ class Publisher:
         *,
         status: StatusProvider = _none,
         alarms: AlarmProvider = _none,
+        alerts: AlertHandler | None = None,
         clock: Clock = time.time,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
@@ -82,11 +85,13 @@ class Publisher:
         self._outbox = outbox
         self._status = status
         self._alarms = alarms
+        self._alerts = alerts
         self._clock = clock
         self._monotonic = monotonic
         site, gw = cfg.gateway.site, cfg.gateway.id
         self._topics = {kind: str(Topic.build(site, gw, kind)) for kind in Kind}
         self._ack_filter = ack_filter(site, gw)
+        self._alerts_topic = alerts_topic(site)
         now = monotonic()
         self._streams = {
             kind: OutboxStream.open(
@@ -196,6 +201,8 @@ class Publisher:
                 log.info("connected to MQTT broker %s:%d", mqtt.host, mqtt.port)
                 await self._publish_state(client, Status.ONLINE)
                 await client.subscribe(self._ack_filter, qos=1)
+                if self._alerts is not None:  # central alerts drive local alarm outputs
+                    await client.subscribe(self._alerts_topic, qos=1)
                 # whatever was in flight on the old connection may be lost: go back
                 for stream in self._streams.values():
                     stream.window.rewind()
@@ -228,11 +235,14 @@ class Publisher:
             await self._publish_state(client, Status.ONLINE)
 
     async def _receive_acks(self, client: aiomqtt.Client) -> None:
-        """Apply every ack of our streams to the outbox and the windows."""
+        """Apply every ack of our streams to the outbox and the windows; pass on alerts."""
         async for message in client.messages:
             payload = message.payload
             if not isinstance(payload, bytes):
                 payload = str(payload).encode()
+            if self._alerts is not None and message.topic.matches(self._alerts_topic):
+                self._alerts(payload)
+                continue
             self.apply_ack(payload, retained=bool(message.retain))
         raise aiomqtt.MqttError("message stream ended")
 

@@ -10,10 +10,12 @@ the relay still follows the readings.
 from __future__ import annotations
 
 import asyncio
+import json
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgspec
@@ -26,9 +28,12 @@ from firmware_sim.relay import SimulatedRelay
 from gateway.app import run_gateway
 from gateway.config import GatewayConfig
 from gateway.health import HealthState
+from ingest.notify.channels.mqtt import alerts_topic as notifier_alerts_topic
+from ingest.notify.models import AlertNotice
+from ingest.notify.render import document
 from telemetry.modbus_profiles import SerialDefaults
 from telemetry.topics import Kind, Topic
-from tests.mqtt_helpers import Collector
+from tests.mqtt_helpers import Collector, client, publish
 
 pytestmark = pytest.mark.timeout(90)
 needs_socat = pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
@@ -55,7 +60,12 @@ def line(tmp_path: Path) -> Iterator[tuple[str, str]]:
 
 
 def config(
-    broker: Broker, gw_port: str, outbox: Path, *, tcp_port: int | None = None
+    broker: Broker,
+    gw_port: str,
+    outbox: Path,
+    *,
+    tcp_port: int | None = None,
+    central_alerts: bool = False,
 ) -> GatewayConfig:
     rtu: dict[str, object] = {"transport": "rtu", "serial_port": gw_port}
     if tcp_port is not None:
@@ -79,6 +89,7 @@ def config(
                     "address": 2,
                     "channel": CHANNEL,
                     "limits": [{"sensor": "fridge-7", "low": 2.0, "high": 8.0}],
+                    "central_alerts": central_alerts,
                 }
             ],
         }
@@ -196,3 +207,74 @@ def test_relay_behind_a_tcp_converter_shared_with_the_sensor(
             await served
 
     asyncio.run(scenario())
+
+
+def alert_document(alert_id: int, status: str, sensor: str) -> bytes:
+    """The notifier's own alert event document (what it publishes on the alerts topic)."""
+    at = datetime(2026, 1, 15, 9, 47, 2, tzinfo=UTC)
+    notice = AlertNotice(
+        event_id=alert_id * 10,
+        alert_id=alert_id,
+        event={"open": "opened", "acknowledged": "acknowledged"}[status],
+        level=0,
+        at=at,
+        kind="excursion_high",
+        severity="critical",
+        status=status,
+        summary="fridge-7 above 8 °C for 30 min",
+        started_at=at,
+        site=SITE,
+        sensor=sensor,
+    )
+    return json.dumps(document(notice, "https://coldtrace.example.com/alerts/1")).encode()
+
+
+def test_open_central_alert_holds_the_relay_until_acknowledged(
+    broker: Broker, tmp_path: Path
+) -> None:
+    port = free_port()
+    sensor = SimulatedDevice(DeviceSpec(name="fridge-7", profile="xy-md02", port=0, unit=1))
+    relay = SimulatedRelay(unit=2)
+    sensor.hold({"temperature": 5.0, "humidity": 40.0})  # in range all along
+    cfg = config(broker, "", tmp_path / "outbox.sqlite", tcp_port=port, central_alerts=True)
+    topic = notifier_alerts_topic(SITE)
+    states = Collector(broker.port, str(Topic.build(SITE, GATEWAY, Kind.STATE)))
+    notifier = client(broker.port)
+
+    async def scenario() -> None:
+        bus = SimulatedBus.behind_converter("127.0.0.1", port, [sensor, relay])
+        stop_bus, ready = asyncio.Event(), asyncio.Event()
+        served = asyncio.create_task(bus.serve(stop=stop_bus, ready=ready))
+        await asyncio.wait_for(ready.wait(), 5)
+        stop = asyncio.Event()
+        gateway = asyncio.create_task(run_gateway(cfg, stop=stop))
+        try:
+            await until(lambda: relay.writes >= 1 and bool(states.payloads), "gateway online")
+            # alert events are not retained: repeat them until the gateway has subscribed
+            deadline = time.monotonic() + 10
+            while not relay.channel(CHANNEL):
+                assert time.monotonic() < deadline, "the relay did not switch on for the alert"
+                publish(notifier, topic, alert_document(12, "open", "other-fridge"))  # unwatched
+                publish(notifier, topic, alert_document(13, "open", "fridge-7"))
+                await asyncio.sleep(0.3)
+            await until(
+                lambda: any(
+                    a.active and a.causes == ["central alert 13: fridge-7 above 8 °C for 30 min"]
+                    for s in map(decode_health, list(states.payloads))
+                    for a in s.alarms
+                ),
+                "a state naming the alert",
+            )
+            publish(notifier, topic, alert_document(13, "acknowledged", "fridge-7"))
+            # off although alert 12 is still open: it is not on a watched sensor
+            await until(lambda: not relay.channel(CHANNEL), "the relay to switch off on ack")
+        finally:
+            stop.set()
+            await asyncio.wait_for(gateway, 20)
+            stop_bus.set()
+            await served
+
+    asyncio.run(scenario())
+    notifier.loop_stop()
+    notifier.disconnect()
+    states.close()

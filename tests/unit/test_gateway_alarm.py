@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 from hypothesis import given
 from hypothesis import strategies as st
 
 from gateway.alarm import LocalAlarm, breach
+from gateway.central_alerts import alerts_topic, decode_alert_event, hold_reason
 from gateway.config import LocalLimit
 from telemetry.payloads import Reading
 
@@ -65,3 +68,33 @@ def test_active_iff_some_newest_reading_is_out_of_range(seq: list[tuple[str, flo
     expected = any(out_of_range[s](v) for s, v in newest.items())
     assert alarm.active is expected
     assert (alarm.since is not None) is expected
+
+
+def test_a_held_alert_and_the_limits_each_keep_the_alarm_on() -> None:
+    alarm = LocalAlarm("buzzer", [FRIDGE])
+    assert alarm.hold("alert 1", "central alert 1: door open", 1_000) is True
+    assert (alarm.active, alarm.since) == (True, 1_000)
+    assert alarm.observe([temp("fridge-a", 9.0)], 2_000) is False  # already on
+    assert alarm.causes() == ["fridge-a temperature 9 > 8", "central alert 1: door open"]
+    assert alarm.hold("alert 1", None, 3_000) is False  # the limit still holds it
+    assert alarm.observe([temp("fridge-a", 5.0)], 4_000) is True
+    assert (alarm.active, alarm.since) == (False, None)
+    assert alarm.hold("alert 2", None, 5_000) is False  # releasing an unknown alert: no-op
+
+
+def test_alert_events_are_read_leniently() -> None:
+    doc = {"v": 1, "type": "alert_event", "alert_id": 7, "status": "open", "sensor": "s"}
+    event = decode_alert_event(json.dumps(doc | {"extra": [1, 2]}).encode())
+    assert event is not None
+    assert hold_reason(event) == "central alert 7: open"
+    summary = decode_alert_event(json.dumps(doc | {"summary": "too warm"}).encode())
+    assert summary is not None
+    assert hold_reason(summary) == "central alert 7: too warm"
+    for status in ("acknowledged", "closed"):
+        released = decode_alert_event(json.dumps(doc | {"status": status}).encode())
+        assert released is not None
+        assert hold_reason(released) is None
+    assert decode_alert_event(b"not json") is None
+    assert decode_alert_event(json.dumps(doc | {"type": "other"}).encode()) is None
+    assert decode_alert_event(json.dumps({"type": "alert_event"}).encode()) is None
+    assert alerts_topic("plant-1") == "ct/v1/plant-1/alerts"
