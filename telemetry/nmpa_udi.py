@@ -53,7 +53,8 @@ def parse_ma(text: str) -> Label:
     while pos < len(rest):
         pi = _PI_RE.match(rest, pos)
         if pi is None or not pi["value"]:
-            raise BarcodeError(f"MA production data {rest[pos:][:30]!r} is not .L/.S/.M/.D/.V/.E/.C")
+            bad = rest[pos:][:30]
+            raise BarcodeError(f"MA production data {bad!r} is not .L/.S/.M/.D/.V/.E/.C")
         key, value = pi["key"], pi["value"]
         if key in seen:
             raise BarcodeError(f"MA production identifier .{key} appears twice")
