@@ -84,8 +84,14 @@ def check_due(
     sensor still comes round; returns the alerts touched.
     """
     wanted = {t.sensor.id: (t, p) for t in targets if (p := _wanted(t)) is not None}
+    # a profile that no longer sets either limit (edited, or another one assigned) must
+    # not leave its sensor's rolling alerts live for ever: nothing else would end them
+    unwanted = [
+        t.sensor.id for t in targets if t.profile_error is None and t.sensor.id not in wanted
+    ]
+    touched = _end_unwanted(conn, sensor_ids=unwanted, now=now)
     if not wanted:
-        return set()
+        return touched
     checked = dict(
         conn.execute(
             "SELECT sensor_id, checked_at FROM telemetry.rolling_checks WHERE sensor_id = ANY(%s)",
@@ -96,7 +102,7 @@ def check_due(
     order = sorted(wanted, key=lambda i: (i in checked, checked.get(i, now), i))
     due = [wanted[i] for i in order if checked.get(i, cutoff) <= cutoff][:batch]
     if not due:
-        return set()
+        return touched
     starts = {t.sensor.id: now - timedelta(days=p.rolling_window_days) for t, p in due}
     rows = conn.execute(
         _SUMS_SQL,
@@ -113,7 +119,6 @@ def check_due(
             "now": now,
         },
     ).fetchall()
-    touched: set[int] = set()
     for sid, a_sum, w_sum, tor_s in rows:
         target, p = wanted[int(sid)]
         mkt = None
@@ -130,6 +135,21 @@ def check_due(
         touched |= _tor(
             conn, target=target, profile=p, tor_s=float(tor_s), start=starts[int(sid)], now=now
         )
+    return touched
+
+
+def _end_unwanted(conn: Conn, *, sensor_ids: list[int], now: datetime) -> set[int]:
+    """End the live rolling alerts of sensors whose profile sets neither limit now."""
+    if not sensor_ids:
+        return set()
+    live = conn.execute(
+        "SELECT sensor_id, kind FROM telemetry.alerts WHERE sensor_id = ANY(%s) "
+        "AND kind = ANY(%s) AND episode_id IS NULL AND ended_at IS NULL AND status <> 'closed'",
+        (sensor_ids, [MKT_KIND, TOR_KIND]),
+    ).fetchall()
+    touched: set[int] = set()
+    for sid, kind in live:
+        touched |= _end(conn, sensor_id=int(sid), kind=str(kind), now=now)
     return touched
 
 

@@ -298,3 +298,31 @@ def test_stored_pre_alarms_equal_the_pure_ones_whatever_the_batches(db_url, read
         (sid,),
     )
     assert stored == expected
+
+
+def test_rolling_alerts_end_when_the_profile_no_longer_sets_their_limits(db_url):
+    sid = assign_profile(db_url, "roll-drop", ROLL)
+    add(db_url, sid, _hours(NOW - timedelta(hours=30), [6.0] * 96 + [14.0] * 36 + [6.0] * 49))
+    with psycopg.connect(db_url) as conn:
+        sweep(conn, now=NOW)
+    assert one(db_url, "SELECT count(*) FROM telemetry.alerts WHERE ended_at IS NULL "
+               "AND kind IN ('mkt_exceeded', 'tor_budget_exceeded')") == 2  # fmt: skip
+    # the plant edits the profile: no MKT limit, no cumulative budget any more
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "UPDATE telemetry.alarm_profiles SET spec = spec - 'mkt_limit' "
+            "- 'cumulative_budget_s' WHERE id = (SELECT profile_id "
+            "FROM telemetry.sensor_profiles WHERE sensor_id = %s)",
+            (sid,),
+        )
+    later = NOW + timedelta(minutes=20)
+    with psycopg.connect(db_url) as conn:
+        sweep(conn, now=later)
+    rows = q(
+        db_url,
+        "SELECT id, ended_at FROM telemetry.alerts "
+        "WHERE kind IN ('mkt_exceeded', 'tor_budget_exceeded')",
+    )
+    assert [ended for _, ended in rows] == [later, later]
+    for alert_id, _ in rows:
+        assert events(db_url, alert_id) == ["opened", "updated"]
