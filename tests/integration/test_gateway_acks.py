@@ -17,10 +17,13 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import msgspec
 import pytest
 
 from coldtrace.broker import Broker
+from gateway.app import run_gateway
 from gateway.config import GatewayConfig
+from gateway.health import HealthState
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher
 from gateway.streams import build_batch, build_event_batch
@@ -32,6 +35,11 @@ from telemetry.topics import Kind, Topic, ack_filter
 from tests.mqtt_helpers import Collector, client, publish
 
 pytestmark = pytest.mark.timeout(90)
+
+
+def decode_state_health(payload: bytes) -> HealthState:
+    return msgspec.json.decode(payload, type=HealthState)
+
 
 SITE, GATEWAY = "plant-1", "gw-acks"
 
@@ -110,12 +118,13 @@ def _ingest_worker(broker: Broker, db_url: str) -> Iterator[None]:
     assert not thread.is_alive()
 
 
-def test_restarted_gateway_learns_every_streams_watermark_from_retained_acks(
-    broker: Broker, db_url: str, tmp_path: Path
-) -> None:
+def _sent_and_committed_before_a_crash(broker: Broker, db_url: str, path: Path) -> dict[Kind, int]:
+    """Fill an outbox, have real ingest store and ack all of it, delete nothing ("crash").
+
+    Return each stream's item count, which is also its committed watermark.
+    """
     now_ms = int(time.time() * 1000)
     readings, tags, scans = _items(now_ms)
-    path = tmp_path / "outbox.sqlite"
     with Outbox.open(path) as box:
         box.append(readings)
         box.append_events(Kind.TAGS, [encode(t) for t in tags])
@@ -130,6 +139,7 @@ def test_restarted_gateway_learns_every_streams_watermark_from_retained_acks(
             streams = _send_everything_once(broker, box, now_ms)
             expected |= {streams[Kind.TAGS]: len(tags), streams[Kind.SCANS]: len(scans)}
             assert acks.wait_for(all_acked, timeout=30), "ingest did not ack every stream"
+        assert box.depth() == len(readings)  # nothing was deleted before the "crash"
 
     # a late subscriber sees one retained watermark per stream, each on its own topic
     retained = Collector(broker.port, ack_filter(SITE, GATEWAY))
@@ -137,18 +147,29 @@ def test_restarted_gateway_learns_every_streams_watermark_from_retained_acks(
     assert {decode_ack(p).stream: decode_ack(p).committed for p in retained.payloads} == expected
     acks.close()
     retained.close()
+    return {Kind.READINGS: len(readings), Kind.TAGS: len(tags), Kind.SCANS: len(scans)}
 
-    cfg = GatewayConfig.model_validate(
+
+def _config(broker: Broker, path: Path) -> GatewayConfig:
+    return GatewayConfig.model_validate(
         {
             "gateway": {"id": GATEWAY, "site": SITE},
             "mqtt": {"host": broker.host, "port": broker.port, "reconnect_max_s": 1},
             "outbox": {"path": str(path), "resend_after_s": 30},
+            "state_interval_s": 0.2,
         }
     )
 
+
+def test_restarted_publisher_learns_every_streams_watermark_from_retained_acks(
+    broker: Broker, db_url: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "outbox.sqlite"
+    counts = _sent_and_committed_before_a_crash(broker, db_url, path)
+    cfg = _config(broker, path)
+
     async def restart() -> dict[Kind, int]:
         with Outbox.open(path) as box:
-            assert box.depth() == len(readings)  # nothing was deleted before the "crash"
             publisher = Publisher(cfg, box)
             assert {
                 k: publisher.committed_of(k) for k in (Kind.READINGS, Kind.TAGS, Kind.SCANS)
@@ -160,11 +181,7 @@ def test_restarted_gateway_learns_every_streams_watermark_from_retained_acks(
             stop = asyncio.Event()
             task = asyncio.create_task(publisher.run(stop))
             deadline = time.monotonic() + 15
-            while (
-                publisher.committed_of(Kind.TAGS) < len(tags)
-                or publisher.committed_of(Kind.SCANS) < len(scans)
-                or publisher.committed < len(readings)
-            ):
+            while any(publisher.committed_of(k) < n for k, n in counts.items()):
                 assert time.monotonic() < deadline, "the retained watermarks did not arrive"
                 await asyncio.sleep(0.05)
             stop.set()
@@ -174,5 +191,35 @@ def test_restarted_gateway_learns_every_streams_watermark_from_retained_acks(
             assert depths == (0, 0, 0), "committed items must be deleted on the retained acks"
             return learned
 
-    learned = asyncio.run(restart())
-    assert learned == {Kind.READINGS: len(readings), Kind.TAGS: len(tags), Kind.SCANS: len(scans)}
+    assert asyncio.run(restart()) == counts
+
+
+def test_restarted_gateway_deletes_every_stream_on_the_retained_acks_alone(
+    broker: Broker, db_url: str, tmp_path: Path
+) -> None:
+    """The same with the whole gateway (`run_gateway`), ingest still gone."""
+    path = tmp_path / "outbox.sqlite"
+    counts = _sent_and_committed_before_a_crash(broker, db_url, path)
+    states = Collector(broker.port, str(Topic.build(SITE, GATEWAY, Kind.STATE)))
+
+    def depths() -> dict[Kind, int]:
+        with Outbox.open(path) as box:
+            return {k: box.depth() if k is Kind.READINGS else box.event_depth(k) for k in counts}
+
+    async def restart() -> None:
+        stop = asyncio.Event()
+        task = asyncio.create_task(run_gateway(_config(broker, path), stop=stop))
+        try:
+            deadline = time.monotonic() + 15
+            while any(depths().values()):
+                assert time.monotonic() < deadline, f"outbox still holds {depths()}"
+                await asyncio.sleep(0.1)
+        finally:
+            stop.set()
+            await asyncio.wait_for(task, 15)
+
+    asyncio.run(restart())
+    assert depths() == dict.fromkeys(counts, 0)
+    last = decode_state_health(states.payloads[-1])
+    assert (last.committed, last.outbox_depth) == (counts[Kind.READINGS], 0)
+    states.close()
