@@ -55,8 +55,13 @@ def _actions(a: AlertSummary, viewer: Viewer) -> Html:
     return Html("–")
 
 
+# The figure of the rolling-window kinds is not a peak reading: say what it is (their
+# ``peak`` holds the MKT in °C, or the hours out of range), as the notifications do.
+_FIGURES = {"mkt_exceeded": "MKT {:.2f} °C", "tor_budget_exceeded": "{:.1f} h out of range"}
+
+
 def _row(a: AlertSummary) -> Html:
-    peak = "–" if a.peak is None else f"{a.peak:.1f}"
+    peak = "–" if a.peak is None else _FIGURES.get(a.kind, "{:.1f}").format(a.peak)
     return render(
         '<tr><td>#{id}</td><td><span class="badge {css}">{status}</span></td><td>{severity}</td>'
         "<td>{kind}{late}</td><td>{sensor}</td><td>{summary}</td><td>{started}</td>"
