@@ -183,19 +183,23 @@ def widen(
     return wide
 
 
-# The segment's rollup rows: its clean days (when %(days)s) and the hours of its other
-# days, each marked inside (all its readings in the segment) and clean (inside, holds
-# inside, no step above max_hold, all values in range). A clean day is inside. Both
-# tests are the same for days and hours, so a clean day's hours are all clean.
-_ROWS = """
+# The segments, numbered from 1 in the order given.
+_SEGMENTS = """
 WITH g AS (
     SELECT * FROM unnest(%(sensors)s::int[], %(starts)s::timestamptz[], %(ends)s::timestamptz[])
            WITH ORDINALITY AS g(sensor_id, s, e, i)
-), d AS MATERIALIZED (
+)"""
+
+# A segment's rollup rows (h), each marked inside (all its readings in the segment) and
+# clean (inside, holds inside, no step above max_hold, all values in range). With days:
+# its clean days, and the hours of its other days. A clean day is inside, and since both
+# tests are the same for days and hours, a clean day's hours are all clean.
+_WITH_DAYS = """
+, d AS MATERIALIZED (
     SELECT g.i, g.sensor_id, g.s, g.e, r.day, r.n, r.vmin, r.vmax, r.vsum, r.first_t,
            r.last_t, r.next_t, r.w_sum, r.wv_sum, r.wexp_sum,
-           %(days)s AND coalesce(r.day >= g.s AND r.next_t <= g.e AND r.max_step <= %(hold)s
-                                 AND r.vmin >= %(low)s AND r.vmax <= %(high)s, false) AS clean
+           coalesce(r.day >= g.s AND r.next_t <= g.e AND r.max_step <= %(hold)s
+                    AND r.vmin >= %(low)s AND r.vmax <= %(high)s, false) AS clean
       FROM g JOIN erp.reading_days r
         ON r.sensor_id = g.sensor_id
        AND r.day >= date_bin('1 day', g.s, timestamptz '1970-01-01 00:00+00')
@@ -215,17 +219,28 @@ WITH g AS (
        AND r.hour >= greatest(d.day, date_bin('1 hour', d.s, timestamptz '1970-01-01 00:00+00'))
        AND r.hour < least(d.day + interval '24 hours', d.e)
      WHERE NOT d.clean
-)
-"""
+)"""
+# Without days (chart buckets narrower than a day need every hour anyway): one range
+# read of the hours per segment.
+_HOURS_ONLY = """
+, h AS MATERIALIZED (
+    SELECT g.i, g.sensor_id, g.s, g.e, r.hour, r.n, r.vmin, r.vmax, r.vsum, r.first_t,
+           r.last_t, r.next_t, r.w_sum, r.wv_sum, r.wexp_sum,
+           r.hour >= g.s AND r.last_t < g.e AS inside,
+           coalesce(r.hour >= g.s AND r.next_t <= g.e AND r.max_step <= %(hold)s
+                    AND r.vmin >= %(low)s AND r.vmax <= %(high)s, false) AS clean
+      FROM g JOIN erp.reading_hours r
+        ON r.sensor_id = g.sensor_id
+       AND r.hour >= date_bin('1 hour', g.s, timestamptz '1970-01-01 00:00+00')
+       AND r.hour < g.e
+)"""
 
 # Every LATERAL read of telemetry.readings ends in OFFSET 0: without it the planner may
 # flatten the subquery into a hash join over a parallel scan of the whole table.
 # One round trip, no window function: the unclean hours (u), per segment the sums and
 # bounds of its clean days and hours (s) and, given a width, chart buckets (k) whose
 # inside days and hours come from the rollup and whose other hours are read raw.
-_SPLIT = (
-    _ROWS  # noqa: S608 - constant SQL pieces
-    + """
+_SPLIT = """
 , parts AS (
     SELECT date_bin(%(width)s, hour, %(origin)s) AS b, sensor_id, n AS cnt, vmin AS lo,
            vmax AS hi, vsum AS total
@@ -253,7 +268,6 @@ SELECT 'k', NULL, b, NULL, NULL, NULL, sum(cnt)::bigint, min(lo), max(hi), sum(t
        array_agg(DISTINCT sensor_id)
   FROM parts GROUP BY b
 """
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,11 +315,12 @@ def split(
     whole number of days.
     """
     days = width is None or width % DAY == timedelta(0)
-    params = {**_params(segments, limits), "width": width, "origin": origin, "days": days}
+    query = _SEGMENTS + (_WITH_DAYS if days else _HOURS_ONLY) + _SPLIT
+    params = {**_params(segments, limits), "width": width, "origin": origin}
     unclean: list[list[_Hour]] = [[] for _ in segments]
     sums: dict[int, tuple[Any, ...]] = {}
     buckets: list[BucketRow] = []
-    for kind, i, t1, t2, t3, t4, n, lo, hi, a, b, c, extra in conn.execute(_SPLIT, params):
+    for kind, i, t1, t2, t3, t4, n, lo, hi, a, b, c, extra in conn.execute(query, params):
         if kind == "u":
             unclean[i - 1].append(_Hour(t1, t2, t3))
         elif kind == "s":
