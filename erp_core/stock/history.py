@@ -16,7 +16,7 @@ import psycopg
 
 from coldchain.tor import Span, from_micros
 from erp_core.monitoring.buckets import BucketPlan, plan_buckets
-from erp_core.stock import rollup
+from erp_core.stock import rollup, rollup_refresh
 from erp_core.stock.columns import fetch_columns
 from erp_core.stock.exposure import Exposure, SegmentReadings, exposure
 from erp_core.stock.history_models import (
@@ -112,7 +112,7 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
     segments = _segments(conn, params)
     if use_rollup:
         segs = [rollup.Segment(s.sensor_id, s.start, s.end) for s in segments]
-        rollup.refresh(conn, sensor_ids=[s.sensor_id for s in segs])
+        rollup_refresh.refresh(conn, sensor_ids=[s.sensor_id for s in segs])
         limits = rollup.Limits(low=item.range_low, high=item.range_high, max_hold=max_hold)
         whole_hours = plan.width % rollup.HOUR == timedelta(0)
         blocks, runs, rows = rollup.split(

@@ -4,7 +4,7 @@
 hour, summed from the day's hours: a year of one sensor is 365 rows instead of 8,760. A
 day is used whole only when every hour in it would be (see erp_core/stock/rollup.py);
 otherwise its hours are read. Derived data like the hourly rollup, so not audited. It is
-kept in step with the hours by ``erp_core.stock.rollup.refresh``, which recomputes the
+kept in step with the hours by ``erp_core.stock.rollup_refresh.refresh``, which recomputes the
 days of every hour range it recomputes; the upgrade fills it from the hours already there.
 
 The refresh finds readings received since a sensor's watermark. The index on
