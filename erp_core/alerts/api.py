@@ -1,7 +1,7 @@
 """JSON endpoints of the alerts domain (``/api/alerts``): HTTP in, service call, model out.
 
-Reading needs no role beyond what the app requires elsewhere; acknowledging and closing
-need the ``qa`` or ``qa_manager`` role, and the acting user is the authenticated one.
+Reading needs a signed-in user (any role), as the inbox page does; acknowledging and
+closing need the ``qa`` or ``qa_manager`` role, and the acting user is the authenticated one.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from erp_core.alerts import service
 from erp_core.alerts.models import AckBody, AlertDetail, AlertSummary, CloseBody, Status
 from erp_core.auth.models import User
-from erp_core.deps import Connection, Now, require_roles
+from erp_core.deps import Connection, CurrentUser, Now, require_roles
 
 router = APIRouter(prefix="/api", tags=["alerts"])
 
@@ -24,6 +24,7 @@ AlertId = Annotated[int, Path(description="The alert's id from /api/alerts")]
 @router.get("/alerts")
 def list_alerts(
     conn: Connection,
+    _user: CurrentUser,
     status: Annotated[Status | None, Query(description="open, acknowledged or closed")] = None,
     site: Annotated[str | None, Query(description="The gateway's site")] = None,
     sensor: Annotated[int | None, Query(description="A sensor id from /api/sensors")] = None,
@@ -34,7 +35,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}", responses={404: {"description": "No alert with this id"}})
-def get_alert(conn: Connection, alert_id: AlertId) -> AlertDetail:
+def get_alert(conn: Connection, _user: CurrentUser, alert_id: AlertId) -> AlertDetail:
     """One alert with its event log (opened, updated, escalated, acknowledged, closed)."""
     return service.get_alert(conn, alert_id=alert_id)
 

@@ -1,13 +1,17 @@
-"""JSON endpoints of the monitoring domain (``/api/...``): HTTP in, service call, model out."""
+"""JSON endpoints of the monitoring domain (``/api/...``): HTTP in, service call, model out.
+
+Every endpoint needs a signed-in user (any role, a bearer token), as the web pages
+showing the same data need a session.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Depends, Path, Query
 
-from erp_core.deps import Connection, Now
+from erp_core.deps import Connection, Now, get_current_user
 from erp_core.errors import InvalidArgumentError
 from erp_core.monitoring import service
 from erp_core.monitoring.buckets import MAX_POINTS, MIN_POINTS
@@ -15,7 +19,7 @@ from erp_core.monitoring.models import DeadLetter, GatewaySummary, ReadingSeries
 
 DEFAULT_SPAN = timedelta(hours=24)
 
-router = APIRouter(prefix="/api", tags=["monitoring"])
+router = APIRouter(prefix="/api", tags=["monitoring"], dependencies=[Depends(get_current_user)])
 
 
 def as_utc(t: datetime) -> datetime:

@@ -567,19 +567,24 @@ def test_alerts_api_reads_and_qa_roles_acknowledge_and_close(db_url):
     add_user(db_url, "mara", ["qa_manager"], PASSWORDS["qa_manager"])
     settings = ApiSettings(database_url=db_url, pool_min_size=1, pool_max_size=4)
     with TestClient(create_app(settings)) as api:
-        listed = api.get("/api/alerts", params={"status": "open"})
+        # reading alerts needs a signed-in user, like the inbox page (any role)
+        assert api.get("/api/alerts").status_code == 401
+        assert api.get(f"/api/alerts/{alert_id}").status_code == 401
+        op = token_for(api, "olga", PASSWORDS["operator"])
+        listed = api.get("/api/alerts", params={"status": "open"}, headers=bearer(op))
         assert listed.status_code == 200
         assert [a["id"] for a in listed.json()] == [alert_id]
-        assert api.get("/api/alerts", params={"status": "closed"}).json() == []
-        assert api.get("/api/alerts", params={"sensor": 999_999}).json() == []
-        one_alert = api.get(f"/api/alerts/{alert_id}").json()
+        closed_now = api.get("/api/alerts", params={"status": "closed"}, headers=bearer(op))
+        assert closed_now.json() == []
+        other = api.get("/api/alerts", params={"sensor": 999_999}, headers=bearer(op))
+        assert other.json() == []
+        one_alert = api.get(f"/api/alerts/{alert_id}", headers=bearer(op)).json()
         assert [e["event"] for e in one_alert["events"]] == ["opened"]
         assert one_alert["events"][0]["detail"]["peak"] == 12.0
-        assert api.get("/api/alerts/999999").status_code == 404
+        assert api.get("/api/alerts/999999", headers=bearer(op)).status_code == 404
 
         body = {"comment": "checking"}
         assert api.post(f"/api/alerts/{alert_id}/ack", json=body).status_code == 401
-        op = token_for(api, "olga", PASSWORDS["operator"])
         assert (
             api.post(f"/api/alerts/{alert_id}/ack", json=body, headers=bearer(op)).status_code
             == 403

@@ -16,8 +16,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from erp_core.app import create_app
+from erp_core.auth import tokens
 from erp_core.settings import ApiSettings
 from tests.integration.access_helpers import add_user
 from tests.integration.web_helpers import sign_in
@@ -31,14 +33,40 @@ def conn(db_url: str) -> Iterator[psycopg.Connection]:
         yield c
 
 
+SECRET = "api-sensors-test-secret-0123456789abcdef"
+
+
 @pytest.fixture
 def client(db_url: str) -> Iterator[TestClient]:
-    """A browser signed in to the web UI as an operator (the JSON API here needs no token)."""
+    """An operator: signed in to the web UI, and with a bearer token for the JSON API."""
     add_user(db_url, "viewer", ["operator"], "viewer-Pass-4711!")
-    settings = ApiSettings(database_url=db_url, pool_min_size=1, pool_max_size=4)
+    settings = ApiSettings(
+        database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)
+    )
     with TestClient(create_app(settings, clock=lambda: NOW)) as c:
         sign_in(c, "viewer", "viewer-Pass-4711!")
+        token = tokens.issue(username="viewer", secret=SECRET, now=NOW, lifetime=timedelta(hours=1))
+        c.headers["Authorization"] = f"Bearer {token}"
         yield c
+
+
+def test_the_json_api_needs_a_signed_in_user(client, conn):
+    sensor = add_sensor(conn, "fridge-1")
+    paths = [
+        "/api/sensors",
+        f"/api/sensors/{sensor}/readings",
+        "/api/gateways",
+        "/api/dead-letters",
+    ]
+    anonymous = TestClient(client.app)  # no token, no cookie
+    for path in paths:
+        assert client.get(path).status_code == 200, path
+        r = anonymous.get(path)
+        assert r.status_code == 401, path
+        assert r.headers["www-authenticate"] == "Bearer"
+    # the web session cookie is not a bearer token for the API
+    cookie_only = TestClient(client.app, cookies=dict(client.cookies))
+    assert cookie_only.get("/api/sensors").status_code == 401
 
 
 def add_sensor(
