@@ -266,6 +266,10 @@ from coldtrace.cli_alerts import alerts_app  # noqa: E402 - typer and rich only
 
 app.add_typer(alerts_app, name="alerts")
 
+from coldtrace.cli_locations import locations_app  # noqa: E402 - typer and rich only
+
+app.add_typer(locations_app, name="locations")
+
 
 def main() -> None:
     """Entry point for ``python -m coldtrace``."""

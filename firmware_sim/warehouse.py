@@ -25,10 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from firmware_sim.barcode import SimulatedScanner
+from firmware_sim.lines import LineServer
 from firmware_sim.rfid import SimulatedReader
 
 log = logging.getLogger(__name__)
 CONNECT_WAIT_S = 30.0
+# pyserial's socket:// discards what arrived while it was opening (reset_input_buffer),
+# so a device gives a newly connected gateway a moment before its first line.
+SETTLE_S = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,7 @@ class Warehouse:
             n: SimulatedReader(n, port=p, read_interval_s=0.5) for n, p in readers.items()
         }
         self.done = 0
+        self._settled: set[str] = set()
 
     async def start(self) -> None:
         """Start serving every device."""
@@ -97,15 +102,21 @@ class Warehouse:
         await asyncio.sleep(action.after_s)
         if action.scan is not None:
             scanner = self.scanners[action.device]
-            await asyncio.wait_for(scanner.server.wait_connected(), CONNECT_WAIT_S)
+            await self._connected(action.device, scanner.server)
             await scanner.scan(action.scan)
         elif action.tag is not None:
             reader = self.readers[action.device]
-            await asyncio.wait_for(reader.server.wait_connected(), CONNECT_WAIT_S)
+            await self._connected(action.device, reader.server)
             reader.place(action.tag, action.antenna)
             await asyncio.sleep(action.for_s)
             reader.remove(action.tag, action.antenna)
         self.done += 1
+
+    async def _connected(self, name: str, server: LineServer) -> None:
+        await asyncio.wait_for(server.wait_connected(), CONNECT_WAIT_S)
+        if name not in self._settled:
+            await asyncio.sleep(SETTLE_S)
+            self._settled.add(name)
 
     async def follow(self, script: Path, stop: asyncio.Event, *, poll_s: float = 0.2) -> None:
         """Do each line appended to ``script`` until ``stop``; bad lines are logged and skipped."""

@@ -136,6 +136,9 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
     """Decide on the lot as ``user``, sign the decision, set the lot's status."""
     now = clock()
     set_actor(conn, user=user.username, reason=f"{action.value} lot {lot_id}")
+    # Lock the lot before reading the evidence: a movement recorded meanwhile (it locks
+    # the lot too) cannot change the history the decision is based on.
+    conn.execute("SELECT 1 FROM erp.lots WHERE id = %s FOR NO KEY UPDATE", (lot_id,))
     evidence = gather_evidence(conn, lot_id=lot_id, now=now)
     decision = decide(
         evidence,

@@ -118,7 +118,7 @@ def lot_for(conn: Conn, event: EdgeEvent) -> int:
     raise UnidentifiedLotError("the label carries no lot number, SSCC or registered serial")
 
 
-def apply_event(conn: Conn, event: EdgeEvent) -> Outcome:
+def apply_event(conn: Conn, event: EdgeEvent, *, now: datetime) -> Outcome:
     """Turn one event into a movement, or say why not (inside the caller's savepoint)."""
     if not event.ok:
         return Outcome("ignored", reason=f"failed scan: {event.reason}")
@@ -129,6 +129,7 @@ def apply_event(conn: Conn, event: EdgeEvent) -> Outcome:
         time=event.time,
         lot_id=lot_id,
         reference=f"{event.source} event {event.event_id}",
+        now=now,
     )
     if moved is None:
         return Outcome("repeat", lot_id=lot_id)
@@ -150,7 +151,7 @@ def process_queue(conn: Conn, *, now: datetime, limit: int = 500) -> Counter[str
     for event in events:
         try:
             with conn.transaction():
-                outcome = apply_event(conn, event)
+                outcome = apply_event(conn, event, now=now)
         except ErpError as err:
             outcome = Outcome("failed", reason=str(err))
         conn.execute(

@@ -30,6 +30,15 @@ from tests.mqtt_helpers import wait_until
 pytestmark = pytest.mark.slow
 
 
+def stored_scans(db_url: str) -> list[tuple[object, ...]]:
+    with psycopg.connect(db_url) as conn:
+        return conn.execute(
+            "SELECT s.scanner, s.data, s.ok, s.reason, o.outcome, o.reason FROM telemetry.scans s"
+            " LEFT JOIN erp.edge_event_outcomes o ON o.source = 'scan' AND o.event_id = s.id"
+            " ORDER BY s.time"
+        ).fetchall()
+
+
 def outcome_counts(db_url: str) -> dict[str, int]:
     with psycopg.connect(db_url) as conn:
         rows = conn.execute(
@@ -62,12 +71,12 @@ def test_scans_and_tag_reads_become_movements(tmp_path: Path, broker: Broker, db
         with script.open("a") as fh:
             fh.writelines(json.dumps(a) + "\n" for a in goods_in_script(lots))
         assert wait_until(lambda: outcome_counts(db_url).get("moved", 0) >= 3, timeout=60), (
-            f"goods-in scans did not become movements: {outcome_counts(db_url)}"
+            f"goods-in scans did not become movements: {stored_scans(db_url)}"
         )
         with script.open("a") as fh:
             fh.writelines(json.dumps(a) + "\n" for a in dispatch_script(lots))
         assert wait_until(lambda: outcome_counts(db_url).get("moved", 0) >= 5, timeout=60), (
-            f"dispatch did not become movements: {outcome_counts(db_url)}"
+            f"dispatch did not become movements: {stored_scans(db_url)}"
         )
     finally:
         sup.stop()

@@ -206,7 +206,7 @@ def test_overlapping_assignment_refused(api: Api, db_url: str) -> None:
     assert api.post("admin", "/api/sensor-assignments", clash, 409)["code"] == (
         "overlapping_assignment"
     )
-    end = {"valid_to": at(10).isoformat()}
+    end = {"valid_to": at(10).isoformat(), "reason": "logger moved to the dock"}
     api.post("admin", f"/api/sensor-assignments/{first['id']}/end", end, 200)
     api.post("admin", "/api/sensor-assignments", clash)  # touching [0,10) then [10,…): fine
     before = {**clash, "valid_from": at(5).isoformat(), "valid_to": at(10).isoformat()}
