@@ -8,6 +8,8 @@ database is still coming up.
 
 from __future__ import annotations
 
+import gc
+
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from importlib.metadata import PackageNotFoundError, version
@@ -96,7 +98,11 @@ def open_pool(settings: ApiSettings) -> ConnectionPool[DbConnection]:
 
 def serve(settings: ApiSettings, *, host: str, port: int) -> None:
     """Run the API with uvicorn until interrupted (``coldtrace api``)."""
-    uvicorn.run(create_app(settings), host=host, port=port, proxy_headers=True)
+    app = create_app(settings)
+    # Move the import-time objects out of the collector's reach: otherwise a full
+    # collection pass over them adds 100+ ms to a random request (docs/benchmarks.md).
+    gc.freeze()
+    uvicorn.run(app, host=host, port=port, proxy_headers=True)
 
 
 def _version() -> str:
