@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from erp_core.compliance import api as compliance_api
-from erp_core.stock import api_edge, api_lots, api_master
+from erp_core.stock import api_edge, api_lots, api_master, pages_edge
 from erp_core.stock.errors import StockConflictError
 
 
@@ -22,6 +22,7 @@ def install(app: FastAPI) -> None:
     app.include_router(api_lots.router)
     app.include_router(compliance_api.router)
     app.include_router(api_edge.router)
+    app.include_router(pages_edge.router)
 
     @app.exception_handler(StockConflictError)
     def conflict(_request: Request, err: StockConflictError) -> Response:

@@ -86,7 +86,7 @@ _PAGE = """<!DOCTYPE html>
 <header class="top">
 <a class="brand" href="/">ColdTrace</a>
 <nav><a href="/">Overview</a><a href="/lots">Lots</a><a href="/alerts">Alerts</a>
-<a href="/dead-letters">Dead letters</a><a href="/docs">API</a></nav>
+<a href="/scans">Scans</a><a href="/dead-letters">Dead letters</a><a href="/docs">API</a></nav>
 <span class="clock">Updated {now} UTC</span>{who}
 </header>
 <main>

@@ -28,6 +28,7 @@ from erp_core.stock.edge_models import LotTagIn
 from erp_core.stock.edge_movements import register_tag
 from erp_core.stock.models import ItemIn, LocationIn, LotIn, ReaderIn
 from tests.integration.api_client import Api
+from tests.integration.web_helpers import csrf_of, sign_in
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 GTIN = "04006381333931"
@@ -266,3 +267,40 @@ def test_api_lists_failures_and_retries_after_the_fix(
     api.post(
         "wh", "/api/lot-tags", {"lot_id": site["lot"], "gtin": GTIN, "serial": "7"}, status=409
     )
+
+
+def test_scans_page_lists_failures_and_warehouse_retries(
+    db_url: str, site: dict[str, int], api: Api
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        failed = scan(conn, "scan-f1", 0, gtin=GTIN, lot="L300", data="LABEL-L300")
+        scan(conn, "scan-bay", 1, gtin=GTIN, lot="L100", data="LABEL-L100")
+        drain(conn, now=lambda: NOW)
+    client = api.client
+    assert client.get("/scans", follow_redirects=False).status_code == 303  # signed out
+    sign_in(client, "qa", "Long-enough-Pass-4711!")
+    html = client.get("/scans").text
+    assert "1 SCAN(S) MOVED NOTHING" in html
+    assert "LABEL-L300" in html
+    assert "no lot L300" in html
+    assert "Retry</button>" not in html  # qa may look, not act
+    form = {"csrf_token": csrf_of(html)}
+    assert client.post(f"/scans/scan/{failed}/retry", data=form).status_code == 403
+    client.post("/sign-out", data=form)
+    sign_in(client, "wh", "Long-enough-Pass-4711!")
+    html = client.get("/scans").text
+    assert f'action="/scans/scan/{failed}/retry"' in html
+    bad = client.post(f"/scans/scan/{failed}/retry", data={"csrf_token": "x"})
+    assert bad.status_code == 403
+    api.post(
+        "wh",
+        "/api/lots",
+        {"item_id": site["item"], "lot_number": "L300", "expires_on": "2027-12-31", "quantity": 5},
+    )
+    ok = client.post(
+        f"/scans/scan/{failed}/retry", data={"csrf_token": csrf_of(html)}, follow_redirects=False
+    )
+    assert ok.status_code == 303
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert drain(conn, now=lambda: NOW) == {"moved": 1}
+    assert "EVERY SCAN WAS APPLIED" in client.get("/scans").text
