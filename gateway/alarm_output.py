@@ -132,7 +132,6 @@ class AlarmOutputDriver:
                 backoff.reset()
                 if changed:
                     self._on_change()
-            if self.alarm.active != self._written and self._health.failures == 0:
-                continue  # the alarm changed while we wrote
+            # a change during the write has set _wake again: then this returns at once
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
