@@ -6,8 +6,12 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.app import load_config
+from gateway.config import ModbusDevice
+from gateway.config_modbus import bus_conflict
 from gateway.errors import ConfigError
 
 GOOD = """\
@@ -237,3 +241,44 @@ def test_alarm_channel_must_exist_on_the_module(tmp_path: Path) -> None:
     [issue] = err.issues
     assert (issue.field, issue.line) == ("alarms[0].channel", 22)
     assert "1-8" in issue.message
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["/dev/ttyUSB0", "/dev/ttyUSB1"]),
+            st.sampled_from([4800, 9600]),
+            st.integers(0, 4),
+        ),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_bus_rules_hold_for_any_set_of_sensors(units: list[tuple[str, int, int]]) -> None:
+    devices = [
+        ModbusDevice.model_validate(
+            {
+                "name": f"d{i}",
+                "profile": "xy-md02",
+                "transport": "rtu",
+                "serial_port": port,
+                "baudrate": baud,
+                "address": address,
+            }
+        )
+        for i, (port, baud, address) in enumerate(units)
+    ]
+    ports = {port for port, _, _ in units}
+    consistent = all(len({b for p, b, _ in units if p == port}) == 1 for port in ports)
+    distinct = all(
+        len([a for p, _, a in units if p == port]) == len({a for p, _, a in units if p == port})
+        for port in ports
+    )
+    no_broadcast = all(a != 0 for _, _, a in units)
+    problem = bus_conflict(devices, [])
+    assert (problem is None) == (consistent and distinct and no_broadcast)
+    if problem is not None:
+        loc, message = problem
+        assert loc[0] == "modbus"
+        assert isinstance(loc[1], int)
+        assert units[loc[1]][0] in message or "broadcast" in message
