@@ -32,7 +32,7 @@ Plain = Annotated[bool, typer.Option("--plain-logs", help="Plain log lines (for 
 
 @db_app.command("upgrade")
 def db_upgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision.")] = "heads",
+    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Create the database if needed and apply all migrations (COLDTRACE_DATABASE_URL)."""
     from coldtrace.db import migrate

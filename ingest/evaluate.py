@@ -165,13 +165,17 @@ def evaluate_sensor(
     return touched
 
 
-def sweep(conn: Conn, *, now: datetime, rolling_every_s: float = 900.0) -> EvalSummary:
+def sweep(
+    conn: Conn, *, now: datetime, rolling_every_s: float = 900.0, pending: bool = True
+) -> EvalSummary:
     """The periodic job: left-over ranges, offline, calibration, stuck and rolling checks.
 
     The rolling MKT and time-out-of-range budget of a sensor are recomputed at most
-    every ``rolling_every_s`` (they move slowly; see ``ingest.eval_rolling``).
+    every ``rolling_every_s`` (they move slowly; see ``ingest.eval_rolling``). With
+    ``pending=False`` the caller has drained the left-over ranges itself, in a
+    transaction of their own, so their sensor locks are not held through the slow part.
     """
-    summary = evaluate_pending(conn, now=now, retry_after_s=0)
+    summary = evaluate_pending(conn, now=now, retry_after_s=0) if pending else EvalSummary()
     rows = conn.execute(
         "SELECT s.id FROM telemetry.sensors s "
         "LEFT JOIN telemetry.sensor_profiles sp ON sp.sensor_id = s.id "

@@ -33,7 +33,7 @@ def ensure_database(url: str) -> bool:
         return True
 
 
-def upgrade(url: str, sqlalchemy_url: str, revision: str = "heads") -> None:
+def upgrade(url: str, sqlalchemy_url: str, revision: str = "head") -> None:
     """Create the database if needed and migrate it to ``revision``."""
     ensure_database(url)
     command.upgrade(alembic_config(sqlalchemy_url), revision)

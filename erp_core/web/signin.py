@@ -9,6 +9,7 @@ is protected against login CSRF by a nonce cookie and an HMAC of it in a hidden 
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, Query, Request
@@ -184,6 +185,7 @@ def sign_in(  # noqa: PLR0913 - FastAPI dependencies and form fields
             username=username,
             status=401,
         )
+    _end_replaced_session(request, conn, secret=secret, now=now)
     session = web_session.new_session(username=user.username, now=now)
     web_sessions.record_start(conn, session=session, user=user, source=source)
     cookie = web_session.renew(session, secret=secret, now=now, idle=idle_timeout(settings))
@@ -191,6 +193,20 @@ def sign_in(  # noqa: PLR0913 - FastAPI dependencies and form fields
     set_session_cookie(response, cookie, settings)
     response.delete_cookie(SIGNIN_COOKIE, path="/sign-in")
     return response
+
+
+def _end_replaced_session(
+    request: Request, conn: Connection, *, secret: str, now: datetime
+) -> None:
+    """A new sign-in in a browser with a live session ends the old one on the server."""
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if cookie is None:
+        return
+    try:
+        old = web_session.read_session(cookie, secret=secret, now=now)
+    except InvalidTokenError:
+        return  # expired or forged: nothing live to end
+    web_sessions.record_end(conn, sid=old.sid, at=now, reason="replaced")
 
 
 @router.post("/sign-out")

@@ -49,7 +49,16 @@ def alert_jobs(db_url: str, *, escalate_after_minutes: float) -> list[PeriodicJo
         return alerts.escalate_due(conn, now=now, after_minutes=escalate_after_minutes)
 
     def sweep(conn: psycopg.Connection[Any], now: datetime) -> object:
-        return evaluate.sweep(conn, now=now)
+        # Left-over ranges first, committed on their own: their per-sensor advisory locks
+        # would otherwise be held through the rolling checks (seconds), delaying ingest
+        # workers' alarms on those sensors.
+        drained = evaluate.evaluate_pending(conn, now=now, retry_after_s=0)
+        conn.commit()
+        rest = evaluate.sweep(conn, now=now, pending=False)
+        rest.ranges, rest.sensors, rest.skipped = drained.ranges, drained.sensors, drained.skipped
+        rest.failed += drained.failed
+        rest.alerts |= drained.alerts
+        return rest
 
     def lock_expired(conn: psycopg.Connection[Any], now: datetime) -> object:
         row = conn.execute("SELECT erp.lock_expired_lots(%s)", (now,)).fetchone()

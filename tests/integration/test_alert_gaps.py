@@ -228,7 +228,7 @@ def test_one_sweep_checks_a_bounded_batch_least_recently_checked_first(db_url):
 
 def test_people_required_per_site_come_from_the_profiles_min_recipients(db_url):
     with psycopg.connect(db_url) as conn:
-        for site in ("plant-n", "plant-h"):
+        for site in ("plant-n", "plant-h", "plant-o"):
             conn.execute("INSERT INTO telemetry.gateways (id, site) VALUES (%s, %s)", (site, site))
             add_recipient(conn, f"QA {site}", email=f"qa@{site}.example", site=site)
         add_recipient(conn, "QA elsewhere", email="qa@x.example", site="plant-x")
@@ -236,7 +236,11 @@ def test_people_required_per_site_come_from_the_profiles_min_recipients(db_url):
         (nmpa,) = conn.execute(
             "SELECT id FROM telemetry.alarm_profiles WHERE name = 'nmpa-md-cold-chain-2-8'"
         ).fetchone()
-        for uid, gw in (("cold-room-n", "plant-n"), ("fridge-h", "plant-h")):
+        for uid, gw in (
+            ("cold-room-n", "plant-n"),
+            ("fridge-h", "plant-h"),
+            ("fridge-o", "plant-o"),
+        ):
             conn.execute(
                 "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id) "
                 "VALUES (%s, 'temperature', 'Cel', %s)",
@@ -247,6 +251,17 @@ def test_people_required_per_site_come_from_the_profiles_min_recipients(db_url):
             "SELECT id, %s FROM telemetry.sensors WHERE uid = 'cold-room-n'",
             (nmpa,),
         )
+        # a plant's own profile that accepts one person
+        (one,) = conn.execute(
+            "INSERT INTO telemetry.alarm_profiles (name, spec) SELECT 'one-person',"
+            " jsonb_set(spec, '{min_recipients}', '1') FROM telemetry.alarm_profiles"
+            " WHERE name = 'fridge-2-8' RETURNING id"
+        ).fetchone()
+        conn.execute(
+            "INSERT INTO telemetry.sensor_profiles (sensor_id, profile_id) "
+            "SELECT id, %s FROM telemetry.sensors WHERE uid = 'fridge-o'",
+            (one,),
+        )
 
     async def gaps() -> list[admin.CoverageGap]:
         async with await psycopg.AsyncConnection.connect(db_url) as conn:
@@ -254,9 +269,9 @@ def test_people_required_per_site_come_from_the_profiles_min_recipients(db_url):
 
     found = asyncio.run(gaps())
     by_site = {(g.site, g.required) for g in found}
-    # NMPA sensors: two people; fridge-2-8 (min_recipients 1): one is enough; a site
-    # without profiled sensors keeps the safe default of two
-    assert by_site == {("plant-n", 2), ("plant-x", 2)}
+    # NMPA sensors and the house default fridge-2-8: two people; a profile that says
+    # one: one is enough; a site without profiled sensors keeps the safe default of two
+    assert by_site == {("plant-n", 2), ("plant-h", 2), ("plant-x", 2)}
     assert all(len(g.people) == 1 for g in found)
 
 

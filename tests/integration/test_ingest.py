@@ -39,7 +39,7 @@ def worker(broker: Broker, db_url: str) -> Iterator[Worker]:
 
 
 def test_batches_are_stored_once_and_watermark_published(broker, db_url, worker):
-    acks = Collector(broker.port, "ct/v1/plant-1/gw-1/ack")
+    acks = Collector(broker.port, "ct/v1/plant-1/gw-1/ack/#")
     pub = client(broker.port)
     for first in range(1, 1001, 100):
         publish(pub, TOPIC, batch(first, 100))

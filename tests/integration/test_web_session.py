@@ -415,3 +415,26 @@ def test_sign_in_and_signature_are_committed_before_the_answer_leaves(web: Web) 
     )
     assert signed.status_code == 303, signed.text
     assert seen[f"/lots/{web.lot}/release"] == 2
+
+
+def test_a_new_sign_in_over_a_live_session_ends_the_old_one_on_the_server(web: Web) -> None:
+    """A sign-in form posted by a browser that still holds a live session (a form opened
+    in another tab before) replaces that session; a copy of the old cookie is dead."""
+    sign_in(web.client, "qa", password("qa"))
+    old_cookie = web.client.cookies["coldtrace_session"]
+    other = web.fresh()
+    form = other.get("/sign-in")
+    data = {"username": "boss", "password": password("boss"), "next": "/"}
+    data["csrf_token"] = csrf_of(form.text)
+    other.cookies.set("coldtrace_session", old_cookie)
+    r = other.post("/sign-in", data=data, follow_redirects=False)
+    assert r.status_code == 303
+    replay = web.fresh()
+    replay.cookies.set("coldtrace_session", old_cookie)
+    assert replay.get("/", follow_redirects=False).status_code == 303
+    with psycopg.connect(web.db_url) as conn:
+        rows = conn.execute(
+            "SELECT s.username, e.reason FROM erp.web_sessions s"
+            " LEFT JOIN erp.web_session_ends e USING (sid) ORDER BY s.username"
+        ).fetchall()
+    assert rows == [("boss", None), ("qa", "replaced")]

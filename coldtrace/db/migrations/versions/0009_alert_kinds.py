@@ -20,7 +20,7 @@ from sqlalchemy import text
 from coldchain.profiles import default_profiles
 
 revision = "0009"
-down_revision = "0007"
+down_revision = "0008"
 branch_labels = None
 depends_on = None
 

@@ -11,7 +11,7 @@ case (SSCC, or GTIN + serial) belongs to; it is a regulated record and audited.
 from alembic import op
 
 revision = "0012"
-down_revision = "0007"
+down_revision = "0011"
 branch_labels = None
 depends_on = None
 
