@@ -52,7 +52,7 @@ from coldtrace.broker import Broker, project_config  # noqa: E402
 from gateway.outbox import Outbox  # noqa: E402
 from telemetry.codec import decode_batch, encode  # noqa: E402
 from telemetry.payloads import VERSION, Ack, Reading  # noqa: E402
-from telemetry.topics import Kind, Topic  # noqa: E402
+from telemetry.topics import Kind, Topic, ack_topic  # noqa: E402
 
 SITE, GATEWAY = "bench", "gw-bench"
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z
@@ -90,7 +90,6 @@ class Acker:
 
     def __init__(self, port: int) -> None:
         self.topic_readings = str(Topic.build(SITE, GATEWAY, Kind.READINGS))
-        self.topic_ack = str(Topic.build(SITE, GATEWAY, Kind.ACK))
         self.committed = 0
         self.stream: str | None = None
         self.pending: set[int] = set()
@@ -125,7 +124,8 @@ class Acker:
             committed=self.committed,
             t=int(time.time() * 1000),
         )
-        client.publish(self.topic_ack, encode(ack), qos=1, retain=True)
+        topic = ack_topic(SITE, GATEWAY, batch.stream)  # as ingest: one retained ack a stream
+        client.publish(topic, encode(ack), qos=1, retain=True)
         if self.committed >= self.total:
             self.done.set()
 

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 SWEEP_ONLY_KINDS = ("calibration_overdue", eval_rolling.MKT_KIND, eval_rolling.TOR_KIND)
 
 # Which touched ranges need a full evaluation: a value beyond the pre-alarm thresholds
-# (the limits when there is no band) or a faulty one among the new readings, a stored
+# (the limits when there is no band) or a faulty one among the new readings, or as the
+# reading just before them (the batch may end a run not yet long enough to be stored), a stored
 # episode or pre-alarm run overlapping the range or still open, or a live alert that
 # new readings may end (not those only the sweep decides: a month-long MKT alert must
 # not make every batch of its sensor a full evaluation).
@@ -51,6 +52,12 @@ SELECT k.sensor_id
            WHERE r.sensor_id = k.sensor_id AND r.time BETWEEN k.lo AND k.hi
              AND NOT r.value BETWEEN (p.spec->>'low')::float8 + b.band
                                  AND (p.spec->>'high')::float8 - b.band))
+    OR (p.spec IS NOT NULL AND EXISTS (
+          SELECT 1 FROM (SELECT r.value FROM telemetry.readings r
+                          WHERE r.sensor_id = k.sensor_id AND r.time < k.lo
+                          ORDER BY r.time DESC LIMIT 1) prev
+           WHERE NOT prev.value BETWEEN (p.spec->>'low')::float8 + b.band
+                                    AND (p.spec->>'high')::float8 - b.band))
     OR EXISTS (SELECT 1 FROM telemetry.excursion_episodes e
                 WHERE e.sensor_id = k.sensor_id AND e.status = 'active'
                   AND (e.end_t IS NULL OR e.end_t >= k.lo))
