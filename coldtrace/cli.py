@@ -111,6 +111,10 @@ def sim(
     fail_for: Annotated[float, typer.Option(help="Model seconds the failure lasts.")] = 5400.0,
     speed: Annotated[float, typer.Option(help="Model seconds per real second.")] = 1.0,
     seed: Annotated[int, typer.Option(help="Random seed of the first device.")] = 1,
+    relay_port: Annotated[
+        int | None,
+        typer.Option(help="Also serve a Modbus relay module (the local alarm) on this port."),
+    ] = None,
     log_level: LogLevel = "INFO",
     plain_logs: Plain = False,
 ) -> None:
@@ -120,6 +124,7 @@ def sim(
 
     from coldtrace import logs
     from firmware_sim.modbus_device import DeviceSpec, run_devices
+    from firmware_sim.relay import serve_relay
     from firmware_sim.thermal import CompressorFailure
 
     logs.setup(log_level, plain=plain_logs)
@@ -152,6 +157,8 @@ def sim(
         console.print(
             f"serving {len(specs)} simulated devices on {host}: {', '.join(map(str, port))}"
         )
+        if relay_port is not None:
+            await serve_relay(host, relay_port, stop=stop, say=console.print)
         await task
 
     asyncio.run(_run())

@@ -14,7 +14,7 @@ import json
 import shutil
 import sqlite3
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -58,6 +58,8 @@ class Counts:
     dead_letters: int = 0
     committed: int = 0
     edge: dict[str, int] | None = None  # scan/tag-read outcomes: moved, repeat, ignored, failed
+    local_alarms: list[str] | None = None  # relay outputs the gateway reports active
+    alarms_seen: set[str] = field(default_factory=set)  # every output that was ever on
     latest: list[tuple[str, str, float, float, float]] | None = None  # uid, qty, last, min, max
 
 
@@ -77,11 +79,13 @@ def write_gateway_config(  # noqa: PLR0913 - every knob is one the tests turn
     state_interval_s: float = 10.0,
     scanners: dict[str, int] | None = None,
     readers: dict[str, int] | None = None,
+    relay_port: int | None = None,
 ) -> Path:
     """Write a gateway YAML reading RS-WS-N01 devices on ``ports``; return its path.
 
     ``scanners`` and ``readers`` (name → local TCP port) add barcode scanners and RFID
-    readers served by ``coldtrace sim-warehouse``.
+    readers served by ``coldtrace sim-warehouse``; ``relay_port`` a relay module whose
+    channel i sounds the local alarm of fridge i beyond 2–8 °C (``coldtrace sim``).
     """
     cfg = {
         "gateway": {"id": GATEWAY, "site": SITE},
@@ -111,6 +115,17 @@ def write_gateway_config(  # noqa: PLR0913 - every knob is one the tests turn
         "rfid": [
             {"name": name, "host": "127.0.0.1", "port": port, "collapse_window_s": 10}
             for name, port in (readers or {}).items()
+        ],
+        "alarms": [
+            {
+                "name": f"fridge-{i + 1}-buzzer",
+                "profile": "waveshare-modbus-rtu-relay",
+                "host": "127.0.0.1",
+                "port": relay_port,
+                "channel": i + 1,
+                "limits": [{"sensor": f"FRIDGE-{i + 1}", "low": 2.0, "high": 8.0}],
+            }
+            for i in range(len(ports) if relay_port is not None else 0)
         ],
     }
     path = workdir / "gateway.yaml"
@@ -144,6 +159,15 @@ def _db_counts(conn: psycopg.Connection, counts: Counts) -> None:
             "SELECT outcome, count(*) FROM erp.edge_event_outcomes GROUP BY outcome"
         ).fetchall()
     )
+    counts.local_alarms = [
+        str(name)
+        for (name,) in conn.execute(
+            "SELECT a->>'name' FROM telemetry.gateways g,"
+            " jsonb_array_elements(coalesce(g.state->'alarms', '[]')) a"
+            " WHERE (a->>'active')::boolean ORDER BY 1"
+        ).fetchall()
+    ]
+    counts.alarms_seen |= set(counts.local_alarms)
     counts.latest = [
         (uid, qty, float(last), float(lo), float(hi))
         for uid, qty, last, lo, hi in conn.execute(
@@ -178,6 +202,8 @@ def _view(counts: Counts, sup: Supervisor, url: str, elapsed: float) -> Group:
     flow.add_row("committed watermark", f"{counts.committed:,}")
     flow.add_row("dead-lettered", f"[yellow]{counts.dead_letters:,}[/yellow]")
     flow.add_row("scans and tag reads → stock movements", _edge_text(counts.edge))
+    sounding = ", ".join(counts.local_alarms or []) or "none"
+    flow.add_row("local alarm outputs on (gateway relay)", f"[red]{sounding}[/red]")
     temps = Table("sensor", "now °C", "min", "max", "status", box=None)
     for uid, _qty, last, lo, hi in counts.latest or []:
         status = "[red]OUT OF RANGE[/red]" if not 2 <= last <= 8 else "[green]in range[/green]"
@@ -215,16 +241,18 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     broker = Broker(workdir=workdir / "mosquitto")
     broker.start()
     ports = [free_port() for _ in range(3)]
+    relay_port = free_port()
     scanners = {name: free_port() for name in (*FRIDGE_SCANNERS, DOCK_SCANNER)}
     readers = {TRUCK_PORTAL: free_port()}
     gw_config = write_gateway_config(
-        workdir, broker.port, ports, scanners=scanners, readers=readers
+        workdir, broker.port, ports, scanners=scanners, readers=readers, relay_port=relay_port
     )
     script = workdir / "warehouse.jsonl"
     env = {"COLDTRACE_DATABASE_URL": db_url, "COLDTRACE_API_DATABASE_URL": db_url}
     url = f"http://127.0.0.1:{api_port}/"
     sup = Supervisor(logdir=workdir / "logs")
     sim_args = ["sim", "--plain-logs", "--speed", str(speed), "--fail", str(ports[2])]
+    sim_args += ["--relay-port", str(relay_port)]
     sim_args += ["--fail-after", "600", "--fail-for", "5400"]  # visible within a minute
     for p in ports:
         sim_args += ["--port", str(p)]
@@ -314,6 +342,8 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
     lost = counts.produced - counts.stored - counts.dead_letters
     summary.add_row("lost", f"[{'green' if lost == 0 else 'red'}]{lost:,}[/]")
     summary.add_row("scans and tag reads → movements", _edge_text(counts.edge))
+    seen = ", ".join(sorted(counts.alarms_seen)) or "none"
+    summary.add_row("local alarm outputs that sounded", seen)
     for uid, _qty, _last, lo, hi in counts.latest or []:
         verdict = "[red]excursion above 8 °C[/red]" if hi > 8 else "[green]stayed in 2–8 °C[/green]"
         summary.add_row(uid, f"min {lo:.1f} °C, max {hi:.1f} °C — {verdict}")

@@ -9,12 +9,15 @@ on an RS-485 line together with other units by `firmware_sim.bus.SimulatedBus`.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+import contextlib
+from collections.abc import Callable, Mapping
 
 from pymodbus.constants import ExcCodes
 from pymodbus.exceptions import NoSuchIdException
 from pymodbus.simulator import DataType, SimData, SimDevice
 
+from firmware_sim.bus import SimulatedBus
 from firmware_sim.errors import SimulatorError
 from telemetry.modbus_profiles import RelayProfile, builtin_relay_profiles
 
@@ -71,3 +74,30 @@ class SimulatedRelay:
             self._coils[address] = bool(set_values[0])
             self.writes += 1
         return None
+
+
+async def serve_relay(
+    host: str,
+    port: int,
+    *,
+    stop: asyncio.Event,
+    say: Callable[[str], object] = print,
+    poll_s: float = 0.2,
+) -> None:
+    """Serve one relay module behind a Modbus TCP converter and report each channel change."""
+    relay = SimulatedRelay()
+    ready = asyncio.Event()
+    bus = SimulatedBus.behind_converter(host, port, [relay])
+    task = asyncio.create_task(bus.serve(stop=stop, ready=ready))
+    await ready.wait()
+    say(f"serving a {relay.profile.name} relay module on {host}:{port}, unit {relay.unit}")
+    last = dict.fromkeys(relay.profile.channels, False)
+    while not stop.is_set():
+        for number in last:
+            now_on = relay.channel(number)
+            if now_on != last[number]:
+                say(f"local alarm relay channel {number}: {'ON' if now_on else 'off'}")
+                last[number] = now_on
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), poll_s)
+    await task

@@ -151,7 +151,7 @@ def test_overdue_calibration_is_flagged(api: StockApi, db_url: str) -> None:
     probe(api, db_url, "no-cal", ids["FR"])
     with psycopg.connect(db_url) as conn:
         conn.execute("UPDATE telemetry.sensors SET calibration_due = NULL WHERE uid = 'no-cal'")
-    people(db_url, "ana")
+    people(db_url, "ana", "bo")  # fridge-2-8 asks for two
     result = api.get("qa", f"/api/locations/{ids['FR']}/compliance")
     assert rules(result) == [
         (DEFAULT, "calibration", "no-cal"),
@@ -199,7 +199,7 @@ def test_silent_probe_and_empty_location(api: StockApi, db_url: str) -> None:
     ids = site_with(api, ("FR", "fridge"), ("DK", "dock"))
     sid = sensor(db_url, "quiet")
     assign(api, sid, ids["FR"], -600)
-    people(db_url, "ana")
+    people(db_url, "ana", "bo")  # fridge-2-8 asks for two
     result = api.get("qa", f"/api/locations/{ids['FR']}/compliance")
     interval = [v for v in result["violations"] if v["rule"] in ("interval", "excursion_interval")]
     assert [(v["rule"], v["probe"]) for v in interval] == [("interval", "quiet")]
@@ -212,7 +212,7 @@ def test_silent_probe_and_empty_location(api: StockApi, db_url: str) -> None:
 def test_all_locations_non_compliant_first_and_roles(api: StockApi, db_url: str) -> None:
     ids = site_with(api, ("A1", "fridge"), ("B1", "fridge"), ("C1", "fridge"))
     probe(api, db_url, "b", ids["B1"])
-    people(db_url, "ana")
+    people(db_url, "ana", "bo")  # fridge-2-8 asks for two
     with psycopg.connect(db_url) as conn:
         set_actor(conn, user="test", reason="retired for the test")
         conn.execute("UPDATE erp.locations SET retired_at = %s WHERE id = %s", (NOW, ids["C1"]))
@@ -250,7 +250,7 @@ def test_interval_while_out_of_range_is_measured_from_out_of_range_readings(
     ids = site_with(api, ("FR", "fridge"), ("F2", "fridge"))
     fast = probe(api, db_url, "fast", ids["FR"], every_min=10)
     slow = probe(api, db_url, "slow", ids["F2"], every_min=10)
-    people(db_url, "ana")
+    people(db_url, "ana", "bo")  # fridge-2-8 asks for two
     start = NOW - timedelta(hours=3, minutes=5)
     with psycopg.connect(db_url) as conn:
         # "fast" switches to one reading a minute during a 20-min excursion; "slow" does not.
