@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from erp_core.release.rules import Recommendation
-from erp_core.stock.history_models import LotHistory
+from erp_core.stock.history_models import HistoryStats, LotHistory
 from erp_core.stock.models import Lot
 from erp_core.web.chart import Chart, ChartBucket, render_chart
 from erp_core.web.format import format_time
@@ -50,6 +50,15 @@ def lots_body(lots: list[Lot]) -> Html:
     )
 
 
+def _coverage(s: HistoryStats) -> str:
+    """Coverage with every uncovered stretch accounted for, the short ones included."""
+    text = f"{s.coverage_share:.1%} of the lot's life; {len(s.gaps)} gap(s) of "
+    text += f"{format_seconds(s.min_gap_seconds)} or more"
+    if s.short_gaps:
+        text += f", {s.short_gaps} shorter ({format_seconds(s.short_gaps_seconds)} in all)"
+    return text
+
+
 def _stats(history: LotHistory) -> Html:
     s = history.stats
     if s is None:
@@ -71,7 +80,7 @@ def _stats(history: LotHistory) -> Html:
         ("Longest time out of range", format_seconds(s.tor_longest_seconds)),
         ("Cumulative time out of range", format_seconds(s.tor_cumulative_seconds)),
         ("Remaining out-of-range budget", budget),
-        ("Coverage", f"{s.coverage_share:.1%} of the lot's life ({len(s.gaps)} gap(s))"),
+        ("Coverage", _coverage(s)),
     ]
     return render(
         '<table class="stats">{rows}</table>',
