@@ -199,7 +199,7 @@ SELECT s.uid, extract(epoch FROM min(e.at)), extract(epoch FROM min(n.routed_at)
   JOIN telemetry.notify_routed n ON n.event_id = e.id
   JOIN telemetry.notify_deliveries d ON d.event_id = e.id
   JOIN telemetry.notify_attempts t ON t.delivery_id = d.id
- WHERE s.uid LIKE 'lat-%%'
+ WHERE s.uid LIKE 'lat-%%' AND a.kind = 'excursion_high'
  GROUP BY s.uid
 """
 
@@ -260,8 +260,11 @@ def main() -> int:  # noqa: C901 - one linear script
                     "INSERT INTO telemetry.recipients (name, email, site) VALUES (%s, %s, %s)",
                     (who, f"{who.split()[0].lower()}@example.com", SITE),
                 )
+            # Alarms only: the profile's pre-alarm (a warning after 5 min in the band) would
+            # otherwise send the first e-mail naming the sensor, before the alarm.
             conn.execute(
-                "INSERT INTO telemetry.notify_routes (role, channel) VALUES ('qa', 'email')"
+                "INSERT INTO telemetry.notify_routes (role, channel, min_severity)"
+                " VALUES ('qa', 'email', 'critical')"
             )
         controller.start()
         broker.start()
