@@ -26,6 +26,7 @@ from gateway.publisher import Publisher
 from gateway.sources.barcode import BarcodeSource
 from gateway.sources.base import Clock, EventSink, Sink, Source
 from gateway.sources.ble import BleSource
+from gateway.sources.llrp import LlrpSource
 from gateway.sources.modbus import ModbusLink, ModbusSource, build_links
 from gateway.sources.rfid import RfidSource
 from telemetry.modbus_profiles import builtin_profiles, builtin_relay_profiles
@@ -70,7 +71,10 @@ def build_sources(
     if (cfg.rfid or cfg.barcode) and events is None:
         raise ValueError("RFID readers and barcode scanners need an event sink")
     if events is not None:
-        sources += [RfidSource(d, events=events, clock=clock) for d in cfg.rfid]
+        sources += [
+            (LlrpSource if d.protocol == "llrp" else RfidSource)(d, events=events, clock=clock)
+            for d in cfg.rfid
+        ]
         sources += [BarcodeSource(d, events=events, clock=clock) for d in cfg.barcode]
     return sources
 

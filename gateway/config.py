@@ -122,14 +122,28 @@ class BleConfig(Section):
     min_interval_s: float = Field(default=10.0, ge=0)
 
 
+LLRP_PORT = 5084  # the IANA port of LLRP
+
+
 class RfidReader(Section):
-    """One RFID reader serving newline-delimited JSON tag events over TCP (docs/edge-devices.md)."""
+    """One RFID reader over TCP: a JSON tag stream or LLRP (docs/edge-devices.md).
+
+    ``port`` is required for ``json``; for ``llrp`` it defaults to the LLRP port, 5084.
+    """
 
     name: TopicId
+    protocol: Literal["json", "llrp"] = "json"
     host: str = Field(min_length=1)
     port: int = Field(ge=1, le=65535)
     collapse_window_s: float = Field(default=5.0, ge=0)
     timeout_s: float = Field(default=30.0, gt=0)  # silence longer than this reconnects
+
+    @model_validator(mode="before")
+    @classmethod
+    def _llrp_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("protocol") == "llrp" and "port" not in data:
+            return {**data, "port": LLRP_PORT}
+        return data
 
 
 class BarcodeScanner(Section):
