@@ -43,6 +43,10 @@ def reader_config(timeout_s: float) -> LLRPReaderConfig:
     return LLRPReaderConfig(
         {
             "antennas": [0],
+            # a report per tag observation: the AISpec ends after each tag and the ROSpec
+            # (no stop trigger) runs it again; with sllurp's default N = 0 a reader may
+            # report only at the end of an AISpec that never ends
+            "report_every_n_tags": 1,
             "tag_content_selector": {
                 "EnableAntennaID": True,
                 "EnablePeakRSSI": True,
