@@ -12,7 +12,7 @@ become one read (readers report a tag in the field many times a second). No I/O.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from telemetry.gs1 import gs1_check_digit
@@ -133,3 +133,21 @@ def collapse_reads(
         last_kept[key] = read.t_ms
         out.append(read)
     return out
+
+
+def collapse_and_forget(
+    reads: Sequence[TagRead], *, window_ms: int, last_kept: dict[tuple[str, int, str], int]
+) -> list[TagRead]:
+    """`collapse_reads`, then forget tags not seen for a while so memory stays bounded.
+
+    "A while" is measured on the reader's own time axis (the newest read), never the
+    gateway's clock: a reader whose clock is off would otherwise have every entry
+    forgotten at once, and its repeats would no longer be collapsed.
+    """
+    kept = collapse_reads(reads, window_ms=window_ms, last_kept=last_kept)
+    newest = max((r.t_ms for r in reads), default=None)
+    if newest is not None:
+        horizon = newest - 2 * window_ms - 60_000
+        for key in [k for k, t in last_kept.items() if t < horizon]:
+            del last_kept[key]
+    return kept

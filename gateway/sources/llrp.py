@@ -28,7 +28,7 @@ from gateway.errors import SourceError
 from gateway.flow import Backoff
 from gateway.sources.base import Clock, EventSink, Health, Sink, millis
 from gateway.sources.rfid import tag_item
-from telemetry.epc import EpcError, TagRead, collapse_reads, decode_epc
+from telemetry.epc import EpcError, TagRead, collapse_and_forget, decode_epc
 from telemetry.payloads import SourceState, TagItem
 from telemetry.topics import Kind
 
@@ -109,13 +109,7 @@ class LlrpSource:
                 log.warning("reader %s sent a bad tag report (%s)", self.name, err.reason)
                 self._health.failed(f"bad tag report: {err.reason}")
         window_ms = int(self._device.collapse_window_s * 1000)
-        kept = collapse_reads(reads, window_ms=window_ms, last_kept=self._last_kept)
-        # forget tags not seen for a while, on the reader's time axis: its clock may be off
-        newest = max((r.t_ms for r in reads), default=None)
-        if newest is not None:
-            horizon = newest - 2 * window_ms - 60_000
-            for key in [k for k, t in self._last_kept.items() if t < horizon]:
-                del self._last_kept[key]
+        kept = collapse_and_forget(reads, window_ms=window_ms, last_kept=self._last_kept)
         return [tag_item(r) for r in kept]
 
     async def run(self, _sink: Sink) -> None:

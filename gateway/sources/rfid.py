@@ -5,7 +5,7 @@ A reader (or the middleware in front of it) serves one JSON object per line:
 ``t`` are optional (without ``t`` the gateway clock is used), unknown fields are
 ignored. Readers report a tag in the field many times a second, so repeated reads
 of one tag on one antenna within ``collapse_window_s`` become one read
-(`telemetry.epc.collapse_reads`). SGTIN-96 and SSCC-96 EPCs are decoded to GTIN +
+(`telemetry.epc.collapse_and_forget`). SGTIN-96 and SSCC-96 EPCs are decoded to GTIN +
 serial and SSCC on the way; other EPCs are kept raw. LLRP is not spoken here: see
 docs/edge-devices.md for why.
 """
@@ -22,7 +22,7 @@ from gateway.config import RfidReader
 from gateway.errors import SourceError
 from gateway.flow import Backoff
 from gateway.sources.base import Clock, EventSink, Health, Sink, millis
-from telemetry.epc import EpcError, TagRead, collapse_reads, decode_epc
+from telemetry.epc import EpcError, TagRead, collapse_and_forget, decode_epc
 from telemetry.payloads import SourceState, TagItem
 from telemetry.topics import Kind
 
@@ -104,11 +104,7 @@ class RfidSource:
                 log.warning("reader %s sent a bad line (%s): %r", self.name, err.reason, line[:200])
                 self._health.failed(f"bad line: {err.reason}")
         window_ms = int(self._device.collapse_window_s * 1000)
-        kept = collapse_reads(reads, window_ms=window_ms, last_kept=self._last_kept)
-        # forget tags not seen for a window, so a long-running gateway does not grow
-        stale = [k for k, t in self._last_kept.items() if now_ms - t > 2 * window_ms + 60_000]
-        for key in stale:
-            del self._last_kept[key]
+        kept = collapse_and_forget(reads, window_ms=window_ms, last_kept=self._last_kept)
         return [tag_item(r) for r in kept]
 
     async def run(self, _sink: Sink) -> None:

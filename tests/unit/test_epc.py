@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from telemetry.epc import (
     EpcError,
     TagRead,
+    collapse_and_forget,
     collapse_reads,
     decode_epc,
     encode_sgtin96,
@@ -123,3 +124,22 @@ def test_collapsed_reads_are_at_least_a_window_apart(raw: list[tuple[int, int, s
     for key in keys:
         times = [r.t_ms for r in kept if (r.antenna, r.epc) == key]
         assert all(b - a >= 700 for a, b in itertools.pairwise(times))
+
+
+def test_memory_is_bounded_on_the_readers_time_axis_whatever_its_clock() -> None:
+    """A reader whose clock is a day behind still has its repeats collapsed, and tags gone
+    for longer than the horizon are forgotten."""
+    day = 86_400_000
+    memory: dict[tuple[str, int, str], int] = {}
+    t0 = 1_700_000_000_000 - day  # the reader's clock, a day behind anyone's
+    first = collapse_and_forget(
+        [TagRead(t0, "r", 1, "AA"), TagRead(t0, "r", 1, "BB")], window_ms=5000, last_kept=memory
+    )
+    assert len(first) == 2
+    again = collapse_and_forget(
+        [TagRead(t0 + 1000, "r", 1, "AA")], window_ms=5000, last_kept=memory
+    )
+    assert again == []  # a repeat within the window, even though "now" is a day later
+    later = t0 + 200_000  # beyond 2 windows + 60 s: BB (not seen since t0) is forgotten
+    collapse_and_forget([TagRead(later, "r", 1, "AA")], window_ms=5000, last_kept=memory)
+    assert set(memory) == {("r", 1, "AA")}
