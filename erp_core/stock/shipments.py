@@ -8,12 +8,13 @@ definition like any other move: the truck's sensors stand for it while it is abo
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 
 from erp_core.errors import InvalidArgumentError, NotFoundError
+from erp_core.stock.backdating import CLOCK_TOLERANCE, location_evidence
 from erp_core.stock.errors import ShipmentStateError
 from erp_core.stock.lots import get_lot
 from erp_core.stock.master import active_location, assign_sensor, translate_db_errors
@@ -119,8 +120,10 @@ def depart(
     """Lots move origin → truck and loggers are assigned to the truck, at ``time``.
 
     A logger's open assignment elsewhere ends at ``time``: it travels with the truck now.
+    A departure in the past is refused when that would change which sensors stood for a
+    lot with a decision in force (as for any assignment change in the past).
     """
-    shipment = get_shipment(conn, shipment_id=shipment_id)
+    shipment = _locked(conn, shipment_id)
     if shipment.departed_at is not None:
         raise ShipmentStateError(f"shipment {shipment_id} departed at {shipment.departed_at}")
     for lot in shipment.lots:
@@ -133,12 +136,15 @@ def depart(
             time=time,
             now=now,
         )
+    past = time < (now or datetime.now(UTC)) - CLOCK_TOLERANCE
     for sensor in shipment.logger_sensor_ids:
-        conn.execute(
+        ended = conn.execute(
             "UPDATE erp.sensor_assignments SET valid_to = %s "
-            "WHERE sensor_id = %s AND valid_to IS NULL AND valid_from < %s",
+            "WHERE sensor_id = %s AND valid_to IS NULL AND valid_from < %s RETURNING location_id",
             (time, sensor, time),
-        )
+        ).fetchall()
+        for location_id in {*(r[0] for r in ended), shipment.truck_location_id} if past else ():
+            location_evidence(conn, location_id=location_id, since=time)
         assign_sensor(
             conn,
             assignment=AssignmentIn(
@@ -153,7 +159,7 @@ def arrive(
     conn: Conn, *, shipment_id: int, time: datetime, now: datetime | None = None
 ) -> Shipment:
     """Lots move truck → destination and the loggers' truck assignments end, at ``time``."""
-    shipment = get_shipment(conn, shipment_id=shipment_id)
+    shipment = _locked(conn, shipment_id)
     if shipment.departed_at is None or shipment.arrived_at is not None:
         raise ShipmentStateError(f"shipment {shipment_id} is not under way")
     if time <= shipment.departed_at:
@@ -196,6 +202,12 @@ def add_leg(conn: Conn, *, shipment_id: int, leg: LegIn) -> Shipment:
                 shipment_id,
             ),
         )
+    return get_shipment(conn, shipment_id=shipment_id)
+
+
+def _locked(conn: Conn, shipment_id: int) -> Shipment:
+    """The shipment, its row locked: a second depart or arrive waits, then sees the first."""
+    conn.execute("SELECT 1 FROM erp.shipments WHERE id = %s FOR UPDATE", (shipment_id,))
     return get_shipment(conn, shipment_id=shipment_id)
 
 

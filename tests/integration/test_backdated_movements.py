@@ -13,8 +13,8 @@ import psycopg
 import pytest
 
 from erp_core.audit.service import set_actor
-from erp_core.stock import movements
-from erp_core.stock.errors import StockConflictError
+from erp_core.stock import movements, shipments
+from erp_core.stock.errors import ShipmentStateError, StockConflictError
 from erp_core.stock.models import MovementIn
 from tests.integration.stock_fixtures import (
     NOW,
@@ -253,3 +253,63 @@ def test_movements_of_one_lot_are_serialised(api: StockApi, db_url: str) -> None
         assert thread.is_alive()
     thread.join(10)
     assert outcome == ["backdated"]
+
+
+def _shipment(api: StockApi, ids: dict[str, int], lot_id: int, loggers: list[int]) -> int:
+    body = {
+        "reference": "SH-9",
+        "truck_location_id": ids["T1"],
+        "origin_location_id": ids["FR"],
+        "destination_location_id": ids["DK"],
+        "lots": [{"lot_id": lot_id, "quantity": 40}],
+        "logger_sensor_ids": loggers,
+    }
+    return int(api.post("wh", "/api/shipments", body)["id"])
+
+
+def test_a_shipment_departs_once_when_two_departures_race(api: StockApi, db_url: str) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("DK", "dock"), ("T1", "truck"))
+    lot_id = lot(api, item(api))
+    move(api, lot_id, None, ids["FR"], 0)  # FR holds 100: enough for two loads of 40
+    shipment_id = _shipment(api, ids, lot_id, [])
+    outcome: list[object] = []
+
+    def second_departure() -> None:
+        with psycopg.connect(db_url) as second:
+            set_actor(second, user="wh")
+            try:
+                shipments.depart(second, shipment_id=shipment_id, time=at(61), now=NOW)
+                outcome.append("departed")
+            except ShipmentStateError as err:
+                outcome.append(err.code)
+
+    with psycopg.connect(db_url) as first:
+        set_actor(first, user="wh")
+        shipments.depart(first, shipment_id=shipment_id, time=at(60), now=NOW)
+        thread = threading.Thread(target=second_departure)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive()
+    thread.join(10)
+    assert outcome == ["shipment_state"]
+    assert movements_of(api, lot_id) == [(None, ids["FR"], 100), (ids["FR"], ids["T1"], 40)]
+
+
+def test_a_past_departure_may_not_take_a_logger_from_a_decided_lots_history(
+    api: StockApi, db_url: str
+) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("DK", "dock"), ("T1", "truck"))
+    logger = sensor(db_url, "logger")
+    assign(api, logger, ids["FR"], 0)
+    released = lot(api, item(api), "R")
+    move(api, released, None, ids["FR"], 10)
+    decide(db_url, released, action="release", when=at(200))
+    shipped = lot(api, item(api, "09506000134369"), "S")
+    move(api, shipped, None, ids["FR"], 10)
+    shipment_id = _shipment(api, ids, shipped, [logger])
+    # The logger stood for FR, so for the released lot, up to the decision at 200 min.
+    refused = api.post("wh", f"/api/shipments/{shipment_id}/depart", {"time": iso(100)}, 409)
+    assert refused["code"] == "release_evidence"
+    assert segments(db_url, released) == [(logger, at(10), NOW)]
+    api.post("wh", f"/api/shipments/{shipment_id}/depart", {"time": iso(300)}, 200)
+    assert segments(db_url, released) == [(logger, at(10), at(300))]
