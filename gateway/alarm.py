@@ -41,6 +41,7 @@ class LocalAlarm:
     since: int | None = None  # gateway time (ms) it turned active
     _causes: dict[tuple[str, str], str] = field(default_factory=dict)
     _held: dict[str, str] = field(default_factory=dict)
+    _seen: set[tuple[str, str]] = field(default_factory=set)
 
     @property
     def active(self) -> bool:
@@ -51,18 +52,32 @@ class LocalAlarm:
         """Why the alarm is active: one line per broken limit, then per holding alert."""
         return [*sorted(self._causes.values()), *sorted(self._held.values())]
 
+    @property
+    def known(self) -> bool:
+        """Whether every watched (sensor, quantity) has had a reading since the start.
+
+        Until then "not active" means "not known to be beyond": the driver must not
+        switch an output off on it (a restart would silence an alarm that is due).
+        """
+        watched = {(limit.sensor, limit.qty) for limit in self.limits}
+        return watched <= self._seen
+
     def observe(self, readings: Sequence[Reading], now_ms: int) -> bool:
         """Take readings that arrived at gateway time ``now_ms``; return whether it toggled."""
         before = self.active
         for reading in readings:
-            for limit in self.limits:
-                if (reading.sensor, reading.qty) != (limit.sensor, limit.qty):
-                    continue
-                key = (limit.sensor, limit.qty)
-                if (why := breach(limit, reading.value)) is not None:
-                    self._causes[key] = why
-                else:
-                    self._causes.pop(key, None)
+            key = (reading.sensor, reading.qty)
+            # every limit on the same (sensor, qty) judges the reading: one in range
+            # must not clear what another one found broken
+            matching = [limit for limit in self.limits if (limit.sensor, limit.qty) == key]
+            if not matching:
+                continue
+            self._seen.add(key)
+            whys = [why for limit in matching if (why := breach(limit, reading.value)) is not None]
+            if whys:
+                self._causes[key] = "; ".join(whys)
+            else:
+                self._causes.pop(key, None)
         return self._toggled(before=before, now_ms=now_ms)
 
     def hold(self, key: str, reason: str | None, now_ms: int) -> bool:

@@ -8,11 +8,13 @@ touches MQTT, so the alarm sounds while the broker or the network is down.
 The coil is written when the alarm changes and again every ``refresh_s`` (a module
 that lost power comes back with its relays off). A failed write is retried with
 backoff and shows in the driver's status (it is a `Source`, so the state topic lists
-it with the devices) and in the alarm state. The first write after a start sets the
-output to the alarm's state, which is off until a reading breaks a limit. On stop
-the output keeps its last state: an alarm stays audible rather than silenced by a
-restart. With ``central_alerts`` the output is also held on by open central alerts
-on its watched sensors (`gateway.central_alerts`), which the publisher receives.
+it with the devices) and in the alarm state. After a start the coil is left as it is
+until the alarm is known: switched on as soon as a reading breaks a limit (or a
+central alert holds it), switched off only once every watched sensor has delivered
+a reading in range. On stop the output keeps its last state: an alarm stays audible
+rather than silenced by a restart, also when a watched sensor does not answer after
+it. With ``central_alerts`` the output is also held on by open central alerts on its
+watched sensors (`gateway.central_alerts`), which the publisher receives.
 """
 
 from __future__ import annotations
@@ -85,7 +87,10 @@ class AlarmOutputDriver:
 
     def observe(self, readings: Sequence[Reading]) -> None:
         """Check readings just delivered against the local limits; wake the writer on a change."""
+        known = self.alarm.known
         self._changed(self.alarm.observe(readings, millis(self._clock)))
+        if not known and self.alarm.known:
+            self._wake.set()  # the first write may go now (see `run`)
 
     def central(self, event: AlertEvent) -> None:
         """Take a central alert event: an open alert on a watched sensor holds the output on."""
@@ -118,6 +123,11 @@ class AlarmOutputDriver:
             self._wake.clear()
             wanted = self.alarm.active
             delay = cfg.refresh_s
+            if not wanted and not self.alarm.known:
+                # after a start nothing says the alarm is clear yet (a watched sensor has
+                # not answered): keep the coil as it is, which may be on from before
+                await self._wake.wait()
+                continue
             try:
                 await self._write(on=wanted)
             except (ModbusException, OSError, TimeoutError) as err:

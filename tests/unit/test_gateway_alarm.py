@@ -98,3 +98,25 @@ def test_alert_events_are_read_leniently() -> None:
     assert decode_alert_event(json.dumps(doc | {"type": "other"}).encode()) is None
     assert decode_alert_event(json.dumps({"type": "alert_event"}).encode()) is None
     assert alerts_topic("plant-1") == "ct/v1/plant-1/alerts"
+
+
+def test_two_limits_on_one_sensor_both_apply() -> None:
+    high = LocalLimit(sensor="fridge-a", high=8.0)
+    low = LocalLimit(sensor="fridge-a", low=2.0)
+    alarm = LocalAlarm("buzzer", [high, low])
+    assert alarm.observe([temp("fridge-a", 9.0)], 1_000) is True
+    assert alarm.active  # the low limit, in range, must not clear the broken high one
+    assert alarm.causes() == ["fridge-a temperature 9 > 8"]
+    assert alarm.observe([temp("fridge-a", 1.0)], 2_000) is False
+    assert alarm.causes() == ["fridge-a temperature 1 < 2"]
+    assert alarm.observe([temp("fridge-a", 5.0)], 3_000) is True
+    assert not alarm.active
+
+
+def test_known_only_once_every_watched_sensor_has_answered() -> None:
+    alarm = LocalAlarm("buzzer", [FRIDGE, FREEZER])
+    assert not alarm.known
+    alarm.observe([temp("fridge-a", 5.0)], 1_000)
+    assert not alarm.known  # freezer-b has not answered: "not active" is not "clear"
+    alarm.observe([temp("freezer-b", -20.0)], 2_000)
+    assert alarm.known
