@@ -42,6 +42,11 @@ def balance_at(conn: Conn, *, lot_id: int, location_id: int, time: datetime) -> 
     return float(row[0]) if row is not None else 0.0
 
 
+def lock_lot(conn: Conn, *, lot_id: int) -> None:
+    """One writer per lot: history checks after this see every other movement of it."""
+    conn.execute("SELECT 1 FROM erp.lots WHERE id = %s FOR NO KEY UPDATE", (lot_id,))
+
+
 def record_movement(
     conn: Conn,
     *,
@@ -59,8 +64,7 @@ def record_movement(
     Afterwards every alarm excursion the lot's history now touches has a deviation.
     """
     lot = get_lot(conn, lot_id=movement.lot_id)
-    # One writer per lot: the history checks below must see every other movement of it.
-    conn.execute("SELECT 1 FROM erp.lots WHERE id = %s FOR NO KEY UPDATE", (lot.id,))
+    lock_lot(conn, lot_id=lot.id)
     if movement.from_location_id is None and movement.to_location_id is None:
         raise InvalidArgumentError("to_location_id", None, "a movement needs a from or a to")
     if movement.from_location_id == movement.to_location_id:
@@ -145,6 +149,9 @@ def movement_from_scan(  # noqa: PLR0913 - keyword-only, one per scan field
         lot = find_lot(conn, gtin=gtin, lot_number=lot_number)
     else:
         raise InvalidArgumentError("lot_id", None, "give lot_id, or gtin and lot_number")
+    # Where the lot is must be read under the lock the movement will take, or a move of
+    # the lot committed meanwhile makes this one start from where the lot no longer is.
+    lock_lot(conn, lot_id=lot.id)
     here = current_locations(conn, lot_id=lot.id, time=time)
     elsewhere = [(loc, qty) for loc, qty in here if loc != reader.location_id]
     if here and not elsewhere:

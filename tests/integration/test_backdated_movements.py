@@ -13,9 +13,9 @@ import psycopg
 import pytest
 
 from erp_core.audit.service import set_actor
-from erp_core.stock import movements, shipments
+from erp_core.stock import master, movements, shipments
 from erp_core.stock.errors import ShipmentStateError, StockConflictError
-from erp_core.stock.models import MovementIn
+from erp_core.stock.models import MovementIn, ReaderIn
 from tests.integration.stock_fixtures import (
     NOW,
     StockApi,
@@ -313,3 +313,44 @@ def test_a_past_departure_may_not_take_a_logger_from_a_decided_lots_history(
     assert segments(db_url, released) == [(logger, at(10), NOW)]
     api.post("wh", f"/api/shipments/{shipment_id}/depart", {"time": iso(300)}, 200)
     assert segments(db_url, released) == [(logger, at(10), at(300))]
+
+
+def test_a_scan_waits_for_a_concurrent_move_and_starts_where_it_left_the_lot(
+    api: StockApi, db_url: str
+) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("F2", "fridge"), ("F3", "fridge"))
+    with psycopg.connect(db_url) as conn:
+        set_actor(conn, user="admin")
+        reader = ReaderIn(location_id=ids["F3"], kind="scan")
+        master.set_reader(conn, reader_id="dock-3", reader=reader)
+    lot_id = lot(api, item(api))
+    move(api, lot_id, None, ids["FR"], 0)
+    outcome: list[object] = []
+
+    def scan() -> None:
+        with psycopg.connect(db_url) as second:
+            set_actor(second, user="wh")
+            try:
+                moved = movements.movement_from_scan(
+                    second, reader_id="dock-3", time=at(120), lot_id=lot_id, now=NOW
+                )
+                outcome.append(moved and moved.from_location_id)
+            except StockConflictError as err:
+                outcome.append(err.code)
+
+    with psycopg.connect(db_url) as first:
+        set_actor(first, user="wh")
+        movement = MovementIn(
+            lot_id=lot_id,
+            quantity=100,
+            from_location_id=ids["FR"],
+            to_location_id=ids["F2"],
+            moved_at=at(60),
+        )
+        movements.record_movement(first, movement=movement, now=NOW)
+        thread = threading.Thread(target=scan)
+        thread.start()
+        thread.join(0.5)
+        assert thread.is_alive()
+    thread.join(10)
+    assert outcome == [ids["F2"]]
