@@ -14,10 +14,12 @@ evidence too). Scanners have no clock: time is the gateway's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 import termios
-from typing import Protocol, cast
+from collections.abc import Callable
+from typing import Any, Protocol, TypeVar, cast
 
 import serial
 
@@ -46,6 +48,7 @@ class LineInput(Protocol):
 
 
 MAX_LINE = 1024
+T = TypeVar("T")
 _LINE_END = re.compile(rb"[\r\n]")
 
 
@@ -119,7 +122,7 @@ class BarcodeSource:
         backoff = Backoff(initial=1.0, cap=30.0)
         while True:
             try:
-                port = await asyncio.to_thread(self._open)
+                port = await _finish_in_thread(self._open, undo=lambda p: p.close())
                 self._health.succeeded(millis(self._clock))
                 backoff.reset()
                 try:
@@ -136,7 +139,7 @@ class BarcodeSource:
         buffer = b""
         while True:
             try:
-                chunk = await asyncio.to_thread(port.read, 256)
+                chunk = await _finish_in_thread(port.read, 256)
             except (serial.SerialException, OSError, EOFError) as err:
                 raise SourceError(self.name, f"{self._where}: {err}") from err
             if not chunk:
@@ -152,3 +155,24 @@ class BarcodeSource:
                 ]
                 self._events(Kind.SCANS, items)
                 self._health.succeeded(t_ms)
+
+
+async def _finish_in_thread(
+    fn: Callable[..., T], *args: Any, undo: Callable[[T], None] | None = None
+) -> T:
+    """Run ``fn`` in a thread; if cancelled, let it finish (then ``undo`` its result), re-raise.
+
+    A read or open still running in its thread when the source stops would otherwise
+    race the close: a port or terminal opened after the close is never closed (a
+    terminal left without echo), and a read of a closed descriptor may read whatever
+    file reuses its number. Reads return within their poll timeout (0.5 s).
+    """
+    running = asyncio.ensure_future(asyncio.to_thread(fn, *args))
+    try:
+        return await asyncio.shield(running)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            result = await running
+            if undo is not None:
+                undo(result)
+        raise
