@@ -6,8 +6,8 @@ A reader (or the middleware in front of it) serves one JSON object per line:
 ignored. Readers report a tag in the field many times a second, so repeated reads
 of one tag on one antenna within ``collapse_window_s`` become one read
 (`telemetry.epc.collapse_and_forget`). SGTIN-96 and SSCC-96 EPCs are decoded to GTIN +
-serial and SSCC on the way; other EPCs are kept raw. LLRP is not spoken here: see
-docs/edge-devices.md for why.
+serial and SSCC on the way; other EPCs are kept raw. Readers that speak LLRP are
+read by `gateway.sources.llrp` (``protocol: llrp``).
 """
 
 from __future__ import annotations
