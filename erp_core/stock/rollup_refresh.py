@@ -2,11 +2,12 @@
 
 Before use, hours holding readings *received* after the sensor's watermark (minus
 ``MARGIN``, for ingest transactions still open when the watermark was taken) are
-recomputed, together with the hour of the reading before them (whose step changed), and
-then the days holding those hours. Every hour written has its day rewritten in the same
-transaction, so each hour row has its day row. A read that finds nothing new leaves the
-watermark alone unless it is older than ``STALE``: not moving it is always safe (the
-next read looks further back), and it keeps plain reads free of writes.
+recomputed, together with the hour of the reading before each of them (whose step
+changed), and then the days holding those hours. Every hour written has its day
+rewritten in the same transaction, so each hour row has its day row. A read that finds
+nothing new leaves the watermark alone unless it is older than ``STALE``: not moving it
+is always safe (the next read looks further back), and it keeps plain reads free of
+writes.
 """
 
 from __future__ import annotations
@@ -30,30 +31,33 @@ SELECT now(), count(pg_advisory_xact_lock(hashtext('erp.reading_hours'), s))
   FROM (SELECT s FROM unnest(%(sensors)s::int[]) AS s ORDER BY s) AS sorted
 """
 
-# Per sensor: its watermark (NULL: never rolled up) and the hours to recompute, those
-# holding readings received since the watermark minus the margin and the hour of the
-# reading just before the earliest of them (its step to the next reading changed). The
-# index on (sensor_id, received_at) of migration 0008 finds them; OFFSET 0 keeps the
-# planner from taking min(time) by walking the sensor's primary key, filtering every row.
+# Per sensor: its watermark (NULL: never rolled up) and the hours to recompute: those
+# holding readings received since the watermark minus the margin, and for each of them
+# the hour of the reading just before its earliest new reading (that reading's step to
+# the next one changed; it lies in an earlier hour only for the first reading of an
+# hour, so one probe per changed hour finds every such step, however many holes were
+# filled). The index on (sensor_id, received_at) of migration 0008 finds the new
+# readings; OFFSET 0 keeps the planner from walking the sensor's primary key instead.
 _CHANGED = """
 SELECT g.sensor_id, st.received_until, c.h
   FROM unnest(%(sensors)s::int[]) AS g(sensor_id)
   LEFT JOIN erp.reading_hours_state st USING (sensor_id)
   LEFT JOIN LATERAL (
-        SELECT date_bin('1 hour', r.time, timestamptz '1970-01-01 00:00+00') AS h
-          FROM telemetry.readings r
-         WHERE r.sensor_id = g.sensor_id AND r.received_at > st.received_until - %(margin)s
-        UNION
-        SELECT date_bin('1 hour', p.time, timestamptz '1970-01-01 00:00+00')
-          FROM (SELECT min(time) AS t FROM (
-                       SELECT time FROM telemetry.readings
-                        WHERE sensor_id = g.sensor_id
-                          AND received_at > st.received_until - %(margin)s
-                       OFFSET 0) AS x) AS m
-         CROSS JOIN LATERAL (
+        SELECT DISTINCT x.h
+          FROM (SELECT date_bin('1 hour', r.time, timestamptz '1970-01-01 00:00+00') AS h,
+                       min(r.time) AS t
+                  FROM telemetry.readings r
+                 WHERE r.sensor_id = g.sensor_id AND r.received_at > st.received_until - %(margin)s
+                 GROUP BY 1
+                OFFSET 0) AS n
+          LEFT JOIN LATERAL (
                 SELECT time FROM telemetry.readings
-                 WHERE sensor_id = g.sensor_id AND time < m.t
-                 ORDER BY time DESC LIMIT 1) AS p
+                 WHERE sensor_id = g.sensor_id AND time < n.t
+                 ORDER BY time DESC LIMIT 1) AS p ON true
+         CROSS JOIN LATERAL (
+                VALUES (n.h),
+                       (date_bin('1 hour', p.time, timestamptz '1970-01-01 00:00+00'))) AS x(h)
+         WHERE x.h IS NOT NULL
   ) AS c ON true
 """
 

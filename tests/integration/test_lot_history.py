@@ -20,7 +20,7 @@ import psycopg
 import pytest
 
 from erp_core.audit.service import set_actor
-from erp_core.stock import history, master, movements
+from erp_core.stock import history, master, movements, rollup_refresh
 from erp_core.stock.lots import create_lot
 from erp_core.stock.models import AssignmentIn, ItemIn, LocationIn, LotIn, MovementIn
 
@@ -569,3 +569,33 @@ def test_daily_rollup_equals_reading_every_row(conn: psycopg.Connection) -> None
     for max_points in (3, 30, 1000):
         compare(max_points)
     assert_days(conn, r1, readings[r1])
+
+
+def hour_rows(conn: psycopg.Connection, sensor: int) -> list[tuple]:
+    return conn.execute(
+        "SELECT hour, n, first_t, last_t, next_t, max_step, w_sum, wv_sum "
+        "FROM erp.reading_hours WHERE sensor_id = %s ORDER BY hour",
+        (sensor,),
+    ).fetchall()
+
+
+def test_late_readings_in_two_holes_refresh_the_hours_before_each(
+    conn: psycopg.Connection,
+) -> None:
+    """Re-sent readings fill two holes, each the first reading of its hour: the hour of
+    the reading before *each* of them changes (its step ends earlier), not only the hour
+    before the earliest one. The stored rollup must equal one computed from scratch."""
+    sensor = add_sensor(conn, "holes")
+    add_readings(conn, sensor, {m: 5.0 + m / 100 for m in range(0, 300, 10) if m not in (60, 180)})
+    conn.execute("UPDATE telemetry.readings SET received_at = received_at - interval '1 hour'")
+    rollup_refresh.refresh(conn, sensor_ids=[sensor])
+    conn.commit()
+    set_actor(conn, user="test-warehouse")
+    add_readings(conn, sensor, {60: 4.0, 180: 9.0})  # received now, after the watermark
+    conn.commit()
+    set_actor(conn, user="test-warehouse")
+    rollup_refresh.refresh(conn, sensor_ids=[sensor])
+    refreshed = hour_rows(conn, sensor)
+    conn.execute("SELECT erp.refresh_reading_hours(%s, %s, %s)", (sensor, at(-60), at(360)))
+    assert refreshed == hour_rows(conn, sensor)
+    assert refreshed[2][4] == at(180)  # hour 2's last reading (170) is followed by 180
