@@ -135,6 +135,8 @@ class AlarmOutputDriver:
                 self._health.failed(reason)
                 delay = backoff.next_delay()
                 log.warning("alarm output %s: %s; retrying in %.1f s", self.name, reason, delay)
+                if self._health.failures == 1:
+                    self._on_change()  # a relay that cannot be switched is news at once
             else:
                 changed = wanted != self._written
                 self._written = wanted

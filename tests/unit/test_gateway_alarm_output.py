@@ -96,3 +96,43 @@ def test_a_broken_limit_switches_on_at_once_even_before_all_are_known() -> None:
             task.cancel()
 
     asyncio.run(scenario())
+
+
+class BrokenLink:
+    """A relay module that does not answer."""
+
+    async def call(self, _unit: object, _request: object) -> None:
+        raise TimeoutError
+
+
+def test_a_failed_write_is_reported_at_once_not_at_the_next_period() -> None:
+    async def scenario() -> None:
+        changes: list[int] = []
+        cfg = AlarmOutput.model_validate(
+            {
+                "name": "buzzer",
+                "profile": PROFILE,
+                "transport": "tcp",
+                "host": "127.0.0.1",
+                "port": 5020,
+                "refresh_s": 60,
+                "limits": [{"sensor": "fridge-a", "high": 8.0}],
+            }
+        )
+        out = AlarmOutputDriver(
+            cfg,
+            builtin_relay_profiles()[PROFILE],
+            link=BrokenLink(),  # type: ignore[arg-type]
+            clock=lambda: 0.0,
+            on_change=lambda: changes.append(1),
+        )
+        task = asyncio.create_task(out.run(lambda _r: None))
+        try:
+            out.observe([temp("fridge-a", 9.0)])  # alarm on: one change
+            await asyncio.sleep(0.1)
+            assert out.alarm_state().error is not None
+            assert len(changes) == 2  # the alarm turning on, then its relay failing
+        finally:
+            task.cancel()
+
+    asyncio.run(scenario())
