@@ -197,7 +197,11 @@ SERIAL_SETTINGS = ("baudrate", "bytesize", "parity", "stopbits")
 def bus_conflict(
     modbus: Sequence[ModbusDevice], alarms: Sequence[AlarmOutput]
 ) -> tuple[Loc, str] | None:
-    """Find the first RS-485 bus whose units disagree on serial settings or share an address.
+    """Find the first bus whose units disagree on serial settings or share an address.
+
+    A bus is a serial port, or a TCP host and port (an RTU-to-TCP converter, or one
+    Modbus TCP device): addresses must be distinct on either, serial settings agree
+    on a serial port.
 
     Return the field path of the offending unit and the reason, or None. Alarm outputs
     on the same relay module share its address (one channel each), so units are told
@@ -208,27 +212,31 @@ def bus_conflict(
     ]
     units += [(("alarms", i), a, f"relay:{a.profile}") for i, a in enumerate(alarms)]
     first_on_port: dict[str, tuple[Loc, ModbusEndpoint]] = {}
-    owner: dict[tuple[str, int], tuple[Loc, str]] = {}
+    owner: dict[tuple[str, int], tuple[Loc, str]] = {}  # (link_key, address) -> first unit
     for loc, unit, kind in units:
-        if unit.transport != "rtu":
-            continue
-        port = str(unit.serial_port)
-        first_loc, first = first_on_port.setdefault(port, (loc, unit))
-        for key in SERIAL_SETTINGS:
-            if getattr(unit, key) != getattr(first, key):
-                return (*loc, key), (
-                    f"{format_loc(loc)} is on serial port {port} with {key} "
-                    f"{getattr(unit, key)}, but {format_loc(first_loc)} uses "
-                    f"{getattr(first, key)}; every unit on one RS-485 bus must use the same "
-                    "baud rate, byte size, parity and stop bits"
-                )
-        seen = owner.setdefault((port, unit.address), (loc, kind))
+        if unit.transport == "rtu":
+            port = str(unit.serial_port)
+            where = f"serial port {port}"
+            first_loc, first = first_on_port.setdefault(port, (loc, unit))
+            for key in SERIAL_SETTINGS:
+                if getattr(unit, key) != getattr(first, key):
+                    return (*loc, key), (
+                        f"{format_loc(loc)} is on serial port {port} with {key} "
+                        f"{getattr(unit, key)}, but {format_loc(first_loc)} uses "
+                        f"{getattr(first, key)}; every unit on one RS-485 bus must use the same "
+                        "baud rate, byte size, parity and stop bits"
+                    )
+        else:
+            # units behind one RTU-to-TCP converter are one bus too: two sensors at one
+            # address would both read the same device, each under its own sensor id
+            where = f"{unit.host}:{unit.port}"
+        seen = owner.setdefault((unit.link_key, unit.address), (loc, kind))
         if seen[0] != loc and (kind.startswith("sensor:") or seen[1] != kind):
             return (*loc, "address"), (
                 f"{format_loc(loc)} and {format_loc(seen[0])} both use address "
-                f"{unit.address} on serial port {port}; each unit on a bus needs its own"
+                f"{unit.address} on {where}; each unit on a bus needs its own"
             )
-        if unit.address == 0:
+        if unit.transport == "rtu" and unit.address == 0:
             return (*loc, "address"), "address 0 is the RS-485 broadcast address; use 1-247"
     alarm_channels: dict[tuple[str, int, int], int] = {}
     for i, alarm in enumerate(alarms):

@@ -282,3 +282,19 @@ def test_bus_rules_hold_for_any_set_of_sensors(units: list[tuple[str, int, int]]
         assert loc[0] == "modbus"
         assert isinstance(loc[1], int)
         assert units[loc[1]][0] in message or "broadcast" in message
+
+
+def test_units_behind_one_tcp_converter_need_distinct_addresses(tmp_path: Path) -> None:
+    converter = "transport: tcp\n    host: 10.0.0.5\n    port: 502"
+    text = (
+        BUS.replace("transport: rtu\n    serial_port: /dev/ttyUSB0", converter)
+        .replace("    baudrate: 9600\n", "")
+        .replace("    address: 2\n", "    address: 1\n")
+    )
+    err = problems(write(tmp_path, text))
+    [issue] = err.issues
+    assert issue.field == "modbus[1].address"
+    assert "address 1 on 10.0.0.5:502" in issue.message
+    # the same address behind two different converters is two devices
+    other = text.replace("host: 10.0.0.5", "host: 10.0.0.6", 1)
+    assert len(load_config(write(tmp_path, other)).modbus) == 2
