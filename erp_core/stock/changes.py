@@ -58,6 +58,14 @@ def _changed(current: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]
     return {k: v for k, v in changes.items() if current[k] != v}
 
 
+def _lock(conn: Conn, table: str, key: int) -> None:
+    """Lock a master record against new references (see ``master.active_item``)."""
+    conn.execute(
+        sql.SQL("SELECT 1 FROM {} WHERE id = %s FOR UPDATE").format(sql.Identifier("erp", table)),
+        (key,),
+    )
+
+
 def _update(conn: Conn, table: str, key: int, fields: dict[str, Any]) -> None:
     query = sql.SQL("UPDATE {} SET {} WHERE id = %(id)s").format(
         sql.Identifier("erp", table),
@@ -80,6 +88,7 @@ def _lots_held_or_pending(conn: Conn, item_id: int) -> list[tuple[Any, ...]]:
 
 def update_item(conn: Conn, *, item_id: int, changes: dict[str, Any]) -> Item:
     """Change an item's fields; HistoryLockedError if it would re-judge recorded lots."""
+    _lock(conn, "items", item_id)
     item = active_item(conn, item_id=item_id)
     fields = _changed(item.model_dump(), changes)
     low = fields.get("range_low", item.range_low)
@@ -112,6 +121,7 @@ def update_item(conn: Conn, *, item_id: int, changes: dict[str, Any]) -> Item:
 
 def retire_item(conn: Conn, *, item_id: int, now: datetime) -> Item:
     """Take an item out of use at ``now``; InUseError while lots are held or undecided."""
+    _lock(conn, "items", item_id)
     active_item(conn, item_id=item_id)
     lots = _lots_held_or_pending(conn, item_id)
     if lots:
@@ -134,6 +144,7 @@ def _has_history(conn: Conn, location_id: int) -> bool:
 
 def update_location(conn: Conn, *, location_id: int, changes: dict[str, Any]) -> Location:
     """Change a location's code, name, parent or kind; the kind is locked once used."""
+    _lock(conn, "locations", location_id)
     location = active_location(conn, location_id=location_id)
     fields = _changed(location.model_dump(), changes)
     if "kind" in fields and _has_history(conn, location_id):
@@ -152,6 +163,7 @@ def update_location(conn: Conn, *, location_id: int, changes: dict[str, Any]) ->
 
 def retire_location(conn: Conn, *, location_id: int, now: datetime) -> Location:
     """Take a location out of use at ``now``; InUseError while anything still uses it."""
+    _lock(conn, "locations", location_id)
     active_location(conn, location_id=location_id)
     uses = {
         "holds lots": "SELECT lot_id FROM erp.stock_movements "

@@ -92,7 +92,13 @@ def get_item(conn: Conn, *, item_id: int) -> Item:
 
 
 def active_item(conn: Conn, *, item_id: int) -> Item:
-    """One item that is not retired; RetiredError if it is."""
+    """One item that is not retired; RetiredError if it is.
+
+    For a write that will refer to the item: the row is locked (KEY SHARE) until commit,
+    so a retirement running meanwhile waits and then sees this write, or this one waits
+    and sees the retirement.
+    """
+    conn.execute("SELECT 1 FROM erp.items WHERE id = %s FOR KEY SHARE", (item_id,))
     item = get_item(conn, item_id=item_id)
     if item.retired_at is not None:
         raise RetiredError("item", item_id, item.retired_at)
@@ -143,7 +149,8 @@ def get_location(conn: Conn, *, location_id: int) -> Location:
 
 
 def active_location(conn: Conn, *, location_id: int) -> Location:
-    """One location that is not retired; RetiredError if it is."""
+    """One location that is not retired; RetiredError if it is (locked as ``active_item``)."""
+    conn.execute("SELECT 1 FROM erp.locations WHERE id = %s FOR KEY SHARE", (location_id,))
     location = get_location(conn, location_id=location_id)
     if location.retired_at is not None:
         raise RetiredError("location", location_id, location.retired_at)

@@ -5,13 +5,18 @@ refusals, and the refusals that protect recorded history (docs/master-data.md).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from datetime import datetime
+import threading
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
 
 import psycopg
 import pytest
 
 from erp_core.audit.service import set_actor
+from erp_core.errors import ErpError
+from erp_core.stock import changes, movements
+from erp_core.stock.lots import create_lot
+from erp_core.stock.models import LotIn, MovementIn
 from tests.integration.stock_fixtures import (
     NOW,
     StockApi,
@@ -213,3 +218,64 @@ def test_past_assignment_change_refused_when_it_alters_release_evidence(
     end = {"valid_to": iso(340), "reason": "logger removed"}
     started = api.get("op", f"/api/sensor-assignments?location_id={ids['FR']}")[-1]["id"]
     api.post("admin", f"/api/sensor-assignments/{started}/end", end, 200)
+
+
+def _in_thread(
+    db_url: str, outcome: list[object], action: Callable[[psycopg.Connection], object]
+) -> threading.Thread:
+    def run() -> None:
+        with psycopg.connect(db_url) as conn:
+            set_actor(conn, user="admin", reason="race test")
+            try:
+                action(conn)
+                outcome.append("done")
+            except ErpError as err:
+                outcome.append(getattr(err, "code", type(err).__name__))
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_retiring_an_item_waits_for_a_lot_being_created_and_then_refuses(
+    api: StockApi, db_url: str
+) -> None:
+    item_id = item(api)
+    outcome: list[object] = []
+    with psycopg.connect(db_url) as first:
+        set_actor(first, user="wh")
+        new_lot = LotIn(item_id=item_id, lot_number="L9", expires_on=date(2028, 1, 1), quantity=5)
+        create_lot(first, lot=new_lot, now=NOW)
+        thread = _in_thread(
+            db_url, outcome, lambda c: changes.retire_item(c, item_id=item_id, now=NOW)
+        )
+        thread.join(0.5)
+        assert thread.is_alive()
+    thread.join(10)
+    assert outcome == ["in_use"]
+
+
+def test_a_move_into_a_location_being_retired_waits_and_is_refused(
+    api: StockApi, db_url: str
+) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("F2", "fridge"))
+    lot_id = lot(api, item(api))
+    move(api, lot_id, None, ids["FR"], 0)
+    outcome: list[object] = []
+    movement = MovementIn(
+        lot_id=lot_id, quantity=100, from_location_id=ids["FR"], to_location_id=ids["F2"],
+        moved_at=at(60),
+    )  # fmt: skip
+    with psycopg.connect(db_url) as first:
+        set_actor(first, user="admin", reason="fridge decommissioned")
+        changes.retire_location(first, location_id=ids["F2"], now=NOW)
+        thread = _in_thread(
+            db_url, outcome, lambda c: movements.record_movement(c, movement=movement, now=NOW)
+        )
+        thread.join(0.5)
+        assert thread.is_alive()
+    thread.join(10)
+    assert outcome == ["retired"]
+    assert [m["to_location_id"] for m in api.get("op", f"/api/lots/{lot_id}/movements")] == [
+        ids["FR"]
+    ]
