@@ -6,7 +6,8 @@ device-time order, and for each one at a mapped reader moves the lot it names to
 reader's location (``movements.movement_from_scan``), then records the outcome in
 ``erp.edge_event_outcomes`` and removes the event from the queue, all in one
 transaction. One event that cannot be turned into a movement (unknown reader, unknown
-lot, not enough stock) is recorded as ``failed`` with the reason; the others go on.
+lot, not enough stock, or a database refusal of its movement) is recorded as ``failed``
+with the reason; the others go on.
 
 What names the lot:
 
@@ -154,6 +155,13 @@ def process_queue(conn: Conn, *, now: datetime, limit: int = 500) -> Counter[str
                 outcome = apply_event(conn, event, now=now)
         except ErpError as err:
             outcome = Outcome("failed", reason=str(err))
+        except psycopg.OperationalError:
+            raise  # connection lost, deadlock, cancel: the whole batch is tried again
+        except (psycopg.DatabaseError, ValueError) as err:
+            # A refusal that is not one of our rules (a trigger or constraint we do not
+            # translate, a value out of range): the savepoint undid this event only, so
+            # record it like any other failure instead of stopping the queue behind it.
+            outcome = Outcome("failed", reason=f"{type(err).__name__}: {err}")
         conn.execute(
             "INSERT INTO erp.edge_event_outcomes (source, event_id, processed_at, outcome,"
             " reader_id, lot_id, movement_id, reason) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"

@@ -304,3 +304,29 @@ def test_scans_page_lists_failures_and_warehouse_retries(
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert drain(conn, now=lambda: NOW) == {"moved": 1}
     assert "EVERY SCAN WAS APPLIED" in client.get("/scans").text
+
+
+def test_a_database_refusal_fails_one_event_and_the_queue_goes_on(
+    db_url: str, site: dict[str, int]
+) -> None:
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        # A refusal the services do not translate into an ERP error (a trigger's RAISE).
+        conn.execute(
+            """
+            CREATE FUNCTION pg_temp.no_bay() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.reader_id = 'scan-bay' THEN RAISE EXCEPTION 'bay closed'; END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER no_bay BEFORE INSERT ON erp.stock_movements
+                FOR EACH ROW EXECUTE FUNCTION pg_temp.no_bay();
+            """
+        )
+        refused = scan(conn, "scan-bay", 0, gtin=GTIN, lot="L100")
+        received = scan(conn, "scan-f1", 5, gtin=GTIN, lot="L100")
+        assert drain(conn, now=lambda: NOW) == {"failed": 1, "moved": 1}
+        got = outcomes(conn)
+        assert got[refused][0] == "failed"
+        assert "bay closed" in (got[refused][1] or "")
+        assert got[received][0] == "moved"
+        assert where(conn, site["lot"], 6) == [(site["fridge"], 40.0)]
