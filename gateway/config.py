@@ -31,6 +31,7 @@ from gateway.config_modbus import (
     ModbusDevice,
     ModbusEndpoint,
     bus_conflict,
+    modbus_profiles,
 )
 from gateway.config_types import Loc, Section, SensorUid, TopicId, format_loc
 from gateway.errors import ConfigError, ConfigIssue
@@ -201,15 +202,32 @@ class GatewayConfig(Section):
         return self
 
     @model_validator(mode="after")
-    def _limits_watch_known_sensors(self) -> GatewayConfig:
+    def _limits_watch_known_sensors(self, info: ValidationInfo) -> GatewayConfig:
         known = {d.sensor for d in self.modbus}
-        known |= {logger.sensor for logger in self.ble.loggers} if self.ble else set()
+        ble = {logger.sensor for logger in self.ble.loggers} if self.ble else set()
+        known |= ble
+        # a Modbus sensor delivers exactly its profile's quantities: a limit on another
+        # one (a typo such as "temp") would never see a reading and never sound
+        profiles = modbus_profiles(info)
+        quantities = {
+            d.sensor: {r.qty for r in profiles[d.profile].registers}
+            for d in self.modbus
+            if d.profile in profiles and d.sensor not in ble
+        }
         for i, alarm in enumerate(self.alarms):
             for j, limit in enumerate(alarm.limits):
                 if limit.sensor not in known:
                     message = f"sensor {limit.sensor!r} is not read by this gateway"
                     at = ("alarms", i, "limits", j, "sensor")
                     raise PydanticCustomError("sensor", "{message}", {"message": message, "at": at})
+                qtys = quantities.get(limit.sensor)
+                if qtys is not None and limit.qty not in qtys:
+                    message = (
+                        f"sensor {limit.sensor!r} delivers {', '.join(sorted(qtys))}, "
+                        f"not {limit.qty!r}"
+                    )
+                    at = ("alarms", i, "limits", j, "qty")
+                    raise PydanticCustomError("qty", "{message}", {"message": message, "at": at})
         return self
 
     @field_validator("modbus")

@@ -27,7 +27,8 @@ from telemetry.modbus_profiles import (
 )
 
 
-def _profiles(info: ValidationInfo) -> Mapping[str, Profile]:
+def modbus_profiles(info: ValidationInfo) -> Mapping[str, Profile]:
+    """The sensor profiles of this validation: from its context, or the built-in ones."""
     context = info.context or {}
     profiles = context.get("profiles")
     return profiles if profiles is not None else builtin_profiles()
@@ -111,7 +112,9 @@ class ModbusDevice(ModbusEndpoint):
             and isinstance(data.get("name"), str)
         ):
             data = {**data, "sensor": data["name"]}
-        profile = _profiles(info).get(str(data.get("profile"))) if isinstance(data, dict) else None
+        profile = (
+            modbus_profiles(info).get(str(data.get("profile"))) if isinstance(data, dict) else None
+        )
         # an unknown profile is reported on its own field; address 1 keeps the noise down
         if profile is None:
             return _fill_link_defaults(data, None, 1)
@@ -120,7 +123,7 @@ class ModbusDevice(ModbusEndpoint):
     @field_validator("profile")
     @classmethod
     def _known_profile(cls, value: str, info: ValidationInfo) -> str:
-        known = _profiles(info)
+        known = modbus_profiles(info)
         if value not in known:
             raise ValueError(f"unknown profile {value!r}; built-in profiles: {', '.join(known)}")
         return value

@@ -298,3 +298,15 @@ def test_units_behind_one_tcp_converter_need_distinct_addresses(tmp_path: Path) 
     # the same address behind two different converters is two devices
     other = text.replace("host: 10.0.0.5", "host: 10.0.0.6", 1)
     assert len(load_config(write(tmp_path, other)).modbus) == 2
+
+
+def test_alarm_limit_must_watch_a_quantity_the_sensor_delivers(tmp_path: Path) -> None:
+    # a typo here was accepted and the limit never saw a reading: an alarm that never sounds
+    err = problems(write(tmp_path, BUS.replace("sensor: room-1,", "sensor: room-1, qty: temp,")))
+    [issue] = err.issues
+    assert issue.field == "alarms[0].limits[0].qty"
+    assert issue.line == 24
+    assert "'temp'" in issue.message
+    assert "temperature" in issue.message
+    ok = BUS.replace("sensor: room-1,", "sensor: room-1, qty: humidity,")
+    assert load_config(write(tmp_path, ok)).alarms[0].limits[0].qty == "humidity"
