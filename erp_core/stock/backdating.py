@@ -170,8 +170,24 @@ def lot_evidence(conn: Conn, *, lot_id: int, since: datetime) -> None:
 def location_evidence(conn: Conn, *, location_id: int, since: datetime) -> None:
     """Raise if a lot with a decision in force was at the location after ``since``.
 
-    Used before changing which sensors stood for the location from ``since`` on.
+    Used before changing which sensors stood for the location from ``since`` on. Every
+    lot at the location since then is locked first (in id order), as a release locks its
+    lot before reading the evidence: a release being signed meanwhile is waited for and
+    then seen, and one signed afterwards reads the changed assignments.
     """
+    conn.execute(
+        """
+        SELECT l.id
+          FROM erp.lots l
+         WHERE l.id IN (SELECT lot_id FROM erp.stock_movements WHERE to_location_id = %(loc)s)
+           AND EXISTS (
+                 SELECT 1 FROM erp.lot_intervals(l.id) i
+                  WHERE i.location_id = %(loc)s AND coalesce(i.valid_to, 'infinity') > %(t)s)
+         ORDER BY l.id
+           FOR NO KEY UPDATE OF l
+        """,
+        {"loc": location_id, "t": since},
+    )
     rows = conn.execute(
         """
         SELECT DISTINCT l.id

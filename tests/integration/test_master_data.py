@@ -16,7 +16,7 @@ from erp_core.audit.service import set_actor
 from erp_core.errors import ErpError
 from erp_core.stock import changes, movements
 from erp_core.stock.lots import create_lot
-from erp_core.stock.models import LotIn, MovementIn
+from erp_core.stock.models import AssignmentIn, LotIn, MovementIn
 from tests.integration.stock_fixtures import (
     NOW,
     StockApi,
@@ -279,3 +279,41 @@ def test_a_move_into_a_location_being_retired_waits_and_is_refused(
     assert [m["to_location_id"] for m in api.get("op", f"/api/lots/{lot_id}/movements")] == [
         ids["FR"]
     ]
+
+
+def test_a_past_assignment_change_waits_for_a_release_being_signed_and_is_refused(
+    api: StockApi, db_url: str
+) -> None:
+    ids = site_with(api, ("FR", "fridge"))
+    old, new = sensor(db_url, "old"), sensor(db_url, "new")
+    assign(api, old, ids["FR"], 0)
+    lot_id = lot(api, item(api))
+    move(api, lot_id, None, ids["FR"], 10)
+    outcome: list[object] = []
+    extra = AssignmentIn(sensor_id=new, location_id=ids["FR"], valid_from=at(100))
+    with psycopg.connect(db_url) as release:
+        # What the release service does: lock the lot, read its evidence, sign, decide.
+        set_actor(release, user="qa", reason="release")
+        release.execute("SELECT 1 FROM erp.lots WHERE id = %s FOR NO KEY UPDATE", (lot_id,))
+        # (the lots were registered at NOW; this story is told in the hours before it)
+        release.execute(
+            "UPDATE erp.lots SET status_changed_at = %s WHERE id = %s", (at(300), lot_id)
+        )
+        release.execute(
+            "INSERT INTO erp.release_decisions (lot_id, action, verdict, recommendation, "
+            "signature_id, decided_by, decided_at) VALUES (%s, 'release', 'allowed', '{}', 0, "
+            "'qa', %s)",
+            (lot_id, at(300)),
+        )
+        release.execute(
+            "UPDATE erp.lots SET status = 'released', status_changed_at = %s WHERE id = %s",
+            (at(300), lot_id),
+        )
+        thread = _in_thread(
+            db_url, outcome, lambda c: changes.add_assignment(c, assignment=extra, now=NOW)
+        )
+        thread.join(0.5)
+        assert thread.is_alive()
+    thread.join(10)
+    assert outcome == ["release_evidence"]
+    assert segments(db_url, lot_id) == [(old, at(10), NOW)]
