@@ -9,10 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 from paho.mqtt.client import topic_matches_sub
 
+from gateway.config import GatewayConfig
 from gateway.outbox import Outbox
+from gateway.publisher import Publisher
 from gateway.streams import CONFIRM_AFTER_S, CONFIRM_EVERY, STREAM_KINDS, OutboxStream
 from telemetry.codec import decode_batch, decode_scans, encode
-from telemetry.payloads import Reading, ScanItem
+from telemetry.payloads import VERSION, Ack, Reading, ScanItem
 from telemetry.topics import Kind, TopicError, ack_filter, ack_topic
 
 T0 = 1_764_000_000_000
@@ -97,3 +99,33 @@ def test_the_filter_also_matches_the_single_ack_topic_of_older_ingest() -> None:
 def test_a_stream_id_that_is_no_topic_level_is_refused(bad: str) -> None:
     with pytest.raises(TopicError):
         ack_topic("plant-1", "gw-1", bad)
+
+
+def test_an_ack_deletes_only_from_its_own_stream(tmp_path: Path) -> None:
+    """A tags watermark never deletes readings, nor an old stream's watermark new data."""
+
+    def ack(stream: str, committed: int) -> bytes:
+        return encode(Ack(v=VERSION, gateway="gw", stream=stream, committed=committed, t=T0))
+
+    cfg = GatewayConfig.model_validate(
+        {
+            "gateway": {"id": "gw", "site": "s"},
+            "mqtt": {"host": "127.0.0.1"},
+            "outbox": {"path": str(tmp_path / "o.sqlite")},
+        }
+    )
+    with Outbox.open(tmp_path / "o.sqlite") as box:
+        box.append(
+            [
+                Reading(t=T0 + i, sensor="s", qty="temperature", value=1, unit="Cel")
+                for i in range(5)
+            ]
+        )
+        box.append_events(Kind.TAGS, [b'{"t":1,"reader":"r","antenna":0,"epc":"AA"}'] * 5)
+        pub = Publisher(cfg, box)
+        tags = box.event_stream(Kind.TAGS)
+        pub.apply_ack(ack(tags, 5))
+        pub.apply_ack(ack("an-old-stream-id", 5))  # e.g. before the outbox was replaced
+        pub.flush()
+        assert (box.depth(), box.event_depth(Kind.TAGS)) == (5, 0)
+        assert (pub.committed_of(Kind.READINGS), pub.committed_of(Kind.TAGS)) == (0, 5)
