@@ -8,6 +8,9 @@ it is stored, every later point of the lot's history must still hold:
 * nothing leaves a location before the lot was first received;
 * the source never goes negative at any later time (a later, already recorded move
   out of it must still find its quantity);
+* a receipt never puts more of the lot in our custody than the lot's quantity, at that
+  time or any later one (a late scan of a lot already received elsewhere later is not a
+  second receipt);
 * the lot was not aboard a shipment under way at that time (other than the shipment
   making the move);
 * the lot has no release decision in force whose evidence (its history up to the
@@ -33,6 +36,7 @@ from erp_core.errors import InvalidArgumentError
 from erp_core.stock.errors import (
     BackdatingError,
     InsufficientStockError,
+    LotQuantityError,
     ReleaseEvidenceError,
     ShipmentInTransitError,
 )
@@ -64,6 +68,8 @@ def check_movement(
     if movement.from_location_id is not None:
         _after_receipt(conn, movement)
         _source_never_negative(conn, movement)
+    else:
+        _within_lot_quantity(conn, movement)
     lot_evidence(conn, lot_id=movement.lot_id, since=movement.moved_at)
 
 
@@ -113,6 +119,42 @@ def _source_never_negative(conn: Conn, movement: MovementIn) -> None:
             f"{low - movement.quantity:g} at {low_at.isoformat()}, where a later move out of "
             f"it is already recorded; so {movement.quantity:g} cannot have left it at "
             f"{movement.moved_at.isoformat()}"
+        )
+
+
+def _within_lot_quantity(conn: Conn, movement: MovementIn) -> None:
+    """A receipt keeps the lot's quantity in our custody within its size, then and later."""
+    row = conn.execute(
+        """
+        WITH ev AS (
+            SELECT moved_at AS t,
+                   sum(CASE WHEN from_location_id IS NULL THEN quantity ELSE -quantity END) AS d
+              FROM erp.stock_movements
+             WHERE lot_id = %(lot)s AND (from_location_id IS NULL OR to_location_id IS NULL)
+             GROUP BY moved_at
+        ), run AS (
+            SELECT t, sum(d) OVER (ORDER BY t) AS bal FROM ev
+        )
+        SELECT (SELECT quantity FROM erp.lots WHERE id = %(lot)s)::float8,
+               coalesce((SELECT bal FROM run WHERE t <= %(t)s ORDER BY t DESC LIMIT 1), 0)::float8,
+               (SELECT t FROM run WHERE t > %(t)s ORDER BY bal DESC, t LIMIT 1),
+               (SELECT max(bal) FROM run WHERE t > %(t)s)::float8
+        """,
+        {"lot": movement.lot_id, "t": movement.moved_at},
+    ).fetchone()
+    assert row is not None
+    size, held, high_at, high = row
+    if held + movement.quantity > size:
+        raise LotQuantityError(
+            f"lot {movement.lot_id} of {size:g} has {held:g} in our custody at "
+            f"{movement.moved_at.isoformat()}; a receipt of {movement.quantity:g} would exceed it"
+        )
+    if high is not None and high + movement.quantity > size:
+        raise LotQuantityError(
+            f"lot {movement.lot_id} of {size:g} is recorded with {high:g} in our custody at "
+            f"{high_at.isoformat()}; a receipt of {movement.quantity:g} at "
+            f"{movement.moved_at.isoformat()} would exceed it (was it received at another "
+            "place later? then this is a move, not a receipt)"
         )
 
 

@@ -106,6 +106,12 @@ class BackdatingError(StockConflictError):
     code = "backdated"
 
 
+class LotQuantityError(StockConflictError):
+    """A receipt that would put more of a lot in our custody than the lot's quantity."""
+
+    code = "lot_quantity"
+
+
 class ShipmentInTransitError(StockConflictError):
     """A movement of a lot at a time when it was aboard a shipment under way."""
 

@@ -354,3 +354,15 @@ def test_a_scan_waits_for_a_concurrent_move_and_starts_where_it_left_the_lot(
         assert thread.is_alive()
     thread.join(10)
     assert outcome == [ids["F2"]]
+
+
+def test_receipts_never_hold_more_than_the_lot_at_any_time(api: StockApi) -> None:
+    ids = site_with(api, ("FR", "fridge"), ("F2", "fridge"))
+    lot_id = lot(api, item(api))  # 100
+    move(api, lot_id, None, ids["FR"], 100, qty=60)
+    move(api, lot_id, None, ids["F2"], 50, qty=40)  # earlier, partial: 40 then 100 in custody
+    assert move(api, lot_id, None, ids["F2"], 10, qty=1, status=409)["code"] == "lot_quantity"
+    assert move(api, lot_id, None, ids["F2"], 120, qty=1, status=409)["code"] == "lot_quantity"
+    move(api, lot_id, ids["FR"], None, 200, qty=60)  # shipped to a customer
+    move(api, lot_id, None, ids["FR"], 300, qty=60)  # and returned
+    assert movements_of(api, lot_id)[-1] == (None, ids["FR"], 60)

@@ -330,3 +330,19 @@ def test_a_database_refusal_fails_one_event_and_the_queue_goes_on(
         assert "bay closed" in (got[refused][1] or "")
         assert got[received][0] == "moved"
         assert where(conn, site["lot"], 6) == [(site["fridge"], 40.0)]
+
+
+def test_a_late_scan_before_the_receipt_is_not_a_second_receipt(
+    db_url: str, site: dict[str, int]
+) -> None:
+    """The bay scan of an offline gateway arrives after the fridge scan was applied."""
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        scan(conn, "scan-f1", 10, gtin=GTIN, lot="L100")
+        assert drain(conn, now=lambda: NOW) == {"moved": 1}
+        late = scan(conn, "scan-bay", 5, gtin=GTIN, lot="L100")
+        assert drain(conn, now=lambda: NOW) == {"failed": 1}
+        outcome, reason = outcomes(conn)[late]
+        assert outcome == "failed"
+        assert "would exceed" in (reason or "")
+        assert where(conn, site["lot"], 11) == [(site["fridge"], 40.0)]
+        assert conn.execute("SELECT count(*) FROM erp.stock_movements").fetchone() == (1,)
