@@ -187,14 +187,33 @@ def process_queue(conn: Conn, *, now: datetime, limit: int = 500) -> Counter[str
     return counts
 
 
+_RETRY = """
+WITH queued AS (
+    INSERT INTO erp.edge_event_queue (source, event_id)
+    SELECT source, event_id FROM erp.edge_event_outcomes
+     WHERE source = %(source)s AND event_id = %(id)s AND outcome = 'failed'
+    ON CONFLICT DO NOTHING RETURNING source, event_id
+)
+SELECT erp.audit_append(
+           'erp.edge_event_outcomes', 'UPDATE',
+           jsonb_build_object('source', o.source, 'event_id', o.event_id),
+           jsonb_build_object('outcome', o.outcome, 'reason', o.reason,
+                              'processed_at', o.processed_at),
+           jsonb_build_object('outcome', 'queued again'),
+           nullif(current_setting('coldtrace.user', true), ''),
+           nullif(current_setting('coldtrace.reason', true), ''))
+  FROM queued q JOIN erp.edge_event_outcomes o USING (source, event_id)
+"""
+
+
 def retry(conn: Conn, *, source: Source, event_id: int) -> bool:
-    """Queue a failed event again (after its reader or lot was set up); False if not failed."""
-    row = conn.execute(
-        "INSERT INTO erp.edge_event_queue (source, event_id) SELECT source, event_id"
-        " FROM erp.edge_event_outcomes WHERE source = %s AND event_id = %s AND outcome = 'failed'"
-        " ON CONFLICT DO NOTHING RETURNING event_id",
-        (source, event_id),
-    ).fetchone()
+    """Queue a failed event again (after its reader or lot was set up); False if not failed.
+
+    The retry is a person's act that leads to a movement, and processing it again
+    overwrites the outcome: so it goes to the audit trail, with the failure it had, under
+    the user set with ``set_actor``.
+    """
+    row = conn.execute(_RETRY, {"source": source, "id": event_id}).fetchone()
     return row is not None
 
 

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from erp_core.app import create_app
-from erp_core.audit.service import set_actor
+from erp_core.audit.service import entries_for, set_actor, verify
 from erp_core.auth import service as auth_service
 from erp_core.auth.models import Role
 from erp_core.jobs import drain
@@ -254,6 +254,14 @@ def test_api_lists_failures_and_retries_after_the_fix(
         {"item_id": site["item"], "lot_number": "L200", "expires_on": "2027-12-31", "quantity": 5},
     )
     assert api.post("wh", path, {}, status=202) == {"status": "queued"}
+    with psycopg.connect(db_url) as conn:
+        key = {"source": "scan", "event_id": failed}
+        (entry,) = entries_for(conn, table="erp.edge_event_outcomes", key=key)
+        assert verify(conn).ok
+    assert (entry.actor, entry.reason) == ("wh", "retry of a failed scan or tag read")
+    assert entry.old_values is not None
+    assert entry.old_values["outcome"] == "failed"
+    assert "L200" in entry.old_values["reason"]
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert drain(conn, now=lambda: NOW) == {"moved": 1}
     assert api.get("qa", "/api/edge-events?outcome=failed") == []
