@@ -97,16 +97,19 @@ def exposure(  # noqa: PLR0913 - keyword-only, each a documented input
     max_hold: timedelta,
     min_gap: timedelta,
     blocks: Sequence[Block] = (),
+    lead_ins: Sequence[SegmentReadings] = (),
 ) -> Exposure:
     """Min, max, time-weighted mean and MKT, time out of range and coverage over ``life``.
 
-    ``blocks`` are readings summed ahead; they must lie inside [low, high].
+    ``blocks`` are readings summed ahead; they must lie inside [low, high]. ``lead_ins``
+    are held values from before a segment (``erp_core.stock.lead_in``): they count like
+    any held reading but are not readings of the lot.
     """
     if any(b.minimum < low or b.maximum > high for b in blocks):
         raise ValueError("a pre-summed block holds values outside the range")
     parts = [
         hold(s.times, s.values, end=micros(s.span.end), max_hold=max_hold // MICROSECOND)
-        for s in segments
+        for s in [*segments, *lead_ins]
     ]
     start = np.concatenate([np.empty(0, np.int64), *(p.start for p in parts)])
     stop = np.concatenate([np.empty(0, np.int64), *(p.stop for p in parts)])
@@ -121,8 +124,9 @@ def exposure(  # noqa: PLR0913 - keyword-only, each a documented input
             math.fsum([*_arrhenius(weights, value), *(b.arrhenius_sum for b in blocks)]), total
         )
     values = np.concatenate([np.empty(0, np.float64), *(s.values for s in segments)])
-    lows = [*(b.minimum for b in blocks), *([float(values.min())] if values.size else [])]
-    highs = [*(b.maximum for b in blocks), *([float(values.max())] if values.size else [])]
+    seen = np.concatenate([values, *(s.values for s in lead_ins)])
+    lows = [*(b.minimum for b in blocks), *([float(seen.min())] if seen.size else [])]
+    highs = [*(b.maximum for b in blocks), *([float(seen.max())] if seen.size else [])]
     block_start, block_stop = micros_of(sp for b in blocks for sp in b.spans)
     return Exposure(
         readings=int(values.size) + sum(b.n for b in blocks),

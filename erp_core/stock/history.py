@@ -16,7 +16,7 @@ import psycopg
 
 from coldchain.tor import Span, from_micros
 from erp_core.monitoring.buckets import BucketPlan, plan_buckets
-from erp_core.stock import rollup, rollup_refresh
+from erp_core.stock import lead_in, rollup, rollup_refresh
 from erp_core.stock.columns import fetch_columns
 from erp_core.stock.exposure import Exposure, SegmentReadings, exposure
 from erp_core.stock.history_models import (
@@ -138,6 +138,7 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
         max_hold=max_hold,
         min_gap=min_gap,
         blocks=blocks,
+        lead_ins=lead_in.lead_ins(conn, segments=segments, max_hold=max_hold),
     )
     excursions = _excursions(conn, params)
     return LotHistory(
