@@ -29,8 +29,8 @@ import psycopg
 from psycopg.rows import class_row
 
 from erp_core.audit.service import set_actor
-from erp_core.errors import ErpError
-from erp_core.stock import movements
+from erp_core.errors import ErpError, NotFoundError
+from erp_core.stock import lots, movements
 from erp_core.stock.edge_models import EdgeOutcome, LotTag, LotTagIn
 from erp_core.stock.master import translate_db_errors
 
@@ -91,15 +91,11 @@ SELECT q.source, q.event_id, e.time, e.reader_id, e.ok, e.reason, e.gtin, e.lot,
 def lot_for(conn: Conn, event: EdgeEvent) -> int:
     """The lot an event names; UnidentifiedLotError saying what was looked for."""
     if event.gtin is not None and event.lot_number is not None:
-        row = conn.execute(
-            "SELECT l.id FROM erp.lots l JOIN erp.items i ON i.id = l.item_id"
-            " WHERE lpad(i.gtin, 14, '0') = lpad(%s, 14, '0') AND l.lot_number = %s",
-            (event.gtin, event.lot_number),
-        ).fetchone()
-        if row is None:
+        try:
+            return lots.find_lot(conn, gtin=event.gtin, lot_number=event.lot_number).id
+        except NotFoundError as err:
             msg = f"no lot {event.lot_number} of GTIN {event.gtin} in the ERP"
-            raise UnidentifiedLotError(msg)
-        return int(row[0])
+            raise UnidentifiedLotError(msg) from err
     if event.sscc is not None:
         row = conn.execute(
             "SELECT lot_id FROM erp.lot_tags WHERE sscc = %s", (event.sscc,)

@@ -61,9 +61,15 @@ def get_lot(conn: Conn, *, lot_id: int) -> Lot:
 
 
 def find_lot(conn: Conn, *, gtin: str, lot_number: str) -> Lot:
-    """The lot with this GTIN and lot number (what a GS1 barcode carries)."""
+    """The lot with this GTIN and lot number (what a GS1 barcode carries).
+
+    GTIN-8/12/13 and GTIN-14 forms of one GTIN match (GS1 pads them with leading zeros).
+    """
     with conn.cursor(row_factory=class_row(Lot)) as cur:
-        cur.execute(_LOT + " WHERE i.gtin = %s AND l.lot_number = %s", (gtin, lot_number))
+        cur.execute(
+            _LOT + " WHERE lpad(i.gtin, 14, '0') = lpad(%s, 14, '0') AND l.lot_number = %s",
+            (gtin, lot_number),
+        )
         row = cur.fetchone()
     if row is None:
         raise NotFoundError("lot", f"{gtin}/{lot_number}")
