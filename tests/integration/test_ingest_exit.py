@@ -136,7 +136,7 @@ def test_any_thread_that_dies_takes_the_process_down(broker: Broker, db_url: str
         f"run(IngestSettings(mqtt_port={broker.port}, client_id='ingest-die'),"
         f" DatabaseSettings(url={db_url!r}))\n"
     )
-    done = subprocess.run(  # noqa: S603 - our own interpreter and script
+    done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
     )
     assert done.returncode == EXIT_FAILURE, done.stderr[-3000:]

@@ -68,8 +68,10 @@ def hostile_messages() -> list[tuple[str, bytes, str]]:
         (READINGS, encode(batch(960, 1)).replace(b'"gw-1"', b'"gw-\xff1"'), "UTF-8"),
         (
             f"{BASE}/state",
-            b'{"v":1,"gateway":"gw-1","status":"online","t":1,'
-            b'"sources":[{"name":"modbus\\u0000","ok":true}]}',
+            (
+                b'{"v":1,"gateway":"gw-1","status":"online","t":1,'
+                b'"sources":[{"name":"modbus\\u0000","ok":true}]}'
+            ),
             "invalid state message: source 'modbus\\x00' has a NUL character",
         ),
     ]

@@ -71,9 +71,10 @@ def outcome(kind: str, data: bytes) -> object | DecodeError:
     try:
         return DECODERS[kind](data)
     except DecodeError as err:
-        assert err.reason  # noqa: PT017 - a rejection always says why
-        assert len(err.reason) <= MAX_REASON_CHARS
-        return err
+        rejection = err
+    assert rejection.reason, "a rejection always says why"
+    assert len(rejection.reason) <= MAX_REASON_CHARS
+    return rejection
 
 
 json_values = st.recursive(
