@@ -58,6 +58,7 @@ class Decoded:
     events: EdgeEvents = field(default_factory=EdgeEvents)
     seq_range: tuple[StreamKey, tuple[int, int]] | None = None
     state: GatewayState | None = None
+    raw_state: bytes = b""  # stored whole: checked whole by decode_state
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
@@ -73,7 +74,7 @@ def decode_message(msg: Received, *, now_ms: int, max_future_ms: int) -> Decoded
         if topic.kind in EVENT_KINDS:
             return _events(topic, msg, now_ms=now_ms, max_future_ms=max_future_ms)
         if topic.kind is Kind.STATE:
-            return Decoded(topic, state=decode_state(msg.payload))
+            return Decoded(topic, state=decode_state(msg.payload), raw_state=msg.payload)
     except DecodeError as err:
         reason = f"invalid state message: {err.reason}" if topic.kind is Kind.STATE else err.reason
         return Decoded(
@@ -122,7 +123,7 @@ class Plan:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     ranges: dict[StreamKey, list[tuple[int, int]]] = field(default_factory=dict)
     gateways: dict[str, str] = field(default_factory=dict)  # gateway -> site
-    states: list[tuple[Topic, GatewayState]] = field(default_factory=list)
+    states: list[tuple[Topic, GatewayState, bytes]] = field(default_factory=list)  # + raw
     events: EdgeEvents = field(default_factory=EdgeEvents)  # tags and scans
     messages: int = 0
 
@@ -143,7 +144,7 @@ class Plan:
         if part.topic is not None:
             self.gateways[part.topic.gateway] = part.topic.site
             if part.state is not None:
-                self.states.append((part.topic, part.state))
+                self.states.append((part.topic, part.state, part.raw_state))
         if part.seq_range is not None:
             key, seq_range = part.seq_range
             self.ranges.setdefault(key, []).append(seq_range)

@@ -16,7 +16,6 @@ from ingest import dead_letters
 from ingest.errors import StoreError
 from ingest.events import store_events
 from ingest.plan import Plan, StreamKey
-from telemetry.codec import encode
 from telemetry.payloads import Reading
 
 _STAGE = """
@@ -158,12 +157,11 @@ class Store:
                 "ON CONFLICT (id) DO UPDATE SET site = excluded.site, last_seen = now()",
                 (gateway, site),
             )
-        # decoded in the plan (bad ones are dead letters there); stored re-encoded, so
-        # only the fields of the contract reach the database, whatever else was sent
-        for topic, state in plan.states:
+        # decoded and checked whole in the plan (bad ones are dead letters there)
+        for topic, state, raw in plan.states:
             self.conn.execute(
                 "UPDATE telemetry.gateways SET status = %s, state = %s::jsonb WHERE id = %s",
-                (state.status.value, encode(state).decode(), topic.gateway),
+                (state.status.value, raw.decode(), topic.gateway),
             )
 
     def _watermarks(self, plan: Plan) -> dict[StreamKey, int]:

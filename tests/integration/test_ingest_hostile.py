@@ -72,7 +72,12 @@ def hostile_messages() -> list[tuple[str, bytes, str]]:
                 b'{"v":1,"gateway":"gw-1","status":"online","t":1,'
                 b'"sources":[{"name":"modbus\\u0000","ok":true}]}'
             ),
-            "invalid state message: source 'modbus\\x00' has a NUL character",
+            "invalid state message: a string has a NUL character",
+        ),
+        (  # unknown fields are stored too (jsonb): invalid UTF-8 there would fail the write
+            f"{BASE}/state",
+            b'{"v":1,"gateway":"gw-1","status":"online","t":1,"alarms":["\xff"]}',
+            "invalid state message: not valid UTF-8",
         ),
     ]
 

@@ -69,9 +69,13 @@ def envelope(kind: str, items: list[object] | None = None) -> dict[str, object]:
 def outcome(kind: str, data: bytes) -> object | DecodeError:
     """The decoder's result, or the `DecodeError` it raised; anything else fails the test."""
     try:
-        return DECODERS[kind](data)
+        result = DECODERS[kind](data)
     except DecodeError as err:
         rejection = err
+    else:
+        if kind == "state":  # stored whole as jsonb: must be UTF-8 JSON without NUL
+            assert "\x00" not in json.dumps(json.loads(data.decode("utf-8")))
+        return result
     assert rejection.reason, "a rejection always says why"
     assert len(rejection.reason) <= MAX_REASON_CHARS
     return rejection
@@ -81,7 +85,7 @@ json_values = st.recursive(
     st.none()
     | st.booleans()
     | st.integers(-(2**70), 2**70)
-    | st.floats(allow_nan=False)
+    | st.floats(allow_nan=False, allow_infinity=False)
     | st.text(max_size=30),
     lambda inner: (
         st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
@@ -252,3 +256,25 @@ def test_escaped_nul_in_stored_text_is_rejected_item_by_item() -> None:
     state["sources"] = [{"name": "mod\u0000bus", "ok": True}]
     with pytest.raises(DecodeError, match="NUL"):
         decode_state(json.dumps(state).encode())
+
+
+@pytest.mark.parametrize(
+    ("extra", "reason"),
+    [
+        (b'"\xff\xfe"', "UTF-8"),
+        (b"1e999999", "out of range"),
+        (b'{"alarm": "\\u0000"}', "NUL"),
+        (b'["\\\\\\u0000"]', "NUL"),  # an escaped backslash, then an escaped NUL
+    ],
+)
+def test_a_state_is_checked_whole_since_it_is_stored_whole(extra: bytes, reason: str) -> None:
+    """msgspec skips unknown fields unchecked; the stored JSON must still be valid."""
+    data = json.dumps(envelope("state")).encode()[:-1] + b', "alarms": ' + extra + b"}"
+    with pytest.raises(DecodeError, match=reason):
+        decode_state(data)
+
+
+def test_a_state_may_quote_a_backslash_before_u0000() -> None:
+    data = json.dumps({**envelope("state"), "note": "C:\\u0000"}).encode()
+    assert b"\\\\u0000" in data
+    assert decode_state(data).gateway == "gw-1"

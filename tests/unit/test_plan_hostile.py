@@ -51,7 +51,7 @@ def test_hostile_state_messages_are_dead_letters_and_a_good_one_is_kept() -> Non
     assert all(r.startswith("invalid state message: ") for r in reasons)
     assert "UTF-8" in reasons[1]
     assert "NUL" in reasons[2]
-    assert [(str(t), s.status.value) for t, s in p.states] == [(topic, "online")]
+    assert [(str(t), s.status.value) for t, s, _ in p.states] == [(topic, "online")]
 
 
 def test_a_bug_while_decoding_dead_letters_the_message_and_the_plan_goes_on(monkeypatch) -> None:
