@@ -118,5 +118,9 @@ class Consumer:
             log.warning("lost %s:%d (%s); paho reconnects", self.host, self.port, reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # brokers refuse these (MQTT 4.7.3); if one did not, a
+            topic = "<topic is not valid UTF-8>"  # dead letter, never a dead network thread
         # blocks while the intake is full (QoS 1), or drops and counts (QoS 0): intake.py
-        self.inbox.put(Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
+        self.inbox.put(Received(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))

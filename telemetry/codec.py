@@ -18,6 +18,7 @@ database transaction later.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import re
 import sys
@@ -319,7 +320,9 @@ class DecodedEvents:
     rejected: list[RejectedItem] = field(default_factory=list)
 
 
-def check_event(item: TagItem | ScanItem, *, now_ms: int, max_future_ms: int) -> str | None:
+def check_event(  # noqa: PLR0911 - one return per rule reads best
+    item: TagItem | ScanItem, *, now_ms: int, max_future_ms: int
+) -> str | None:
     """Return why a tag read or scan is unacceptable, or None if it is fine."""
     if item.t > now_ms + max_future_ms:
         return f"timestamp {item.t} is {(item.t - now_ms) / 1000:.0f} s in the future"
@@ -336,7 +339,19 @@ def check_event(item: TagItem | ScanItem, *, now_ms: int, max_future_ms: int) ->
         texts = (item.scheme, item.di, item.gtin, item.sscc, item.lot, item.serial)
     if _has_nul(*texts):
         return "a text field has a NUL character, which cannot be stored"
+    if isinstance(item, ScanItem):
+        for name, value in (("expiry", item.expiry), ("production", item.production)):
+            if value is not None and not _is_date(value):
+                return f"{name} {value!r} is not a calendar date"
     return None
+
+
+def _is_date(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return value.isascii()
 
 
 _event_decoders: dict[type, msgspec.json.Decoder[Any]] = {

@@ -278,3 +278,14 @@ def test_a_state_may_quote_a_backslash_before_u0000() -> None:
     data = json.dumps({**envelope("state"), "note": "C:\\u0000"}).encode()
     assert b"\\\\u0000" in data
     assert decode_state(data).gateway == "gw-1"
+
+
+@pytest.mark.parametrize("date", ["2027-02-30", "2027-13-01", "\u0662\u0660\u0662\u0667-01-01"])
+def test_a_scan_with_an_impossible_date_is_rejected_on_its_own(date: str) -> None:
+    bad = {**ITEMS["scans"], "expiry": date}
+    decoded = decode_scans(
+        json.dumps(envelope("scans", [ITEMS["scans"], bad])).encode(), now_ms=NOW
+    )
+    assert len(decoded.items) == 1
+    assert [r.index for r in decoded.rejected] == [1]
+    assert "not a calendar date" in decoded.rejected[0].reason
