@@ -105,14 +105,16 @@ def write(conn: psycopg.Connection, letters: list[DeadLetter], *, payload_bytes:
     return new
 
 
-def purge(conn: psycopg.Connection, *, before: datetime) -> int | None:
+def purge(conn: psycopg.Connection, *, before: datetime, max_batches: int = 20) -> int | None:
     """Delete dead letters last received before ``before``, in batches; return rows deleted.
 
-    Each batch is its own transaction (the caller's connection must not be inside one).
-    Returns None when another worker holds the purge lock; it is doing the same work.
+    Each batch of `PURGE_BATCH` rows is its own transaction (the caller's connection must
+    not be inside one); at most ``max_batches`` run, so a large backlog is purged over
+    several calls instead of holding up the caller. Returns None when another worker
+    holds the purge lock; it is doing the same work.
     """
     deleted = 0
-    while True:
+    for _ in range(max_batches):
         with conn.transaction():
             got = conn.execute("SELECT pg_try_advisory_xact_lock(%s, %s)", PURGE_LOCK).fetchone()
             if not (got and got[0]):
@@ -125,4 +127,5 @@ def purge(conn: psycopg.Connection, *, before: datetime) -> int | None:
             ).rowcount
         deleted += n
         if n < PURGE_BATCH:
-            return deleted
+            break
+    return deleted

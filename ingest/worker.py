@@ -38,6 +38,8 @@ from telemetry.topics import ack_topic
 
 log = logging.getLogger(__name__)
 
+PURGE_BATCHES = 20  # batches of dead letters purged at most per pause of the writer
+
 
 @dataclass
 class Totals:
@@ -170,7 +172,7 @@ class Worker:
             days=s.dead_letter_retention_days
         )
         try:
-            deleted = dead_letters.purge(store.conn, before=before)
+            deleted = dead_letters.purge(store.conn, before=before, max_batches=PURGE_BATCHES)
         except psycopg.Error as err:  # the next flush finds out whether the database is gone
             log.warning(
                 "purging dead letters failed, retrying in %.0f s: %s",
@@ -181,6 +183,8 @@ class Worker:
         if deleted:
             self.metrics.dead_letters_purged.inc(deleted)
             log.info("purged %d dead letters last received before %s", deleted, before.isoformat())
+        if deleted == PURGE_BATCHES * dead_letters.PURGE_BATCH:  # a backlog: go on soon
+            self._next_purge = time.monotonic() + 1.0
 
     def _log_drops(self) -> None:
         """Say how many QoS 0 messages the full intake dropped, at most once a minute."""

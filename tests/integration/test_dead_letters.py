@@ -122,7 +122,9 @@ def test_purge_deletes_only_what_is_past_retention_in_batches(db_url: str) -> No
         with psycopg.connect(db_url) as other:  # another worker purging right now
             other.execute("SELECT pg_advisory_xact_lock(%s, %s)", PURGE_LOCK)
             assert dead_letters.purge(conn, before=before) is None
-        assert dead_letters.purge(conn, before=before) == PURGE_BATCH + 7
+        # a backlog goes in rounds, so the writer is not held up for long
+        assert dead_letters.purge(conn, before=before, max_batches=1) == PURGE_BATCH
+        assert dead_letters.purge(conn, before=before) == 7
         assert scalar(db_url, "SELECT count(*) FROM telemetry.dead_letters") == 3
         assert dead_letters.purge(conn, before=before) == 0
 
