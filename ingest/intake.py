@@ -45,6 +45,7 @@ class Intake:
             raise ValueError("the intake needs room for at least one message and one byte")
         self.max_messages = max_messages
         self.max_bytes = max_bytes
+        self.taken = 0  # messages taken, any QoS
         self.dropped = 0  # QoS 0 messages dropped because the intake was full
         self._on_drop = on_drop
         self._items: deque[Received] = deque()
@@ -73,6 +74,7 @@ class Intake:
                     self._cond.wait()
                 taken = not self._closed
             if taken:
+                self.taken += 1
                 self._items.append(msg)
                 self._bytes += size
                 self._cond.notify_all()

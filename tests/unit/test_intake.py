@@ -28,7 +28,7 @@ def test_qos0_uses_half_the_message_limit_then_is_dropped_and_counted() -> None:
     intake = Intake(max_messages=10, max_bytes=10**6, on_drop=dropped.append)
     results = [intake.put(m(qos=0, mid=i)) for i in range(100)]
     assert results == [True] * 5 + [False] * 95
-    assert (len(intake), intake.dropped, len(dropped)) == (5, 95, 95)
+    assert (len(intake), intake.taken, intake.dropped, len(dropped)) == (5, 5, 95, 95)
     # QoS 1 still has the other half
     assert all(intake.put(m(qos=1)) for _ in range(5))
     assert len(intake) == 10
