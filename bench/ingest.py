@@ -566,7 +566,7 @@ def raw_copy(args: argparse.Namespace, work: Workload, db_url: str) -> RawCopy:
         with conn.cursor() as cur:
             for start in range(0, len(rows), args.copy_chunk):
                 with cur.copy(RAW_COPY) as copy:
-                    copy.set_types(["timestamptz", "int4", "float8", "int2", "int8"])
+                    copy.set_types(["timestamptz", "int4", "float8", "int4", "int8"])
                     for row in rows[start : start + args.copy_chunk]:
                         copy.write_row(row)
                 conn.commit()

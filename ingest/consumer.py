@@ -1,14 +1,14 @@
 """paho-mqtt adapter: a persistent QoS 1 session whose messages are acked by the caller.
 
-paho's network thread only queues messages; the worker acks them after its database
-commit (``manual_ack``). Messages received on an earlier connection are never acked on
+paho's network thread only hands messages over through a bounded `Intake` (see
+ingest/intake.py for the flow control); the worker acks them after its database commit
+(``manual_ack``). Messages received on an earlier connection are never acked on
 a later one: the broker re-sends them on the resumed session, and ingest is idempotent.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
 import threading
 from collections.abc import Iterable
 
@@ -17,6 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.errors import BrokerConnectionError
+from ingest.intake import Intake
 from ingest.plan import Received
 from telemetry.topics import Kind, subscription
 
@@ -24,12 +25,16 @@ log = logging.getLogger(__name__)
 
 
 class Consumer:
-    """Subscribes to gateway topics and hands messages to the caller through a queue."""
+    """Subscribes to gateway topics and hands messages to the caller through ``inbox``.
+
+    ``inbox`` has the default limits; the worker replaces it with one built from its
+    settings before `start`.
+    """
 
     def __init__(self, *, host: str, port: int, client_id: str, share_group: str | None) -> None:
         self.host = host
         self.port = port
-        self.inbox: queue.Queue[Received] = queue.Queue()
+        self.inbox = Intake()
         self._share = share_group
         self._generation = 0
         self._subscribed = threading.Event()
@@ -63,6 +68,7 @@ class Consumer:
 
     def stop(self) -> None:
         """Disconnect cleanly; unacked messages stay queued in the broker's session."""
+        self.inbox.close()  # a delivery waiting for room must not hold the network thread
         self._client.disconnect()
         self._client.loop_stop()
 
@@ -112,4 +118,9 @@ class Consumer:
             log.warning("lost %s:%d (%s); paho reconnects", self.host, self.port, reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
-        self.inbox.put(Received(msg.topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # brokers refuse these (MQTT 4.7.3); if one did not, a
+            topic = "<topic is not valid UTF-8>"  # dead letter, never a dead network thread
+        # blocks while the intake is full (QoS 1), or drops and counts (QoS 0): intake.py
+        self.inbox.put(Received(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))

@@ -14,25 +14,22 @@ from dataclasses import dataclass, field
 
 import psycopg
 
-from telemetry.codec import DecodedEvents, DecodeError, decode_scans, decode_tags
+from telemetry.codec import (
+    DecodedEvents,
+    DecodeError,
+    RejectedItem,
+    decode_scans,
+    decode_tags,
+)
 from telemetry.payloads import ScanItem, TagItem
 from telemetry.topics import Kind, Topic
 
 EVENT_KINDS = frozenset({Kind.TAGS, Kind.SCANS})
 
 
-@dataclass(frozen=True, slots=True)
-class EventOutcome:
-    """What one tags/scans message adds to a plan: a seq range and rejects, or a whole reject."""
-
-    stream: str | None = None
-    seq_range: tuple[int, int] | None = None
-    rejected: list[tuple[str, bytes, int | None, int | None]] = field(default_factory=list)
-
-
 @dataclass
 class EdgeEvents:
-    """The tag reads and scans of one plan, each with its gateway stream position."""
+    """Tag reads and scans, each with its gateway stream position."""
 
     tags: list[tuple[str, str, int, TagItem]] = field(default_factory=list)
     scans: list[tuple[str, str, int, ScanItem]] = field(default_factory=list)
@@ -42,28 +39,39 @@ class EdgeEvents:
         self.tags.clear()
         self.scans.clear()
 
-    def add(self, topic: Topic, payload: bytes, *, now_ms: int, max_future_ms: int) -> EventOutcome:
-        """Decode one tags/scans message; never raises for bad input."""
-        decode = decode_tags if topic.kind is Kind.TAGS else decode_scans
-        try:
-            batch: DecodedEvents = decode(payload, now_ms=now_ms, max_future_ms=max_future_ms)
-        except DecodeError as err:
-            return EventOutcome(rejected=[(err.reason, payload, None, None)])
-        if batch.gateway != topic.gateway:
-            reason = (
-                f"payload gateway {batch.gateway!r} does not match topic gateway {topic.gateway!r}"
-            )
-            return EventOutcome(rejected=[(reason, payload, None, None)])
-        for seq, item in batch.items:
-            if isinstance(item, TagItem):
-                self.tags.append((batch.gateway, batch.stream, seq, item))
-            else:
-                self.scans.append((batch.gateway, batch.stream, seq, item))
-        return EventOutcome(
-            stream=batch.stream,
-            seq_range=(batch.seq_first, batch.seq_last),
-            rejected=[(r.reason, r.raw, r.seq, r.index) for r in batch.rejected],
+    def extend(self, other: EdgeEvents) -> None:
+        """Add ``other``'s tag reads and scans."""
+        self.tags.extend(other.tags)
+        self.scans.extend(other.scans)
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    """What one tags/scans message adds to a plan: accepted items, a seq range, rejects."""
+
+    events: EdgeEvents
+    stream: str
+    seq_range: tuple[int, int]
+    rejected: list[RejectedItem] = field(default_factory=list)
+
+
+def decode_events(topic: Topic, payload: bytes, *, now_ms: int, max_future_ms: int) -> EventOutcome:
+    """Decode one tags/scans message (pure); raise `DecodeError` if it is rejected whole."""
+    decode = decode_tags if topic.kind is Kind.TAGS else decode_scans
+    batch: DecodedEvents = decode(payload, now_ms=now_ms, max_future_ms=max_future_ms)
+    if batch.gateway != topic.gateway:
+        raise DecodeError(
+            f"payload gateway {batch.gateway!r} does not match topic gateway {topic.gateway!r}"
         )
+    events = EdgeEvents()
+    for seq, item in batch.items:
+        if isinstance(item, TagItem):
+            events.tags.append((batch.gateway, batch.stream, seq, item))
+        else:
+            events.scans.append((batch.gateway, batch.stream, seq, item))
+    return EventOutcome(
+        events, batch.stream, (batch.seq_first, batch.seq_last), list(batch.rejected)
+    )
 
 
 _TAG_SQL = """
@@ -123,7 +131,7 @@ def store_events(conn: psycopg.Connection, events: EdgeEvents) -> int:
                             s.scanner,
                             s.data.replace("\x00", ""),
                             s.ok,
-                            s.reason,
+                            None if s.reason is None else s.reason.replace("\x00", ""),
                         ),
                         *(s.scheme, s.di, s.gtin, s.sscc, s.lot, s.serial, s.expiry, s.production),
                     )

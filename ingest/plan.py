@@ -4,16 +4,29 @@ A plan holds the accepted readings, the dead letters (whole messages or single i
 each with its reason and raw bytes) and, per gateway stream, the sequence ranges the
 transaction accounts for — rejected items included, so the watermark never waits for
 data that will never be stored.
+
+No message can stop the worker. `decode_message` decodes one message completely before
+anything of it enters the plan; the codec raises nothing but `DecodeError` for any bytes
+(tests/unit/test_codec_fuzz.py), and that becomes a dead letter with its reason. Should
+anything else escape — a bug of ours, not the input's fault — `Plan.add` catches it
+once, logs it with its traceback and dead-letters the message too: a message that
+crashed the worker would be re-delivered to every worker after every restart.
 """
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
-from ingest.events import EVENT_KINDS, EdgeEvents
-from telemetry.codec import DecodeError, decode_batch
-from telemetry.payloads import Reading
+from ingest.dead_letters import DeadLetter
+from ingest.events import EVENT_KINDS, EdgeEvents, decode_events
+from telemetry.codec import DecodeError, clip, decode_batch, decode_state
+from telemetry.payloads import GatewayState, Reading
 from telemetry.topics import Kind, Topic, TopicError
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DeadLetter", "Decoded", "Plan", "Received", "StreamKey", "decode_message"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,25 +41,78 @@ class Received:
 
 
 @dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """Something that could not be stored as a reading, kept with its reason."""
-
-    topic: str
-    reason: str
-    payload: bytes
-    gateway: str | None = None
-    stream: str | None = None
-    seq: int | None = None
-    item_index: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
 class StreamKey:
     """A gateway's outbox stream, addressed by site for the ack topic."""
 
     site: str
     gateway: str
     stream: str
+
+
+@dataclass
+class Decoded:
+    """What one message adds to a plan."""
+
+    topic: Topic | None = None
+    readings: list[tuple[str, int, Reading]] = field(default_factory=list)
+    events: EdgeEvents = field(default_factory=EdgeEvents)
+    seq_range: tuple[StreamKey, tuple[int, int]] | None = None
+    state: GatewayState | None = None
+    raw_state: bytes = b""  # stored whole: checked whole by decode_state
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+
+
+def decode_message(msg: Received, *, now_ms: int, max_future_ms: int) -> Decoded:
+    """Decode one message; bad input becomes dead letters, never an exception."""
+    try:
+        topic = Topic.parse(msg.topic)
+    except TopicError as err:
+        return Decoded(dead_letters=[DeadLetter(msg.topic, str(err), msg.payload)])
+    try:
+        if topic.kind is Kind.READINGS:
+            return _readings(topic, msg, now_ms=now_ms, max_future_ms=max_future_ms)
+        if topic.kind in EVENT_KINDS:
+            return _events(topic, msg, now_ms=now_ms, max_future_ms=max_future_ms)
+        if topic.kind is Kind.STATE:
+            return Decoded(topic, state=decode_state(msg.payload), raw_state=msg.payload)
+    except DecodeError as err:
+        reason = f"invalid state message: {err.reason}" if topic.kind is Kind.STATE else err.reason
+        return Decoded(
+            topic, dead_letters=[DeadLetter(msg.topic, reason, msg.payload, topic.gateway)]
+        )
+    reason = f"ingest does not store {topic.kind} messages yet"
+    return Decoded(topic, dead_letters=[DeadLetter(msg.topic, reason, msg.payload, topic.gateway)])
+
+
+def _readings(topic: Topic, msg: Received, *, now_ms: int, max_future_ms: int) -> Decoded:
+    batch = decode_batch(msg.payload, now_ms=now_ms, max_future_ms=max_future_ms)
+    if batch.gateway != topic.gateway:
+        raise DecodeError(
+            f"payload gateway {batch.gateway!r} does not match topic gateway {topic.gateway!r}"
+        )
+    gw = batch.gateway
+    return Decoded(
+        topic,
+        readings=[(gw, seq, r) for seq, r in batch.readings],
+        seq_range=(StreamKey(topic.site, gw, batch.stream), (batch.seq_first, batch.seq_last)),
+        dead_letters=[
+            DeadLetter(msg.topic, rej.reason, rej.raw, gw, batch.stream, rej.seq, rej.index)
+            for rej in batch.rejected
+        ],
+    )
+
+
+def _events(topic: Topic, msg: Received, *, now_ms: int, max_future_ms: int) -> Decoded:
+    out = decode_events(topic, msg.payload, now_ms=now_ms, max_future_ms=max_future_ms)
+    return Decoded(
+        topic,
+        events=out.events,
+        seq_range=(StreamKey(topic.site, topic.gateway, out.stream), out.seq_range),
+        dead_letters=[
+            DeadLetter(msg.topic, r.reason, r.raw, topic.gateway, out.stream, r.seq, r.index)
+            for r in out.rejected
+        ],
+    )
 
 
 @dataclass
@@ -57,52 +123,31 @@ class Plan:
     dead_letters: list[DeadLetter] = field(default_factory=list)
     ranges: dict[StreamKey, list[tuple[int, int]]] = field(default_factory=dict)
     gateways: dict[str, str] = field(default_factory=dict)  # gateway -> site
-    states: list[tuple[Topic, bytes]] = field(default_factory=list)
+    states: list[tuple[Topic, GatewayState, bytes]] = field(default_factory=list)  # + raw
     events: EdgeEvents = field(default_factory=EdgeEvents)  # tags and scans
     messages: int = 0
 
     def add(self, msg: Received, *, now_ms: int, max_future_ms: int) -> None:
-        """Decode one message into the plan; never raises for bad input."""
+        """Decode one message into the plan; never raises."""
         self.messages += 1
         try:
-            topic = Topic.parse(msg.topic)
-        except TopicError as err:
-            self.dead_letters.append(DeadLetter(msg.topic, str(err), msg.payload))
-            return
-        self.gateways[topic.gateway] = topic.site
-        if topic.kind is Kind.STATE:
-            self.states.append((topic, msg.payload))
-            return
-        if topic.kind in EVENT_KINDS:
-            out = self.events.add(topic, msg.payload, now_ms=now_ms, max_future_ms=max_future_ms)
-            if out.stream is not None and out.seq_range is not None:
-                key = StreamKey(topic.site, topic.gateway, out.stream)
-                self.ranges.setdefault(key, []).append(out.seq_range)
-            self.dead_letters.extend(
-                DeadLetter(msg.topic, why, raw, topic.gateway, out.stream, seq, index)
-                for why, raw, seq, index in out.rejected
+            part = decode_message(msg, now_ms=now_ms, max_future_ms=max_future_ms)
+        except Exception as err:  # our bug, not the input's: see the module docstring
+            log.exception(
+                "decoding a message on %s failed; dead-lettering it", clip(msg.topic, 200)
             )
-            return
-        if topic.kind is not Kind.READINGS:
-            reason = f"ingest does not store {topic.kind} messages yet"
-            self.dead_letters.append(DeadLetter(msg.topic, reason, msg.payload, topic.gateway))
-            return
-        try:
-            batch = decode_batch(msg.payload, now_ms=now_ms, max_future_ms=max_future_ms)
-        except DecodeError as err:
-            self.dead_letters.append(DeadLetter(msg.topic, err.reason, msg.payload, topic.gateway))
-            return
-        if batch.gateway != topic.gateway:
-            reason = (
-                f"payload gateway {batch.gateway!r} does not match topic gateway {topic.gateway!r}"
-            )
-            self.dead_letters.append(DeadLetter(msg.topic, reason, msg.payload, topic.gateway))
-            return
-        key = StreamKey(topic.site, batch.gateway, batch.stream)
-        self.ranges.setdefault(key, []).append((batch.seq_first, batch.seq_last))
-        gw = batch.gateway
-        self.readings.extend((gw, seq, r) for seq, r in batch.readings)
-        self.dead_letters.extend(
-            DeadLetter(msg.topic, rej.reason, rej.raw, gw, batch.stream, rej.seq, rej.index)
-            for rej in batch.rejected
-        )
+            reason = clip(f"ingest failed to decode it ({type(err).__name__}: {err})")
+            part = Decoded(dead_letters=[DeadLetter(msg.topic, reason, msg.payload)])
+        self._merge(part)
+
+    def _merge(self, part: Decoded) -> None:
+        if part.topic is not None:
+            self.gateways[part.topic.gateway] = part.topic.site
+            if part.state is not None:
+                self.states.append((part.topic, part.state, part.raw_state))
+        if part.seq_range is not None:
+            key, seq_range = part.seq_range
+            self.ranges.setdefault(key, []).append(seq_range)
+        self.readings.extend(part.readings)
+        self.events.extend(part.events)
+        self.dead_letters.extend(part.dead_letters)

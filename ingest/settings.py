@@ -22,3 +22,13 @@ class IngestSettings(BaseSettings):
     max_delay_ms: int = Field(default=200, ge=1)
     max_future_ms: int = Field(default=10 * 60 * 1000, ge=0)
     metrics_port: int | None = None
+    # Intake: messages paho has received and the worker has not taken yet. QoS 1 waits
+    # for room (flow control: the broker sends no more than its in-flight window until
+    # we ack); QoS 0 may use half and is dropped, counted, beyond it. docs/reliability.md
+    intake_max_messages: int = Field(default=1000, ge=1)
+    intake_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
+    # Dead letters keep this many first bytes of the payload, with its size and sha256.
+    dead_letter_payload_bytes: int = Field(default=8192, ge=0, le=1_048_576)
+    # The worker purges dead letters not received for this long (0: never).
+    dead_letter_retention_days: int = Field(default=365, ge=0)
+    dead_letter_purge_interval_s: float = Field(default=3600.0, gt=0)

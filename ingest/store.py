@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import msgspec
 import psycopg
 from psycopg import errors as pg_errors
 
+from ingest import dead_letters
 from ingest.errors import StoreError
 from ingest.events import store_events
 from ingest.plan import Plan, StreamKey
-from telemetry.payloads import GatewayState, Reading
+from telemetry.payloads import Reading
 
 _STAGE = """
 CREATE TEMP TABLE IF NOT EXISTS readings_stage (
-    sensor_id integer, t_ms bigint, value double precision, flags smallint, seq bigint
+    sensor_id integer, t_ms bigint, value double precision, flags integer, seq bigint
 ) ON COMMIT DELETE ROWS
 """
 _SELECT = """
@@ -53,6 +53,7 @@ class WriteResult:
     duplicates: int
     dead_letters: int
     watermarks: dict[StreamKey, int]
+    dead_letters_repeated: int = 0  # re-sent copies of dead letters already stored
 
 
 class SensorCache:
@@ -96,8 +97,14 @@ class SensorCache:
 class Store:
     """Writes plans through one connection owned by the caller."""
 
-    def __init__(self, conn: psycopg.Connection) -> None:
+    def __init__(
+        self,
+        conn: psycopg.Connection,
+        *,
+        dead_letter_payload_bytes: int = 8192,
+    ) -> None:
         self.conn = conn
+        self.dead_letter_payload_bytes = dead_letter_payload_bytes
         self.sensors = SensorCache()
         conn.execute(_STAGE)
         conn.commit()
@@ -111,7 +118,9 @@ class Store:
                 store_events(self.conn, plan.events)
                 if plan.readings:
                     self.conn.execute(_PENDING)
-                self._dead_letters(plan)
+                new_letters = dead_letters.write(
+                    self.conn, plan.dead_letters, payload_bytes=self.dead_letter_payload_bytes
+                )
                 self._gateways(plan)
                 watermarks = self._watermarks(plan)
         except psycopg.Error as err:
@@ -121,6 +130,7 @@ class Store:
             duplicates=len(plan.readings) - stored,
             dead_letters=len(plan.dead_letters),
             watermarks=watermarks,
+            dead_letters_repeated=len(plan.dead_letters) - new_letters,
         )
 
     def _copy_readings(self, readings: list[tuple[str, int, Reading]]) -> int:
@@ -129,7 +139,7 @@ class Store:
         ids = self.sensors
         with self.conn.cursor() as cur:
             with cur.copy(_COPY) as copy:
-                copy.set_types(["int4", "int8", "float8", "int2", "int8"])
+                copy.set_types(["int4", "int8", "float8", "int4", "int8"])
                 write = copy.write_row
                 for _gw, seq, r in readings:
                     write((ids[(r.sensor, r.qty)], r.t, r.value, r.flags, seq))
@@ -140,20 +150,6 @@ class Store:
                 cur.execute(_INSERT_DEDUPE)
             return cur.rowcount
 
-    def _dead_letters(self, plan: Plan) -> None:
-        if not plan.dead_letters:
-            return
-        with self.conn.cursor() as cur:
-            cur.executemany(
-                "INSERT INTO telemetry.dead_letters "
-                "(topic, gateway_id, stream, seq, item_index, reason, payload) "
-                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                [
-                    (d.topic, d.gateway, d.stream, d.seq, d.item_index, d.reason, d.payload)
-                    for d in plan.dead_letters
-                ],
-            )
-
     def _gateways(self, plan: Plan) -> None:
         for gateway, site in sorted(plan.gateways.items()):
             self.conn.execute(
@@ -161,19 +157,11 @@ class Store:
                 "ON CONFLICT (id) DO UPDATE SET site = excluded.site, last_seen = now()",
                 (gateway, site),
             )
-        for topic, payload in plan.states:
-            try:
-                state = msgspec.json.decode(payload, type=GatewayState)
-            except msgspec.DecodeError as err:
-                self.conn.execute(
-                    "INSERT INTO telemetry.dead_letters (topic, gateway_id, reason, payload) "
-                    "VALUES (%s, %s, %s, %s)",
-                    (str(topic), topic.gateway, f"invalid state message: {err}", payload),
-                )
-                continue
+        # decoded and checked whole in the plan (bad ones are dead letters there)
+        for topic, state, raw in plan.states:
             self.conn.execute(
                 "UPDATE telemetry.gateways SET status = %s, state = %s::jsonb WHERE id = %s",
-                (state.status.value, payload.decode(), topic.gateway),
+                (state.status.value, raw.decode(), topic.gateway),
             )
 
     def _watermarks(self, plan: Plan) -> dict[StreamKey, int]:

@@ -3,6 +3,11 @@
 Nothing is acknowledged before it is committed. A database outage stops acking (the
 broker keeps the messages) and the worker retries until the database is back; a
 message the database itself rejects is dead-lettered on its own so the rest go on.
+
+A worker that cannot work must not look alive: when the writer thread stops for any
+reason but shutdown, `run` raises, and the process exits non-zero so that its
+supervisor restarts it (ingest/main.py does the same for any other thread that dies).
+The writer also purges dead letters past their retention, between flushes.
 """
 
 from __future__ import annotations
@@ -14,13 +19,15 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import psycopg
 
+from ingest import dead_letters
 from ingest.consumer import Consumer
 from ingest.errors import IngestError, StoreError
 from ingest.evaluate import evaluate_pending
+from ingest.intake import Intake
 from ingest.metrics import IngestMetrics
 from ingest.plan import DeadLetter, Plan, Received
 from ingest.settings import IngestSettings
@@ -30,6 +37,8 @@ from telemetry.payloads import VERSION, Ack
 from telemetry.topics import ack_topic
 
 log = logging.getLogger(__name__)
+
+PURGE_BATCHES = 20  # batches of dead letters purged at most per pause of the writer
 
 
 @dataclass
@@ -65,9 +74,18 @@ class Worker:
             client_id=settings.client_id,
             share_group=settings.share_group,
         )
+        self.consumer.inbox = Intake(
+            max_messages=settings.intake_max_messages,
+            max_bytes=settings.intake_max_bytes,
+            on_drop=lambda _msg: self.metrics.intake_dropped.inc(),
+        )
+        self.metrics.watch(self.consumer.inbox)
         self._store: Store | None = None
         self.ready = threading.Event()
         self._writer_error: BaseException | None = None
+        self._next_purge = 0.0  # monotonic time of the next dead-letter purge
+        self._dropped_logged = 0
+        self._next_drop_log = 0.0
 
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set, then flush what is pending and return.
@@ -87,6 +105,9 @@ class Worker:
         writer.start()
         try:
             while not stop.is_set():
+                if not writer.is_alive():
+                    raise IngestError("the writer thread stopped") from self._writer_error
+                self._log_drops()
                 if batch := self._collect(stop):
                     self._hand_over(plans, (batch, self._plan(batch)), writer)
             # drain what paho already delivered, so it is acked before we disconnect
@@ -120,8 +141,16 @@ class Worker:
         self, plans: queue.Queue[tuple[list[Received], Plan] | None], stop: threading.Event
     ) -> None:
         try:
-            while (item := plans.get()) is not None:
+            while True:
+                try:
+                    item = plans.get(timeout=1.0)
+                except queue.Empty:
+                    self._maybe_purge()
+                    continue
+                if item is None:
+                    break
                 self._flush(*item, stop)
+                self._maybe_purge()
         except StoreError as err:
             if not stop.is_set():
                 self._writer_error = err
@@ -129,6 +158,46 @@ class Worker:
         except BaseException as err:
             self._writer_error = err
             log.exception("the writer thread failed; stopping the worker")
+
+    def _maybe_purge(self) -> None:
+        """Purge dead letters past retention, at most once per interval (writer thread)."""
+        s = self.settings
+        store = self._store
+        if s.dead_letter_retention_days == 0 or time.monotonic() < self._next_purge:
+            return
+        if store is None or store.conn.closed:
+            return
+        self._next_purge = time.monotonic() + s.dead_letter_purge_interval_s
+        before = datetime.fromtimestamp(self.clock(), UTC) - timedelta(
+            days=s.dead_letter_retention_days
+        )
+        try:
+            deleted = dead_letters.purge(store.conn, before=before, max_batches=PURGE_BATCHES)
+        except psycopg.Error as err:  # the next flush finds out whether the database is gone
+            log.warning(
+                "purging dead letters failed, retrying in %.0f s: %s",
+                s.dead_letter_purge_interval_s,
+                err,
+            )
+            return
+        if deleted:
+            self.metrics.dead_letters_purged.inc(deleted)
+            log.info("purged %d dead letters last received before %s", deleted, before.isoformat())
+        if deleted == PURGE_BATCHES * dead_letters.PURGE_BATCH:  # a backlog: go on soon
+            self._next_purge = time.monotonic() + 1.0
+
+    def _log_drops(self) -> None:
+        """Say how many QoS 0 messages the full intake dropped, at most once a minute."""
+        dropped = self.consumer.inbox.dropped
+        if dropped == self._dropped_logged or time.monotonic() < self._next_drop_log:
+            return
+        log.warning(
+            "intake full: dropped %d QoS 0 messages (gateways publish QoS 1; QoS 0 is not "
+            "kept under load)",
+            dropped - self._dropped_logged,
+        )
+        self._dropped_logged = dropped
+        self._next_drop_log = time.monotonic() + 60
 
     def _collect(self, stop: threading.Event, *, wait: bool = True) -> list[Received]:
         s = self.settings
@@ -185,6 +254,7 @@ class Worker:
         m.stored.inc(result.stored)
         m.duplicates.inc(result.duplicates)
         m.dead_letters.inc(result.dead_letters)
+        m.dead_letters_repeated.inc(result.dead_letters_repeated)
         m.flush_seconds.observe(time.perf_counter() - started)
         self._evaluate()
 
@@ -251,7 +321,10 @@ class Worker:
         delay = 0.5
         while True:
             try:
-                return Store(psycopg.connect(self.db_url))
+                return Store(
+                    psycopg.connect(self.db_url),
+                    dead_letter_payload_bytes=self.settings.dead_letter_payload_bytes,
+                )
             except psycopg.OperationalError as err:
                 if stop.is_set():
                     raise StoreError(f"database unavailable at shutdown: {err}") from err

@@ -4,11 +4,24 @@ Decoding is strict where a wrong value would corrupt the record (types, finitene
 units, time bounds, sequence range) and lenient where it costs nothing (unknown
 fields are ignored). A batch whose envelope is sound but some items are not is split:
 good items go on, each bad item is rejected on its own with its index.
+
+The public decoders are the boundary between untrusted bytes and ingest: whatever the
+bytes, they return or raise `DecodeError`, never anything else. Every msgspec call goes
+through `_run`, which turns each way decoding can fail into a reason: malformed JSON,
+a wrong field, invalid UTF-8 (msgspec raises ``UnicodeDecodeError`` for it, not its own
+error) and nesting deeper than the interpreter's recursion limit (msgspec counts its C
+recursion against ``sys.getrecursionlimit()`` and raises ``RecursionError``, so 1,000
+nested brackets — 2 kB — are enough; see docs/wire-contract.md). Text that PostgreSQL
+cannot store (NUL) is rejected here too, item by item, instead of failing a whole
+database transaction later.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import math
+import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -31,6 +44,7 @@ from telemetry.payloads import (
 )
 
 MAX_PAYLOAD_BYTES = 1_048_576
+MAX_REASON_CHARS = 500  # a reason quoting a hostile value is cut to this
 MAX_ITEMS = 10_000
 MAX_FUTURE_MS = 10 * 60 * 1000  # device clocks ahead of ours by more than this are wrong
 MIN_TIME_MS = 946_684_800_000  # 2000-01-01T00:00:00Z: earlier means an unset device clock
@@ -103,19 +117,38 @@ def _check_size(data: bytes) -> None:
 
 
 def _check_version(data: bytes) -> None:
-    try:
-        version = _version_decoder.decode(data).v
-    except msgspec.DecodeError as err:
-        raise DecodeError(_readable(err)) from None
+    version = _run(_version_decoder, data).v
     if version != VERSION:
         raise DecodeError(f"unknown wire version {version}; this reader understands {VERSION}")
 
 
-def _readable(err: msgspec.DecodeError) -> str:
-    text = str(err)
-    if isinstance(err, msgspec.ValidationError):
-        return f"invalid field: {text}"
-    return f"not valid JSON: {text}"
+def clip(text: str, limit: int = MAX_REASON_CHARS) -> str:
+    """``text`` cut to ``limit`` characters (marked with an ellipsis) for a reason."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _run(decoder: msgspec.json.Decoder[T], data: bytes) -> T:
+    """Decode untrusted bytes; every failure becomes a `DecodeError` with a readable reason."""
+    try:
+        return decoder.decode(data)
+    except msgspec.ValidationError as err:
+        raise DecodeError(clip(f"invalid field: {err}")) from None
+    except msgspec.DecodeError as err:
+        raise DecodeError(clip(f"not valid JSON: {err}")) from None
+    except UnicodeDecodeError as err:
+        raise DecodeError(f"not valid UTF-8 in a string ({err.reason})") from None
+    except RecursionError:
+        raise DecodeError(
+            f"JSON nested too deeply (more than about {sys.getrecursionlimit()} levels)"
+        ) from None
+    except MemoryError:
+        raise DecodeError(f"payload of {len(data)} bytes needs too much memory to decode") from None
+    except Exception as err:  # msgspec documents no other error; untrusted input must not crash
+        raise DecodeError(clip(f"could not be decoded ({type(err).__name__}: {err})")) from None
+
+
+def _has_nul(*texts: str | None) -> bool:
+    return any(t is not None and "\x00" in t for t in texts)
 
 
 def check_reading(  # noqa: PLR0911 - one return per rule reads best
@@ -162,8 +195,8 @@ def decode_batch(data: bytes, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS
     """Decode a readings payload; raise `DecodeError` if the envelope is unusable."""
     _check_size(data)
     try:
-        batch = _batch_decoder.decode(data)
-    except msgspec.DecodeError:
+        batch = _run(_batch_decoder, data)
+    except DecodeError:  # find out which part is bad, and keep the good items
         return _decode_item_by_item(data, now_ms=now_ms, max_future_ms=max_future_ms)
     if batch.v != VERSION:
         raise DecodeError(f"unknown wire version {batch.v}; this reader understands {VERSION}")
@@ -185,10 +218,7 @@ def decode_batch(data: bytes, *, now_ms: int, max_future_ms: int = MAX_FUTURE_MS
 def _raw_envelope(data: bytes) -> _RawBatch:
     """The envelope checked, the items left raw; raise `DecodeError` if it is unusable."""
     _check_version(data)
-    try:
-        raw = _raw_batch_decoder.decode(data)
-    except msgspec.DecodeError as err:
-        raise DecodeError(_readable(err)) from None
+    raw = _run(_raw_batch_decoder, data)
     _check_envelope(raw.seq, len(raw.items))
     return raw
 
@@ -210,9 +240,9 @@ def _judge_items(
     for i, item_raw in enumerate(raw.items):
         raw_bytes = bytes(item_raw)
         try:
-            item = decoder.decode(raw_bytes)
-        except msgspec.DecodeError as err:
-            rejected.append(RejectedItem(i, first + i, f"item {i}: {_readable(err)}", raw_bytes))
+            item = _run(decoder, raw_bytes)
+        except DecodeError as err:
+            rejected.append(RejectedItem(i, first + i, f"item {i}: {err.reason}", raw_bytes))
             continue
         reason = check(item)
         if reason is None:
@@ -240,14 +270,14 @@ def _decode_item_by_item(data: bytes, *, now_ms: int, max_future_ms: int) -> Dec
 def _decode(decoder: msgspec.json.Decoder[T], data: bytes) -> T:
     _check_size(data)
     _check_version(data)
-    try:
-        return decoder.decode(data)
-    except msgspec.DecodeError as err:
-        raise DecodeError(_readable(err)) from None
+    return _run(decoder, data)
 
 
 _ack_decoder = msgspec.json.Decoder(Ack)
 _state_decoder = msgspec.json.Decoder(GatewayState)
+_any_decoder = msgspec.json.Decoder()
+# \u0000 preceded by an even number of backslashes (an odd one would escape the first)
+_ESCAPED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
 
 
 def decode_ack(data: bytes) -> Ack:
@@ -256,8 +286,20 @@ def decode_ack(data: bytes) -> Ack:
 
 
 def decode_state(data: bytes) -> GatewayState:
-    """Decode a gateway state (birth, death, periodic) message."""
-    return _decode(_state_decoder, data)
+    """Decode a gateway state (birth, death, periodic) message.
+
+    Ingest stores a state message whole (``telemetry.gateways.state``, jsonb): unknown
+    fields such as the gateway's alarm outputs are read from there. So the whole
+    document is checked, not only the fields read here — msgspec skips unknown fields
+    without checking their UTF-8 or numbers — and an escaped NUL, which jsonb refuses,
+    is rejected.
+    """
+    _check_size(data)
+    _check_version(data)
+    _run(_any_decoder, data)
+    if _ESCAPED_NUL.search(data):
+        raise DecodeError("a string has a NUL character (\\u0000), which cannot be stored")
+    return _run(_state_decoder, data)
 
 
 # --- edge events: tags and scans ---
@@ -278,7 +320,9 @@ class DecodedEvents:
     rejected: list[RejectedItem] = field(default_factory=list)
 
 
-def check_event(item: TagItem | ScanItem, *, now_ms: int, max_future_ms: int) -> str | None:
+def check_event(  # noqa: PLR0911 - one return per rule reads best
+    item: TagItem | ScanItem, *, now_ms: int, max_future_ms: int
+) -> str | None:
     """Return why a tag read or scan is unacceptable, or None if it is fine."""
     if item.t > now_ms + max_future_ms:
         return f"timestamp {item.t} is {(item.t - now_ms) / 1000:.0f} s in the future"
@@ -288,7 +332,26 @@ def check_event(item: TagItem | ScanItem, *, now_ms: int, max_future_ms: int) ->
         return "a scan must have a reason exactly when it is not ok"
     if isinstance(item, TagItem) and item.rssi is not None and not math.isfinite(item.rssi):
         return f"rssi {item.rssi} is not a finite number"
+    texts: tuple[str | None, ...]
+    if isinstance(item, TagItem):
+        texts = (item.scheme, item.uri, item.gtin, item.serial, item.sscc)
+    else:  # raw data and reason may quote a scanner's NUL (stripped when stored); codes may not
+        texts = (item.scheme, item.di, item.gtin, item.sscc, item.lot, item.serial)
+    if _has_nul(*texts):
+        return "a text field has a NUL character, which cannot be stored"
+    if isinstance(item, ScanItem):
+        for name, value in (("expiry", item.expiry), ("production", item.production)):
+            if value is not None and not _is_date(value):
+                return f"{name} {value!r} is not a calendar date"
     return None
+
+
+def _is_date(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return value.isascii()
 
 
 _event_decoders: dict[type, msgspec.json.Decoder[Any]] = {

@@ -97,6 +97,8 @@ class DeadLetter(_Frozen):
     payload_encoding: Literal["utf-8", "hex"]
     payload_bytes: int = Field(description="Size of the whole payload")
     payload_truncated: bool
+    payload_sha256: str = Field(description="sha256 of the whole payload, hex")
+    times_received: int = Field(description="How often it arrived (re-sends add no row)")
 
 
 class DeadLetterCounts(_Frozen):

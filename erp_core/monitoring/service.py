@@ -160,7 +160,8 @@ def list_dead_letters(conn: psycopg.Connection[Any], *, limit: int) -> list[Dead
     rows = conn.execute(
         """
         SELECT id, received_at, topic, gateway_id, stream, seq, item_index, reason,
-               substring(payload FROM 1 FOR %(preview)s), octet_length(payload)
+               substring(payload FROM 1 FOR %(preview)s), payload_size,
+               encode(payload_sha256, 'hex'), times_received
           FROM telemetry.dead_letters
          ORDER BY received_at DESC, id DESC
          LIMIT %(limit)s
@@ -185,6 +186,8 @@ def list_dead_letters(conn: psycopg.Connection[Any], *, limit: int) -> list[Dead
                 payload_encoding=preview.encoding,
                 payload_bytes=row[9],
                 payload_truncated=preview.truncated,
+                payload_sha256=row[10],
+                times_received=row[11],
             )
         )
     return letters

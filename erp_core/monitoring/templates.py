@@ -383,13 +383,15 @@ def dead_letters_body(*, letters: list[DeadLetter], counts: DeadLetterCounts, li
     rows = join(
         render(
             '<tr><td class="nowrap">{time}</td><td class="topic">{topic}</td>'
-            "<td>{origin}</td><td>{reason}</td>"
+            "<td>{origin}</td><td>{reason}{times}</td>"
             "<td><details><summary>{size} bytes, {encoding}{cut}</summary>"
-            "<pre>{payload}</pre></details></td></tr>",
+            '<p class="hash">sha256 {sha256}</p><pre>{payload}</pre></details></td></tr>',
             time=format_time(d.received_at),
             topic=d.topic,
             origin=_origin(d),
             reason=d.reason,
+            times=f" (received {d.times_received} times)" if d.times_received > 1 else "",
+            sha256=d.payload_sha256,
             size=d.payload_bytes,
             encoding="text" if d.payload_encoding == "utf-8" else "binary (hex)",
             cut=", first 2 kB shown" if d.payload_truncated else "",

@@ -100,10 +100,11 @@ def add_dead_letter(
     conn: psycopg.Connection, *, received_at: datetime, reason: str, payload: bytes
 ) -> None:
     conn.execute(
-        "INSERT INTO telemetry.dead_letters "
-        "(received_at, topic, gateway_id, stream, seq, reason, payload) "
-        "VALUES (%s, 'ct/v1/site-a/gw-1/readings', 'gw-1', 'main', 42, %s, %s)",
-        (received_at, reason, payload),
+        "INSERT INTO telemetry.dead_letters (received_at, topic, gateway_id, stream, seq, "
+        "reason, payload, payload_size, payload_sha256, dedupe_key) "
+        "VALUES (%s, 'ct/v1/site-a/gw-1/readings', 'gw-1', 'main', 42, %s, %s, %s, "
+        "sha256(%s), %s)",
+        (received_at, reason, payload, len(payload), payload, reason),
     )
 
 
