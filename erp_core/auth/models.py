@@ -32,6 +32,7 @@ class Outcome(StrEnum):
     UNKNOWN_USER = "unknown_user"
     DISABLED = "disabled"
     LOCKED = "locked"  # refused without checking the password; not counted as a failure
+    EXPIRED = "expired"  # a temporary password used after its lifetime
 
 
 class Channel(StrEnum):
