@@ -139,7 +139,7 @@ class LoginGate:
         new_password: str,
         source: str | None,
         now: datetime,
-        on_stored: Callable[[Conn, User], None] | None = None,
+        on_stored: Callable[[Conn, User], object] | None = None,
     ) -> User:
         """Replace a user's own password after checking the current one (audited).
 
