@@ -90,7 +90,6 @@ def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str) -> DemoLots
             password=DEMO_PASSWORD,
             roles=[role],
             now=now,
-            must_change_password=False,  # demo only: the printed password keeps working
         )
 
     def loc(code: str, name: str, kind: str, parent: int | None) -> int:

@@ -167,7 +167,7 @@ def token_claims(context: Context, token: Annotated[str | None, Depends(_bearer)
 Claims = Annotated[TokenClaims, Depends(token_claims)]
 
 
-def user_for_token(conn: DbConnection, claims: TokenClaims) -> User:
+def user_for_token(conn: DbConnection, claims: TokenClaims, *, now: datetime) -> User:
     """The active user of ``claims``; 401 if unknown, disabled or older than a password change.
 
     A reset or a change of the password ends every token and session opened before it.
@@ -175,33 +175,34 @@ def user_for_token(conn: DbConnection, claims: TokenClaims) -> User:
     user = auth_service.find_user(conn, username=claims.username)
     if user is None or not user.active:
         raise HTTPException(401, "the account is unknown or disabled", headers=_CHALLENGE)
-    if issued_before_password_change(claims.issued_at, user):
+    if issued_before_password_change(claims.issued_at, user, now=now):
         raise HTTPException(
             401, "the password was changed after this token was issued", headers=_CHALLENGE
         )
     return user
 
 
-def issued_before_password_change(issued_at: int, user: User) -> bool:
+def issued_before_password_change(issued_at: int, user: User, *, now: datetime) -> bool:
     """True if a token or session issued at ``issued_at`` predates the last password change.
 
-    Compared in whole Unix seconds, as tokens carry them.
+    Compared in whole Unix seconds, as tokens carry them. A change stamped after ``now``
+    (clocks set back) ends nothing, rather than every session of the user.
     """
     changed = user.password_changed_at
-    return changed is not None and issued_at < int(changed.timestamp())
+    return changed is not None and changed <= now and issued_at < int(changed.timestamp())
 
 
-def get_user_pending_change(conn: Connection, claims: Claims) -> User:
+def get_user_pending_change(conn: Connection, claims: Claims, now: Now) -> User:
     """The token's user, even one who must still change the password (for that change)."""
-    return user_for_token(conn, claims)
+    return user_for_token(conn, claims, now=now)
 
 
-def get_current_user(conn: Connection, claims: Claims) -> User:
+def get_current_user(conn: Connection, claims: Claims, now: Now) -> User:
     """The active user the bearer token was issued to; 401 otherwise.
 
     403 while the user must still replace a password an administrator set.
     """
-    user = user_for_token(conn, claims)
+    user = user_for_token(conn, claims, now=now)
     if user.must_change_password:
         raise HTTPException(403, str(PasswordChangeRequiredError(user.username)))
     return user

@@ -150,7 +150,10 @@ def list_users(admin: Admin, conn: Connection, now: Now, policy: LoginLimits) ->
 
 @router.post("/users", status_code=201)
 def create_user(body: UserCreate, admin: Admin, conn: Connection, now: Now) -> UserOut:
-    """Create a user (admin only); the change is audited with the administrator as actor."""
+    """Create a user (admin only); the change is audited with the administrator as actor.
+
+    The user must replace the password at the first sign-in (the administrator chose it).
+    """
     set_actor(conn, user=admin.username, reason=body.reason)
     user = service.create_user(
         conn,
@@ -159,6 +162,7 @@ def create_user(body: UserCreate, admin: Admin, conn: Connection, now: Now) -> U
         password=body.password,
         roles=body.roles,
         now=now,
+        must_change_password=True,  # the administrator typed it: the user replaces it
     )
     return UserOut.of(user)
 

@@ -124,12 +124,12 @@ def create_user(  # noqa: PLR0913 - one keyword per field of the new user
     password: str,
     roles: Iterable[Role],
     now: datetime,
-    must_change_password: bool = True,
+    must_change_password: bool = False,
 ) -> User:
     """Create an active user with ``roles``; the caller must have called ``set_actor``.
 
-    The person who typed the first password is not the user, so by default the user
-    must choose their own at the first sign-in (the demo seeds pass False).
+    With ``must_change_password`` the user must choose their own password at the first
+    sign-in (an administrator creating an account through the API sets it).
     """
     wanted = frozenset(roles)
     if rules.separation_conflict(wanted):

@@ -157,7 +157,7 @@ def page_session(
     user = auth_service.find_user(conn, username=session.username)
     if user is None or not user.active:
         raise SignInRequiredError(next_url, "disabled")
-    if issued_before_password_change(int(session.started_at.timestamp()), user):
+    if issued_before_password_change(int(session.started_at.timestamp()), user, now=now):
         raise SignInRequiredError(next_url, "password_changed")
     if user.must_change_password and not allow_pending_change:
         raise PasswordChangePageError(next_url)
@@ -210,17 +210,24 @@ def form_user(
 ) -> Callable[[Request, PageSession, str | None], PageSession]:
     """A dependency for form POSTs: session, CSRF token, then roles (any user if none given)."""
     allowed = frozenset(Role(r) for r in roles)
-    session_dependency = get_page_session_pending if allow_pending_change else get_page_session
 
     def check(
         request: Request,
-        found: Annotated[PageSession, Depends(session_dependency)],
+        found: PageUser,
         csrf_token: Annotated[str | None, Form()] = None,
     ) -> PageSession:
         check_csrf(request, found, csrf_token)
         return _check_roles(found, allowed)
 
-    return check
+    def check_pending(
+        request: Request,
+        found: PageUserPendingChange,
+        csrf_token: Annotated[str | None, Form()] = None,
+    ) -> PageSession:
+        check_csrf(request, found, csrf_token)
+        return _check_roles(found, allowed)
+
+    return check_pending if allow_pending_change else check
 
 
 def check_csrf(request: Request, found: PageSession, csrf_token: str | None) -> None:

@@ -218,9 +218,9 @@ def refusal_page(err: AuthError) -> tuple[int, str]:
             return 503, f"Not signed in: {err}."
         case AccountLockedError():
             return 429, (
-                f"Account {err.username} is locked at this workstation after too many failed "
-                f"attempts until {format_time(err.until)} UTC. Ask an administrator if this "
-                "was not you."
+                f"Account {err.username} is locked after too many failed attempts from this "
+                f"workstation until {format_time(err.until)} UTC. Ask an administrator if "
+                "this was not you."
             )
         case SourceThrottledError():
             return 429, (
