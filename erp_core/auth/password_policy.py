@@ -7,7 +7,8 @@ password needs ``MIN_LENGTH`` characters and must not be
   case), nor one of them with digits or symbols around it (``Password2026!``) or with
   look-alike digits and symbols for letters (``P@ssw0rd``);
 * contain the user name or a part of the full name;
-* only digits (a date, a phone or a badge number is the first thing an insider tries);
+* only digits, with or without separators (a date, a phone or a badge number is the
+  first thing an insider tries);
 * a run of the alphabet, the digits or a keyboard row (``qwertyuiopas``), a repetition
   of a shorter part (``abcabcabcabc``), or made of fewer than ``MIN_DISTINCT`` characters;
 * contain control characters (they cannot be typed reliably on every terminal).
@@ -36,7 +37,8 @@ MIN_CORE = 4
 # ones ("qa", "Li") are in too many good passwords by chance.
 MIN_NAME_PART = 3
 
-_EDGES = string.digits + string.punctuation + string.whitespace
+_SEPARATORS = string.punctuation + string.whitespace
+_EDGES = string.digits + _SEPARATORS
 _RUNS = (
     "abcdefghijklmnopqrstuvwxyz",
     "0123456789",
@@ -58,7 +60,7 @@ def common_passwords() -> frozenset[str]:
     """The shipped list of common passwords, case-folded (read once)."""
     text = resources.files("erp_core.auth").joinpath("common_passwords.txt").read_text("utf-8")
     lines = text.splitlines()
-    start = next(i for i, line in enumerate(lines) if not line.startswith("# "))
+    start = next(i for i, line in enumerate(lines) if not line.startswith("#"))
     return frozenset(_fold(line) for line in lines[start:] if line)
 
 
@@ -105,7 +107,7 @@ def _length(password: str) -> str | None:
 
 
 def _shape(folded: str) -> str | None:
-    if folded.isdigit():
+    if "".join(c for c in folded if c not in _SEPARATORS).isdigit():
         return "must not be only digits (dates, phone and badge numbers are guessed first)"
     if len(set(folded)) < MIN_DISTINCT:
         return f"needs at least {MIN_DISTINCT} different characters"
@@ -136,11 +138,26 @@ def _personal(folded: str, *, username: str, full_name: str) -> str | None:
 def _common_problem(folded: str, common: frozenset[str]) -> str | None:
     if folded in common:
         return "is one of the most common passwords"
-    core = folded.strip(_EDGES)
-    variants = {folded.translate(table) for table in _LEET}
-    if len(core) >= MIN_CORE:
-        variants |= {core} | {core.translate(table) for table in _LEET}
-    variants |= {v.strip(_EDGES) for v in variants}
-    if any(v in common for v in variants if len(v) >= MIN_CORE):
+    cores = _cores(folded, _longest(common)) | {folded}
+    candidates = cores | {core.translate(table) for core in cores for table in _LEET}
+    if any(c in common for c in candidates if len(c) >= MIN_CORE):
         return "is a common password with digits or symbols added or swapped in"
     return None
+
+
+@cache
+def _longest(common: frozenset[str]) -> int:
+    return max(map(len, common), default=0)
+
+
+def _cores(text: str, longest: int) -> set[str]:
+    """``text`` without runs of digits and symbols at its start and/or end.
+
+    Only cores of at most ``longest`` characters (the longest common password) are made,
+    so a long password of digits and symbols costs O(n · longest), not O(n²).
+    """
+    trailing = len(text) - len(text.rstrip(_EDGES))
+    leading = len(text) - len(text.lstrip(_EDGES))
+    ends = range(len(text) - trailing, len(text) + 1)
+    starts = range(leading + 1)
+    return {text[a:b] for a in starts for b in ends if 0 < b - a <= longest}
