@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
