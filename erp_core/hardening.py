@@ -5,7 +5,7 @@ before routing, authentication and body parsing:
 
 * ``BodyLimitMiddleware`` — a body over ``max_bytes`` is refused with 413: at once when
   ``Content-Length`` says so, otherwise as soon as the streamed bytes pass the limit
-  (chunked uploads), before any view or dependency sees it;
+  (chunked uploads); nothing past the limit is read or kept;
 * ``InvalidTextMiddleware`` — a NUL or another control character in the path or the
   decoded query string is 400 (PostgreSQL text cannot hold NUL; file paths neither);
   NUL and invalid Unicode inside bodies are caught where they would reach the database
@@ -24,7 +24,6 @@ from collections.abc import Iterable
 from urllib.parse import unquote_to_bytes
 
 from fastapi import FastAPI
-from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
@@ -60,15 +59,13 @@ def install(app: FastAPI, *, max_body_bytes: int, trusted_proxies: Iterable[str]
         app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=proxies)
 
 
-class BodyTooLargeError(HTTPException):
-    """Raised from ``receive`` when the streamed body passes the limit (answered 413)."""
-
-    def __init__(self, limit: int) -> None:
-        super().__init__(413, f"request body larger than {limit} bytes")
-
-
 class BodyLimitMiddleware:
-    """413 for request bodies over ``max_bytes``, counted as they stream in."""
+    """413 for request bodies over ``max_bytes``, counted as they stream in.
+
+    Past the limit the app is told the client went away (``http.disconnect``: every
+    body reader stops there, whatever middleware sits between), and whatever it answers
+    is replaced by the 413; the rest of the body is never read.
+    """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
         self.app = app
@@ -79,34 +76,56 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        detail = f"request body larger than {self.max_bytes} bytes"
         declared = _content_length(scope)
         if declared is not None and declared > self.max_bytes:
-            await _plain(send, 413, f"request body larger than {self.max_bytes} bytes")
+            await _plain(send, 413, detail)
             return
-        received = 0
-        started = False
-
-        async def limited() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise BodyTooLargeError(self.max_bytes)
-            return message
-
-        async def tracked(message: Message) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
+        cut = _CutOff(receive, send, self.max_bytes, detail)
         try:
-            await self.app(scope, limited, tracked)
-        except BodyTooLargeError:
-            if started:
+            await self.app(scope, cut.receive, cut.send)
+        except Exception:
+            if not cut.too_large:
                 raise
-            await _plain(send, 413, f"request body larger than {self.max_bytes} bytes")
+        await cut.finish()
+
+
+class _CutOff:
+    """One request's body counter; past the limit the app's answer becomes the 413."""
+
+    def __init__(self, receive: Receive, send: Send, max_bytes: int, detail: str) -> None:
+        self._receive, self._send = receive, send
+        self.max_bytes, self.detail = max_bytes, detail
+        self.received = 0
+        self.too_large = False
+        self.answered = False
+
+    async def receive(self) -> Message:
+        """The next body message, or ``http.disconnect`` once the limit is passed."""
+        if self.too_large:
+            return {"type": "http.disconnect"}
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self.received += len(message.get("body", b""))
+            if self.received > self.max_bytes:
+                self.too_large = True
+                return {"type": "http.disconnect"}
+        return message
+
+    async def send(self, message: Message) -> None:
+        """Pass the app's answer on, or the 413 in place of it."""
+        if not self.too_large:
+            self.answered = self.answered or message["type"] == "http.response.start"
+            await self._send(message)
+        elif not self.answered and message["type"] == "http.response.start":
+            self.answered = True
+            await _plain(self._send, 413, self.detail)
+
+    async def finish(self) -> None:
+        """Answer 413 if the limit was passed and nothing was answered yet."""
+        if self.too_large and not self.answered:
+            self.answered = True
+            await _plain(self._send, 413, self.detail)
 
 
 class InvalidTextMiddleware:
