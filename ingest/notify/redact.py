@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from urllib.parse import quote, unquote, urlsplit
+from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 SHOWN_CHANNELS_AS_IS = frozenset({"email", "sms", "voice", "mqtt"})
 _MASK = "(secret)"
 # A shorter "secret" would mask ordinary words of the text.
 MIN_SECRET = 4
+# Path segments this long may be tokens (a chat webhook's /services/T0/B0/XYZ...).
+MIN_SEGMENT = 8
 
 
 def fingerprint(secret: str) -> str:
@@ -50,11 +52,33 @@ def shown_address(channel: str, address: str) -> str:
 def scrub(text: str, secrets: Iterable[str | None]) -> str:
     """``text`` with every secret (also percent-encoded or -decoded) replaced.
 
-    URLs become ``redact_url``; other secrets (tokens, passwords) ``(secret)``.
+    URLs become ``redact_url``; their parts that may carry a credential (path and
+    query, each query value, long path segments, the userinfo) and other secrets
+    (tokens, passwords) become ``(secret)`` — servers' error pages quote the path.
     """
-    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        shown = redact_url(secret) if "://" in secret else _MASK
+    masks: dict[str, str] = {}
+    for secret in (s for s in secrets if s):
+        if "://" in secret:
+            masks[secret] = redact_url(secret)
+            masks.update(dict.fromkeys(_url_parts(secret), _MASK))
+        else:
+            masks[secret] = _MASK
+    for secret in sorted(masks, key=len, reverse=True):
         for form in {secret, unquote(secret), quote(secret, safe=":/?&=")}:
             if len(form) >= MIN_SECRET:
-                text = text.replace(form, shown)
+                text = text.replace(form, masks[secret])
     return text
+
+
+def _url_parts(url: str) -> set[str]:
+    try:
+        parts = urlsplit(url)
+        password = parts.password
+    except ValueError:
+        return set()
+    found = {parts.path + (f"?{parts.query}" if parts.query else ""), parts.query}
+    found |= {value for _, value in parse_qsl(parts.query, keep_blank_values=True)}
+    found |= {seg for seg in parts.path.split("/") if len(seg) >= MIN_SEGMENT}
+    if password:
+        found.add(password)
+    return {p for p in found if len(p) >= MIN_SECRET}

@@ -11,6 +11,7 @@ and in ``notify_attempts.error``) show them only through ``ingest.notify.redact`
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +23,10 @@ from ingest.notify.models import ClaimedDelivery, Message
 from ingest.notify.redact import scrub, shown_address
 
 _RETRYABLE_4XX = frozenset({408, 425, 429})
+# httpx logs every request with its full URL at INFO, and a webhook or provider URL is a
+# credential: the library's own request log is kept to warnings and errors.
+for _name in ("httpx", "httpcore"):
+    logging.getLogger(_name).setLevel(logging.WARNING)
 
 
 async def _post(  # noqa: PLR0913, PLR0917 - one private helper of two callers
