@@ -226,7 +226,10 @@ def reset_password(
     """
     made = None
     if temporary_password is None:
+        current = get_user(conn, username=username)
         made = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+        while rules.password_problem(made, username=username, full_name=current.full_name):
+            made = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)  # (almost never)
     password = temporary_password if temporary_password is not None else str(made)
     user = set_password(conn, username=username, password=password, now=now, must_change=True)
     return user, made
