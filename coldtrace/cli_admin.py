@@ -181,6 +181,53 @@ def users_set_roles(username: Username, role: Roles, reason: Reason, actor: Acto
     )
 
 
+@users_app.command("reset-password")
+def users_reset_password(
+    username: Annotated[str, typer.Argument(help="Login name of the user.")],
+    reason: Reason = "password reset",
+    choose: Annotated[
+        bool,
+        typer.Option(
+            "--choose", help="Type the one-time password (prompted) instead of a random one."
+        ),
+    ] = False,
+) -> None:
+    """Give a user a one-time password they must replace at the next sign-in.
+
+    A random one is printed once (it is stored only as a hash); with --choose you type
+    it. The user's sessions end, and the user can do nothing but set their own password
+    until they have; it expires after COLDTRACE_API_TEMPORARY_PASSWORD_HOURS (72).
+    """
+    import getpass as os_user
+
+    import psycopg
+
+    from coldtrace.db.settings import DatabaseSettings
+    from erp_core.audit.service import set_actor
+    from erp_core.auth import service, web_sessions
+    from erp_core.deps import utc_now
+    from erp_core.errors import ErpError
+
+    chosen = None
+    if choose:
+        chosen = typer.prompt(
+            f"One-time password for {username}", hide_input=True, confirmation_prompt=True
+        )
+    now = utc_now()
+    try:
+        with psycopg.connect(DatabaseSettings().url) as conn:
+            set_actor(conn, user=f"cli:{os_user.getuser()}", reason=reason)
+            user, made = service.reset_password(
+                conn, username=username, temporary_password=chosen, now=now
+            )
+            web_sessions.end_all(conn, user=user, at=now, reason="password_changed")
+    except ErpError as err:
+        raise _fail(err) from err
+    console.print(f"[green]{user.username} must set a new password at the next sign-in[/green]")
+    if made is not None:
+        console.print(f"one-time password (shown once): {made}", highlight=False)
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Walk the audit hash chain; name the first broken entry and exit 1 if there is one."""

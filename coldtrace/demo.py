@@ -11,6 +11,7 @@ child process, exactly as it would run in production.
 from __future__ import annotations
 
 import json
+import secrets
 import shutil
 import sqlite3
 import time
@@ -265,7 +266,9 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
         "ingest", coldtrace_args("ingest", "--plain-logs", "--mqtt-port", str(broker.port)), env
     )
     sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(gw_config), "--plain-logs"))
-    sup.add("api", coldtrace_args("api", "--port", str(api_port)), env)
+    # The API refuses to start without a JWT secret: the demo makes one per run.
+    api_env = {**env, "COLDTRACE_API_JWT_SECRET": secrets.token_urlsafe(48)}
+    sup.add("api", coldtrace_args("api", "--port", str(api_port)), api_env)
     sup.add("erp-jobs", coldtrace_args("erp-jobs", "--plain-logs", "--interval", "2"), env)
     mail = MailCatcher(workdir / "mail")
     mail.start()

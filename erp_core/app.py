@@ -1,9 +1,11 @@
 """The API and web UI as one FastAPI app, built by ``create_app`` from explicit settings.
 
-Nothing is created at import: the connection pool opens in the app's lifespan and
-closes with it, so tests build one app per database and the CLI builds one per process.
-The pool opens without waiting, so the UI starts (and /health says 503) while the
-database is still coming up.
+Nothing is created at import: the connection pools and the sign-in gate open in the
+app's lifespan and close with it, so tests build one app per database and the CLI builds
+one per process. The pool opens without waiting, so the UI starts (and /health says 503)
+while the database is still coming up. ``create_app`` refuses unsafe settings (no JWT
+secret) with an error naming the variable; the hardening middleware (body limit,
+invalid text, security headers, trusted proxies) wraps everything (``erp_core.hardening``).
 """
 
 from __future__ import annotations
@@ -19,37 +21,61 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
-from erp_core import health
+from erp_core import docs, hardening, health
 from erp_core.alerts import api as alerts_api
 from erp_core.alerts import pages as alerts_pages
 from erp_core.audit import api as audit_api
 from erp_core.auth import api as auth_api
-from erp_core.deps import AppContext, Clock, DbConnection, utc_now
+from erp_core.auth.gate import GateLimits, LoginGate
+from erp_core.deps import AppContext, Clock, DbConnection, login_policy, utc_now
 from erp_core.http_errors import install_error_handlers
 from erp_core.metrics import ApiMetrics, install_metrics_middleware
 from erp_core.monitoring import api as monitoring_api
 from erp_core.monitoring import pages as monitoring_pages
 from erp_core.release import api as release_api
 from erp_core.release import pages as release_pages
-from erp_core.settings import ApiSettings
+from erp_core.settings import ApiSettings, UnsafeSettingsError, require_safe
 from erp_core.stock import api as stock_api
+from erp_core.web import account, signin
 from erp_core.web import session as web_session
-from erp_core.web import signin
 
 STATIC_DIR = Path(__file__).parent / "static"
 
 
 def create_app(settings: ApiSettings, *, clock: Clock = utc_now) -> FastAPI:
-    """The API + web UI for ``settings``; ``clock`` is injectable so tests use fixed times."""
+    """The API + web UI for ``settings``; ``clock`` is injectable so tests use fixed times.
+
+    UnsafeSettingsError (naming the variable) if the settings must not be served.
+    """
+    require_safe(settings)
     metrics = ApiMetrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = open_pool(settings)
-        app.state.context = AppContext(settings=settings, pool=pool, metrics=metrics, clock=clock)
+        attempt_pool = open_pool(settings, name="coldtrace-api-attempts", min_size=0, max_size=2)
+        gate = LoginGate(
+            pool=pool,
+            policy=login_policy(settings),
+            limits=GateLimits(
+                hash_slots=settings.login_hash_concurrency,
+                db_slots=settings.login_db_concurrency,
+                queue_timeout_s=settings.login_queue_timeout_s,
+            ),
+            on_refusal=lambda kind: metrics.refused(str(kind)),
+        )
+        app.state.context = AppContext(
+            settings=settings,
+            pool=pool,
+            metrics=metrics,
+            clock=clock,
+            gate=gate,
+            attempt_pool=attempt_pool,
+        )
         try:
             yield
         finally:
+            attempt_pool.close()
             pool.close()
 
     app = FastAPI(
@@ -57,7 +83,9 @@ def create_app(settings: ApiSettings, *, clock: Clock = utc_now) -> FastAPI:
         summary="Cold-chain telemetry: sensors, readings, gateways and dead letters.",
         version=_version(),
         lifespan=lifespan,
-        docs_url="/docs",
+        docs_url=None,  # served offline by erp_core.docs
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     install_metrics_middleware(app, metrics)
     install_error_handlers(app, clock=clock)
@@ -70,25 +98,37 @@ def create_app(settings: ApiSettings, *, clock: Clock = utc_now) -> FastAPI:
     app.include_router(release_api.router)
     web_session.install(app, clock=clock)
     app.include_router(signin.router)
+    app.include_router(account.router)
     app.include_router(release_pages.router)
     app.include_router(alerts_pages.router)
     app.include_router(monitoring_pages.router)
     stock_api.install(app)
+    docs.install(app)  # its asset mount goes before the /static mount
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    hardening.install(
+        app, max_body_bytes=settings.max_body_bytes, trusted_proxies=settings.trusted_proxies
+    )
     return app
 
 
-def open_pool(settings: ApiSettings) -> ConnectionPool[DbConnection]:
+def open_pool(
+    settings: ApiSettings,
+    *,
+    name: str = "coldtrace-api",
+    min_size: int | None = None,
+    max_size: int | None = None,
+) -> ConnectionPool[DbConnection]:
     """A pool that checks each connection before lending it; sessions run in UTC."""
     options = f"-c TimeZone=UTC -c statement_timeout={settings.statement_timeout_ms}"
+    size = settings.pool_max_size if max_size is None else max_size
     pool: ConnectionPool[DbConnection] = ConnectionPool(
         settings.database_url,
-        min_size=settings.pool_min_size,
-        max_size=settings.pool_max_size,
+        min_size=min(settings.pool_min_size if min_size is None else min_size, size),
+        max_size=size,
         timeout=settings.pool_timeout_s,
         kwargs={"options": options},
         check=ConnectionPool.check_connection,
-        name="coldtrace-api",
+        name=name,
         open=False,
     )
     pool.open(wait=False)
@@ -96,12 +136,20 @@ def open_pool(settings: ApiSettings) -> ConnectionPool[DbConnection]:
 
 
 def serve(settings: ApiSettings, *, host: str, port: int) -> None:
-    """Run the API with uvicorn until interrupted (``coldtrace api``)."""
-    app = create_app(settings)
+    """Run the API with uvicorn until interrupted (``coldtrace api``).
+
+    Exits with the reason if the settings are unsafe (e.g. no COLDTRACE_API_JWT_SECRET).
+    Forwarded headers are handled by the app (trusted proxies only), not by uvicorn,
+    whose default would believe any process on this machine.
+    """
+    try:
+        app = create_app(settings)
+    except UnsafeSettingsError as err:
+        raise SystemExit(f"coldtrace api: {err}") from err
     # Move the import-time objects out of the collector's reach: otherwise a full
     # collection pass over them adds 100+ ms to a random request (docs/benchmarks.md).
     gc.freeze()
-    uvicorn.run(app, host=host, port=port, proxy_headers=True)
+    uvicorn.run(app, host=host, port=port, proxy_headers=False, server_header=False)
 
 
 def _version() -> str:

@@ -19,7 +19,12 @@ from psycopg_pool import ConnectionPool
 
 from erp_core.auth import service as auth_service
 from erp_core.auth import tokens
-from erp_core.auth.errors import InvalidTokenError, PermissionDeniedError
+from erp_core.auth.errors import (
+    InvalidTokenError,
+    PasswordChangeRequiredError,
+    PermissionDeniedError,
+)
+from erp_core.auth.gate import LoginGate
 from erp_core.auth.models import AttemptRecorder, LoginAttempt, LoginPolicy, Role, User
 from erp_core.metrics import ApiMetrics
 from erp_core.settings import ApiSettings
@@ -35,12 +40,19 @@ def utc_now() -> datetime:
 
 @dataclass(frozen=True, slots=True)
 class AppContext:
-    """What one running app owns: its settings, connection pool, metrics and clock."""
+    """What one running app owns: settings, connection pools, metrics, clock, sign-in gate.
+
+    ``attempt_pool`` is a small pool of its own for recording failed password entries of
+    a request that already holds a connection of ``pool`` (signatures): waiting for a
+    second connection of the same pool could wait for ever when the pool is exhausted.
+    """
 
     settings: ApiSettings
     pool: ConnectionPool[DbConnection]
     metrics: ApiMetrics
     clock: Clock
+    gate: LoginGate
+    attempt_pool: ConnectionPool[DbConnection]
 
 
 def get_context(request: Request) -> AppContext:
@@ -88,50 +100,119 @@ Now = Annotated[datetime, Depends(get_now)]
 _bearer = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
-def get_login_policy(settings: Settings) -> LoginPolicy:
-    """The failed-login limits from the settings."""
+def login_policy(settings: ApiSettings) -> LoginPolicy:
+    """The failed-login limits from ``settings``."""
     return LoginPolicy(
         max_failures=settings.login_max_failures,
         window=timedelta(minutes=settings.login_window_minutes),
         lock=timedelta(minutes=settings.login_lock_minutes),
+        source_max_failures=settings.login_source_max_failures,
+        account_max_failures=settings.login_account_max_failures,
+        known_source_age=timedelta(days=settings.login_known_source_days),
+        temporary_password_lifetime=timedelta(hours=settings.temporary_password_hours),
     )
 
 
-def get_attempt_recorder(context: Context) -> AttemptRecorder:
-    """Records login/signature attempts on a pooled connection of their own, committed at once.
+def get_login_policy(settings: Settings) -> LoginPolicy:
+    """The failed-login limits from the settings."""
+    return login_policy(settings)
 
-    A failed attempt must outlive the request that made it, which is rolled back.
+
+def get_attempt_recorder(context: Context) -> AttemptRecorder:
+    """Records login/signature attempts on a connection of their own, committed at once.
+
+    A failed attempt must outlive the request that made it, which is rolled back. The
+    connection comes from ``attempt_pool``, never from the pool the request holds one of.
     """
 
     def record(attempt: LoginAttempt) -> None:
-        with context.pool.connection() as conn:
+        with context.attempt_pool.connection() as conn:
             auth_service.record_attempt(conn, attempt=attempt)
 
     return record
 
 
-def get_current_user(
-    context: Context, conn: Connection, token: Annotated[str | None, Depends(_bearer)]
-) -> User:
-    """The active user the bearer token was issued to; 401 otherwise."""
-    challenge = {"WWW-Authenticate": "Bearer"}
+def get_gate(context: Context) -> LoginGate:
+    """The app's sign-in gate (bounded argon2 and pool use)."""
+    return context.gate
+
+
+def client_source(request: Request) -> str | None:
+    """The client's address (the proxy's unless it is a trusted proxy, see hardening)."""
+    return request.client.host if request.client else None
+
+
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """Who a verified bearer token was issued to, and when (Unix seconds)."""
+
+    username: str
+    issued_at: int
+
+
+def token_claims(context: Context, token: Annotated[str | None, Depends(_bearer)]) -> TokenClaims:
+    """The verified claims of the bearer token (no database); 401 otherwise."""
     if token is None:
-        raise HTTPException(401, "not authenticated", headers=challenge)
+        raise HTTPException(401, "not authenticated", headers=_CHALLENGE)
     try:
-        username = tokens.subject(
-            token, secret=context.settings.jwt_secret.get_secret_value(), now=context.clock()
-        )
+        found = tokens.claims(token, secret=context.settings.jwt_key(), now=context.clock())
     except InvalidTokenError as err:
-        raise HTTPException(401, str(err), headers=challenge) from err
-    user = auth_service.find_user(conn, username=username)
+        raise HTTPException(401, str(err), headers=_CHALLENGE) from err
+    return TokenClaims(username=str(found["sub"]), issued_at=int(found["iat"]))
+
+
+Claims = Annotated[TokenClaims, Depends(token_claims)]
+
+
+def user_for_token(conn: DbConnection, claims: TokenClaims, *, now: datetime) -> User:
+    """The active user of ``claims``; 401 if unknown, disabled or older than a password change.
+
+    A reset or a change of the password ends every token and session opened before it.
+    """
+    user = auth_service.find_user(conn, username=claims.username)
     if user is None or not user.active:
-        raise HTTPException(401, "the account is unknown or disabled", headers=challenge)
+        raise HTTPException(401, "the account is unknown or disabled", headers=_CHALLENGE)
+    if issued_before_password_change(claims.issued_at, user, now=now):
+        raise HTTPException(
+            401, "the password was changed after this token was issued", headers=_CHALLENGE
+        )
+    return user
+
+
+def issued_before_password_change(issued_at: int, user: User, *, now: datetime) -> bool:
+    """True if a token or session issued at ``issued_at`` predates the last password change.
+
+    Compared in whole Unix seconds, as tokens carry them. A change stamped after ``now``
+    (clocks set back) ends nothing, rather than every session of the user.
+    """
+    changed = user.password_changed_at
+    return changed is not None and changed <= now and issued_at < int(changed.timestamp())
+
+
+def get_user_pending_change(conn: Connection, claims: Claims, now: Now) -> User:
+    """The token's user, even one who must still change the password (for that change)."""
+    return user_for_token(conn, claims, now=now)
+
+
+def get_current_user(conn: Connection, claims: Claims, now: Now) -> User:
+    """The active user the bearer token was issued to; 401 otherwise.
+
+    403 while the user must still replace a password an administrator set.
+    """
+    user = user_for_token(conn, claims, now=now)
+    if user.must_change_password:
+        raise HTTPException(403, str(PasswordChangeRequiredError(user.username)))
     return user
 
 
 CurrentUser = Annotated[User, Depends(get_current_user)]
+UserPendingChange = Annotated[User, Depends(get_user_pending_change)]
 LoginLimits = Annotated[LoginPolicy, Depends(get_login_policy)]
 AttemptLog = Annotated[AttemptRecorder, Depends(get_attempt_recorder)]
+Gate = Annotated[LoginGate, Depends(get_gate)]
 
 
 def require_roles(*roles: str) -> Callable[[User], User]:

@@ -2,6 +2,11 @@
 
 The only place that maps ``ErpError`` subclasses to status codes. Validation-type
 errors use FastAPI's own 422 body shape, so a client parses one format for all of them.
+
+Text the database cannot take (a NUL byte, a lone surrogate) and values it refuses as
+data (SQLSTATE class 22) are the client's input, whatever field, form or JSON body they
+came in: they are answered 422 here, at the one place every such value ends up, instead
+of a 500. NUL in the path or query is refused earlier (``erp_core.hardening``).
 """
 
 from __future__ import annotations
@@ -53,6 +58,24 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
         message = (err.diag.message_primary or str(err)).strip()
         return answer(request, 409, "Not allowed", message, message)
 
+    @app.exception_handler(psycopg.DataError)
+    def invalid_data(request: Request, err: psycopg.DataError) -> Response:
+        # NUL in text (refused by psycopg before sending), a number out of range, a
+        # malformed value: the input is at fault, not the server
+        message = (err.diag.message_primary or str(err)).strip()
+        log.info("invalid input for %s %s: %s", request.method, request.url.path, message)
+        detail = [_body_item(f"invalid input: {message}")]
+        return answer(request, 422, "Invalid input", f"Invalid input: {message}", detail)
+
+    @app.exception_handler(UnicodeError)
+    def invalid_text(request: Request, err: UnicodeError) -> Response:
+        # e.g. a lone surrogate ("\ud800" in JSON) that cannot be encoded for the database
+        log.info("invalid text for %s %s: %s", request.method, request.url.path, err)
+        message = "text that is not valid Unicode (e.g. a lone surrogate)"
+        return answer(
+            request, 422, "Invalid input", f"Invalid input: {message}", [_body_item(message)]
+        )
+
     @app.exception_handler(psycopg.OperationalError)
     def database_unavailable(request: Request, err: psycopg.OperationalError) -> Response:
         log.warning("database unavailable for %s %s: %s", request.method, request.url.path, err)
@@ -64,6 +87,10 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
             "Tell the on-call engineer; this page will work again once it is back.",
             "database unavailable; see the API log",
         )
+
+
+def _body_item(message: str) -> dict[str, object]:
+    return {"type": "value_error", "loc": ["request"], "msg": message, "input": None}
 
 
 def _validation_item(name: str, message: str, value: object) -> dict[str, object]:

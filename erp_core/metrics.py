@@ -1,7 +1,9 @@
 """Prometheus metrics of the API: one registry per app, so tests can build many apps.
 
-Requests are labelled by route template (``/api/sensors/{sensor_id}/readings``), never
-by the raw path, so the number of time series stays bounded.
+Every label comes from a fixed set, so no client can grow the number of time series:
+the route template (``/api/sensors/{sensor_id}/readings``, or ``unmatched``), never the
+raw path; the method if it is one of ``METHODS``, else ``other`` (uvicorn passes any
+token a client sends as a method).
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from fastapi import FastAPI, Request, Response
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 UNMATCHED = "unmatched"
+OTHER_METHOD = "other"
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ApiMetrics:
@@ -32,6 +36,17 @@ class ApiMetrics:
             ["method", "route"],
             registry=self.registry,
         )
+        self.login_refusals = Counter(
+            "coldtrace_api_login_refusals",
+            "Password entries refused unchecked, by reason (pair_locked, source_throttled, "
+            "account_locked, busy); refusals of a throttled source are counted only here",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def refused(self, reason: str) -> None:
+        """Count one password entry refused without checking it."""
+        self.login_refusals.labels(reason=reason).inc()
 
     def observe(self, *, method: str, route: str, status: int, seconds: float) -> None:
         """Count one answered request."""
@@ -53,12 +68,17 @@ def install_metrics_middleware(app: FastAPI, metrics: ApiMetrics) -> None:
             status = response.status_code
         finally:
             metrics.observe(
-                method=request.method,
+                method=method_label(request.method),
                 route=_route_template(request),
                 status=status,
                 seconds=time.perf_counter() - started,
             )
         return response
+
+
+def method_label(method: str) -> str:
+    """``method`` if it is a standard one, else ``other``."""
+    return method if method in METHODS else OTHER_METHOD
 
 
 def _route_template(request: Request) -> str:

@@ -81,3 +81,60 @@ class WeakPasswordError(AuthError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"password rejected: {reason}")
         self.reason = reason
+
+
+class TooManyAttemptsError(AccountLockedError):
+    """The password checks already running for this account could reach the lock."""
+
+    def __init__(self, username: str, until: datetime) -> None:
+        AuthError.__init__(
+            self,
+            f"too many sign-in attempts for {username} are being checked right now; "
+            f"try again in a moment",
+        )
+        self.username = username
+        self.until = until
+
+
+class SourceThrottledError(AuthError):
+    """Too many failed password entries from one address, whatever the user names."""
+
+    def __init__(self, source: str | None, until: datetime) -> None:
+        super().__init__(
+            f"too many failed sign-ins from {source or 'this address'}; sign-ins from it "
+            f"are refused until {until.isoformat()}"
+        )
+        self.source = source
+        self.until = until
+
+
+class LoginBusyError(AuthError):
+    """The password checks are queued for longer than the server allows: try later."""
+
+    def __init__(self, waited_s: float) -> None:
+        super().__init__(
+            f"the server is busy checking other sign-ins (waited {waited_s:g} s); try again"
+        )
+        self.waited_s = waited_s
+
+
+class PasswordChangeRequiredError(AuthError):
+    """The password was set by an administrator: the user must choose their own first."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(
+            f"password change required: the password of {username} was set by an "
+            "administrator; change it with POST /api/auth/password (or the web page "
+            "/account/password) before doing anything else"
+        )
+        self.username = username
+
+
+class TemporaryPasswordExpiredError(AuthError):
+    """A temporary password used after its lifetime: an administrator must reset again."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(
+            f"the temporary password of {username} has expired; ask an administrator for a new one"
+        )
+        self.username = username

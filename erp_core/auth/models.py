@@ -32,6 +32,7 @@ class Outcome(StrEnum):
     UNKNOWN_USER = "unknown_user"
     DISABLED = "disabled"
     LOCKED = "locked"  # refused without checking the password; not counted as a failure
+    EXPIRED = "expired"  # a temporary password used after its lifetime
 
 
 class Channel(StrEnum):
@@ -39,6 +40,7 @@ class Channel(StrEnum):
 
     LOGIN = "login"
     SIGNATURE = "signature"
+    PASSWORD_CHANGE = "password_change"  # noqa: S105 - the current password, re-entered
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,6 +53,10 @@ class User:
     roles: frozenset[Role]
     active: bool
     created_at: datetime
+    # Set by an administrator's reset (and for new accounts): until the user sets a
+    # password of their own, they may do nothing else.
+    must_change_password: bool = False
+    password_changed_at: datetime | None = None
 
     def has_any(self, roles: frozenset[Role]) -> bool:
         """True if the user holds at least one of ``roles``."""
@@ -70,11 +76,23 @@ class LoginAttempt:
 
 @dataclass(frozen=True, slots=True)
 class LoginPolicy:
-    """``max_failures`` failures within ``window`` lock the account for ``lock``."""
+    """The failed-login limits (``erp_core.auth.rules``; docs/access-and-audit.md).
+
+    ``max_failures`` failures of one username from one source within ``window`` lock
+    that pair for ``lock``; ``source_max_failures`` failures or refusals from one source
+    (any username) throttle it; ``account_max_failures`` failures of one username from
+    anywhere lock it for sources without a successful sign-in within
+    ``known_source_age``. A temporary password set by an administrator expires after
+    ``temporary_password_lifetime``.
+    """
 
     max_failures: int = 5
     window: timedelta = timedelta(minutes=15)
     lock: timedelta = timedelta(minutes=15)
+    source_max_failures: int = 20
+    account_max_failures: int = 50
+    known_source_age: timedelta = timedelta(days=30)
+    temporary_password_lifetime: timedelta = timedelta(hours=72)
 
 
 # Records an attempt durably, in a transaction of its own: a failed attempt must stay
@@ -88,6 +106,11 @@ class Token(BaseModel):
     access_token: str
     token_type: str = "bearer"  # noqa: S105 - the OAuth2 token type, not a secret
     expires_in: int = Field(description="Seconds until the token expires")
+    password_change_required: bool = Field(
+        default=False,
+        description="The password was set by an administrator: every endpoint but "
+        "POST /api/auth/password and GET /api/auth/me answers 403 until it is changed",
+    )
 
 
 class UserOut(BaseModel):
@@ -98,6 +121,7 @@ class UserOut(BaseModel):
     roles: list[Role]
     active: bool
     created_at: datetime
+    must_change_password: bool = False
 
     @classmethod
     def of(cls, user: User) -> UserOut:
@@ -108,6 +132,7 @@ class UserOut(BaseModel):
             roles=sorted(user.roles),
             active=user.active,
             created_at=user.created_at,
+            must_change_password=user.must_change_password,
         )
 
 
@@ -139,6 +164,37 @@ class ReasonBody(BaseModel):
     """An administrator's reason for a change (goes into the audit trail)."""
 
     reason: str = Field(min_length=1, max_length=500)
+
+
+class PasswordChange(BaseModel):
+    """A user's request to replace their own password."""
+
+    current_password: str = Field(min_length=1, max_length=1024)
+    new_password: str = Field(min_length=1, max_length=1024)
+
+
+class PasswordReset(BaseModel):
+    """An administrator's reset: the user must choose a new password at the next sign-in."""
+
+    reason: str = Field(min_length=1, max_length=500)
+    temporary_password: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="A one-time password to hand over; without it a random one is made "
+        "and returned once",
+    )
+
+
+class PasswordResetOut(BaseModel):
+    """The result of a reset; ``temporary_password`` only when the server made it."""
+
+    username: str
+    must_change_password: bool
+    temporary_password: str | None = Field(
+        default=None, description="Shown this once; it is stored only as a hash"
+    )
+    expires_at: datetime = Field(description="The temporary password is refused after this")
 
 
 class AttemptOut(BaseModel):

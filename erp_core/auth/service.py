@@ -1,13 +1,16 @@
-"""Users, roles and password checks in the database; the caller owns the transaction.
+"""Users, roles and passwords in the database; the caller owns the transaction.
 
-Changes to users and roles are audited by the database (``erp.audit_table``), so the
-caller sets the acting user first with ``erp_core.audit.service.set_actor``. Failed
-attempts go through an ``AttemptRecorder`` (a transaction of its own) so that they stay
-recorded when the request that made them is rolled back.
+Changes to users and roles are audited by the database (``erp.audit_table``; the hash
+column is redacted), so the caller sets the acting user first with
+``erp_core.audit.service.set_actor``. Failed attempts go through an ``AttemptRecorder``
+(a transaction of its own) so that they stay recorded when the request that made them
+is rolled back. The sign-in path checks passwords through ``erp_core.auth.gate`` instead
+of ``authenticate``, so that no connection is held while argon2 runs.
 """
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,12 +19,15 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import TupleRow
 
-from erp_core.auth import passwords, rules
+from erp_core.auth import attempts, passwords, rules
 from erp_core.auth.errors import (
     AccountDisabledError,
     AccountLockedError,
     InvalidCredentialsError,
     SeparationOfDutiesError,
+    SourceThrottledError,
+    TemporaryPasswordExpiredError,
+    TooManyAttemptsError,
     UserExistsError,
     WeakPasswordError,
 )
@@ -38,11 +44,18 @@ from erp_core.errors import NotFoundError
 
 Conn = psycopg.Connection[TupleRow]
 
+# A generated temporary password: 16 characters of ~6 bits each (96 bits).
+TEMPORARY_PASSWORD_BYTES = 12
+
 _USER_SELECT = """
     SELECT u.id, u.username, u.full_name, u.active, u.created_at, u.password_hash,
-           coalesce(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}')
+           coalesce(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}'),
+           u.must_change_password, u.password_changed_at
     FROM erp.users AS u LEFT JOIN erp.user_roles AS r ON r.user_id = u.id
 """
+
+# Kept here for callers that record attempts with the user functions.
+record_attempt = attempts.record_attempt
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +69,7 @@ class UserStatus:
 
 def find_user(conn: Conn, *, username: str) -> User | None:
     """The user called ``username``, or None."""
-    found = _fetch(conn, username)
+    found = fetch(conn, username)
     return found[0] if found else None
 
 
@@ -68,22 +81,36 @@ def get_user(conn: Conn, *, username: str) -> User:
     return user
 
 
+def fetch(conn: Conn, username: str) -> tuple[User, str] | None:
+    """The user called ``username`` and their password hash, or None."""
+    row = conn.execute(
+        f"{_USER_SELECT} WHERE u.username = %s GROUP BY u.id", (username,)
+    ).fetchone()
+    return None if row is None else (_user(row), str(row[5]))
+
+
 def list_users(conn: Conn, *, now: datetime, policy: LoginPolicy) -> list[UserStatus]:
     """Every user (disabled ones too) with lock state, ordered by username."""
     rows = conn.execute(f"{_USER_SELECT} GROUP BY u.id ORDER BY u.username").fetchall()
     since = now - rules.history_span(policy)
     history: dict[str, list[LoginAttempt]] = {}
-    for attempt in _attempts(conn, username=None, since=since):
+    for attempt in attempts.attempts_since(conn, username=None, since=since):
         history.setdefault(attempt.username, []).append(attempt)
     result = []
     for row in rows:
         user = _user(row)
-        seen = history.get(user.username, [])
+        changed = user.password_changed_at
+        seen = [
+            a
+            for a in history.get(user.username, [])
+            if a.outcome is not Outcome.LOCKED and (changed is None or a.at >= changed)
+        ]
+        state = rules.lock_state(seen, now=now, policy=policy)
         result.append(
             UserStatus(
                 user=user,
-                locked_until=rules.locked_until(seen, now=now, policy=policy),
-                recent_failures=rules.recent_failures(seen, now=now, policy=policy),
+                locked_until=state.locked_until,
+                recent_failures=state.recent_failures,
             )
         )
     return result
@@ -97,19 +124,32 @@ def create_user(  # noqa: PLR0913 - one keyword per field of the new user
     password: str,
     roles: Iterable[Role],
     now: datetime,
+    must_change_password: bool = False,
 ) -> User:
-    """Create an active user with ``roles``; the caller must have called ``set_actor``."""
+    """Create an active user with ``roles``; the caller must have called ``set_actor``.
+
+    With ``must_change_password`` the user must choose their own password at the first
+    sign-in (an administrator creating an account through the API sets it).
+    """
     wanted = frozenset(roles)
     if rules.separation_conflict(wanted):
         raise SeparationOfDutiesError(username, wanted)
-    problem = rules.password_problem(password, username=username)
+    problem = rules.password_problem(password, username=username, full_name=full_name)
     if problem is not None:
         raise WeakPasswordError(problem)
     try:
         row = conn.execute(
             "INSERT INTO erp.users (username, full_name, password_hash, created_at, "
-            "password_changed_at) VALUES (%s, %s, %s, %s, %s) RETURNING id",
-            (username, full_name, passwords.hash_password(password), now, now),
+            "password_changed_at, must_change_password) VALUES (%s, %s, %s, %s, %s, %s) "
+            "RETURNING id",
+            (
+                username,
+                full_name,
+                passwords.hash_password(password),
+                now,
+                now,
+                must_change_password,
+            ),
         ).fetchone()
     except pg_errors.UniqueViolation as err:
         raise UserExistsError(username) from err
@@ -142,40 +182,78 @@ def set_active(conn: Conn, *, username: str, active: bool) -> User:
     return get_user(conn, username=username)
 
 
-def set_password(conn: Conn, *, username: str, password: str, now: datetime) -> None:
-    """Replace the password of ``username`` (the hash change is audited, redacted)."""
-    user = get_user(conn, username=username)
-    problem = rules.password_problem(password, username=username)
+def check_new_password(user: User, password: str) -> None:
+    """WeakPasswordError if ``password`` may not become ``user``'s password."""
+    problem = rules.password_problem(password, username=user.username, full_name=user.full_name)
     if problem is not None:
         raise WeakPasswordError(problem)
+
+
+def store_password(
+    conn: Conn, *, user: User, password_hash: str, now: datetime, must_change: bool
+) -> None:
+    """Store a new hash for ``user`` (audited, redacted); the caller checked the policy."""
     conn.execute(
-        "UPDATE erp.users SET password_hash = %s, password_changed_at = %s WHERE id = %s",
-        (passwords.hash_password(password), now, user.id),
+        "UPDATE erp.users SET password_hash = %s, password_changed_at = %s,"
+        " must_change_password = %s WHERE id = %s",
+        (password_hash, now, must_change, user.id),
     )
 
 
-def record_attempt(conn: Conn, *, attempt: LoginAttempt) -> None:
-    """Append one attempt to ``erp.login_attempts``."""
-    conn.execute(
-        "INSERT INTO erp.login_attempts (username, at, source, channel, outcome) "
-        "VALUES (%s, %s, %s, %s, %s)",
-        (attempt.username, attempt.at, attempt.source, attempt.channel, attempt.outcome),
+def set_password(
+    conn: Conn, *, username: str, password: str, now: datetime, must_change: bool = False
+) -> User:
+    """Check the policy, hash and store ``password`` for ``username``; the updated user."""
+    user = get_user(conn, username=username)
+    check_new_password(user, password)
+    store_password(
+        conn,
+        user=user,
+        password_hash=passwords.hash_password(password),
+        now=now,
+        must_change=must_change,
+    )
+    return get_user(conn, username=username)
+
+
+def reset_password(
+    conn: Conn, *, username: str, temporary_password: str | None, now: datetime
+) -> tuple[User, str | None]:
+    """An administrator's reset: a one-time password the user must replace at sign-in.
+
+    Without ``temporary_password`` a random one is made and returned (shown once, stored
+    only as a hash); the caller must have called ``set_actor`` with the administrator.
+    """
+    made = None
+    if temporary_password is None:
+        current = get_user(conn, username=username)
+        made = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+        while rules.password_problem(made, username=username, full_name=current.full_name):
+            made = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)  # (almost never)
+    password = temporary_password if temporary_password is not None else str(made)
+    user = set_password(conn, username=username, password=password, now=now, must_change=True)
+    return user, made
+
+
+def temporary_expired(user: User, *, now: datetime, policy: LoginPolicy) -> bool:
+    """True if ``user`` holds a temporary password older than its lifetime."""
+    changed = user.password_changed_at
+    return (
+        user.must_change_password
+        and changed is not None
+        and now >= changed + policy.temporary_password_lifetime
     )
 
 
-def attempts_since(conn: Conn, *, username: str, since: datetime) -> list[LoginAttempt]:
-    """The attempts for ``username`` at or after ``since``, oldest first."""
-    return _attempts(conn, username=username, since=since)
-
-
-def locked_until(
-    conn: Conn, *, username: str, now: datetime, policy: LoginPolicy
-) -> datetime | None:
-    """When the lock on ``username`` in force at ``now`` ends, or None."""
-    since = now - rules.history_span(policy)
-    return rules.locked_until(
-        attempts_since(conn, username=username, since=since), now=now, policy=policy
-    )
+def refusal_error(refusal: rules.Refusal, *, username: str, source: str | None) -> Exception:
+    """The error a refused password entry raises."""
+    match refusal.kind:
+        case rules.RefusalKind.SOURCE_THROTTLED:
+            return SourceThrottledError(source, refusal.until)
+        case rules.RefusalKind.BUSY:
+            return TooManyAttemptsError(username, refusal.until)
+        case _:
+            return AccountLockedError(username, refusal.until)
 
 
 def authenticate(  # noqa: PLR0913 - every input of a login is explicit
@@ -191,8 +269,11 @@ def authenticate(  # noqa: PLR0913 - every input of a login is explicit
 ) -> User:
     """The user if ``password`` is right and the account active and unlocked; else AuthError.
 
-    Every attempt is recorded: failures through ``record`` (own transaction), success on
-    ``conn``. A locked account is refused without checking the password.
+    For password entries inside a transaction (signatures): the entries of ``username``
+    are serialised until the caller's transaction ends, so concurrent wrong passwords
+    count exactly. Failures are recorded through ``record`` (own transaction), success
+    on ``conn``. A refused entry is not checked. The sign-in path uses
+    ``erp_core.auth.gate`` instead, which holds no connection while argon2 runs.
     """
 
     def attempt(outcome: Outcome) -> LoginAttempt:
@@ -200,24 +281,55 @@ def authenticate(  # noqa: PLR0913 - every input of a login is explicit
             username=username, at=now, source=source, channel=channel, outcome=outcome
         )
 
-    until = locked_until(conn, username=username, now=now, policy=policy)
-    if until is not None:
-        record(attempt(Outcome.LOCKED))
-        raise AccountLockedError(username, until)
-    found = _fetch(conn, username)
+    attempts.lock_username(conn, username)
+    found = fetch(conn, username)
+    seen = attempts.history(
+        conn,
+        username=username,
+        source=source,
+        now=now,
+        policy=policy,
+        password_changed_at=found[0].password_changed_at if found else None,
+    )
+    refused = rules.refusal(seen, source=source, now=now, policy=policy)
+    if refused is not None:
+        if refused.kind is not rules.RefusalKind.SOURCE_THROTTLED:
+            record(attempt(Outcome.LOCKED))
+        raise refusal_error(refused, username=username, source=source)
     if found is None:
         passwords.burn_time(password)
         record(attempt(Outcome.UNKNOWN_USER))
         raise InvalidCredentialsError
     user, password_hash = found
-    if not passwords.check_password(password_hash, password):
-        record(attempt(Outcome.BAD_PASSWORD))
-        raise InvalidCredentialsError
-    if not user.active:
-        record(attempt(Outcome.DISABLED))
-        raise AccountDisabledError(username)
+    password_ok = passwords.check_password(password_hash, password)
+    outcome = outcome_of(user, password_ok=password_ok, now=now, policy=policy)
+    if outcome is not Outcome.SUCCESS:
+        record(attempt(outcome))
+        raise outcome_error(outcome, username=username)
     record_attempt(conn, attempt=attempt(Outcome.SUCCESS))
     return user
+
+
+def outcome_of(user: User, *, password_ok: bool, now: datetime, policy: LoginPolicy) -> Outcome:
+    """The outcome of a checked password entry for an existing ``user``."""
+    if not password_ok:
+        return Outcome.BAD_PASSWORD
+    if not user.active:
+        return Outcome.DISABLED
+    if temporary_expired(user, now=now, policy=policy):
+        return Outcome.EXPIRED
+    return Outcome.SUCCESS
+
+
+def outcome_error(outcome: Outcome, *, username: str) -> Exception:
+    """The error a failed, checked password entry raises."""
+    match outcome:
+        case Outcome.DISABLED:
+            return AccountDisabledError(username)
+        case Outcome.EXPIRED:
+            return TemporaryPasswordExpiredError(username)
+        case _:
+            return InvalidCredentialsError()
 
 
 def _grant(
@@ -235,18 +347,13 @@ def _grant(
         raise
 
 
-def _fetch(conn: Conn, username: str) -> tuple[User, str] | None:
-    row = conn.execute(
-        f"{_USER_SELECT} WHERE u.username = %s GROUP BY u.id", (username,)
-    ).fetchone()
-    return None if row is None else (_user(row), str(row[5]))
-
-
 def _user(row: Sequence[object]) -> User:
     roles = row[6]
     assert isinstance(roles, list)
     created = row[4]
     assert isinstance(created, datetime)
+    changed = row[8]
+    assert changed is None or isinstance(changed, datetime)
     return User(
         id=int(str(row[0])),
         username=str(row[1]),
@@ -254,16 +361,11 @@ def _user(row: Sequence[object]) -> User:
         active=bool(row[3]),
         created_at=created,
         roles=frozenset(Role(r) for r in roles),
+        must_change_password=bool(row[7]),
+        password_changed_at=changed,
     )
 
 
-def _attempts(conn: Conn, *, username: str | None, since: datetime) -> list[LoginAttempt]:
-    rows = conn.execute(
-        "SELECT username, at, source, channel, outcome FROM erp.login_attempts "
-        "WHERE at >= %s AND (%s::text IS NULL OR username = %s) ORDER BY at, id",
-        (since, username, username),
-    ).fetchall()
-    return [
-        LoginAttempt(username=u, at=at, source=src, channel=Channel(ch), outcome=Outcome(out))
-        for u, at, src, ch, out in rows
-    ]
+def attempts_since(conn: Conn, *, username: str, since: datetime) -> list[LoginAttempt]:
+    """The attempts for ``username`` at or after ``since``, oldest first."""
+    return attempts.attempts_since(conn, username=username, since=since)

@@ -2,7 +2,8 @@
 
 The cookie (``erp_core.auth.session``) proves who and until when; these rows let the
 server refuse a cookie whose session was ended, which a signed token alone cannot do.
-Both tables are append-only (migration 0011).
+Both tables are append-only (migration 0011). A password change or reset ends the
+user's other sessions (``end_all``, reason ``password_changed``, migration 0017).
 """
 
 from __future__ import annotations
@@ -44,3 +45,21 @@ def is_live(conn: Conn, *, session: WebSession) -> bool:
         (session.sid,),
     ).fetchone()
     return row is not None and row[0] == session.username and not row[1]
+
+
+def end_all(
+    conn: Conn, *, user: User, at: datetime, reason: str, keep_sid: str | None = None
+) -> int:
+    """End every live session of ``user`` but ``keep_sid``; the number ended.
+
+    A password change or an administrator's reset ends the user's other sessions.
+    """
+    cur = conn.execute(
+        "INSERT INTO erp.web_session_ends (sid, ended_at, reason)"
+        " SELECT s.sid, %s, %s FROM erp.web_sessions AS s"
+        " LEFT JOIN erp.web_session_ends AS e ON e.sid = s.sid"
+        " WHERE s.user_id = %s AND e.sid IS NULL AND s.sid IS DISTINCT FROM %s"
+        " ON CONFLICT (sid) DO NOTHING",
+        (at, reason, user.id, keep_sid),
+    )
+    return cur.rowcount

@@ -65,7 +65,8 @@ def _who(viewer: Viewer | None) -> Html:
         return Html("")
     return render(
         '<span class="session"><span class="who">Signed in: <strong>{name}</strong> ({user}) · '
-        'role {roles}</span><form method="post" action="/sign-out" class="signout">{csrf}'
+        'role {roles}</span> <a href="/account/password">Change password</a>'
+        '<form method="post" action="/sign-out" class="signout">{csrf}'
         '<button type="submit">Sign out</button></form></span>',
         name=viewer.full_name,
         user=viewer.username,

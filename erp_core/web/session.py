@@ -5,9 +5,17 @@ dependencies live here rather than in ``erp_core.deps`` because their failures a
 pages (a redirect to sign-in, a 403 text), not the API's JSON errors.
 
 * ``PageUser`` — any signed-in, active user (every page today, as their API endpoints);
-  without a valid session a GET is redirected to ``/sign-in?next=<page>``.
+  without a valid session a GET is redirected to ``/sign-in?next=<page>``, and a user
+  who must replace a password an administrator set is sent to ``/account/password``.
 * ``form_user(*roles)`` — for every form POST: session, then the form's ``csrf_token``
   field must be the session's token (403 page, nothing done), then the roles.
+* ``PageUserPendingChange`` / ``form_user(allow_pending_change=True)`` — the password
+  page and sign-out, which such a user may use; ``brief_page_session`` holds its
+  connection only while it checks the session (for views that then run argon2).
+
+A session opened before the user's last password change is over (a change or an
+administrator's reset ends every session). Cookies are ``Secure`` when the request came
+over HTTPS (directly or through a trusted proxy) or when ``WEB_COOKIE_SECURE`` says so.
 
 Every request with a valid session renews the cookie (sliding inactivity time-out),
 except the pages' automatic refreshes (``?auto=1``), which are not user activity.
@@ -29,7 +37,14 @@ from erp_core.auth import session as web_session
 from erp_core.auth import web_sessions
 from erp_core.auth.errors import InvalidTokenError
 from erp_core.auth.models import Role, User
-from erp_core.deps import Clock, Connection, Context
+from erp_core.deps import (
+    AppContext,
+    Clock,
+    Connection,
+    Context,
+    DbConnection,
+    issued_before_password_change,
+)
 from erp_core.settings import ApiSettings
 from erp_core.web.html import Viewer, page, render
 
@@ -45,6 +60,14 @@ class SignInRequiredError(Exception):
         super().__init__(f"sign-in required ({why or 'no session'})")
         self.next_url = next_url
         self.why = why
+
+
+class PasswordChangePageError(Exception):
+    """The user must replace a password an administrator set: to the password page."""
+
+    def __init__(self, next_url: str) -> None:
+        super().__init__("password change required")
+        self.next_url = next_url
 
 
 class PageForbiddenError(Exception):
@@ -69,14 +92,21 @@ def idle_timeout(settings: ApiSettings) -> timedelta:
     return timedelta(minutes=settings.web_idle_minutes)
 
 
-def set_session_cookie(response: Response, value: str, settings: ApiSettings) -> None:
+def secure_cookies(request: Request, settings: ApiSettings) -> bool:
+    """Whether cookies get ``Secure``: over HTTPS (trusted proxies included), or if forced."""
+    return settings.web_cookie_secure or request.url.scheme == "https"
+
+
+def set_session_cookie(
+    response: Response, value: str, settings: ApiSettings, request: Request
+) -> None:
     """Store a session cookie: HttpOnly, SameSite=Strict, for the whole site, no Max-Age."""
     response.set_cookie(
         SESSION_COOKIE,
         value,
         httponly=True,
         samesite="strict",
-        secure=settings.web_cookie_secure,
+        secure=secure_cookies(request, settings),
         path="/",
     )
 
@@ -88,7 +118,7 @@ def clear_session_cookie(request: Request, response: Response, settings: ApiSett
         SESSION_COOKIE,
         httponly=True,
         samesite="strict",
-        secure=settings.web_cookie_secure,
+        secure=secure_cookies(request, settings),
         path="/",
     )
 
@@ -102,8 +132,14 @@ def safe_next(url: str | None) -> str:
     return url
 
 
-def get_page_session(request: Request, context: Context, conn: Connection) -> PageSession:
-    """The signed-in user of this request; SignInRequiredError without a valid session."""
+def page_session(
+    request: Request, context: AppContext, conn: DbConnection, *, allow_pending_change: bool
+) -> PageSession:
+    """The signed-in user of this request; SignInRequiredError without a valid session.
+
+    PasswordChangePageError for a user who must replace a password an administrator
+    set, unless ``allow_pending_change``.
+    """
     settings, now = context.settings, context.clock()
     query = [(k, v) for k, v in request.query_params.multi_items() if k != AUTO_PARAM]
     here = request.url.path + (f"?{urlencode(query)}" if query else "")
@@ -111,7 +147,7 @@ def get_page_session(request: Request, context: Context, conn: Connection) -> Pa
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is None:
         raise SignInRequiredError(next_url, None)
-    secret = settings.jwt_secret.get_secret_value()
+    secret = settings.jwt_key()
     try:
         session = web_session.read_session(cookie, secret=secret, now=now)
     except InvalidTokenError as err:
@@ -121,6 +157,10 @@ def get_page_session(request: Request, context: Context, conn: Connection) -> Pa
     user = auth_service.find_user(conn, username=session.username)
     if user is None or not user.active:
         raise SignInRequiredError(next_url, "disabled")
+    if issued_before_password_change(int(session.started_at.timestamp()), user, now=now):
+        raise SignInRequiredError(next_url, "password_changed")
+    if user.must_change_password and not allow_pending_change:
+        raise PasswordChangePageError(next_url)
     if request.query_params.get(AUTO_PARAM) != "1":
         renewed = web_session.renew(session, secret=secret, now=now, idle=idle_timeout(settings))
         setattr(request.state, _RENEWAL, renewed)
@@ -135,7 +175,24 @@ def get_page_session(request: Request, context: Context, conn: Connection) -> Pa
     return PageSession(user=user, session=session, viewer=viewer)
 
 
+def get_page_session(request: Request, context: Context, conn: Connection) -> PageSession:
+    """The signed-in user of this request (see ``page_session``)."""
+    return page_session(request, context, conn, allow_pending_change=False)
+
+
+def get_page_session_pending(request: Request, context: Context, conn: Connection) -> PageSession:
+    """The signed-in user, also one who must still change the password."""
+    return page_session(request, context, conn, allow_pending_change=True)
+
+
+def brief_page_session(request: Request, context: Context) -> PageSession:
+    """``get_page_session_pending`` on a connection held only for the check itself."""
+    with context.pool.connection() as conn:
+        return page_session(request, context, conn, allow_pending_change=True)
+
+
 PageUser = Annotated[PageSession, Depends(get_page_session)]
+PageUserPendingChange = Annotated[PageSession, Depends(get_page_session_pending)]
 
 
 def _check_roles(found: PageSession, allowed: frozenset[Role]) -> PageSession:
@@ -148,7 +205,9 @@ def _check_roles(found: PageSession, allowed: frozenset[Role]) -> PageSession:
     return found
 
 
-def form_user(*roles: str) -> Callable[[Request, PageSession, str | None], PageSession]:
+def form_user(
+    *roles: str, allow_pending_change: bool = False
+) -> Callable[[Request, PageSession, str | None], PageSession]:
     """A dependency for form POSTs: session, CSRF token, then roles (any user if none given)."""
     allowed = frozenset(Role(r) for r in roles)
 
@@ -157,15 +216,28 @@ def form_user(*roles: str) -> Callable[[Request, PageSession, str | None], PageS
         found: PageUser,
         csrf_token: Annotated[str | None, Form()] = None,
     ) -> PageSession:
-        if not web_session.tokens_match(found.viewer.csrf, csrf_token):
-            setattr(request.state, _RENEWAL, None)  # a forged request is not user activity
-            raise PageForbiddenError(
-                "The form check failed (missing or wrong CSRF token): nothing was changed. "
-                "Reload the page and send the form again."
-            )
+        check_csrf(request, found, csrf_token)
         return _check_roles(found, allowed)
 
-    return check
+    def check_pending(
+        request: Request,
+        found: PageUserPendingChange,
+        csrf_token: Annotated[str | None, Form()] = None,
+    ) -> PageSession:
+        check_csrf(request, found, csrf_token)
+        return _check_roles(found, allowed)
+
+    return check_pending if allow_pending_change else check
+
+
+def check_csrf(request: Request, found: PageSession, csrf_token: str | None) -> None:
+    """PageForbiddenError unless ``csrf_token`` is the session's token."""
+    if not web_session.tokens_match(found.viewer.csrf, csrf_token):
+        setattr(request.state, _RENEWAL, None)  # a forged request is not user activity
+        raise PageForbiddenError(
+            "The form check failed (missing or wrong CSRF token): nothing was changed. "
+            "Reload the page and send the form again."
+        )
 
 
 def install(app: FastAPI, *, clock: Clock) -> None:
@@ -179,7 +251,7 @@ def install(app: FastAPI, *, clock: Clock) -> None:
         response = await call_next(request)
         renewed = getattr(request.state, _RENEWAL, None)
         if isinstance(renewed, str):
-            set_session_cookie(response, renewed, request.app.state.context.settings)
+            set_session_cookie(response, renewed, request.app.state.context.settings, request)
         if response.headers.get("content-type", "").startswith("text/html"):
             # pages show a user's data and a CSRF token: not for the back button after
             # sign-out on a shared workstation, nor for any cache on the way
@@ -193,6 +265,12 @@ def install(app: FastAPI, *, clock: Clock) -> None:
         if SESSION_COOKIE in request.cookies:  # expired, ended or forged: of no further use
             clear_session_cookie(request, response, request.app.state.context.settings)
         return response
+
+    @app.exception_handler(PasswordChangePageError)
+    def to_password_page(request: Request, err: PasswordChangePageError) -> Response:
+        del request
+        query = urlencode({"next": err.next_url, "why": "required"})
+        return RedirectResponse(f"/account/password?{query}", status_code=303)
 
     @app.exception_handler(PageForbiddenError)
     def forbidden(request: Request, err: PageForbiddenError) -> Response:

@@ -1,16 +1,19 @@
 """Sign-in and sign-out pages of the web UI (``/sign-in``, ``/sign-out``).
 
-Sign-in checks the password exactly as the API's token endpoint does
-(``auth.service.authenticate``, channel ``login``), so the failed-login limit and the
-attempt log are shared, then opens a web session (``erp_core.auth.session``) and records
-it (``erp_core.auth.web_sessions``); sign-out records its end, so the cookie dies with it. The form
-is protected against login CSRF by a nonce cookie and an HMAC of it in a hidden field.
+Sign-in checks the password exactly as the API's token endpoint does (the sign-in gate
+``erp_core.auth.gate``, channel ``login``: no pooled connection held while argon2 runs),
+so the failed-login limits and the attempt log are shared, then opens a web session
+(``erp_core.auth.session``) and records it (``erp_core.auth.web_sessions``); sign-out
+records its end, so the cookie dies with it. A user whose password an administrator set
+goes on to ``/account/password``. The form is protected against login CSRF by a nonce
+cookie and an HMAC of it in a hidden field.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -21,11 +24,16 @@ from erp_core.auth import web_sessions
 from erp_core.auth.errors import (
     AccountDisabledError,
     AccountLockedError,
+    AuthError,
     InvalidCredentialsError,
     InvalidTokenError,
+    LoginBusyError,
+    SourceThrottledError,
+    TemporaryPasswordExpiredError,
+    TooManyAttemptsError,
 )
-from erp_core.auth.models import Channel
-from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, Settings
+from erp_core.auth.models import Channel, User
+from erp_core.deps import Connection, DbConnection, Gate, Now, Settings, client_source
 from erp_core.settings import ApiSettings
 from erp_core.web.format import format_time
 from erp_core.web.html import Html, page, render
@@ -36,6 +44,7 @@ from erp_core.web.session import (
     form_user,
     idle_timeout,
     safe_next,
+    secure_cookies,
     set_session_cookie,
 )
 
@@ -68,6 +77,10 @@ def _note(why: str | None, settings: ApiSettings) -> Html:
         ),
         "signed_out": ("ok", "You have signed out."),
         "disabled": ("alarm", "Your account is unknown or disabled."),
+        "password_changed": (
+            "warning",
+            "Your password was changed (by you or an administrator): sign in again.",
+        ),
     }
     if why not in notes:
         return Html("")
@@ -77,15 +90,16 @@ def _note(why: str | None, settings: ApiSettings) -> Html:
 
 def _form(  # noqa: PLR0913 - every part of the form is explicit
     *,
-    settings: Settings,
-    now: Now,
+    request: Request,
+    settings: ApiSettings,
+    now: datetime,
     next_url: str,
     note: Html,
     username: str = "",
     status: int = 200,
 ) -> Response:
     nonce = web_session.new_nonce()
-    token = web_session.signin_token(nonce, secret=settings.jwt_secret.get_secret_value())
+    token = web_session.signin_token(nonce, secret=settings.jwt_key())
     body = render(
         _FORM,
         note=note,
@@ -100,7 +114,7 @@ def _form(  # noqa: PLR0913 - every part of the form is explicit
         nonce,
         httponly=True,
         samesite="strict",
-        secure=settings.web_cookie_secure,
+        secure=secure_cookies(request, settings),
         path="/sign-in",
     )
     return response
@@ -120,83 +134,107 @@ def sign_in_page(  # noqa: PLR0913 - FastAPI dependencies and query fields
     cookie = request.cookies.get(SESSION_COOKIE)
     if cookie is not None:
         try:
-            found = web_session.read_session(
-                cookie, secret=settings.jwt_secret.get_secret_value(), now=now
-            )
+            found = web_session.read_session(cookie, secret=settings.jwt_key(), now=now)
         except InvalidTokenError:
             pass  # expired or forged: show the form
         else:
             user = auth_service.find_user(conn, username=found.username)
             if user is not None and user.active and web_sessions.is_live(conn, session=found):
                 return RedirectResponse(safe_next(next_url), status_code=303)
-    return _form(settings=settings, now=now, next_url=next_url, note=_note(why, settings))
+    return _form(
+        request=request, settings=settings, now=now, next_url=next_url, note=_note(why, settings)
+    )
 
 
 @router.post("/sign-in")
-def sign_in(  # noqa: PLR0913 - FastAPI dependencies and form fields
+async def sign_in(  # noqa: PLR0913 - FastAPI dependencies and form fields
     *,
     request: Request,
-    conn: Connection,
+    gate: Gate,
     settings: Settings,
     now: Now,
-    policy: LoginLimits,
-    record: AttemptLog,
     username: Annotated[str, Form()],
     password: Annotated[str, Form()],
     next_url: Annotated[str, Form(alias="next")] = "/",
     csrf_token: Annotated[str | None, Form()] = None,
 ) -> Response:
-    """Check the password (with the API's failed-login limit) and open a session."""
-    secret = settings.jwt_secret.get_secret_value()
+    """Check the password (with the API's failed-login limits) and open a session."""
+    secret = settings.jwt_key()
     nonce = request.cookies.get(SIGNIN_COOKIE)
     expected = None if nonce is None else web_session.signin_token(nonce, secret=secret)
+
+    def again(note: Html, status: int, name: str = "") -> Response:
+        return _form(
+            request=request,
+            settings=settings,
+            now=now,
+            next_url=next_url,
+            note=note,
+            username=name,
+            status=status,
+        )
+
     if expected is None or not web_session.tokens_match(expected, csrf_token):
         note = render(
             '<p class="banner alarm">The sign-in form had expired or did not come from this '
             "site (CSRF check failed). Nothing was checked; please sign in again.</p>"
         )
-        return _form(settings=settings, now=now, next_url=next_url, note=note, status=403)
-    source = request.client.host if request.client else None
+        return again(note, 403)
+    source = client_source(request)
     try:
-        user = auth_service.authenticate(
-            conn,
-            username=username,
-            password=password,
-            source=source,
-            channel=Channel.LOGIN,
-            now=now,
-            policy=policy,
-            record=record,
+        user = await gate.authenticate(
+            username=username, password=password, source=source, channel=Channel.LOGIN, now=now
         )
-    except AccountLockedError as err:
-        text = (
-            f"Account {err.username} is locked after too many failed attempts until "
-            f"{format_time(err.until)} UTC. Ask an administrator if this was not you."
-        )
+    except AuthError as err:
+        status, text = refusal_page(err)
         note = render('<p class="banner alarm">{t}</p>', t=text)
-        return _form(settings=settings, now=now, next_url=next_url, note=note, status=429)
-    except (InvalidCredentialsError, AccountDisabledError) as err:
-        note = render('<p class="banner alarm">Not signed in: {e}.</p>', e=str(err))
-        return _form(
-            settings=settings,
-            now=now,
-            next_url=next_url,
-            note=note,
-            username=username,
-            status=401,
-        )
-    _end_replaced_session(request, conn, secret=secret, now=now)
+        return again(note, status, username if status == 401 else "")
     session = web_session.new_session(username=user.username, now=now)
-    web_sessions.record_start(conn, session=session, user=user, source=source)
+
+    def open_session(conn: DbConnection) -> None:
+        _end_replaced_session(request, conn, secret=secret, now=now)
+        web_sessions.record_start(conn, session=session, user=user, source=source)
+
+    await gate.run_db(open_session)
     cookie = web_session.renew(session, secret=secret, now=now, idle=idle_timeout(settings))
-    response = RedirectResponse(safe_next(next_url), status_code=303)
-    set_session_cookie(response, cookie, settings)
+    response = RedirectResponse(_after_sign_in(user, next_url), status_code=303)
+    set_session_cookie(response, cookie, settings, request)
     response.delete_cookie(SIGNIN_COOKIE, path="/sign-in")
     return response
 
 
+def _after_sign_in(user: User, next_url: str) -> str:
+    if user.must_change_password:
+        return "/account/password?" + urlencode({"next": safe_next(next_url), "why": "required"})
+    return safe_next(next_url)
+
+
+def refusal_page(err: AuthError) -> tuple[int, str]:
+    """The status and the sentence the sign-in page shows for a refused sign-in."""
+    match err:
+        case TooManyAttemptsError():
+            return 429, f"Not signed in: {err}."
+        case LoginBusyError():
+            return 503, f"Not signed in: {err}."
+        case AccountLockedError():
+            return 429, (
+                f"Account {err.username} is locked after too many failed attempts from this "
+                f"workstation until {format_time(err.until)} UTC. Ask an administrator if "
+                "this was not you."
+            )
+        case SourceThrottledError():
+            return 429, (
+                "Too many failed sign-ins from this workstation: sign-ins from it are refused "
+                f"until {format_time(err.until)} UTC. Ask an administrator if this was not you."
+            )
+        case InvalidCredentialsError() | AccountDisabledError() | TemporaryPasswordExpiredError():
+            return 401, f"Not signed in: {err}."
+        case _:
+            return 400, f"Not signed in: {err}."
+
+
 def _end_replaced_session(
-    request: Request, conn: Connection, *, secret: str, now: datetime
+    request: Request, conn: DbConnection, *, secret: str, now: datetime
 ) -> None:
     """A new sign-in in a browser with a live session ends the old one on the server."""
     cookie = request.cookies.get(SESSION_COOKIE)
@@ -215,7 +253,7 @@ def sign_out(
     conn: Connection,
     settings: Settings,
     now: Now,
-    found: Annotated[PageSession, Depends(form_user())],
+    found: Annotated[PageSession, Depends(form_user(allow_pending_change=True))],
 ) -> Response:
     """End the session on the server and delete the cookie; then to the sign-in page."""
     web_sessions.record_end(conn, sid=found.session.sid, at=now)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import traceback
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -26,6 +27,7 @@ from ingest.notify import store
 from ingest.notify.channels import Channel, send_via
 from ingest.notify.errors import ChannelError
 from ingest.notify.models import ClaimedDelivery
+from ingest.notify.redact import scrub, shown_address
 from ingest.notify.render import render
 from ingest.notify.routing import after_failure
 from ingest.notify.settings import NotifySettings
@@ -122,7 +124,14 @@ class Notifier:
             await self._record_failure(delivery, err)
             return
         except Exception as err:  # a bug must not leave the row claimed until its lease ends
-            log.exception("delivery %d: unexpected error while sending", delivery.id)
+            # the message may quote a webhook URL or a token: scrubbed, and the traceback
+            # is logged without the exception's text
+            log.error(  # noqa: TRY400 - the traceback follows, without the secret-bearing text
+                "delivery %d: unexpected error while sending: %s\n%s",
+                delivery.id,
+                self._scrub(delivery, f"{type(err).__name__}: {err}"),
+                "".join(traceback.format_tb(err.__traceback__)),
+            )
             await self._record_failure(delivery, err)
             return
         async with self.pool.connection() as conn:
@@ -133,19 +142,21 @@ class Notifier:
         log.info(
             "sent delivery %d: alert %d event %d %s to %s (%s), attempt %d%s",
             delivery.id, delivery.notice.alert_id, delivery.notice.event_id, delivery.channel,
-            delivery.recipient, delivery.address, delivery.attempts,
+            delivery.recipient, shown_address(delivery.channel, delivery.address),
+            delivery.attempts,
             "" if kept else " (claim had expired: another notifier may send it too)",
         )  # fmt: skip
 
     async def _record_failure(self, delivery: ClaimedDelivery, err: Exception) -> None:
         now = self.clock()
         permanent = isinstance(err, ChannelError) and err.permanent
-        reason = (
+        reason = self._scrub(
+            delivery,
             str(err)
             if isinstance(err, ChannelError)
             else "timed out"
             if isinstance(err, TimeoutError)
-            else f"{type(err).__name__}: {err}"
+            else f"{type(err).__name__}: {err}",
         )
         outcome = after_failure(
             attempts=delivery.attempts,
@@ -177,6 +188,18 @@ class Notifier:
                 "delivery %d attempt %d failed, retry at %s: %s",
                 delivery.id, delivery.attempts, outcome.next_attempt_at.isoformat(), reason,
             )  # fmt: skip
+
+    def _scrub(self, delivery: ClaimedDelivery, text: str) -> str:
+        """``text`` without the delivery's webhook URL or any configured secret."""
+        hidden = [
+            self.settings.smtp_password,
+            self.settings.provider_token,
+            self.settings.sms_url,
+            self.settings.voice_url,
+        ]
+        if shown_address(delivery.channel, delivery.address) != delivery.address:
+            hidden.append(delivery.address)
+        return scrub(text, hidden)
 
     async def run_jobs(self) -> None:
         """Run the alert lifecycle's periodic jobs once (each failure logged, none fatal)."""

@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from erp_core.app import create_app
 from erp_core.settings import ApiSettings
@@ -39,7 +40,12 @@ def test_inbox_shows_open_alerts_first_and_closed_below(db_url: str) -> None:
                 ),
             )
     add_user(db_url, "viewer", ["operator"], "viewer-Pass-4711!")
-    settings = ApiSettings(database_url=db_url, pool_min_size=1, pool_max_size=2)
+    settings = ApiSettings(
+        database_url=db_url,
+        pool_min_size=1,
+        pool_max_size=2,
+        jwt_secret=SecretStr("alert-inbox-test-secret-0123456789abcdef"),
+    )
     with TestClient(create_app(settings, clock=lambda: NOW)) as client:
         sign_in(client, "viewer", "viewer-Pass-4711!")
         page = client.get("/alerts")

@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from coldchain.profiles import AlarmProfile
@@ -565,7 +566,12 @@ def test_alerts_api_reads_and_qa_roles_acknowledge_and_close(db_url):
     add_user(db_url, "olga", ["operator"], PASSWORDS["operator"])
     add_user(db_url, "quinn", ["qa"], PASSWORDS["qa"])
     add_user(db_url, "mara", ["qa_manager"], PASSWORDS["qa_manager"])
-    settings = ApiSettings(database_url=db_url, pool_min_size=1, pool_max_size=4)
+    settings = ApiSettings(
+        database_url=db_url,
+        pool_min_size=1,
+        pool_max_size=4,
+        jwt_secret=SecretStr("alerts-test-secret-0123456789abcdef"),
+    )
     with TestClient(create_app(settings)) as api:
         # reading alerts needs a signed-in user, like the inbox page (any role)
         assert api.get("/api/alerts").status_code == 401

@@ -491,6 +491,7 @@ def test_unreachable_database_gives_503():
         database_url="postgresql://postgres@127.0.0.1:9/none?connect_timeout=1",
         pool_min_size=0,
         pool_timeout_s=0.5,
+        jwt_secret=SecretStr(SECRET),
     )
     with TestClient(create_app(settings, clock=lambda: NOW)) as client:
         health = client.get("/health")

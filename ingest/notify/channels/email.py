@@ -1,4 +1,8 @@
-"""E-mail over SMTP (aiosmtplib): one connection per message, stable Message-ID."""
+"""E-mail over SMTP (aiosmtplib): one connection per message, stable Message-ID.
+
+The SMTP password never appears in an error text (``ingest.notify.redact.scrub``): a
+server may quote what it was sent in its answer.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import aiosmtplib
 from ingest.notify.channels import idempotency_key
 from ingest.notify.errors import ChannelError
 from ingest.notify.models import ClaimedDelivery, Message
+from ingest.notify.redact import scrub
 
 
 def build_email(delivery: ClaimedDelivery, message: Message, *, sender: str) -> EmailMessage:
@@ -54,11 +59,21 @@ class EmailChannel:
                 timeout=self.timeout_s,
             )
         except aiosmtplib.SMTPRecipientsRefused as err:
-            raise ChannelError("email", delivery.address, str(err), permanent=True) from err
+            raise ChannelError(
+                "email", delivery.address, self._scrub(str(err)), permanent=True
+            ) from None
         except aiosmtplib.SMTPResponseException as err:
             permanent = 500 <= err.code < 600
             raise ChannelError(
-                "email", delivery.address, f"SMTP {err.code} {err.message}", permanent=permanent
-            ) from err
+                "email",
+                delivery.address,
+                self._scrub(f"SMTP {err.code} {err.message}"),
+                permanent=permanent,
+            ) from None
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as err:
-            raise ChannelError("email", delivery.address, f"{type(err).__name__}: {err}") from err
+            raise ChannelError(
+                "email", delivery.address, self._scrub(f"{type(err).__name__}: {err}")
+            ) from None
+
+    def _scrub(self, text: str) -> str:
+        return scrub(text, (self.password,))
