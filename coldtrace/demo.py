@@ -287,7 +287,7 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
             dispatched = False
             while duration is None or time.monotonic() - started < duration:
                 sup.watch()
-                if received_at is None and first_readings_at(conn) is not None:
+                if received_at is None and first_readings_at(conn, gateway=GATEWAY) is not None:
                     _play(script, goods_in_script(lots))  # records start with readings
                     received_at = time.monotonic()
                 if (

@@ -64,6 +64,7 @@ class Worker:
             port=settings.mqtt_port,
             client_id=settings.client_id,
             share_group=settings.share_group,
+            security=settings.mqtt_security(),
         )
         self._store: Store | None = None
         self.ready = threading.Event()
