@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Self
 
 from coldtrace.devices import Role
-from coldtrace.devices_store import Credentials, DeviceDirectory
+from coldtrace.devices_store import ENV_PREFIX, Credentials, DeviceDirectory, service_env
 from coldtrace.devices_tls import TlsFiles, ensure_tls
 
 TLS_HOSTS = ["localhost", "127.0.0.1"]  # names the test/demo server certificate is valid for
@@ -158,6 +158,15 @@ class Broker:
     def observer_credentials(self) -> Credentials:
         """An identity that may read every topic and write none (tests, monitoring)."""
         return self._service(Role.OBSERVER)
+
+    def service_env(self, role: Role) -> dict[str, str]:
+        """Environment of a ``coldtrace ingest`` or ``notifier`` process using this broker."""
+        prefix = ENV_PREFIX[role]
+        return {
+            f"{prefix}_MQTT_HOST": self.host,
+            f"{prefix}_MQTT_PORT": str(self.port),
+            **service_env(role, self._service(role)),
+        }
 
     def gateway_credentials(self, site: str, gateway: str) -> Credentials:
         """A gateway's identity, provisioned on first use (the broker reloads if running)."""

@@ -237,12 +237,15 @@ class DeviceDirectory:
         return pid
 
 
-def service_env(role: Role, credentials: Credentials) -> str:
-    """The environment lines that give a service its broker credentials."""
-    prefix = {Role.INGEST: "COLDTRACE_INGEST", Role.NOTIFIER: "COLDTRACE_NOTIFY"}.get(role)
+ENV_PREFIX = {Role.INGEST: "COLDTRACE_INGEST", Role.NOTIFIER: "COLDTRACE_NOTIFY"}
+
+
+def service_env(role: Role, credentials: Credentials) -> dict[str, str]:
+    """The environment variables that give a service (ingest, notifier) its broker login."""
+    prefix = ENV_PREFIX.get(role)
     if prefix is None:
         raise DeviceError(f"{role} is not run by a ColdTrace service with environment settings")
-    return (
-        f"{prefix}_MQTT_USERNAME={credentials.username}\n"
-        f"{prefix}_MQTT_PASSWORD={credentials.password}\n"
-    )
+    return {
+        f"{prefix}_MQTT_USERNAME": credentials.username,
+        f"{prefix}_MQTT_PASSWORD": credentials.password,
+    }
