@@ -52,6 +52,8 @@ class _Client(mqtt.Client):
         self._connected = threading.Event()
         self.on_publish = self._record_refusal
         self.on_connect = self._record_connack
+        # Mosquitto 2.0 closes an MQTT 5 connection after refusing a QoS 1 publish
+        self.reconnect_delay_set(min_delay=0.2, max_delay=1)  # type: ignore[arg-type]
 
     def _record_refusal(self, _c: object, _u: object, mid: int, reason: Any, _p: object) -> None:
         if reason.is_failure:
@@ -130,6 +132,10 @@ def publish(
     info.wait_for_publish(10)
     reason = c.refused.pop(info.mid, None) if isinstance(c, _Client) else None
     if reason is not None:
+        # Mosquitto 2.0 also drops the connection: let paho reconnect before going on
+        wait_until(lambda: not c.is_connected(), timeout=1, interval=0.02)
+        if not wait_until(c.is_connected, timeout=10, interval=0.02):
+            raise ConnectRefused(f"did not reconnect after the broker refused {topic}")
         raise PublishRefused(f"{topic}: {reason}")
 
 
