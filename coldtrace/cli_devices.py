@@ -33,9 +33,7 @@ err_console = Console(stderr=True, soft_wrap=True)
 
 Dir = Annotated[
     Path,
-    typer.Option(
-        "--dir", envvar="COLDTRACE_BROKER_DIR", help="The broker's identity directory."
-    ),
+    typer.Option("--dir", envvar="COLDTRACE_BROKER_DIR", help="The broker's identity directory."),
 ]
 PidFile = Annotated[
     Path | None,
@@ -63,7 +61,9 @@ def _reload(directory: DeviceDirectory, pid_file: Path | None, *, no_reload: boo
     except DeviceError as err:
         raise _fail(err) from err
     if pid is None:
-        console.print(f"[yellow]no running broker found in {directory.path}[/yellow]; {RELOAD_HINT}")
+        console.print(
+            f"[yellow]no running broker found in {directory.path}[/yellow]; {RELOAD_HINT}"
+        )
     else:
         console.print(f"broker (pid {pid}) reloaded: the change is in force")
 
@@ -76,7 +76,7 @@ def _acl_text(directory: DeviceDirectory, name: str) -> str:
     return f"user {name}\n{rules}"
 
 
-def gateway_snippet(  # noqa: PLR0913 - one per field of the snippet
+def gateway_snippet(
     site: str,
     gateway: str,
     creds: Credentials,
@@ -97,13 +97,11 @@ def gateway_snippet(  # noqa: PLR0913 - one per field of the snippet
 
 
 @devices_app.command("provision")
-def provision(  # noqa: PLR0913 - typer options
+def provision(
     site: Annotated[str, typer.Argument(help="The gateway's site id.")],
     gateway: Annotated[str, typer.Argument(help="The gateway id (its broker username).")],
     directory: Dir = DEFAULT_DIR,
-    rotate: Annotated[
-        bool, typer.Option(help="Give an existing gateway a new password.")
-    ] = False,
+    rotate: Annotated[bool, typer.Option(help="Give an existing gateway a new password.")] = False,
     broker_host: Annotated[
         str, typer.Option(help="Broker host name as the gateway reaches it.")
     ] = "BROKER-HOST",
@@ -146,11 +144,9 @@ def provision(  # noqa: PLR0913 - typer options
 
 
 @devices_app.command("service")
-def service(  # noqa: PLR0913 - typer options
+def service(
     role: Annotated[Role, typer.Argument(help="ingest, notifier or observer.")],
-    name: Annotated[
-        str | None, typer.Option(help="Account name (default: the role).")
-    ] = None,
+    name: Annotated[str | None, typer.Option(help="Account name (default: the role).")] = None,
     directory: Dir = DEFAULT_DIR,
     rotate: Annotated[bool, typer.Option(help="Give an existing account a new password.")] = False,
     env_file: Annotated[

@@ -9,7 +9,8 @@ about clients in one directory (``COLDTRACE_BROKER_DIR``):
 | ``passwd`` | 0600 | Mosquitto ``password_file``, generated from the registry |
 | ``acl`` | 0644 | Mosquitto ``acl_file``, generated from the registry (no secrets) |
 | ``devices.log`` | 0644 | append-only: who provisioned, rotated or revoked what, when |
-| ``ca.crt``, ``server.crt`` / ``.key`` | 0644 / 0600 | the TLS listener's CA and certificate (`coldtrace.devices_tls`) |
+| ``ca.crt``, ``server.crt`` | 0644 | the TLS listener's CA and certificate |
+| ``ca.key``, ``server.key`` | 0600 | their keys (`coldtrace.devices_tls`) |
 
 Passwords are never stored, only their hashes: a new password is returned once, to be
 put in the gateway's config or the service's environment. Files are replaced
@@ -43,7 +44,7 @@ from coldtrace.devices import (
 )
 
 REGISTRY = "identities.json"
-PASSWD = "passwd"
+PASSWD = "passwd"  # noqa: S105 - the name of the password file
 ACL = "acl"
 AUDIT_LOG = "devices.log"
 PID_FILE = "mosquitto.pid"

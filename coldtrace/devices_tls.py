@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from cryptography import x509
@@ -158,7 +158,9 @@ def issue_certificate(  # noqa: PLR0913 - keyword-only, one per certificate fiel
         )
     )
     if hosts:
-        builder = builder.add_extension(x509.SubjectAlternativeName(_alt_names(hosts)), False)
+        builder = builder.add_extension(
+            x509.SubjectAlternativeName(_alt_names(hosts)), critical=False
+        )
     cert = builder.sign(ca_key, hashes.SHA256())
     write_file(key_path, _key_pem(key), SECRET_MODE)
     write_file(cert_path, _cert_pem(cert), PUBLIC_MODE)

@@ -257,7 +257,7 @@ class Publisher:
             self.apply_ack(payload, retained=bool(message.retain))
         raise aiomqtt.MqttError("message stream ended")
 
-    def apply_ack(self, payload: bytes, *, retained: bool = False) -> int:
+    def apply_ack(self, payload: bytes, *, retained: bool = False) -> int:  # noqa: PLR0911
         """Apply one ack payload; return how many items it let the outbox delete.
 
         A ``retained`` ack may be hours old, so only fresh ones feed the skew estimate.

@@ -96,7 +96,7 @@ class OutboxStream:
         return cls(outbox, kind, stream, window, window.committed, now)
 
     def restart(self, now: float) -> OutboxStream:
-        """This kind's stream under a new id, its held items renumbered from 1 (nothing lost).
+        """The same kind's stream under a new id, its held items renumbered from 1 (nothing lost).
 
         What ingest already committed is deleted first; the rest is sent again under the
         new id, whose watermark ingest starts from zero.

@@ -184,8 +184,10 @@ class Store:
                     (
                         str(topic),
                         topic.gateway,
-                        f"state payload gateway {state.gateway!r} does not match topic "
-                        f"gateway {topic.gateway!r}",
+                        (
+                            f"state payload gateway {state.gateway!r} does not match topic "
+                            f"gateway {topic.gateway!r}"
+                        ),
                         payload,
                     ),
                 )

@@ -6,7 +6,7 @@ to its topics, as a plant's broker does. These helpers log in for you:
 - ``client(broker)`` is the observer (reads everything, publishes nothing);
 - ``gateway_client(broker, site, gateway)`` publishes as that gateway (provisioned on
   first use), ``client(broker, broker.ingest_credentials)`` as ingest, and so on;
-- ``publish`` raises `PublishRefused` when the broker's ACL refuses the message (the
+- ``publish`` raises `PublishRefusedError` when the broker's ACL refuses the message (the
   clients speak MQTT 5, whose PUBACK carries the reason), so a test cannot silently
   publish into nothing;
 - ``ingest_settings`` / ``ingest_env`` / ``gateway_mqtt`` give ingest and a gateway
@@ -33,11 +33,11 @@ from telemetry.payloads import VERSION, Reading, ReadingBatch
 T0_MS = 1_764_000_000_000  # 2025-11-24T16:00:00Z
 
 
-class PublishRefused(AssertionError):
+class PublishRefusedError(AssertionError):
     """The broker answered a publish with a failure reason (e.g. not authorised)."""
 
 
-class ConnectRefused(AssertionError):
+class ConnectRefusedError(AssertionError):
     """The broker refused the connection (e.g. bad password)."""
 
 
@@ -68,9 +68,9 @@ class _Client(mqtt.Client):
 
     def wait_connected(self, timeout: float = 10) -> None:
         if not self._connected.wait(timeout):
-            raise ConnectRefused("no CONNACK in time")
+            raise ConnectRefusedError("no CONNACK in time")
         if self.connack != "Success":
-            raise ConnectRefused(f"the broker refused the connection: {self.connack}")
+            raise ConnectRefusedError(f"the broker refused the connection: {self.connack}")
 
 
 def client(broker: Broker, creds: Credentials | None = None, client_id: str = "") -> _Client:
@@ -126,7 +126,7 @@ def batch(
 def publish(
     c: mqtt.Client, topic: str, payload: bytes | ReadingBatch, *, retain: bool = False
 ) -> None:
-    """Publish QoS 1, wait for the PUBACK; raise `PublishRefused` if the broker refused it."""
+    """Publish QoS 1, wait for the PUBACK; raise `PublishRefusedError` if the broker refused it."""
     data = encode(payload) if isinstance(payload, ReadingBatch) else payload
     info = c.publish(topic, data, qos=1, retain=retain)
     info.wait_for_publish(10)
@@ -135,8 +135,8 @@ def publish(
         # Mosquitto 2.0 also drops the connection: let paho reconnect before going on
         wait_until(lambda: not c.is_connected(), timeout=1, interval=0.02)
         if not wait_until(c.is_connected, timeout=10, interval=0.02):
-            raise ConnectRefused(f"did not reconnect after the broker refused {topic}")
-        raise PublishRefused(f"{topic}: {reason}")
+            raise ConnectRefusedError(f"did not reconnect after the broker refused {topic}")
+        raise PublishRefusedError(f"{topic}: {reason}")
 
 
 class Collector:

@@ -51,9 +51,7 @@ def rows(db_url: str, sql: str) -> list[tuple[Any, ...]]:
 
 @pytest.fixture
 def worker(broker: Broker, db_url: str) -> Iterator[Worker]:
-    settings = ingest_settings(
-        broker, client_id=f"ingest-{uuid.uuid4().hex[:8]}", max_delay_ms=50
-    )
+    settings = ingest_settings(broker, client_id=f"ingest-{uuid.uuid4().hex[:8]}", max_delay_ms=50)
     w = Worker(settings, db_url)
     stop = threading.Event()
     t = threading.Thread(target=w.run, args=(stop,), daemon=True)

@@ -101,9 +101,7 @@ def _send_everything_once(broker: Broker, box: Outbox, now_ms: int) -> dict[Kind
 @contextlib.contextmanager
 def _ingest_worker(broker: Broker, db_url: str) -> Iterator[None]:
     """Run a real ingest worker for the duration of the block, then stop it."""
-    settings = ingest_settings(
-        broker, client_id=f"ingest-{uuid.uuid4().hex[:8]}", max_delay_ms=50
-    )
+    settings = ingest_settings(broker, client_id=f"ingest-{uuid.uuid4().hex[:8]}", max_delay_ms=50)
     worker = Worker(settings, db_url)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)

@@ -72,7 +72,7 @@ def test_backfill_uses_the_gateway_that_reports_the_device(at_0014: str) -> None
         conn.rollback()
         with pytest.raises(psycopg.errors.NotNullViolation):
             conn.execute(
-                "INSERT INTO telemetry.sensors (uid, quantity, unit) VALUES ('X', 'temperature', 'C')"
+                "INSERT INTO telemetry.sensors (uid, quantity, unit) VALUES ('X', 'humidity', '%')"
             )
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from gateway.config import GatewayConfig
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher
+from gateway.streams import build_batch
 from telemetry.codec import decode_batch, encode
 from telemetry.payloads import VERSION, Ack, Reading, Status
 from telemetry.topics import Kind
@@ -79,9 +80,7 @@ def test_new_stream_is_sent_from_seq_1_and_acked_normally(tmp_path: Path) -> Non
         pub.apply_ack(ack(box.stream, 8))  # seqs 1..8 stored by ingest
         pub.apply_ack(ack(box.stream, 50))  # then a bogus one
         assert box.depth() == 2, "what ingest had committed is deleted, the rest is kept"
-        batch = decode_batch(
-            pub_batch(pub, box), now_ms=T0 + 60_000
-        )  # what the publisher sends next
+        batch = decode_batch(next_batch(box), now_ms=T0 + 60_000)
         assert (batch.stream, batch.seq_first, batch.seq_last) == (box.stream, 1, 2)
         assert [r.value for _, r in batch.readings] == [0.8, 0.9]
         assert pub.apply_ack(ack(box.stream, 2)) >= 0
@@ -89,10 +88,9 @@ def test_new_stream_is_sent_from_seq_1_and_acked_normally(tmp_path: Path) -> Non
         assert box.depth() == 0
 
 
-def pub_batch(pub: Publisher, box: Outbox) -> bytes:
+def next_batch(box: Outbox) -> bytes:
+    """What the publisher sends next: the held readings from the oldest, as one batch."""
     rows = box.read_from(box.first_seq(), 100)
-    from gateway.streams import build_batch
-
     return encode(build_batch(rows, gateway="gw-1", stream=box.stream, sent_ms=T0))
 
 

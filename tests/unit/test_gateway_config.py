@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coldtrace.devices_tls import create_ca
 from gateway.app import load_config
 from gateway.config import ModbusDevice
 from gateway.config_modbus import bus_conflict
@@ -316,10 +318,6 @@ def test_alarm_limit_must_watch_a_quantity_the_sensor_delivers(tmp_path: Path) -
 
 
 def test_tls_section_loads_relative_to_the_file_and_defaults_to_port_8883(tmp_path: Path) -> None:
-    from datetime import UTC, datetime
-
-    from coldtrace.devices_tls import create_ca
-
     create_ca(tmp_path / "certs", now=datetime.now(UTC))
     text = GOOD.replace(
         "  host: broker.local\n",

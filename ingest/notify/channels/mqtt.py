@@ -32,7 +32,7 @@ def alerts_topic(site: str | None) -> str:
 class MqttChannel:
     """Publishes alert documents to the broker the ingest workers use."""
 
-    def __init__(  # noqa: PLR0913 - the broker address, identity and timeout
+    def __init__(
         self,
         host: str,
         port: int,

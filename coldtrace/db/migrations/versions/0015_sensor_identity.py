@@ -83,10 +83,10 @@ def upgrade() -> None:
 def downgrade() -> None:
     # (uid, quantity) may no longer be unique: the downgrade fails on such rows, loudly
     op.execute(
-        f"""
+        """
         ALTER TABLE telemetry.sensors DROP CONSTRAINT sensors_gateway_uid_quantity_key;
         ALTER TABLE telemetry.sensors ADD CONSTRAINT sensors_uid_quantity_key UNIQUE (uid, quantity);
         ALTER TABLE telemetry.sensors ALTER COLUMN gateway_id DROP NOT NULL;
-        UPDATE telemetry.sensors SET gateway_id = NULL WHERE gateway_id = '{UNASSIGNED}';
+        UPDATE telemetry.sensors SET gateway_id = NULL WHERE gateway_id = '(unassigned)';
         """
     )
