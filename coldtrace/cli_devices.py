@@ -115,6 +115,10 @@ def provision(
     out: Annotated[
         Path | None, typer.Option(help="Also write the snippet to this file (mode 0600).")
     ] = None,
+    password_file: Annotated[
+        Path | None,
+        typer.Option(help="Also write the bare password here (mode 0600; mqtt.password_file)."),
+    ] = None,
     pid_file: PidFile = None,
     no_reload: NoReload = False,
 ) -> None:
@@ -140,6 +144,9 @@ def provision(
     if out is not None:
         write_file(out, snippet, SECRET_MODE)
         console.print(f"snippet written to {out}")
+    if password_file is not None:
+        write_file(password_file, creds.password + "\n", SECRET_MODE)
+        console.print(f"password written to {password_file}")
     _reload(devices, pid_file, no_reload=no_reload)
 
 

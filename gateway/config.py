@@ -133,6 +133,7 @@ class MqttConfig(Section):
     client_id: str | None = Field(default=None, min_length=1, max_length=128)
     username: str | None = Field(default=None, min_length=1)
     password: SecretStr | None = None
+    password_file: Path | None = None  # instead of password: a file holding only it
     tls: MqttTls | None = None
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
 
@@ -143,11 +144,35 @@ class MqttConfig(Section):
             return {**data, "port": MQTTS_PORT}
         return data
 
+    @field_validator("password_file")
+    @classmethod
+    def _readable(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        path = _relative_to_file(value, info)
+        try:
+            path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"cannot read the password file: {err}") from err
+        return path
+
     @model_validator(mode="after")
     def _credentials_pair(self) -> MqttConfig:
-        if (self.username is None) != (self.password is None):
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        has_password = self.password is not None or self.password_file is not None
+        if (self.username is None) == has_password:
             raise ValueError("username and password go together (`coldtrace devices provision`)")
         return self
+
+    def secret(self) -> str | None:
+        """The password, read from ``password_file`` at each call if that is how it is given.
+
+        Raises OSError if the file cannot be read any more.
+        """
+        if self.password_file is not None:
+            return self.password_file.read_text("utf-8").strip()
+        return self.password.get_secret_value() if self.password is not None else None
 
 
 class OutboxConfig(Section):

@@ -112,7 +112,7 @@ class Publisher:
         self._skew_reported = False
         self._ignored_acks = 0
         self._tls = cfg.mqtt.tls.context() if cfg.mqtt.tls is not None else None
-        if cfg.mqtt.password is not None and self._tls is None and not _loopback(cfg.mqtt.host):
+        if cfg.mqtt.username is not None and self._tls is None and not _loopback(cfg.mqtt.host):
             log.warning(
                 "the MQTT password goes to %s without TLS: anyone on that network can read "
                 "it; set mqtt.tls (docs/mqtt.md)",
@@ -194,7 +194,7 @@ class Publisher:
             mqtt.port,
             identifier=mqtt.client_id or f"coldtrace-{gw.site}-{gw.id}",
             username=mqtt.username,
-            password=mqtt.password.get_secret_value() if mqtt.password else None,
+            password=mqtt.secret(),
             keepalive=mqtt.keepalive_s,
             tls_context=self._tls,
             will=will,
@@ -224,7 +224,7 @@ class Publisher:
                     self._report(client),
                 )
                 await self._publish_state(client, Status.OFFLINE)
-        except aiomqtt.MqttError as err:
+        except (aiomqtt.MqttError, OSError) as err:  # OSError: e.g. the password file is gone
             raise PublishError(mqtt.host, mqtt.port, str(err) or type(err).__name__) from err
         finally:
             self._connected = False

@@ -355,3 +355,19 @@ def test_a_username_needs_its_password(tmp_path: Path) -> None:
     [issue] = problems(write(tmp_path, text)).issues
     assert issue.field == "mqtt"
     assert "username and password go together" in issue.message
+
+
+def test_the_password_may_live_in_a_file_of_its_own(tmp_path: Path) -> None:
+    (tmp_path / "mqtt.password").write_text("from-the-file\n")
+    text = GOOD.replace(
+        "  host: broker.local\n",
+        "  host: b\n  username: gw-01\n  password_file: mqtt.password\n",
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.mqtt.secret() == "from-the-file"
+    both = text.replace("  password_file:", "  password: x\n  password_file:")
+    assert "not both" in problems(write(tmp_path, both)).issues[0].message
+    missing = text.replace("mqtt.password\n", "gone.password\n")
+    [issue] = problems(write(tmp_path, missing)).issues
+    assert issue.field == "mqtt.password_file"
+    assert "cannot read the password file" in issue.message
