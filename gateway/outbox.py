@@ -5,7 +5,8 @@ Readings are appended with gateway sequence numbers from a counter kept in the s
 SQLite transaction, so numbers are contiguous and never reused, and are deleted only
 up to ingest's committed watermark. Each outbox file carries a random ``stream`` id
 created with it: an outbox that is wiped starts a new stream, so the watermark of an
-old stream can never delete new data.
+old stream can never delete new data. ``restart_stream`` gives a stream a new id when
+ingest's watermark has overtaken the outbox (a forged ack, or a restored backup).
 
 The file is in WAL mode; a committed append survives the process being killed, and
 with ``synchronous=FULL`` also a power cut. Calls are synchronous and short (one
