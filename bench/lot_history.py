@@ -105,8 +105,8 @@ def build(dbname: str, rows: int) -> tuple[int, float]:
         set_actor(conn, user="bench")
         sensors = [
             conn.execute(
-                "INSERT INTO telemetry.sensors (uid, quantity, unit) "
-                "VALUES (%s, 'temperature', 'Cel') RETURNING id",
+                "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id) "
+                "VALUES (%s, 'temperature', 'Cel', 'bench-gw') RETURNING id",
                 (f"probe-{i}",),
             ).fetchone()[0]
             for i in range(LOT_SENSORS + FILLER_SENSORS)

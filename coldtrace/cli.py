@@ -277,6 +277,10 @@ from coldtrace.cli_locations import locations_app  # noqa: E402 - typer and rich
 
 app.add_typer(locations_app, name="locations")
 
+from coldtrace.cli_devices import devices_app  # noqa: E402 - typer, rich and yaml only
+
+app.add_typer(devices_app, name="devices")
+
 
 def main() -> None:
     """Entry point for ``python -m coldtrace``."""

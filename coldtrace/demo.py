@@ -29,6 +29,8 @@ from rich.table import Table
 from coldtrace.broker import Broker, free_port
 from coldtrace.db import migrate
 from coldtrace.db.settings import DatabaseSettings
+from coldtrace.devices import Role
+from coldtrace.devices_store import SECRET_MODE, write_file
 from coldtrace.mailcatcher import MailCatcher
 from coldtrace.seed import (
     DEMO_PASSWORD,
@@ -46,6 +48,7 @@ from coldtrace.supervise import Supervisor, coldtrace_args
 
 SITE = "plant-demo"
 GATEWAY = "gw-demo-01"
+INGEST, NOTIFIER = Role.INGEST, Role.NOTIFIER
 DISPATCH_AFTER_S = 20.0  # after goods-in, the shipped lot goes to the dock and the truck
 
 
@@ -69,9 +72,24 @@ def _demo_db_url() -> str:
     return f"{base}/coldtrace_demo"
 
 
+def gateway_mqtt(broker: Broker, *, tls: bool) -> dict[str, object]:
+    """The demo gateway's ``mqtt`` section: its own account, over TLS if ``tls``."""
+    creds = broker.gateway_credentials(SITE, GATEWAY)
+    section: dict[str, object] = {
+        "host": "localhost" if tls else broker.host,  # the certificate names localhost
+        "port": broker.tls_port if tls else broker.port,
+        "keepalive_s": 15,
+        "username": creds.username,
+        "password": creds.password,
+    }
+    if tls:
+        section["tls"] = {"ca_file": str(broker.tls.ca_cert)}
+    return section
+
+
 def write_gateway_config(  # noqa: PLR0913 - every knob is one the tests turn
     workdir: Path,
-    broker_port: int,
+    broker: Broker,
     ports: list[int],
     *,
     poll_interval_s: float = 2.0,
@@ -81,8 +99,12 @@ def write_gateway_config(  # noqa: PLR0913 - every knob is one the tests turn
     scanners: dict[str, int] | None = None,
     readers: dict[str, int] | None = None,
     relay_port: int | None = None,
+    tls: bool = False,
 ) -> Path:
     """Write a gateway YAML reading RS-WS-N01 devices on ``ports``; return its path.
+
+    The gateway logs in to ``broker`` with an account of its own (provisioned here), over
+    the TLS listener if ``tls``; the file holds its password, so it is made mode 0600.
 
     ``scanners`` and ``readers`` (name → local TCP port) add barcode scanners and RFID
     readers served by ``coldtrace sim-warehouse``; ``relay_port`` a relay module whose
@@ -90,7 +112,7 @@ def write_gateway_config(  # noqa: PLR0913 - every knob is one the tests turn
     """
     cfg = {
         "gateway": {"id": GATEWAY, "site": SITE},
-        "mqtt": {"host": "127.0.0.1", "port": broker_port, "keepalive_s": 15},
+        "mqtt": gateway_mqtt(broker, tls=tls),
         "outbox": {
             "path": str(workdir / "outbox.sqlite"),
             "batch_max": batch_max,
@@ -130,7 +152,7 @@ def write_gateway_config(  # noqa: PLR0913 - every knob is one the tests turn
         ],
     }
     path = workdir / "gateway.yaml"
-    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    write_file(path, yaml.safe_dump(cfg, sort_keys=False), SECRET_MODE)
     return path
 
 
@@ -239,14 +261,22 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     with psycopg.connect(db_url) as conn:
         lots = seed_demo(conn, now=datetime.now(UTC), gateway=GATEWAY)
 
-    broker = Broker(workdir=workdir / "mosquitto")
+    # the demo's own broker: accounts for the gateway, ingest and the notifier; the
+    # gateway comes in over TLS (a CA made for the demo), the services on loopback
+    broker = Broker(workdir=workdir / "mosquitto", tls_port=free_port())
     broker.start()
     ports = [free_port() for _ in range(3)]
     relay_port = free_port()
     scanners = {name: free_port() for name in (*FRIDGE_SCANNERS, DOCK_SCANNER)}
     readers = {TRUCK_PORTAL: free_port()}
     gw_config = write_gateway_config(
-        workdir, broker.port, ports, scanners=scanners, readers=readers, relay_port=relay_port
+        workdir,
+        broker,
+        ports,
+        scanners=scanners,
+        readers=readers,
+        relay_port=relay_port,
+        tls=True,
     )
     script = workdir / "warehouse.jsonl"
     env = {"COLDTRACE_DATABASE_URL": db_url, "COLDTRACE_API_DATABASE_URL": db_url}
@@ -262,9 +292,7 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     wh_args += [f"--scanner={n}={p}" for n, p in scanners.items()]
     wh_args += [f"--reader={n}={p}" for n, p in readers.items()]
     sup.add("warehouse", coldtrace_args(*wh_args))
-    sup.add(
-        "ingest", coldtrace_args("ingest", "--plain-logs", "--mqtt-port", str(broker.port)), env
-    )
+    sup.add("ingest", coldtrace_args("ingest", "--plain-logs"), env | broker.service_env(INGEST))
     sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(gw_config), "--plain-logs"))
     # The API refuses to start without a JWT secret: the demo makes one per run.
     api_env = {**env, "COLDTRACE_API_JWT_SECRET": secrets.token_urlsafe(48)}
@@ -278,6 +306,7 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
         "COLDTRACE_NOTIFY_SMTP_PORT": str(mail.port),
         "COLDTRACE_NOTIFY_BASE_URL": url.rstrip("/"),
         "COLDTRACE_NOTIFY_JOBS_INTERVAL_S": "15",
+        **broker.service_env(NOTIFIER),  # alert events on ct/v1/{site}/alerts
     }
     sup.add("notifier", coldtrace_args("notifier"), notify_env)
     console.print(f"web UI: [bold]{url}[/bold]   logs: {sup.logdir}")
@@ -290,7 +319,7 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
             dispatched = False
             while duration is None or time.monotonic() - started < duration:
                 sup.watch()
-                if received_at is None and first_readings_at(conn) is not None:
+                if received_at is None and first_readings_at(conn, gateway=GATEWAY) is not None:
                     _play(script, goods_in_script(lots))  # records start with readings
                     received_at = time.monotonic()
                 if (

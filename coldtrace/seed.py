@@ -60,13 +60,17 @@ class DemoLots:
 
 
 def _sensor(conn: Connection[Any], uid: str, gateway: str) -> int:
+    """The temperature sensor ``uid`` of ``gateway`` (a device id is unique per gateway)."""
     conn.execute(
-        "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id)"
-        " VALUES (%s, 'temperature', 'Cel', %s) ON CONFLICT (uid, quantity) DO NOTHING",
-        (uid, gateway),
+        "INSERT INTO telemetry.sensors (gateway_id, uid, quantity, unit)"
+        " VALUES (%s, %s, 'temperature', 'Cel')"
+        " ON CONFLICT (gateway_id, uid, quantity) DO NOTHING",
+        (gateway, uid),
     )
     row = conn.execute(
-        "SELECT id FROM telemetry.sensors WHERE uid = %s AND quantity = 'temperature'", (uid,)
+        "SELECT id FROM telemetry.sensors"
+        " WHERE gateway_id = %s AND uid = %s AND quantity = 'temperature'",
+        (gateway, uid),
     ).fetchone()
     assert row is not None
     sensor_id = int(row[0])
@@ -174,13 +178,14 @@ def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str) -> DemoLots
     )
 
 
-def first_readings_at(conn: Connection[Any]) -> datetime | None:
-    """When every demo fridge has a stored reading: the latest of their first readings."""
+def first_readings_at(conn: Connection[Any], *, gateway: str) -> datetime | None:
+    """When every demo fridge of ``gateway`` has a stored reading: the latest first one."""
     row = conn.execute(
         "SELECT max(first), count(*) FROM (SELECT min(r.time) AS first FROM telemetry.readings r"
         " JOIN telemetry.sensors s ON s.id = r.sensor_id"
-        " WHERE s.uid IN ('FRIDGE-1', 'FRIDGE-2', 'FRIDGE-3') AND s.quantity = 'temperature'"
-        " GROUP BY s.id) f"
+        " WHERE s.gateway_id = %s AND s.uid IN ('FRIDGE-1', 'FRIDGE-2', 'FRIDGE-3')"
+        " AND s.quantity = 'temperature' GROUP BY s.id) f",
+        (gateway,),
     ).fetchone()
     return row[0] if row and row[1] == 3 else None
 

@@ -9,7 +9,9 @@ the alert centrally releases it; the local limits still hold the output on by
 themselves while a reading is beyond them.
 
 This module reads the documented alert event document, and nothing else of it: a
-malformed or foreign message is ignored (it must not stop the gateway).
+malformed or foreign message is ignored (it must not stop the gateway). Only the
+notifier's broker account may publish on the alerts topic, and a gateway may read only
+its own site's (docs/mqtt.md), so another gateway cannot drive this one's relays.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@ The Modbus sections (devices, alarm outputs, the bus rules) are in
 
 from __future__ import annotations
 
+import ssl
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -51,6 +52,7 @@ __all__ = [
     "ModbusDevice",
     "ModbusEndpoint",
     "MqttConfig",
+    "MqttTls",
     "OutboxConfig",
     "RfidReader",
     "load_config",
@@ -69,16 +71,108 @@ class GatewayIdentity(Section):
     site: TopicId
 
 
+def _relative_to_file(value: Path, info: ValidationInfo) -> Path:
+    """``value`` with ``~`` expanded, relative to the config file's directory."""
+    if str(value) in ("", "."):
+        raise ValueError("must name a file")
+    base = (info.context or {}).get("base_dir")
+    value = value.expanduser()
+    return value if value.is_absolute() or base is None else Path(base) / value
+
+
+MQTT_PORT, MQTTS_PORT = 1883, 8883
+
+
+class MqttTls(Section):
+    """TLS to the broker: its certificate is checked against ``ca_file`` and its host name.
+
+    There is deliberately no switch to skip either check: a gateway that would talk to
+    any broker would hand its readings, and its password, to whoever answers.
+    """
+
+    ca_file: Path | None = None  # None: the system's trusted CAs
+    cert_file: Path | None = None  # a client certificate, where the broker asks for one
+    key_file: Path | None = None
+
+    @field_validator("ca_file", "cert_file", "key_file")
+    @classmethod
+    def _file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        path = _relative_to_file(value, info)
+        if not path.is_file():
+            raise ValueError(f"no such file: {path}")
+        return path
+
+    @model_validator(mode="after")
+    def _usable(self) -> MqttTls:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        try:
+            self.context()
+        except (OSError, ssl.SSLError) as err:
+            raise ValueError(f"cannot use these TLS files: {err}") from err
+        return self
+
+    def context(self) -> ssl.SSLContext:
+        """A client context that verifies the broker's certificate chain and host name."""
+        cafile = str(self.ca_file) if self.ca_file is not None else None
+        context = ssl.create_default_context(cafile=cafile)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
+        if self.cert_file is not None and self.key_file is not None:
+            context.load_cert_chain(self.cert_file, self.key_file)
+        return context
+
+
 class MqttConfig(Section):
-    """How to reach the MQTT broker."""
+    """How to reach the MQTT broker, and as whom (docs/mqtt.md)."""
 
     host: str = Field(min_length=1)
-    port: int = Field(default=1883, ge=1, le=65535)
+    port: int = Field(default=MQTT_PORT, ge=1, le=65535)  # 8883 when tls is given
     keepalive_s: int = Field(default=60, ge=5, le=65535)
     client_id: str | None = Field(default=None, min_length=1, max_length=128)
-    username: str | None = None
+    username: str | None = Field(default=None, min_length=1)
     password: SecretStr | None = None
+    password_file: Path | None = None  # instead of password: a file holding only it
+    tls: MqttTls | None = None
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _tls_port(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("tls") is not None and "port" not in data:
+            return {**data, "port": MQTTS_PORT}
+        return data
+
+    @field_validator("password_file")
+    @classmethod
+    def _readable(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is None:
+            return None
+        path = _relative_to_file(value, info)
+        try:
+            path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise ValueError(f"cannot read the password file: {err}") from err
+        return path
+
+    @model_validator(mode="after")
+    def _credentials_pair(self) -> MqttConfig:
+        if self.password is not None and self.password_file is not None:
+            raise ValueError("give password or password_file, not both")
+        has_password = self.password is not None or self.password_file is not None
+        if (self.username is None) == has_password:
+            raise ValueError("username and password go together (`coldtrace devices provision`)")
+        return self
+
+    def secret(self) -> str | None:
+        """The password, read from ``password_file`` at each call if that is how it is given.
+
+        Raises OSError if the file cannot be read any more.
+        """
+        if self.password_file is not None:
+            return self.password_file.read_text("utf-8").strip()
+        return self.password.get_secret_value() if self.password is not None else None
 
 
 class OutboxConfig(Section):
@@ -98,11 +192,7 @@ class OutboxConfig(Section):
     @field_validator("path")
     @classmethod
     def _relative_to_file(cls, value: Path, info: ValidationInfo) -> Path:
-        if str(value) in ("", "."):
-            raise ValueError("must name a file")
-        base = (info.context or {}).get("base_dir")
-        value = value.expanduser()
-        return value if value.is_absolute() or base is None else Path(base) / value
+        return _relative_to_file(value, info)
 
 
 class BleLogger(Section):

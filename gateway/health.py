@@ -74,6 +74,7 @@ class HealthState(GatewayState, frozen=True):
     sensors: list[SensorHealth] = msgspec.field(default_factory=list)
     gaps: list[Gap] = msgspec.field(default_factory=list)
     alarms: list[AlarmState] = msgspec.field(default_factory=list)
+    ignored_acks: int = 0  # acks for seqs never assigned (forged, or a restored outbox)
 
 
 def missed_intervals(prev_t: int, t: int, interval_ms: int) -> int:
@@ -192,6 +193,7 @@ class HealthMonitor:
         committed: int | None,
         oldest_t: int | None,
         alarms: Sequence[AlarmState] = (),
+        ignored_acks: int = 0,
     ) -> HealthState:
         """Build the state message as of ``now_ms``."""
         return HealthState(
@@ -209,4 +211,5 @@ class HealthMonitor:
             sensors=self.sensors(now_ms),
             gaps=self.gaps(now_ms),
             alarms=list(alarms),
+            ignored_acks=ignored_acks,
         )

@@ -5,7 +5,8 @@ Readings are appended with gateway sequence numbers from a counter kept in the s
 SQLite transaction, so numbers are contiguous and never reused, and are deleted only
 up to ingest's committed watermark. Each outbox file carries a random ``stream`` id
 created with it: an outbox that is wiped starts a new stream, so the watermark of an
-old stream can never delete new data.
+old stream can never delete new data. ``restart_stream`` gives a stream a new id when
+ingest's watermark has overtaken the outbox (a forged ack, or a restored backup).
 
 The file is in WAL mode; a committed append survives the process being killed, and
 with ``synchronous=FULL`` also a power cut. Calls are synchronous and short (one
@@ -77,6 +78,16 @@ CREATE TABLE IF NOT EXISTS events (
 def new_stream_id() -> str:
     """Return a random stream id that fits the wire's ``StreamId`` pattern."""
     return secrets.token_urlsafe(12)
+
+
+def _renumber(
+    conn: sqlite3.Connection, table: str, where: str, args: tuple[str, ...], shift: int
+) -> None:
+    """Move ``table``'s seqs down by ``shift`` (through negatives: keys stay unique)."""
+    if shift <= 0:
+        return
+    conn.execute(f"UPDATE {table} SET seq = -seq WHERE seq > 0{where}", args)  # noqa: S608
+    conn.execute(f"UPDATE {table} SET seq = -seq - ? WHERE seq < 0{where}", (shift, *args))  # noqa: S608
 
 
 class Outbox:
@@ -227,6 +238,26 @@ class Outbox:
             deleted = conn.execute("DELETE FROM readings WHERE seq <= ?", (committed,)).rowcount
         return int(deleted)
 
+    def restart_stream(self) -> str:
+        """Start a new readings stream: a fresh id, and what is held renumbered from seq 1.
+
+        For an outbox that ingest's watermark has overtaken (restored from a backup):
+        under its old id its next seqs would be taken as already committed. Nothing held
+        is deleted; under the new id it is all sent again. Returns the new id.
+        """
+        stream = new_stream_id()
+        with self._transaction("restart stream") as conn:
+            (next_seq,) = conn.execute("SELECT next_seq FROM stream WHERE id = 1").fetchone()
+            (oldest,) = conn.execute("SELECT min(seq) FROM readings").fetchone()
+            shift = (oldest if oldest is not None else next_seq) - 1
+            _renumber(conn, "readings", "", (), shift)
+            conn.execute(
+                "UPDATE stream SET stream = ?, next_seq = ? WHERE id = 1",
+                (stream, next_seq - shift),
+            )
+        self._stream = stream
+        return stream
+
     def _scalar(self, sql: str, action: str) -> int | None:
         try:
             (value,) = self._conn.execute(sql).fetchone()
@@ -310,6 +341,27 @@ class Outbox:
                 "DELETE FROM events WHERE kind = ? AND seq <= ?", (kind, committed)
             ).rowcount
         return int(deleted)
+
+    def restart_event_stream(self, kind: str) -> str:
+        """Start a new stream of ``kind`` as `restart_stream` does; return its id."""
+        stream = new_stream_id()
+        with self._transaction("restart event stream") as conn:
+            row = conn.execute(
+                "SELECT next_seq FROM event_streams WHERE kind = ?", (kind,)
+            ).fetchone()
+            next_seq = int(row[0]) if row else 1
+            (oldest,) = conn.execute(
+                "SELECT min(seq) FROM events WHERE kind = ?", (kind,)
+            ).fetchone()
+            shift = (oldest if oldest is not None else next_seq) - 1
+            _renumber(conn, "events", " AND kind = ?", (kind,), shift)
+            conn.execute(
+                "INSERT INTO event_streams (kind, stream, next_seq) VALUES (?, ?, ?) "
+                "ON CONFLICT (kind) DO UPDATE SET stream = excluded.stream, "
+                "next_seq = excluded.next_seq",
+                (kind, stream, next_seq - shift),
+            )
+        return stream
 
     def event_last_seq(self, kind: str) -> int:
         """Return the highest seq ever assigned to ``kind``, 0 if none."""

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
 import logging
 import time
 from collections.abc import Callable, Coroutine, Sequence
@@ -109,6 +110,14 @@ class Publisher:
         self._connected = False
         self._health = HealthMonitor(expected_intervals(cfg))
         self._skew_reported = False
+        self._ignored_acks = 0
+        self._tls = cfg.mqtt.tls.context() if cfg.mqtt.tls is not None else None
+        if cfg.mqtt.username is not None and self._tls is None and not _loopback(cfg.mqtt.host):
+            log.warning(
+                "the MQTT password goes to %s without TLS: anyone on that network can read "
+                "it; set mqtt.tls (docs/mqtt.md)",
+                cfg.mqtt.host,
+            )
         outbox.add_listener(lambda readings: self._health.observe(readings, millis(clock)))
 
     @property
@@ -149,6 +158,7 @@ class Publisher:
             committed=committed,
             oldest_t=oldest[0][1].t if oldest else None,
             alarms=self._alarms(),
+            ignored_acks=self._ignored_acks,
         )
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -184,8 +194,9 @@ class Publisher:
             mqtt.port,
             identifier=mqtt.client_id or f"coldtrace-{gw.site}-{gw.id}",
             username=mqtt.username,
-            password=mqtt.password.get_secret_value() if mqtt.password else None,
+            password=mqtt.secret(),
             keepalive=mqtt.keepalive_s,
+            tls_context=self._tls,
             will=will,
             clean_session=True,
             timeout=MQTT_TIMEOUT_S,
@@ -213,7 +224,7 @@ class Publisher:
                     self._report(client),
                 )
                 await self._publish_state(client, Status.OFFLINE)
-        except aiomqtt.MqttError as err:
+        except (aiomqtt.MqttError, OSError) as err:  # OSError: e.g. the password file is gone
             raise PublishError(mqtt.host, mqtt.port, str(err) or type(err).__name__) from err
         finally:
             self._connected = False
@@ -246,7 +257,7 @@ class Publisher:
             self.apply_ack(payload, retained=bool(message.retain))
         raise aiomqtt.MqttError("message stream ended")
 
-    def apply_ack(self, payload: bytes, *, retained: bool = False) -> int:
+    def apply_ack(self, payload: bytes, *, retained: bool = False) -> int:  # noqa: PLR0911
         """Apply one ack payload; return how many items it let the outbox delete.
 
         A ``retained`` ack may be hours old, so only fresh ones feed the skew estimate.
@@ -271,17 +282,42 @@ class Publisher:
         last = stream.last_seq()
         committed = ack.committed
         if committed > last:
-            log.warning(
-                "ack says %s seq %d is committed but only %d were assigned",
-                stream.kind,
-                committed,
-                last,
-            )
-            committed = last
+            self._ack_beyond_assigned(stream, committed, last)
+            return 0
         if not stream.window.acked(committed, self._monotonic()):
             return 0
         self._wake.set()
         return stream.confirm(self._monotonic(), force=False)
+
+    def _ack_beyond_assigned(self, stream: OutboxStream, committed: int, last: int) -> None:
+        """Ignore an ack for seqs this outbox never assigned, and move to a new stream.
+
+        Either the outbox was rolled back (restored from a backup: its next seqs are ones
+        ingest already committed, so under the old id they would be deleted unsent) or
+        the ack is forged. The ack cannot tell which; in both cases nothing is deleted and
+        the held items go out again under a new stream id, which ingest counts from zero.
+        """
+        self._ignored_acks += 1
+        fresh = stream.restart(self._monotonic())
+        log.error(
+            "ignored an ack for %s stream %s: seq %d committed, but this outbox assigned "
+            "only up to %d (restored from a backup, or a forged ack); nothing deleted, "
+            "its %d held items go out again as stream %s",
+            stream.kind,
+            stream.id,
+            committed,
+            last,
+            max(0, fresh.last_seq() - fresh.window.committed),
+            fresh.id,
+        )
+        self._streams[stream.kind] = fresh
+        self._by_id = {s.id: s for s in self._streams.values()}
+        self._wake.set()
+
+    @property
+    def ignored_acks(self) -> int:
+        """How many acks were ignored for claiming seqs this outbox never assigned."""
+        return self._ignored_acks
 
     def flush(self) -> int:
         """Delete everything acked so far from the outbox now; return how many."""
@@ -358,6 +394,13 @@ class Publisher:
             timeout = max(0.0, min(deadlines) - self._monotonic()) if deadlines else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 async def _until_stopped(stop: asyncio.Event, *loops: Coroutine[Any, Any, None]) -> None:

@@ -95,6 +95,26 @@ class OutboxStream:
         )
         return cls(outbox, kind, stream, window, window.committed, now)
 
+    def restart(self, now: float) -> OutboxStream:
+        """The same kind's stream under a new id, its held items renumbered from 1 (nothing lost).
+
+        What ingest already committed is deleted first; the rest is sent again under the
+        new id, whose watermark ingest starts from zero.
+        """
+        self.confirm(now, force=True)
+        if self.kind == Kind.READINGS:
+            self.outbox.restart_stream()
+        else:
+            self.outbox.restart_event_stream(self.kind)
+        window = self.window
+        return OutboxStream.open(
+            self.outbox,
+            self.kind,
+            resend_after_s=window.resend_after_s,
+            max_unconfirmed=window.max_unconfirmed,
+            now=now,
+        )
+
     def last_seq(self) -> int:
         """The highest seq ever assigned in this stream (0 if none)."""
         if self.kind == Kind.READINGS:

@@ -9,6 +9,7 @@ a later one: the broker re-sends them on the resumed session, and ingest is idem
 from __future__ import annotations
 
 import logging
+import ssl
 import threading
 from collections.abc import Iterable
 
@@ -18,6 +19,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.errors import BrokerConnectionError
 from ingest.intake import Intake
+from ingest.mqtt_security import MqttSecurity
 from ingest.plan import Received
 from telemetry.topics import Kind, subscription
 
@@ -31,7 +33,15 @@ class Consumer:
     settings before `start`.
     """
 
-    def __init__(self, *, host: str, port: int, client_id: str, share_group: str | None) -> None:
+    def __init__(
+        self,
+        *,
+        host: str,
+        port: int,
+        client_id: str,
+        share_group: str | None,
+        security: MqttSecurity | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.inbox = Intake()
@@ -45,6 +55,11 @@ class Consumer:
             manual_ack=True,
         )
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
+        self._refused: str | None = None  # why the broker last refused us, if it did
+        try:
+            (security or MqttSecurity()).apply(self._client, host)
+        except (OSError, ssl.SSLError) as err:
+            raise BrokerConnectionError(host, port, f"cannot set up TLS: {err}") from err
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
@@ -59,12 +74,13 @@ class Consumer:
         """Connect, subscribe and start paho's network thread; raise if the broker is away."""
         try:
             self._client.connect(self.host, self.port, keepalive=30)
-        except OSError as err:
+        except OSError as err:  # ssl.SSLError too: a certificate that does not verify
             raise BrokerConnectionError(self.host, self.port, str(err)) from err
         self._client.loop_start()
         if not self._subscribed.wait(timeout):
             self.stop()
-            raise BrokerConnectionError(self.host, self.port, f"not subscribed within {timeout} s")
+            why = f"refused: {self._refused}" if self._refused else "no subscription"
+            raise BrokerConnectionError(self.host, self.port, f"{why} within {timeout} s")
 
     def stop(self) -> None:
         """Disconnect cleanly; unacked messages stay queued in the broker's session."""
@@ -94,6 +110,7 @@ class Consumer:
         _props: object,
     ) -> None:
         if reason.is_failure:
+            self._refused = str(reason)
             log.error("broker %s:%d refused the connection: %s", self.host, self.port, reason)
             return
         self._generation += 1

@@ -74,7 +74,7 @@ def decode_message(msg: Received, *, now_ms: int, max_future_ms: int) -> Decoded
         if topic.kind in EVENT_KINDS:
             return _events(topic, msg, now_ms=now_ms, max_future_ms=max_future_ms)
         if topic.kind is Kind.STATE:
-            return Decoded(topic, state=decode_state(msg.payload), raw_state=msg.payload)
+            return _state(topic, msg)
     except DecodeError as err:
         reason = f"invalid state message: {err.reason}" if topic.kind is Kind.STATE else err.reason
         return Decoded(
@@ -82,6 +82,16 @@ def decode_message(msg: Received, *, now_ms: int, max_future_ms: int) -> Decoded
         )
     reason = f"ingest does not store {topic.kind} messages yet"
     return Decoded(topic, dead_letters=[DeadLetter(msg.topic, reason, msg.payload, topic.gateway)])
+
+
+def _state(topic: Topic, msg: Received) -> Decoded:
+    state = decode_state(msg.payload)
+    if state.gateway != topic.gateway:  # a state for another gateway is never applied
+        raise DecodeError(
+            f"state payload gateway {state.gateway!r} does not match topic gateway "
+            f"{topic.gateway!r}"
+        )
+    return Decoded(topic, state=state, raw_state=msg.payload)
 
 
 def _readings(topic: Topic, msg: Received, *, now_ms: int, max_future_ms: int) -> Decoded:

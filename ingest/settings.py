@@ -5,9 +5,11 @@ from __future__ import annotations
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.mqtt_security import MqttSecurityFields
 
-class IngestSettings(BaseSettings):
-    """How one ingest worker connects and how it batches."""
+
+class IngestSettings(BaseSettings, MqttSecurityFields):
+    """How one ingest worker connects (as whom, over TLS or not) and how it batches."""
 
     model_config = SettingsConfigDict(env_prefix="COLDTRACE_INGEST_")
 

@@ -57,40 +57,46 @@ class WriteResult:
 
 
 class SensorCache:
-    """Maps (uid, quantity) to sensor ids, creating sensors on first sight."""
+    """Maps (gateway, uid, quantity) to sensor ids, creating sensors on first sight.
+
+    A device id is unique per gateway only: a reading's sensor is the one of the gateway
+    that sent it (its topic, which the broker's ACL ties to that gateway's account), so a
+    gateway cannot write into another gateway's ``fridge-1`` (issue 9).
+    """
 
     def __init__(self) -> None:
-        self._ids: dict[tuple[str, str], int] = {}
+        self._ids: dict[tuple[str, str, str], int] = {}
 
     def resolve(self, conn: psycopg.Connection, readings: list[tuple[str, int, Reading]]) -> None:
         """Make sure every sensor of ``readings`` has an id (commits new sensors at once)."""
-        missing: dict[tuple[str, str], tuple[str, str]] = {}
+        missing: dict[tuple[str, str, str], str] = {}
         for gateway, _seq, r in readings:
-            key = (r.sensor, r.qty)
+            key = (gateway, r.sensor, r.qty)
             if key not in self._ids and key not in missing:
-                missing[key] = (r.unit, gateway)
+                missing[key] = r.unit
         if not missing:
             return
-        uids = [k[0] for k in missing]
-        qtys = [k[1] for k in missing]
-        units = [v[0] for v in missing.values()]
-        gws = [v[1] for v in missing.values()]
+        gws = [k[0] for k in missing]
+        uids = [k[1] for k in missing]
+        qtys = [k[2] for k in missing]
+        units = list(missing.values())
         with conn.transaction():
             conn.execute(
-                "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id) "
+                "INSERT INTO telemetry.sensors (gateway_id, uid, quantity, unit) "
                 "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
-                "ON CONFLICT (uid, quantity) DO NOTHING",
-                (uids, qtys, units, gws),
+                "ON CONFLICT (gateway_id, uid, quantity) DO NOTHING",
+                (gws, uids, qtys, units),
             )
             rows = conn.execute(
-                "SELECT s.id, s.uid, s.quantity FROM telemetry.sensors s "
-                "JOIN unnest(%s::text[], %s::text[]) AS k(uid, quantity) USING (uid, quantity)",
-                (uids, qtys),
+                "SELECT s.id, s.gateway_id, s.uid, s.quantity FROM telemetry.sensors s "
+                "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(gateway_id, uid, quantity) "
+                "USING (gateway_id, uid, quantity)",
+                (gws, uids, qtys),
             ).fetchall()
-        for sensor_id, uid, qty in rows:
-            self._ids[(uid, qty)] = sensor_id
+        for sensor_id, gateway, uid, qty in rows:
+            self._ids[(gateway, uid, qty)] = sensor_id
 
-    def __getitem__(self, key: tuple[str, str]) -> int:
+    def __getitem__(self, key: tuple[str, str, str]) -> int:
         return self._ids[key]
 
 
@@ -141,8 +147,8 @@ class Store:
             with cur.copy(_COPY) as copy:
                 copy.set_types(["int4", "int8", "float8", "int4", "int8"])
                 write = copy.write_row
-                for _gw, seq, r in readings:
-                    write((ids[(r.sensor, r.qty)], r.t, r.value, r.flags, seq))
+                for gw, seq, r in readings:
+                    write((ids[(gw, r.sensor, r.qty)], r.t, r.value, r.flags, seq))
             try:
                 with self.conn.transaction():
                     cur.execute(_INSERT_FAST)

@@ -73,6 +73,7 @@ class Worker:
             port=settings.mqtt_port,
             client_id=settings.client_id,
             share_group=settings.share_group,
+            security=settings.mqtt_security(),
         )
         self.consumer.inbox = Intake(
             max_messages=settings.intake_max_messages,

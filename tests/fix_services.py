@@ -6,11 +6,12 @@ import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
-from coldtrace.broker import Broker
+from coldtrace.broker import Broker, free_port
 from coldtrace.db import migrate
 from coldtrace.db.settings import DatabaseSettings
 
@@ -21,8 +22,26 @@ ADMIN_URL = os.environ.get(
 
 @pytest.fixture
 def broker(tmp_path: Path) -> Iterator[Broker]:
-    """A running Mosquitto with the project's config on a free port."""
+    """A running Mosquitto with the project's config on a free port, authenticated.
+
+    Anonymous clients are refused and each account is held to its ACL, as in a plant:
+    use ``broker.ingest_credentials``, ``broker.observer_credentials`` (reads
+    everything), ``broker.gateway_credentials(site, id)`` and the helpers in
+    ``tests/mqtt_helpers.py``.
+    """
     b = Broker(workdir=tmp_path / "mosquitto")
+    b.start()
+    try:
+        yield b
+    finally:
+        b.stop()
+
+
+@pytest.fixture
+def tls_broker(tmp_path: Path) -> Iterator[Broker]:
+    """Like ``broker``, plus a TLS listener on ``tls_port`` (certificate of its own CA,
+    ``tls_broker.tls.ca_cert``, valid for localhost and 127.0.0.1)."""
+    b = Broker(workdir=tmp_path / "mosquitto-tls", tls_port=free_port())
     b.start()
     try:
         yield b
@@ -35,8 +54,8 @@ def make_broker(tmp_path: Path) -> Iterator[object]:
     """Factory for brokers with extra config lines (e.g. a tiny max_queued_messages)."""
     started: list[Broker] = []
 
-    def factory(extra_config: str = "", *, name: str = "mosquitto") -> Broker:
-        b = Broker(workdir=tmp_path / name, extra_config=extra_config)
+    def factory(extra_config: str = "", *, name: str = "mosquitto", **kwargs: Any) -> Broker:
+        b = Broker(workdir=tmp_path / name, extra_config=extra_config, **kwargs)
         b.start()
         started.append(b)
         return b

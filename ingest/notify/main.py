@@ -46,7 +46,11 @@ def build_channels(
     mqtt = None
     if settings.mqtt_host:
         mqtt = MqttChannel(
-            settings.mqtt_host, settings.mqtt_port, settings.mqtt_client_id, settings.send_timeout_s
+            settings.mqtt_host,
+            settings.mqtt_port,
+            settings.mqtt_client_id,
+            settings.send_timeout_s,
+            settings.mqtt_security(),
         )
         channels["mqtt"] = mqtt
     return channels, mqtt

@@ -5,8 +5,10 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ingest.mqtt_security import MqttSecurityFields
 
-class NotifySettings(BaseSettings):
+
+class NotifySettings(BaseSettings, MqttSecurityFields):
     """Where messages go, how often the notifier looks, and how hard it retries."""
 
     model_config = SettingsConfigDict(env_prefix="COLDTRACE_NOTIFY_")
@@ -28,6 +30,7 @@ class NotifySettings(BaseSettings):
     voice_url: str | None = None
     provider_token: str | None = None
 
+    # The MQTT channel; credentials and TLS: the MQTT_* fields of MqttSecurityFields.
     mqtt_host: str | None = None
     mqtt_port: int = 1883
     mqtt_client_id: str = "coldtrace-notifier-1"

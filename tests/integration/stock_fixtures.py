@@ -118,7 +118,7 @@ def move(
 def sensor(db_url: str, uid: str, *, gateway_site: str | None = None) -> int:
     """A temperature sensor (with a gateway of ``gateway_site`` if given)."""
     with psycopg.connect(db_url) as conn:
-        gateway = None
+        gateway = "gw-1"  # a sensor always belongs to a gateway (migration 0015)
         if gateway_site is not None:
             gateway = f"gw-{gateway_site}"
             conn.execute(

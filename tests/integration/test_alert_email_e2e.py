@@ -25,7 +25,7 @@ from ingest.alerts import escalate_due
 from ingest.notify.main import open_notifier
 from ingest.notify.settings import NotifySettings
 from tests.integration.test_alerts import FAST, Seq, assign_profile, start_worker, stop_worker
-from tests.mqtt_helpers import client, publish, wait_until
+from tests.mqtt_helpers import gateway_client, publish, wait_until
 
 TOPIC = "ct/v1/plant-1/gw-1/readings"
 MIN = 60_000
@@ -82,7 +82,7 @@ def test_failing_fridge_to_one_email_escalation_ack_and_a_second_episode(
         smtp_host="127.0.0.1", smtp_port=mail.port, run_alert_jobs=False, backoff_base_s=0
     )
     _worker, stop, thread = start_worker(broker, db_url, "ingest-e2e")
-    pub = client(broker.port)
+    pub = gateway_client(broker)
     seq = Seq()
     t0 = int(time.time() * 1000) - 60 * MIN
     try:

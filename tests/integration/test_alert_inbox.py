@@ -19,8 +19,8 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 def test_inbox_shows_open_alerts_first_and_closed_below(db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         (sensor,) = conn.execute(
-            "INSERT INTO telemetry.sensors (uid, quantity, unit) VALUES ('FRIDGE-9', 'temperature',"
-            " 'Cel') RETURNING id"
+            "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id)"
+            " VALUES ('FRIDGE-9', 'temperature', 'Cel', 'gw-1') RETURNING id"
         ).fetchone()
         for status, summary, late in [
             ("open", "Fridge 9 above 8 °C for 42 min", True),

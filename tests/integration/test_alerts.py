@@ -23,11 +23,10 @@ from erp_core.app import create_app
 from erp_core.settings import ApiSettings
 from ingest import alerts as ingest_alerts
 from ingest.evaluate import evaluate_pending, sweep
-from ingest.settings import IngestSettings
 from ingest.worker import Worker
 from telemetry.payloads import VERSION, Reading, ReadingBatch
 from tests.integration.access_helpers import PASSWORDS, add_user, bearer, token_for
-from tests.mqtt_helpers import client, publish, wait_until
+from tests.mqtt_helpers import gateway_client, ingest_settings, publish, wait_until
 
 TOPIC = "ct/v1/plant-1/gw-1/readings"
 MIN = 60_000
@@ -46,7 +45,7 @@ def one(db_url: str, sql: str, args: tuple = ()) -> object:
 def start_worker(
     broker: Broker, db_url: str, name: str
 ) -> tuple[Worker, threading.Event, threading.Thread]:
-    settings = IngestSettings(mqtt_port=broker.port, client_id=name, max_delay_ms=50)
+    settings = ingest_settings(broker, client_id=name, max_delay_ms=50)
     w = Worker(settings, db_url)  # real clock: device times below are relative to now
     stop = threading.Event()
     t = threading.Thread(target=w.run, args=(stop,), daemon=True)
@@ -137,7 +136,7 @@ def now_ms() -> int:
 def test_excursion_longer_than_delay_opens_one_alert_and_grows_it(broker, db_url, worker):
     sid = assign_profile(db_url, "fridge-a", FAST)
     base = now_ms() - 10 * MIN
-    seq, pub = Seq(), client(broker.port)
+    seq, pub = Seq(), gateway_client(broker)
     # 2 min at 5 °C, then 12 °C every 20 s for 4 min: beyond the 2 min delay
     points = [(base + i * 20_000, 5.0) for i in range(6)]
     points += [(base + 2 * MIN + i * 20_000, 12.0) for i in range(12)]
@@ -181,7 +180,7 @@ def test_excursion_longer_than_delay_opens_one_alert_and_grows_it(broker, db_url
 def test_backlog_six_hours_old_raises_a_late_alert(broker, db_url, worker):
     # no profile assigned: the shipped default fridge-2-8 applies (15 min alarm delay)
     base = now_ms() - 6 * 3600_000
-    seq, pub = Seq(), client(broker.port)
+    seq, pub = Seq(), gateway_client(broker)
     points = [(base + i * MIN, 5.0) for i in range(5)] + [
         (base + (5 + i) * MIN, 11.0) for i in range(30)
     ]
@@ -214,7 +213,7 @@ def test_backlog_six_hours_old_raises_a_late_alert(broker, db_url, worker):
 def test_short_spike_is_no_alert_but_absolute_breach_alarms_at_once(broker, db_url, worker):
     assign_profile(db_url, "fridge-a", FAST)
     base = now_ms() - 10 * MIN
-    seq, pub = Seq(), client(broker.port)
+    seq, pub = Seq(), gateway_client(broker)
     # 40 s at 12 °C (delay is 120 s), then back in range
     publish(
         pub,
@@ -406,7 +405,7 @@ def test_an_excursion_in_progress_cannot_be_closed(db_url):
 def test_restarted_worker_continues_the_same_alert(broker, db_url):
     assign_profile(db_url, "fridge-a", FAST)
     base = now_ms() - 10 * MIN
-    seq, pub = Seq(), client(broker.port)
+    seq, pub = Seq(), gateway_client(broker)
     _w, stop, t = start_worker(broker, db_url, "ingest-a")
     publish(pub, TOPIC, seq.batch([(base + i * 20_000, 12.0) for i in range(10)]))
     assert wait_until(lambda: one(db_url, "SELECT count(*) FROM telemetry.alerts") == 1)
@@ -425,7 +424,7 @@ def test_restarted_worker_continues_the_same_alert(broker, db_url):
 
 def test_power_loss_and_offline_become_alerts_and_end(broker, db_url, worker):
     base = now_ms() - 5 * MIN
-    seq, pub = Seq(), client(broker.port)
+    seq, pub = Seq(), gateway_client(broker)
     publish(
         pub,
         TOPIC,
@@ -471,7 +470,7 @@ def test_power_loss_and_offline_become_alerts_and_end(broker, db_url, worker):
 
 def test_low_battery_and_sensor_fault_open_and_clear(broker, db_url, worker):
     base = now_ms() - 5 * MIN
-    seq, pub = Seq(), client(broker.port)
+    seq, pub = Seq(), gateway_client(broker)
     publish(pub, TOPIC, seq.batch([(base, 40.0), (base + MIN, 12.0)], qty="battery", unit="%"))
     assert wait_until(
         lambda: one(db_url, "SELECT count(*) FROM telemetry.alerts WHERE kind = 'low_battery'") == 1
@@ -624,7 +623,7 @@ def test_a_stuck_probe_is_found_by_the_sweep_and_ends_when_the_value_moves(broke
     stuck = AlarmProfile(name="stuck", low=2.0, high=8.0, stuck_after_s=300)
     assign_profile(db_url, "fridge-s", stuck)
     base = now_ms() - 10 * MIN
-    seq, pub = Seq(), client(broker.port)
+    seq, pub = Seq(), gateway_client(broker)
     # 5.0 then 4.0 for 4 min: not yet stuck
     publish(
         pub,
@@ -666,7 +665,7 @@ def test_a_failing_evaluation_is_logged_requeued_and_retried_without_blocking(
             (bad,),
         )
     base = now_ms() - 10 * MIN
-    seq, pub = Seq(), client(broker.port)
+    seq, pub = Seq(), gateway_client(broker)
     pts = [(base + i * 20_000, 12.0) for i in range(10)]
     publish(pub, TOPIC, seq.batch(pts, sensor="fridge-good"))
     publish(pub, TOPIC, seq.batch(pts, sensor="fridge-bad"))

@@ -33,12 +33,11 @@ from gateway.outbox import Outbox
 from gateway.publisher import Publisher
 from gateway.sources.barcode import BarcodeSource
 from gateway.sources.ble import BleSource
-from ingest.settings import IngestSettings
 from ingest.worker import Worker
 from telemetry.codec import encode
 from telemetry.payloads import VERSION, ScanBatch, ScanItem, TagItem
 from telemetry.topics import Kind
-from tests.mqtt_helpers import client, publish
+from tests.mqtt_helpers import gateway_client, gateway_mqtt, ingest_settings, publish
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -52,9 +51,7 @@ def rows(db_url: str, sql: str) -> list[tuple[Any, ...]]:
 
 @pytest.fixture
 def worker(broker: Broker, db_url: str) -> Iterator[Worker]:
-    settings = IngestSettings(
-        mqtt_port=broker.port, client_id=f"ingest-{uuid.uuid4().hex[:8]}", max_delay_ms=50
-    )
+    settings = ingest_settings(broker, client_id=f"ingest-{uuid.uuid4().hex[:8]}", max_delay_ms=50)
     w = Worker(settings, db_url)
     stop = threading.Event()
     t = threading.Thread(target=w.run, args=(stop,), daemon=True)
@@ -70,7 +67,7 @@ def gateway_config(broker: Broker, tmp_path: Path, **devices: Any) -> GatewayCon
     return GatewayConfig.model_validate(
         {
             "gateway": {"id": "gw-edge", "site": "plant-1"},
-            "mqtt": {"host": broker.host, "port": broker.port, "reconnect_max_s": 1},
+            "mqtt": gateway_mqtt(broker, "plant-1", "gw-edge", reconnect_max_s=1),
             "outbox": {"path": str(tmp_path / "outbox.sqlite"), "resend_after_s": 2},
             "state_interval_s": 1,
             **devices,
@@ -181,7 +178,7 @@ def test_redelivered_scans_are_stored_once(broker: Broker, db_url: str, worker: 
         ScanItem(t=now + 1, scanner="s", data=HIBC, ok=True, scheme="hibc", di="A123BJC5D6E71"),
     ]
     batch = ScanBatch(VERSION, "gw-x", "stream-x", (1, 2), now, items)
-    pub = client(broker.port)
+    pub = gateway_client(broker, "plant-1", "gw-x")
     for _ in range(3):
         publish(pub, "ct/v1/plant-1/gw-x/scans", encode(batch))
     # a scan claiming ok with a reason breaks the contract: dead-lettered, watermark moves on

@@ -17,7 +17,7 @@ from coldtrace.broker import Broker, free_port
 from coldtrace.demo import GATEWAY, SITE, outbox_counts, write_gateway_config
 from coldtrace.supervise import Supervisor, coldtrace_args
 from telemetry.payloads import VERSION, Reading, ReadingBatch
-from tests.mqtt_helpers import client, publish, wait_until
+from tests.mqtt_helpers import gateway_client, ingest_env, publish, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -45,8 +45,9 @@ class Stack:
         return int(row[0]) if row else 0
 
     def start_ingest(self, **env: str) -> None:
-        args = coldtrace_args("ingest", "--plain-logs", "--mqtt-port", str(self.broker.port))
-        self.sup.add("ingest", args, {"COLDTRACE_DATABASE_URL": self.db_url, **env})
+        args = coldtrace_args("ingest", "--plain-logs")
+        env = {"COLDTRACE_DATABASE_URL": self.db_url, **ingest_env(self.broker), **env}
+        self.sup.add("ingest", args, env)
 
     def drain(self, timeout: float = 120) -> tuple[int, int]:
         """Stop the devices, then wait until the outbox is empty and everything is stored."""
@@ -91,7 +92,7 @@ def start_stack(
     stack.start_ingest(**(ingest_env or {}))
     cfg = write_gateway_config(
         tmp,
-        broker.port,
+        broker,
         ports,
         poll_interval_s=poll_interval_s,
         batch_max=batch_max,
@@ -158,7 +159,7 @@ def test_simulated_fridges_to_database(tmp_path, broker, db_url, stacks):
         sent=int(time.time() * 1000),
         items=[Reading(t=t, sensor=u, qty=q, value=v, unit=un) for t, u, q, v, un, _ in rows],
     )
-    pub = client(broker.port)
+    pub = gateway_client(broker, SITE, GATEWAY)
     publish(pub, f"ct/v1/{SITE}/{GATEWAY}/readings", again)
     time.sleep(2)
     assert stack.stored() == produced

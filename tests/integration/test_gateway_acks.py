@@ -27,12 +27,11 @@ from gateway.health import HealthState
 from gateway.outbox import Outbox
 from gateway.publisher import Publisher
 from gateway.streams import build_batch, build_event_batch
-from ingest.settings import IngestSettings
 from ingest.worker import Worker
 from telemetry.codec import decode_ack, encode
 from telemetry.payloads import Reading, ScanItem, TagItem
 from telemetry.topics import Kind, Topic, ack_filter
-from tests.mqtt_helpers import Collector, client, publish
+from tests.mqtt_helpers import Collector, gateway_client, gateway_mqtt, ingest_settings, publish
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -74,7 +73,7 @@ def _items(now_ms: int) -> tuple[list[Reading], list[TagItem], list[ScanItem]]:
 
 def _send_everything_once(broker: Broker, box: Outbox, now_ms: int) -> dict[Kind, str]:
     """Publish every stream of ``box`` once, as a gateway killed before any delete would have."""
-    c = client(broker.port)
+    c = gateway_client(broker, SITE, GATEWAY)
     try:
         rows = box.read_from(1, 1000)
         publish(
@@ -102,9 +101,7 @@ def _send_everything_once(broker: Broker, box: Outbox, now_ms: int) -> dict[Kind
 @contextlib.contextmanager
 def _ingest_worker(broker: Broker, db_url: str) -> Iterator[None]:
     """Run a real ingest worker for the duration of the block, then stop it."""
-    settings = IngestSettings(
-        mqtt_port=broker.port, client_id=f"ingest-{uuid.uuid4().hex[:8]}", max_delay_ms=50
-    )
+    settings = ingest_settings(broker, client_id=f"ingest-{uuid.uuid4().hex[:8]}", max_delay_ms=50)
     worker = Worker(settings, db_url)
     stop = threading.Event()
     thread = threading.Thread(target=worker.run, args=(stop,), daemon=True)
@@ -130,7 +127,7 @@ def _sent_and_committed_before_a_crash(broker: Broker, db_url: str, path: Path) 
         box.append_events(Kind.TAGS, [encode(t) for t in tags])
         box.append_events(Kind.SCANS, [encode(s) for s in scans])
         expected = {box.stream: len(readings)}
-        acks = Collector(broker.port, ack_filter(SITE, GATEWAY))
+        acks = Collector(broker, ack_filter(SITE, GATEWAY))
 
         def all_acked(payloads: list[bytes]) -> bool:
             return {(a := decode_ack(p)).stream: a.committed for p in payloads} == expected
@@ -142,7 +139,7 @@ def _sent_and_committed_before_a_crash(broker: Broker, db_url: str, path: Path) 
         assert box.depth() == len(readings)  # nothing was deleted before the "crash"
 
     # a late subscriber sees one retained watermark per stream, each on its own topic
-    retained = Collector(broker.port, ack_filter(SITE, GATEWAY))
+    retained = Collector(broker, ack_filter(SITE, GATEWAY))
     assert retained.wait_for(lambda ps: len(ps) == 3, timeout=10)
     assert {decode_ack(p).stream: decode_ack(p).committed for p in retained.payloads} == expected
     acks.close()
@@ -154,7 +151,7 @@ def _config(broker: Broker, path: Path) -> GatewayConfig:
     return GatewayConfig.model_validate(
         {
             "gateway": {"id": GATEWAY, "site": SITE},
-            "mqtt": {"host": broker.host, "port": broker.port, "reconnect_max_s": 1},
+            "mqtt": gateway_mqtt(broker, SITE, GATEWAY, reconnect_max_s=1),
             "outbox": {"path": str(path), "resend_after_s": 30},
             "state_interval_s": 0.2,
         }
@@ -200,7 +197,7 @@ def test_restarted_gateway_deletes_every_stream_on_the_retained_acks_alone(
     """The same with the whole gateway (`run_gateway`), ingest still gone."""
     path = tmp_path / "outbox.sqlite"
     counts = _sent_and_committed_before_a_crash(broker, db_url, path)
-    states = Collector(broker.port, str(Topic.build(SITE, GATEWAY, Kind.STATE)))
+    states = Collector(broker, str(Topic.build(SITE, GATEWAY, Kind.STATE)))
 
     def depths() -> dict[Kind, int]:
         with Outbox.open(path) as box:

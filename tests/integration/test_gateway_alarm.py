@@ -33,7 +33,7 @@ from ingest.notify.models import AlertNotice
 from ingest.notify.render import document
 from telemetry.modbus_profiles import SerialDefaults
 from telemetry.topics import Kind, Topic
-from tests.mqtt_helpers import Collector, client, publish
+from tests.mqtt_helpers import Collector, client, gateway_mqtt, publish
 
 pytestmark = pytest.mark.timeout(90)
 needs_socat = pytest.mark.skipif(shutil.which("socat") is None, reason="socat is not installed")
@@ -74,7 +74,7 @@ def config(
     return GatewayConfig.model_validate(
         {
             "gateway": {"id": GATEWAY, "site": SITE},
-            "mqtt": {"host": broker.host, "port": broker.port, "reconnect_max_s": 1},
+            "mqtt": gateway_mqtt(broker, SITE, GATEWAY, reconnect_max_s=1),
             "outbox": {"path": str(outbox)},
             "state_interval_s": 30,  # alarm changes must be published without waiting for this
             "modbus": [
@@ -116,7 +116,7 @@ def test_relay_follows_local_limits_and_works_without_the_broker(
     relay = SimulatedRelay(unit=2)
     sensor.hold({"temperature": 5.0, "humidity": 40.0})
     cfg = config(broker, gw_port, tmp_path / "outbox.sqlite")
-    states = Collector(broker.port, str(Topic.build(SITE, GATEWAY, Kind.STATE)))
+    states = Collector(broker, str(Topic.build(SITE, GATEWAY, Kind.STATE)))
 
     def alarm_states() -> list[tuple[bool, bool | None]]:
         out = []
@@ -238,8 +238,8 @@ def test_open_central_alert_holds_the_relay_until_acknowledged(
     sensor.hold({"temperature": 5.0, "humidity": 40.0})  # in range all along
     cfg = config(broker, "", tmp_path / "outbox.sqlite", tcp_port=port, central_alerts=True)
     topic = notifier_alerts_topic(SITE)
-    states = Collector(broker.port, str(Topic.build(SITE, GATEWAY, Kind.STATE)))
-    notifier = client(broker.port)
+    states = Collector(broker, str(Topic.build(SITE, GATEWAY, Kind.STATE)))
+    notifier = client(broker, broker.notifier_credentials)
 
     async def scenario() -> None:
         bus = SimulatedBus.behind_converter("127.0.0.1", port, [sensor, relay])

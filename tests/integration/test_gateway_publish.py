@@ -38,6 +38,7 @@ from telemetry.modbus_profiles import builtin_profiles
 from telemetry.modbus_profiles import encode as encode_registers
 from telemetry.payloads import VERSION, Ack, GatewayState, Reading, Status
 from telemetry.topics import Kind, Topic, ack_topic
+from tests.mqtt_helpers import gateway_mqtt
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -67,6 +68,8 @@ class FakeIngest:
         self._client.on_connect = self._on_connect
         self._client.on_message = self._on_message
         self._client.reconnect_delay_set(min_delay=1, max_delay=1)
+        creds = broker.ingest_credentials  # ingest's account: reads readings, writes acks
+        self._client.username_pw_set(creds.username, creds.password)
         self._client.connect(broker.host, broker.port)
         self._client.loop_start()
 
@@ -144,7 +147,7 @@ def gateway_config(
     return GatewayConfig.model_validate(
         {
             "gateway": {"id": gw, "site": site},
-            "mqtt": {"host": broker.host, "port": broker.port, "reconnect_max_s": 1},
+            "mqtt": gateway_mqtt(broker, site, gw, reconnect_max_s=1),
             "outbox": {"path": str(outbox), "batch_max": 7, "resend_after_s": 2} | outbox_opts,
             "state_interval_s": 0.5,
             "modbus": [
@@ -324,10 +327,12 @@ def start_gateway_process(config: Path) -> subprocess.Popen[bytes]:
 
 def write_config(tmp_path: Path, broker: Broker, ids: tuple[str, str]) -> Path:
     site, gw = ids
+    creds = broker.gateway_credentials(site, gw)
     path = tmp_path / "gateway.yaml"
     path.write_text(
         f"gateway: {{id: {gw}, site: {site}}}\n"
-        f"mqtt: {{host: {broker.host}, port: {broker.port}, keepalive_s: 5}}\n"
+        f"mqtt: {{host: {broker.host}, port: {broker.port}, keepalive_s: 5,\n"
+        f"       username: {creds.username}, password: {creds.password}}}\n"
         "outbox: {path: outbox.sqlite, batch_max: 4, resend_after_s: 1}\n"
         "state_interval_s: 30\n"
     )

@@ -36,7 +36,7 @@ from gateway.outbox import Outbox
 from gateway.sources.modbus import MAX_RETRY_DELAY_S
 from telemetry.codec import decode_state
 from telemetry.payloads import Reading
-from tests.mqtt_helpers import Collector
+from tests.mqtt_helpers import Collector, gateway_mqtt, ingest_env
 from tests.mqtt_helpers import wait_until as wait_sync
 
 T0 = 1_767_225_600_000  # 2026-01-01T00:00Z, a day-old backlog is in the past
@@ -100,20 +100,20 @@ def test_gateway_sigkill_mid_drain_loses_and_doubles_nothing(
     stream = prefill(outbox, total)
     cfg = tmp_path / "gateway.yaml"
     gw_id = "gw-" + uuid.uuid4().hex[:8]
-    states = Collector(broker.port, f"ct/v1/kill/{gw_id}/state")
+    states = Collector(broker, f"ct/v1/kill/{gw_id}/state")
     cfg.write_text(
         yaml.safe_dump(
             {
                 "gateway": {"id": gw_id, "site": "kill"},
-                "mqtt": {"host": broker.host, "port": broker.port, "reconnect_max_s": 1},
+                "mqtt": gateway_mqtt(broker, "kill", gw_id, reconnect_max_s=1),
                 "outbox": {"path": str(outbox), "batch_max": 500, "resend_after_s": 3},
                 "state_interval_s": 2,
             }
         )
     )
     sup = Supervisor(logdir=tmp_path / "logs")
-    ingest_args = coldtrace_args("ingest", "--plain-logs", "--mqtt-port", str(broker.port))
-    sup.add("ingest", ingest_args, {"COLDTRACE_DATABASE_URL": db_url})
+    ingest_args = coldtrace_args("ingest", "--plain-logs")
+    sup.add("ingest", ingest_args, {"COLDTRACE_DATABASE_URL": db_url, **ingest_env(broker)})
     sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(cfg), "--plain-logs"))
     gateway = sup.children["gateway"]
     try:
@@ -203,7 +203,7 @@ async def vanishing_device(tmp_path: Path, broker: Broker) -> None:
     cfg = GatewayConfig.model_validate(
         {
             "gateway": {"id": gw, "site": site},
-            "mqtt": {"host": broker.host, "port": broker.port, "reconnect_max_s": 1},
+            "mqtt": gateway_mqtt(broker, site, gw, reconnect_max_s=1),
             "outbox": {"path": str(outbox)},
             "state_interval_s": 0.5,
             "modbus": [
@@ -221,7 +221,7 @@ async def vanishing_device(tmp_path: Path, broker: Broker) -> None:
             ],
         }
     )
-    states = Collector(broker.port, f"ct/v1/{site}/{gw}/state")
+    states = Collector(broker, f"ct/v1/{site}/{gw}/state")
     stops = [asyncio.Event(), asyncio.Event()]
     served = [asyncio.create_task(d.serve(stop=s)) for d, s in zip(devices, stops, strict=True)]
     stop = asyncio.Event()
@@ -326,7 +326,7 @@ async def failing_devices(tmp_path: Path, broker: Broker) -> None:
     cfg = GatewayConfig.model_validate(
         {
             "gateway": {"id": gw, "site": site},
-            "mqtt": {"host": broker.host, "port": broker.port},
+            "mqtt": gateway_mqtt(broker, site, gw),
             "outbox": {"path": str(outbox)},
             "state_interval_s": 0.5,
             "modbus": [
@@ -359,7 +359,7 @@ async def failing_devices(tmp_path: Path, broker: Broker) -> None:
             ],
         }
     )
-    states = Collector(broker.port, f"ct/v1/{site}/{gw}/state")
+    states = Collector(broker, f"ct/v1/{site}/{gw}/state")
     sim_stop, stop = asyncio.Event(), asyncio.Event()
     served = asyncio.create_task(good.serve(stop=sim_stop))
     gateway = asyncio.create_task(run_gateway(cfg, stop=stop))

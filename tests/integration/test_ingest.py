@@ -10,10 +10,17 @@ import psycopg
 import pytest
 
 from coldtrace.broker import Broker
-from ingest.settings import IngestSettings
 from ingest.worker import Worker
 from telemetry.codec import decode_ack
-from tests.mqtt_helpers import T0_MS, Collector, batch, client, publish, wait_until
+from tests.mqtt_helpers import (
+    T0_MS,
+    Collector,
+    batch,
+    gateway_client,
+    ingest_settings,
+    publish,
+    wait_until,
+)
 
 TOPIC = "ct/v1/plant-1/gw-1/readings"
 
@@ -26,7 +33,7 @@ def count(db_url: str, sql: str) -> int:
 
 @pytest.fixture
 def worker(broker: Broker, db_url: str) -> Iterator[Worker]:
-    settings = IngestSettings(mqtt_port=broker.port, client_id="ingest-test", max_delay_ms=50)
+    settings = ingest_settings(broker, client_id="ingest-test", max_delay_ms=50)
     w = Worker(settings, db_url, clock=lambda: T0_MS / 1000 + 3600)
     stop = threading.Event()
     t = threading.Thread(target=w.run, args=(stop,), daemon=True)
@@ -39,8 +46,8 @@ def worker(broker: Broker, db_url: str) -> Iterator[Worker]:
 
 
 def test_batches_are_stored_once_and_watermark_published(broker, db_url, worker):
-    acks = Collector(broker.port, "ct/v1/plant-1/gw-1/ack/#")
-    pub = client(broker.port)
+    acks = Collector(broker, "ct/v1/plant-1/gw-1/ack/#")
+    pub = gateway_client(broker)
     for first in range(1, 1001, 100):
         publish(pub, TOPIC, batch(first, 100))
     assert wait_until(lambda: count(db_url, "SELECT count(*) FROM telemetry.readings") == 1000)
@@ -62,7 +69,7 @@ def test_batches_are_stored_once_and_watermark_published(broker, db_url, worker)
 
 
 def test_malformed_message_is_dead_lettered_and_good_ones_flow(broker, db_url, worker):
-    pub = client(broker.port)
+    pub = gateway_client(broker)
     publish(pub, TOPIC, batch(1, 10))
     publish(pub, TOPIC, b'{"v": 1, "gateway": "gw-1", "items": "oops"')  # truncated JSON
     publish(pub, TOPIC, b'{"v": 7, "gateway": "gw-1"}')
@@ -100,7 +107,7 @@ def test_malformed_message_is_dead_lettered_and_good_ones_flow(broker, db_url, w
 
 
 def test_reading_from_the_far_future_is_rejected_with_reason(broker, db_url, worker):
-    pub = client(broker.port)
+    pub = gateway_client(broker)
     future = batch(1, 1, t0_ms=T0_MS + 86_400_000)  # worker clock is T0 + 1 h
     publish(pub, TOPIC, future)
     assert wait_until(lambda: count(db_url, "SELECT count(*) FROM telemetry.dead_letters") == 1)
@@ -110,7 +117,7 @@ def test_reading_from_the_far_future_is_rejected_with_reason(broker, db_url, wor
 
 
 def test_ingest_resumes_after_database_outage(broker, db_url, worker):
-    pub = client(broker.port)
+    pub = gateway_client(broker)
     publish(pub, TOPIC, batch(1, 50))
     assert wait_until(lambda: count(db_url, "SELECT count(*) FROM telemetry.readings") == 50)
     # kill the worker's connection; the next flush must reconnect and still store

@@ -44,7 +44,8 @@ def conn(db_url: str) -> Iterator[psycopg.Connection]:
 
 def add_sensor(conn: psycopg.Connection, uid: str, quantity: str = "temperature") -> int:
     row = conn.execute(
-        "INSERT INTO telemetry.sensors (uid, quantity, unit) VALUES (%s, %s, 'Cel') RETURNING id",
+        "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id)"
+        " VALUES (%s, %s, 'Cel', 'gw-1') RETURNING id",
         (uid, quantity),
     ).fetchone()
     assert row is not None

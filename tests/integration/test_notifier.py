@@ -269,11 +269,12 @@ def test_routing_by_site_severity_and_escalation_level(db_url: str, smtp, http_s
         e_l1 = add_event(conn, warn1, "escalated", 1)
         e_l2 = add_event(conn, warn1, "escalated", 2)
         e_upd = add_event(conn, warn1, "updated", 2)  # no route listens to 'updated' by email
-    mqtt_sub = Collector(broker.port, "ct/v1/+/alerts")
+    mqtt_sub = Collector(broker, "ct/v1/+/alerts")
     time.sleep(0.3)
     s = settings(smtp_host="127.0.0.1", smtp_port=port, sms_url=f"{http_sink.url}/sms",
                  voice_url=f"{http_sink.url}/voice", mqtt_host="127.0.0.1",
-                 mqtt_port=broker.port)  # fmt: skip
+                 mqtt_port=broker.port, mqtt_username=broker.notifier_credentials.username,
+                 mqtt_password=broker.notifier_credentials.password)  # fmt: skip
     asyncio.run(passes(db_url, s, n=4))
 
     got = {(e, name, ch) for e, name, ch, status, *_ in deliveries(db_url) if status == "sent"}

@@ -59,8 +59,8 @@ def fridge_with_lot(api: Api, db_url: str, *, code: str, lot_number: str) -> tup
     )
     with psycopg.connect(db_url) as conn:
         (sensor,) = conn.execute(
-            "INSERT INTO telemetry.sensors (uid, quantity, unit)"
-            " VALUES (%s, 'temperature', 'Cel') RETURNING id",
+            "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id)"
+            " VALUES (%s, 'temperature', 'Cel', 'gw-1') RETURNING id",
             (f"T-{code}",),
         ).fetchone()
         conn.execute(
@@ -234,8 +234,8 @@ def test_retention_run_keeps_every_reading_of_a_lot_under_retention(api: Api, db
     lot, sensor = fridge_with_lot(api, db_url, code="FE", lot_number="KEEP-1")
     with psycopg.connect(db_url) as conn:
         (loose,) = conn.execute(
-            "INSERT INTO telemetry.sensors (uid, quantity, unit)"
-            " VALUES ('T-LOOSE', 'temperature', 'Cel') RETURNING id"
+            "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id)"
+            " VALUES ('T-LOOSE', 'temperature', 'Cel', 'gw-1') RETURNING id"
         ).fetchone()
         conn.execute(
             "INSERT INTO telemetry.readings (time, sensor_id, value)"

@@ -25,7 +25,7 @@ from coldtrace.seed import (
 )
 from coldtrace.supervise import Supervisor, coldtrace_args
 from erp_core.stock.movements import current_locations
-from tests.mqtt_helpers import wait_until
+from tests.mqtt_helpers import ingest_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -47,13 +47,16 @@ def outcome_counts(db_url: str) -> dict[str, int]:
     return {k: int(v) for k, v in rows}
 
 
-def test_scans_and_tag_reads_become_movements(tmp_path: Path, broker: Broker, db_url: str) -> None:
+def test_scans_and_tag_reads_become_movements(
+    tmp_path: Path, tls_broker: Broker, db_url: str
+) -> None:
+    broker = tls_broker  # the gateway comes in over TLS, as in the demo
     with psycopg.connect(db_url) as conn:
         lots = seed_demo(conn, now=datetime.now(UTC), gateway=GATEWAY)
     scanners = {name: free_port() for name in (*FRIDGE_SCANNERS, DOCK_SCANNER)}
     readers = {TRUCK_PORTAL: free_port()}
     cfg = write_gateway_config(
-        tmp_path, broker.port, [], scanners=scanners, readers=readers, state_interval_s=2
+        tmp_path, broker, [], scanners=scanners, readers=readers, state_interval_s=2, tls=True
     )
     script = tmp_path / "warehouse.jsonl"
     env = {"COLDTRACE_DATABASE_URL": db_url}
@@ -63,9 +66,7 @@ def test_scans_and_tag_reads_become_movements(tmp_path: Path, broker: Broker, db
     wh += [f"--reader={n}={p}" for n, p in readers.items()]
     try:
         sup.add("warehouse", coldtrace_args(*wh))
-        sup.add(
-            "ingest", coldtrace_args("ingest", "--plain-logs", "--mqtt-port", str(broker.port)), env
-        )
+        sup.add("ingest", coldtrace_args("ingest", "--plain-logs"), env | ingest_env(broker))
         sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(cfg), "--plain-logs"))
         sup.add("erp-jobs", coldtrace_args("erp-jobs", "--plain-logs", "--interval", "1"), env)
         with script.open("a") as fh:

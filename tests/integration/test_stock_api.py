@@ -194,8 +194,8 @@ def test_overlapping_assignment_refused(api: Api, db_url: str) -> None:
     ids = setup_site(api)
     with psycopg.connect(db_url) as conn:
         sensor = conn.execute(
-            "INSERT INTO telemetry.sensors (uid, quantity, unit) "
-            "VALUES ('x', 'temperature', 'Cel') RETURNING id"
+            "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id) "
+            "VALUES ('x', 'temperature', 'Cel', 'gw-1') RETURNING id"
         ).fetchone()[0]
     first = api.post(
         "admin",
@@ -222,8 +222,8 @@ def test_scans_shipment_and_history_over_http(api: Api, db_url: str) -> None:
     with psycopg.connect(db_url) as conn:
         fridge_s, dock_s, logger = (
             conn.execute(
-                "INSERT INTO telemetry.sensors (uid, quantity, unit) "
-                "VALUES (%s, 'temperature', 'Cel') RETURNING id",
+                "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id) "
+                "VALUES (%s, 'temperature', 'Cel', 'gw-1') RETURNING id",
                 (uid,),
             ).fetchone()[0]
             for uid in ("fr", "dk", "logger")

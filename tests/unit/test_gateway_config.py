@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from coldtrace.devices_tls import create_ca
 from gateway.app import load_config
 from gateway.config import ModbusDevice
 from gateway.config_modbus import bus_conflict
@@ -310,3 +312,62 @@ def test_alarm_limit_must_watch_a_quantity_the_sensor_delivers(tmp_path: Path) -
     assert "temperature" in issue.message
     ok = BUS.replace("sensor: room-1,", "sensor: room-1, qty: humidity,")
     assert load_config(write(tmp_path, ok)).alarms[0].limits[0].qty == "humidity"
+
+
+# --- mqtt.tls and credentials (docs/mqtt.md) ---
+
+
+def test_tls_section_loads_relative_to_the_file_and_defaults_to_port_8883(tmp_path: Path) -> None:
+    create_ca(tmp_path / "certs", now=datetime.now(UTC))
+    text = GOOD.replace(
+        "  host: broker.local\n",
+        "  host: broker.local\n  username: gw-01\n  password: s3cret-s3cret\n"
+        "  tls:\n    ca_file: certs/ca.crt\n",
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.mqtt.port == 8883
+    assert cfg.mqtt.tls is not None
+    assert cfg.mqtt.tls.ca_file == tmp_path / "certs" / "ca.crt"
+    context = cfg.mqtt.tls.context()
+    assert context.check_hostname  # the broker's host name is verified, always
+    assert len(context.get_ca_certs()) == 1
+
+
+def test_tls_files_that_do_not_exist_or_are_not_certificates_name_their_line(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "junk.crt").write_text("not a certificate\n")
+    missing = GOOD.replace("  host: broker.local\n", "  host: b\n  tls:\n    ca_file: nope.crt\n")
+    [issue] = problems(write(tmp_path, missing)).issues
+    assert (issue.field, issue.line) == ("mqtt.tls.ca_file", 7)
+    assert "no such file" in issue.message
+    junk = GOOD.replace("  host: broker.local\n", "  host: b\n  tls:\n    ca_file: junk.crt\n")
+    [issue] = problems(write(tmp_path, junk)).issues
+    assert (issue.field, issue.line) == ("mqtt.tls", 6)
+    assert "cannot use these TLS files" in issue.message
+    half = GOOD.replace("  host: broker.local\n", "  host: b\n  tls:\n    cert_file: junk.crt\n")
+    [issue] = problems(write(tmp_path, half)).issues
+    assert "cert_file and key_file go together" in issue.message
+
+
+def test_a_username_needs_its_password(tmp_path: Path) -> None:
+    text = GOOD.replace("  host: broker.local\n", "  host: b\n  username: gw-01\n")
+    [issue] = problems(write(tmp_path, text)).issues
+    assert issue.field == "mqtt"
+    assert "username and password go together" in issue.message
+
+
+def test_the_password_may_live_in_a_file_of_its_own(tmp_path: Path) -> None:
+    (tmp_path / "mqtt.password").write_text("from-the-file\n")
+    text = GOOD.replace(
+        "  host: broker.local\n",
+        "  host: b\n  username: gw-01\n  password_file: mqtt.password\n",
+    )
+    cfg = load_config(write(tmp_path, text))
+    assert cfg.mqtt.secret() == "from-the-file"
+    both = text.replace("  password_file:", "  password: x\n  password_file:")
+    assert "not both" in problems(write(tmp_path, both)).issues[0].message
+    missing = text.replace("mqtt.password\n", "gone.password\n")
+    [issue] = problems(write(tmp_path, missing)).issues
+    assert issue.field == "mqtt.password_file"
+    assert "cannot read the password file" in issue.message

@@ -1,7 +1,7 @@
 """Bounded, idempotent dead letters with retention; reading flags 0..65535 stored exactly.
 
 Revision ID: 0016
-Revises: 0014
+Revises: 0015
 
 Dead letters keep a prefix of the payload (ingest's ``dead_letter_payload_bytes``) with
 its total size and sha256, are unique on ``dedupe_key`` (a re-sent dead letter counts
@@ -20,7 +20,7 @@ docs/reliability.md for the measured cost and the procedure for a large table.
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
