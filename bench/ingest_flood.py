@@ -46,6 +46,7 @@ import psycopg  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from coldtrace.broker import Broker, free_port  # noqa: E402
+from coldtrace.devices import Role  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "COLDTRACE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -68,10 +69,17 @@ def good_batch(first: int, n: int = 10) -> bytes:
 
 
 def flooder(
-    port: int, size: int, seconds: float, worker_no: int, out: mp.Queue, go: MpEvent
+    port: int,
+    login: tuple[str, str],
+    size: int,
+    seconds: float,
+    worker_no: int,
+    out: mp.Queue,
+    go: MpEvent,
 ) -> None:
     """Publish unique junk at QoS 0 as fast as the broker takes it, for ``seconds``."""
     c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-flood-{worker_no}")
+    c.username_pw_set(*login)
     c.max_queued_messages_set(0)
     c.connect("127.0.0.1", port)
     c.loop_start()
@@ -190,7 +198,9 @@ def main() -> int:  # noqa: C901 - the run reads top to bottom
                 "--log-level",
                 "WARNING",
             ],
-            env={"COLDTRACE_DATABASE_URL": db_url},
+            # the old code (--code) knows no credentials: its broker must admit anonymous
+            # clients, e.g. with `allow_anonymous true` appended to the broker's config
+            env={**broker.service_env(Role.INGEST), "COLDTRACE_DATABASE_URL": db_url},
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
@@ -206,7 +216,10 @@ def main() -> int:  # noqa: C901 - the run reads top to bottom
 
         stack.callback(stop_worker)
 
+        gw = broker.gateway_credentials("bench-site", "bench-gw")  # the flood's gateway too
+        login = (gw.username, gw.password)
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-good")
+        pub.username_pw_set(*login)
         pub.connect("127.0.0.1", broker.port)
         pub.loop_start()
         stack.callback(pub.loop_stop)
@@ -230,7 +243,9 @@ def main() -> int:  # noqa: C901 - the run reads top to bottom
         out: mp.Queue = ctx.Queue()
         go = ctx.Event()
         procs = [
-            ctx.Process(target=flooder, args=(broker.port, args.size, args.seconds, i, out, go))
+            ctx.Process(
+                target=flooder, args=(broker.port, login, args.size, args.seconds, i, out, go)
+            )
             for i in range(args.publishers)
         ]
         for proc in procs:

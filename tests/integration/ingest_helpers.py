@@ -10,9 +10,8 @@ from typing import Any
 import psycopg
 
 from coldtrace.broker import Broker
-from ingest.settings import IngestSettings
 from ingest.worker import Worker
-from tests.mqtt_helpers import T0_MS
+from tests.mqtt_helpers import T0_MS, ingest_settings
 
 
 @contextlib.contextmanager
@@ -26,7 +25,7 @@ def running_worker(
     """A worker subscribed to ``broker``; stopped (and checked to stop) on exit."""
     options: dict[str, Any] = {"client_id": "ingest-test", "max_delay_ms": 50, **settings}
     w = Worker(
-        IngestSettings(mqtt_port=broker.port, **options),
+        ingest_settings(broker, **options),
         db_url,
         **({"clock": clock} if clock is not None else {}),
     )

@@ -16,7 +16,7 @@ from erp_core.monitoring.service import list_dead_letters
 from ingest import dead_letters
 from ingest.dead_letters import PURGE_BATCH, PURGE_LOCK, DeadLetter
 from tests.integration.ingest_helpers import rows, running_worker, scalar
-from tests.mqtt_helpers import T0_MS, batch, client, publish, wait_until
+from tests.mqtt_helpers import T0_MS, batch, gateway_client, publish, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -49,7 +49,7 @@ def test_payload_prefix_size_hash_and_one_row_however_often_resent(
     broker: Broker, db_url: str
 ) -> None:
     junk = bytes(range(256)) * 20  # 5120 bytes, not JSON
-    pub = client(broker.port)
+    pub = gateway_client(broker, "plant-1", "gw-1")
     with running_worker(broker, db_url, dead_letter_payload_bytes=100):
         for _ in range(4):  # the gateway re-sends what the watermark does not cover
             publish(pub, TOPIC, junk)
@@ -95,7 +95,7 @@ def test_payload_prefix_size_hash_and_one_row_however_often_resent(
 
 
 def test_prefix_of_zero_keeps_only_size_and_hash(broker: Broker, db_url: str) -> None:
-    pub = client(broker.port)
+    pub = gateway_client(broker, "plant-1", "gw-1")
     with running_worker(broker, db_url, dead_letter_payload_bytes=0):
         publish(pub, TOPIC, b"not json at all")
         assert wait_until(
@@ -146,7 +146,7 @@ def test_a_resent_dead_letter_stays_while_it_keeps_arriving(db_url: str) -> None
 
 
 def test_the_worker_purges_on_its_own(broker: Broker, db_url: str) -> None:
-    pub = client(broker.port)
+    pub = gateway_client(broker, "plant-1", "gw-1")
     with running_worker(
         broker,
         db_url,

@@ -12,7 +12,7 @@ from coldtrace.broker import Broker
 from telemetry.codec import encode
 from telemetry.payloads import VERSION, Reading, ReadingBatch
 from tests.integration.ingest_helpers import rows, running_worker, scalar
-from tests.mqtt_helpers import T0_MS, batch, client, publish, wait_until
+from tests.mqtt_helpers import T0_MS, batch, gateway_client, publish, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -28,7 +28,7 @@ def test_flags_keep_all_sixteen_bits(broker: Broker, db_url: str) -> None:
     payload = ReadingBatch(
         v=VERSION, gateway="gw-1", stream="s1", seq=(1, len(items)), sent=T0_MS, items=items
     )
-    pub = client(broker.port)
+    pub = gateway_client(broker, "plant-1", "gw-1")
     with running_worker(broker, db_url):
         publish(pub, TOPIC, encode(payload))
         assert wait_until(
@@ -40,7 +40,7 @@ def test_flags_keep_all_sixteen_bits(broker: Broker, db_url: str) -> None:
 
 def test_qos1_through_a_tiny_intake_loses_nothing(broker: Broker, db_url: str) -> None:
     """paho's network thread waits for room (it never drops QoS 1), and acks still flow."""
-    pub = client(broker.port)
+    pub = gateway_client(broker, "plant-1", "gw-1")
     with running_worker(
         broker, db_url, intake_max_messages=3, intake_max_bytes=4096, max_messages=2
     ) as (worker, _):
@@ -59,7 +59,7 @@ def test_qos0_flood_is_bounded_dropped_and_counted_while_qos1_gets_through(
     broker: Broker, db_url: str
 ) -> None:
     flood = 3000
-    pub = client(broker.port)
+    pub = gateway_client(broker, "plant-1", "gw-1")
     with running_worker(broker, db_url, intake_max_messages=40, intake_max_bytes=10**6) as (
         worker,
         thread,

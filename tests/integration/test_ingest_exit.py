@@ -22,7 +22,7 @@ import pytest
 from coldtrace.broker import Broker
 from ingest.main import EXIT_FAILURE
 from tests.integration.ingest_helpers import scalar
-from tests.mqtt_helpers import batch, client, publish, wait_until
+from tests.mqtt_helpers import batch, gateway_client, ingest_env, publish, wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -60,7 +60,7 @@ def ingest_process(
                 "ingest-exit-test",
                 "--plain-logs",
             ],
-            env={**os.environ, "COLDTRACE_DATABASE_URL": db_url},
+            env={**os.environ, **ingest_env(broker), "COLDTRACE_DATABASE_URL": db_url},
             stdout=log_file,
             stderr=subprocess.STDOUT,
         )
@@ -83,7 +83,7 @@ def exit_status(proc: subprocess.Popen, timeout: float) -> int | None:
 
 def works(proc: subprocess.Popen, broker: Broker, db_url: str) -> None:
     """The worker is up and storing (the first batch also puts sensor fridge-a in its cache)."""
-    pub = client(broker.port)
+    pub = gateway_client(broker, "plant-1", "gw-1")
     stored = lambda: scalar(db_url, "SELECT count(*) FROM telemetry.readings") == 5  # noqa: E731
     for _ in range(30):  # until it has subscribed; a re-sent batch is stored once
         publish(pub, TOPIC, batch(1, 5))
@@ -110,7 +110,7 @@ def test_writer_failure_exits_non_zero(
         if "pg_temp" in sabotage:  # a temp function lives in this session only: make it real
             sabotage = sabotage.replace("pg_temp.", "public.")
         conn.execute(sabotage)
-        pub = client(broker.port)
+        pub = gateway_client(broker, "plant-1", "gw-1")
         # a new sensor (so the cache must ask the database), one message, then nothing
         publish(pub, TOPIC, batch(6, 1, sensor="fridge-b"))
         status = exit_status(proc, timeout=40)
@@ -125,6 +125,7 @@ def test_writer_failure_exits_non_zero(
 
 def test_any_thread_that_dies_takes_the_process_down(broker: Broker, db_url: str) -> None:
     """Not only the writer: paho's network thread or any other one (here: one that divides by 0)."""
+    creds = broker.ingest_credentials
     script = (
         "import threading\n"
         "from coldtrace import logs\n"
@@ -133,7 +134,8 @@ def test_any_thread_that_dies_takes_the_process_down(broker: Broker, db_url: str
         "from ingest.settings import IngestSettings\n"
         "logs.setup('INFO', plain=True)\n"
         "threading.Timer(3, lambda: 1 / 0).start()\n"
-        f"run(IngestSettings(mqtt_port={broker.port}, client_id='ingest-die'),"
+        f"run(IngestSettings(mqtt_port={broker.port}, client_id='ingest-die',"
+        f" mqtt_username={creds.username!r}, mqtt_password={creds.password!r}),"
         f" DatabaseSettings(url={db_url!r}))\n"
     )
     done = subprocess.run(

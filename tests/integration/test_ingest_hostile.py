@@ -17,7 +17,7 @@ import pytest
 from coldtrace.broker import Broker
 from telemetry.codec import encode
 from tests.integration.ingest_helpers import rows, running_worker, scalar
-from tests.mqtt_helpers import T0_MS, batch, client, publish, wait_until
+from tests.mqtt_helpers import T0_MS, batch, gateway_client, publish, wait_until
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -90,7 +90,7 @@ RETAINED_STATE = (
 def test_hostile_stream_is_dead_lettered_once_and_good_readings_are_stored(
     broker: Broker, db_url: str
 ) -> None:
-    pub = client(broker.port)
+    pub = gateway_client(broker, "plant-1", "gw-1")
     # retained before any worker runs: every fresh worker receives it on subscribing
     pub.publish(f"{BASE}/state", RETAINED_STATE, qos=1, retain=True).wait_for_publish(10)
     hostile = hostile_messages()
