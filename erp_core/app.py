@@ -23,6 +23,7 @@ from erp_core import health
 from erp_core.alerts import api as alerts_api
 from erp_core.alerts import pages as alerts_pages
 from erp_core.audit import api as audit_api
+from erp_core.audit.settings import RecordConfig, RecordSettings
 from erp_core.auth import api as auth_api
 from erp_core.deps import AppContext, Clock, DbConnection, utc_now
 from erp_core.http_errors import install_error_handlers
@@ -39,14 +40,23 @@ from erp_core.web import signin
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def create_app(settings: ApiSettings, *, clock: Clock = utc_now) -> FastAPI:
-    """The API + web UI for ``settings``; ``clock`` is injectable so tests use fixed times."""
+def create_app(
+    settings: ApiSettings, *, clock: Clock = utc_now, records: RecordConfig | None = None
+) -> FastAPI:
+    """The API + web UI for ``settings``; ``clock`` is injectable so tests use fixed times.
+
+    ``records`` (the record key that signs, the anchor file) default to
+    ``COLDTRACE_RECORD_*``; without a key file the app does not start (RecordKeyError).
+    """
     metrics = ApiMetrics()
+    record_config = records if records is not None else RecordSettings().load()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         pool = open_pool(settings)
-        app.state.context = AppContext(settings=settings, pool=pool, metrics=metrics, clock=clock)
+        app.state.context = AppContext(
+            settings=settings, pool=pool, metrics=metrics, clock=clock, records=record_config
+        )
         try:
             yield
         finally:
