@@ -337,19 +337,40 @@ def erp_jobs(
     log_level: LogLevel = "INFO",
     plain_logs: Plain = False,
 ) -> None:
-    """Turn gateways' scans and tag reads into stock movements until SIGTERM."""
+    """Turn scans and tag reads into movements and anchor the audit chain, until SIGTERM.
+
+    Anchoring needs COLDTRACE_RECORD_KEY_FILE and COLDTRACE_RECORD_ANCHOR_FILE (every
+    COLDTRACE_RECORD_CHECKPOINT_INTERVAL_S seconds); without them it is off, and says so.
+    """
+    import logging
     import signal
     import threading
 
     from coldtrace import logs
     from coldtrace.db.settings import DatabaseSettings
-    from erp_core.jobs import run
+    from erp_core.audit.errors import RecordKeyError
+    from erp_core.audit.settings import RecordSettings
+    from erp_core.jobs import Anchoring, run
 
     logs.setup(log_level, plain=plain_logs)
+    records = RecordSettings()
+    anchoring = None
+    if records.key_file is not None and records.anchor_file is not None:
+        try:
+            config = records.load()
+        except RecordKeyError as err:
+            console.print(f"[red]{err}[/red]")
+            raise typer.Exit(2) from err
+        anchoring = Anchoring(config.keyring, records.anchor_file, records.checkpoint_interval_s)
+    else:
+        logging.getLogger("erp_core.jobs").warning(
+            "audit anchoring is off: set COLDTRACE_RECORD_KEY_FILE and "
+            "COLDTRACE_RECORD_ANCHOR_FILE (or run `coldtrace audit checkpoint` elsewhere)"
+        )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        run(DatabaseSettings().url, stop, interval_s=interval)
+        run(DatabaseSettings().url, stop, interval_s=interval, anchoring=anchoring)
     except KeyboardInterrupt:
         stop.set()
 

@@ -51,6 +51,9 @@ DO $$ BEGIN
   END IF;
 END $$;
 ALTER ROLE coldtrace NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+-- Development only: the tests and the demo drop databases WITH (FORCE) while connections
+-- of the application role may still be open, which needs the right to end them.
+GRANT pg_signal_backend TO coldtrace;
 ALTER ROLE coldtrace_app NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 ALTER ROLE coldtrace_reader NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 DO $$ DECLARE m record; BEGIN

@@ -21,6 +21,7 @@ import pytest
 
 from coldtrace.broker import Broker
 from coldtrace.db import migrate
+from erp_core.audit.keys import new_key_file
 
 ADMIN_URL = os.environ.get(
     "COLDTRACE_TEST_ADMIN_URL", "postgresql://coldtrace:coldtrace@127.0.0.1:5432/postgres"
@@ -73,8 +74,6 @@ def as_login(url: str, login: str) -> str:
 @pytest.fixture(scope="session", autouse=True)
 def record_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A record key for the whole session (APIs sign with it; the CLI reads the variable)."""
-    from erp_core.audit.keys import new_key_file
-
     path = tmp_path_factory.mktemp("record-key") / "record.key"
     new_key_file(path, key_id="test-1")
     with pytest.MonkeyPatch.context() as mp:

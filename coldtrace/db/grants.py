@@ -69,7 +69,9 @@ TABLES: dict[str, Grant] = {
     "telemetry.excursion_episodes": Grant("ingest", app=WRITE, reader=READ),
     "telemetry.rolling_checks": Grant("ingest", app=WRITE, reader=READ),
     "telemetry.alerts": Grant("ingest", app=WRITE, reader=READ),
-    "telemetry.alert_events": Grant("ingest", app=APPEND, reader=READ, why="the alert log"),
+    "telemetry.alert_events": Grant(
+        "ingest", app=WRITE, reader=READ, why="the alert log; UPDATE for the notifier's FOR UPDATE"
+    ),
     # The notifier's tables hold people's addresses: not for the reader role.
     "telemetry.recipients": Grant("ingest.notify", app=WRITE),
     "telemetry.notify_routes": Grant("ingest.notify", app=WRITE),
@@ -165,6 +167,9 @@ FUNCTIONS: dict[str, Grant] = {
     ),
     "erp.queue_scans()": Grant("erp_core.stock", why=TABLE_TRIGGER),
     "erp.queue_tag_reads()": Grant("erp_core.stock", why=TABLE_TRIGGER),
+    "erp.requeue_edge_event(text,bigint)": Grant(
+        "erp_core.stock", app=EXECUTE, why="SECURITY DEFINER: a retry and its audit entry"
+    ),
     "erp.lot_intervals(bigint)": Grant("erp_core.stock", app=EXECUTE, reader=EXECUTE),
     f"erp.lot_segments(bigint,{TIMESTAMPTZ},{TIMESTAMPTZ})": Grant(
         "erp_core.stock", app=EXECUTE, reader=EXECUTE

@@ -16,6 +16,9 @@ Create Date: 2026-12-06
   time range, who, why). ``erp.retention_run(cutoff, reason)`` is the application's
   way in (SECURITY DEFINER, ``now`` fixed to the transaction's time); the application
   role itself has no DELETE privilege on readings (coldtrace/db/grants.py).
+* ``erp.requeue_edge_event``: a person's retry of a failed scan or tag read, with its
+  audit entry, in one owner function; the application role calls no audit function
+  directly (it could otherwise append entries for changes that never happened).
 * ``erp.signatures.algorithm`` / ``key_id``: 'hmac-sha256' with the id of the server key
   for new signatures; rows made before are 'sha256' (no key) and are reported as not
   verifiable with a key. A new row must be keyed (trigger ``signatures_keyed``).
@@ -203,6 +206,38 @@ CREATE TRIGGER signatures_keyed BEFORE INSERT ON erp.signatures
 """
 
 
+EDGE_RETRY = """
+-- Queue a failed scan or tag read again and record who did it and what the failure was.
+CREATE FUNCTION erp.requeue_edge_event(p_source text, p_event_id bigint) RETURNS boolean
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    o record;
+BEGIN
+    SELECT source, event_id, outcome, reason, processed_at INTO o
+      FROM erp.edge_event_outcomes
+     WHERE source = p_source AND event_id = p_event_id AND outcome = 'failed';
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO erp.edge_event_queue (source, event_id) VALUES (p_source, p_event_id)
+        ON CONFLICT DO NOTHING;
+    IF NOT FOUND THEN
+        RETURN false;  -- already queued
+    END IF;
+    PERFORM erp.audit_append(
+        'erp.edge_event_outcomes', 'UPDATE',
+        jsonb_build_object('source', o.source, 'event_id', o.event_id),
+        jsonb_build_object('outcome', o.outcome, 'reason', o.reason,
+                           'processed_at', o.processed_at),
+        jsonb_build_object('outcome', 'queued again'),
+        nullif(current_setting('coldtrace.user', true), ''),
+        nullif(current_setting('coldtrace.reason', true), ''));
+    RETURN true;
+END
+$$;
+"""
+
+
 def _run(sql: str) -> None:
     op.get_bind().connection.driver_connection.execute(sql)
 
@@ -211,11 +246,13 @@ def upgrade() -> None:
     _run(AUDIT)
     _run(READINGS)
     _run(SIGNATURES)
+    _run(EDGE_RETRY)
 
 
 def downgrade() -> None:
     _run(
         """
+        DROP FUNCTION erp.requeue_edge_event(text, bigint);
         DROP TRIGGER signatures_keyed ON erp.signatures;
         DROP FUNCTION erp.signatures_keyed();
         ALTER TABLE erp.signatures DROP CONSTRAINT signatures_algorithm,
