@@ -155,7 +155,8 @@ def parse_line(raw: str, keyring: Keyring, *, number: int = 1) -> tuple[Anchor, 
             f"anchor line {number} is signed with key {anchor.key_id}, "
             "which the key file does not hold"
         )
-    if not hmac.compare_digest(key.mac(ANCHOR, _canonical(fields)), mac):
+    # As bytes: compare_digest refuses str with non-ASCII characters (an edited line may have).
+    if not hmac.compare_digest(key.mac(ANCHOR, _canonical(fields)).encode(), mac.encode()):
         raise ValueError(f"anchor line {number} is forged or edited: its MAC does not match")
     return anchor, stated_prev
 

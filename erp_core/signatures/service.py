@@ -205,7 +205,7 @@ def _binding_problems(signature: Signature, keyring: Keyring) -> list[str]:
             f"not verifiable: signed with key {signature.key_id}, which this server does not hold"
         ]
     expected = canonical.signature_mac(key, **fields)
-    if not hmac.compare_digest(expected, signature.signature_hash):
+    if not hmac.compare_digest(expected.encode(), signature.signature_hash.encode()):
         return [
             (
                 "the signature does not verify with the server key: its fields were altered "
