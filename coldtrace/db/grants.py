@@ -205,3 +205,38 @@ def suggestion(kind: str, name: str) -> str:
         f'{table}: "{name}": Grant("<owning package>", app=<NONE|{privilege}|...>, '
         f"reader=<NONE|{privilege}>),"
     )
+
+
+def _privilege_text(privileges: Privileges) -> str:
+    for name, value in (("read", READ), ("append", APPEND), ("write", WRITE), ("full", FULL)):
+        if privileges == value:
+            return name
+    return ", ".join(sorted(privileges)).lower() or "—"
+
+
+def markdown() -> str:
+    """The declaration as the tables of docs/schema.md (``python -m coldtrace.db.grants``)."""
+    out = [
+        "| table or view | owner package | app | reader | note |",
+        "|---|---|---|---|---|",
+    ]
+    out += [
+        f"| `{name}` | {g.owner} | {_privilege_text(g.app)} | {_privilege_text(g.reader)} "
+        f"| {g.why} |"
+        for name, g in sorted(TABLES.items())
+    ]
+    out += [
+        "",
+        "| function | owner package | app | reader | note |",
+        "|---|---|---|---|---|",
+    ]
+    out += [
+        f"| `{name}` | {g.owner} | {_privilege_text(g.app)} | {_privilege_text(g.reader)} "
+        f"| {g.why}{' (optional)' if g.optional else ''} |"
+        for name, g in sorted(FUNCTIONS.items())
+    ]
+    return "\n".join(out) + "\n"
+
+
+if __name__ == "__main__":
+    print(markdown(), end="")  # noqa: T201 - the generator of docs/schema.md's tables
