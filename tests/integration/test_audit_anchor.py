@@ -18,14 +18,19 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from coldtrace.cli import app as cli
 from erp_core import jobs
+from erp_core.app import create_app
 from erp_core.audit import anchoring, keys
 from erp_core.audit.errors import AnchorError
 from erp_core.audit.service import set_actor, verify
-from tests.integration.access_helpers import add_user
+from erp_core.audit.settings import RecordConfig
+from erp_core.settings import ApiSettings
+from tests.integration.access_helpers import PASSWORDS, add_user, bearer, token_for
 
 T0 = datetime(2026, 12, 6, 8, 0, tzinfo=UTC)
 
@@ -324,3 +329,24 @@ def test_the_database_role_of_each_change_is_recorded(
     assert rows == [("test-setup", "coldtrace_app"), ("qa-lena", "coldtrace")]
     assert checkpoint(db_url, records) is not None
     assert anchored(db_url, records).status == "intact"
+
+
+def test_the_api_verify_holds_the_chain_against_the_anchors(
+    db_url: str, superuser_db_url: str, records: tuple[keys.Keyring, Path]
+) -> None:
+    add_user(db_url, "boss", ["qa_manager"], PASSWORDS["qa_manager"])
+    settings = ApiSettings(database_url=db_url, jwt_secret=SecretStr("s" * 40))
+    app = create_app(settings, clock=lambda: T0, records=RecordConfig(records[0], records[1]))
+    with TestClient(app) as client:
+        auth = bearer(token_for(client, "boss", PASSWORDS["qa_manager"]))
+        before = client.get("/api/audit/verify", headers=auth).json()
+        assert (before["ok"], before["status"], before["anchors"]) == (True, "unanchored", 0)
+        anchor = checkpoint(db_url, records)
+        assert anchor is not None
+        intact = client.get("/api/audit/verify", headers=auth).json()
+        assert (intact["status"], intact["anchored_seq"]) == ("intact", anchor.seq)
+        rewrite_as_superuser(superuser_db_url, 1)
+        broken = client.get("/api/audit/verify", headers=auth).json()
+    assert (broken["ok"], broken["status"], broken["problem"]) == (False, "broken", None)
+    (problem,) = broken["anchor_problems"]
+    assert f"entry {anchor.seq} no longer has the anchored hash" in problem

@@ -19,6 +19,7 @@ from coldtrace.cli import app as cli
 from coldtrace.db import grants, migrate, privileges
 from coldtrace.db.roles import DatabaseRoles, problems
 from erp_core.audit.service import set_actor
+from tests.fix_services import as_login
 from tests.integration.access_helpers import add_user
 
 APP = "coldtrace_app"
@@ -197,3 +198,49 @@ def test_db_privileges_command_finds_no_difference(owner_db_url: str) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "exactly those declared" in result.output
+
+
+def test_db_roles_creates_and_repairs_the_roles(superuser_db_url: str, owner_db_url: str) -> None:
+    """`coldtrace db roles` is idempotent and takes away what a least-privileged role must
+    not have (here: CREATEDB and membership of the owner, as a careless admin left them)."""
+    suffix = uuid.uuid4().hex[:8]
+    app, reader = f"ct_app_{suffix}", f"ct_reader_{suffix}"
+    env = {
+        "COLDTRACE_DATABASE_ADMIN_URL": superuser_db_url,
+        "COLDTRACE_DATABASE_OWNER_URL": owner_db_url,
+        "COLDTRACE_DATABASE_APP_ROLE": app,
+        "COLDTRACE_DATABASE_READER_ROLE": reader,
+        "COLDTRACE_DB_APP_PASSWORD": "app-secret-for-this-test",
+    }
+    with psycopg.connect(superuser_db_url, autocommit=True) as su:
+        su.execute(f"CREATE ROLE {app} LOGIN CREATEDB IN ROLE coldtrace")
+        try:
+            first = CliRunner().invoke(cli, ["db", "roles"], env=env)
+            assert first.exit_code == 0, first.output
+            assert f"created role {reader}" in first.output
+            assert f"revoked membership of coldtrace from {app}" in first.output
+            again = CliRunner().invoke(cli, ["db", "roles"], env=env)
+            assert again.exit_code == 0, again.output
+            assert "created" not in again.output
+            with psycopg.connect(owner_db_url) as conn:
+                assert problems(conn, DatabaseRoles(app=app, reader=reader)) == []
+            with psycopg.connect(as_login(owner_db_url, f"{app}:app-secret-for-this-test")):
+                pass  # the password was set
+        finally:
+            su.execute(f"DROP ROLE IF EXISTS {app}")
+            su.execute(f"DROP ROLE IF EXISTS {reader}")
+
+
+def test_db_upgrade_without_the_roles_says_what_to_do(owner_db_url: str) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["db", "upgrade"],
+        env={
+            "COLDTRACE_DATABASE_OWNER_URL": owner_db_url,
+            "COLDTRACE_DATABASE_APP_ROLE": "ct_no_such_role",
+            "COLUMNS": "250",
+        },
+    )
+    assert result.exit_code == 1
+    assert "role ct_no_such_role does not exist" in result.output
+    assert "coldtrace db roles" in result.output
