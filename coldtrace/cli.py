@@ -14,11 +14,11 @@ import typer
 from rich.console import Console
 
 from coldtrace.cli_admin import audit_app, users_app
+from coldtrace.cli_db import db_app
 
 app = typer.Typer(
     help="ColdTrace: cold-chain telemetry for a medical-device ERP.", no_args_is_help=True
 )
-db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 gateway_app = typer.Typer(help="Edge gateway.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(gateway_app, name="gateway")
@@ -28,19 +28,6 @@ console = Console()
 
 LogLevel = Annotated[str, typer.Option("--log-level", help="DEBUG, INFO, WARNING or ERROR.")]
 Plain = Annotated[bool, typer.Option("--plain-logs", help="Plain log lines (for supervisors).")]
-
-
-@db_app.command("upgrade")
-def db_upgrade(
-    revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
-) -> None:
-    """Create the database if needed and apply all migrations (COLDTRACE_DATABASE_URL)."""
-    from coldtrace.db import migrate
-    from coldtrace.db.settings import DatabaseSettings
-
-    db = DatabaseSettings()
-    migrate.upgrade(db.url, db.sqlalchemy_url, revision)
-    console.print(f"[green]database at {revision}[/green]")
 
 
 @app.command()
@@ -216,11 +203,16 @@ def api(
     host: Annotated[str, typer.Option(help="Listen address.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Listen port.")] = 8000,
 ) -> None:
-    """Serve the HTTP API and web UI (settings COLDTRACE_API_*)."""
+    """Serve the HTTP API and web UI (settings COLDTRACE_API_*, COLDTRACE_RECORD_*)."""
     from erp_core.app import serve
+    from erp_core.audit.errors import RecordKeyError
     from erp_core.settings import ApiSettings
 
-    serve(ApiSettings(), host=host, port=port)
+    try:
+        serve(ApiSettings(), host=host, port=port)
+    except RecordKeyError as err:  # signatures need the record key: no API without it
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from err
 
 
 @app.command("erp-jobs")
@@ -231,19 +223,40 @@ def erp_jobs(
     log_level: LogLevel = "INFO",
     plain_logs: Plain = False,
 ) -> None:
-    """Turn gateways' scans and tag reads into stock movements until SIGTERM."""
+    """Turn scans and tag reads into movements and anchor the audit chain, until SIGTERM.
+
+    Anchoring needs COLDTRACE_RECORD_KEY_FILE and COLDTRACE_RECORD_ANCHOR_FILE (every
+    COLDTRACE_RECORD_CHECKPOINT_INTERVAL_S seconds); without them it is off, and says so.
+    """
+    import logging
     import signal
     import threading
 
     from coldtrace import logs
     from coldtrace.db.settings import DatabaseSettings
-    from erp_core.jobs import run
+    from erp_core.audit.errors import RecordKeyError
+    from erp_core.audit.settings import RecordSettings
+    from erp_core.jobs import Anchoring, run
 
     logs.setup(log_level, plain=plain_logs)
+    records = RecordSettings()
+    anchoring = None
+    if records.key_file is not None and records.anchor_file is not None:
+        try:
+            config = records.load()
+        except RecordKeyError as err:
+            console.print(f"[red]{err}[/red]")
+            raise typer.Exit(2) from err
+        anchoring = Anchoring(config.keyring, records.anchor_file, records.checkpoint_interval_s)
+    else:
+        logging.getLogger("erp_core.jobs").warning(
+            "audit anchoring is off: set COLDTRACE_RECORD_KEY_FILE and "
+            "COLDTRACE_RECORD_ANCHOR_FILE (or run `coldtrace audit checkpoint` elsewhere)"
+        )
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        run(DatabaseSettings().url, stop, interval_s=interval)
+        run(DatabaseSettings().url, stop, interval_s=interval, anchoring=anchoring)
     except KeyboardInterrupt:
         stop.set()
 

@@ -1,15 +1,18 @@
-"""Administration commands: ``coldtrace users add/list/disable/enable/set-roles``, ``audit verify``.
+"""Administration commands: ``coldtrace users …`` and ``coldtrace audit …``.
 
-They talk to the database directly (COLDTRACE_DATABASE_URL), so the first administrator
-can be created before the API runs. Each command is one transaction; account changes are
-audited with the acting user ``cli:<operating-system user>`` unless ``--actor`` says
-otherwise. Heavy imports happen inside the commands, as in ``coldtrace.cli``.
+They talk to the database directly as the application role (COLDTRACE_DATABASE_URL), so
+the first administrator can be created before the API runs. Each command is one
+transaction; account changes are audited with the acting user ``cli:<operating-system
+user>``, the account the process runs as (not ``$USER``, which anyone can set) — there
+is no option to name someone else. Heavy imports happen inside the commands, as in
+``coldtrace.cli``.
 """
 
 from __future__ import annotations
 
-import getpass
 import os
+import pwd
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
@@ -17,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 
 if TYPE_CHECKING:
+    from erp_core.audit.keys import Keyring
     from erp_core.auth.models import Role
 
 users_app = typer.Typer(help="ERP users and roles.", no_args_is_help=True)
@@ -31,14 +35,16 @@ Roles = Annotated[
     typer.Option("--role", help="operator, warehouse, qa, qa_manager or admin; repeatable."),
 ]
 Reason = Annotated[str, typer.Option("--reason", help="Why (goes into the audit trail).")]
-Actor = Annotated[
-    str | None,
-    typer.Option("--actor", help="Acting user for the audit trail (default cli:<os user>)."),
-]
 
 
-def _actor(actor: str | None) -> str:
-    return actor or f"cli:{getpass.getuser()}"
+def cli_actor() -> str:
+    """``cli:<name of the operating-system account this process runs as>``."""
+    uid = os.getuid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:  # an account without a passwd entry (some containers)
+        name = f"uid-{uid}"
+    return f"cli:{name}"
 
 
 def _roles(names: list[str]) -> list[Role]:
@@ -64,7 +70,6 @@ def users_add(
         str, typer.Option(help="Read the password from this environment variable if set.")
     ] = PASSWORD_ENV,
     reason: Reason = "user created",
-    actor: Actor = None,
 ) -> None:
     """Create a user; the password comes from $COLDTRACE_NEW_USER_PASSWORD or a prompt."""
     import psycopg
@@ -81,7 +86,7 @@ def users_add(
     )
     try:
         with psycopg.connect(DatabaseSettings().url) as conn:
-            set_actor(conn, user=_actor(actor), reason=reason)
+            set_actor(conn, user=cli_actor(), reason=reason)
             user = service.create_user(
                 conn,
                 username=username,
@@ -129,7 +134,7 @@ def users_list() -> None:
     console.print(table)
 
 
-def _set_active(username: str, *, active: bool, reason: str, actor: str | None) -> None:
+def _set_active(username: str, *, active: bool, reason: str) -> None:
     import psycopg
 
     from coldtrace.db.settings import DatabaseSettings
@@ -139,7 +144,7 @@ def _set_active(username: str, *, active: bool, reason: str, actor: str | None) 
 
     try:
         with psycopg.connect(DatabaseSettings().url) as conn:
-            set_actor(conn, user=_actor(actor), reason=reason)
+            set_actor(conn, user=cli_actor(), reason=reason)
             service.set_active(conn, username=username, active=active)
     except ErpError as err:
         raise _fail(err) from err
@@ -147,19 +152,19 @@ def _set_active(username: str, *, active: bool, reason: str, actor: str | None) 
 
 
 @users_app.command("disable")
-def users_disable(username: Username, reason: Reason, actor: Actor = None) -> None:
+def users_disable(username: Username, reason: Reason) -> None:
     """Disable a user (users are never deleted)."""
-    _set_active(username, active=False, reason=reason, actor=actor)
+    _set_active(username, active=False, reason=reason)
 
 
 @users_app.command("enable")
-def users_enable(username: Username, reason: Reason, actor: Actor = None) -> None:
+def users_enable(username: Username, reason: Reason) -> None:
     """Enable a disabled user again."""
-    _set_active(username, active=True, reason=reason, actor=actor)
+    _set_active(username, active=True, reason=reason)
 
 
 @users_app.command("set-roles")
-def users_set_roles(username: Username, role: Roles, reason: Reason, actor: Actor = None) -> None:
+def users_set_roles(username: Username, role: Roles, reason: Reason) -> None:
     """Replace a user's roles (admin never together with qa or qa_manager)."""
     import psycopg
 
@@ -172,7 +177,7 @@ def users_set_roles(username: Username, role: Roles, reason: Reason, actor: Acto
     roles = _roles(role)
     try:
         with psycopg.connect(DatabaseSettings().url) as conn:
-            set_actor(conn, user=_actor(actor), reason=reason)
+            set_actor(conn, user=cli_actor(), reason=reason)
             user = service.set_roles(conn, username=username, roles=roles, now=utc_now())
     except ErpError as err:
         raise _fail(err) from err
@@ -198,8 +203,6 @@ def users_reset_password(
     it. The user's sessions end, and the user can do nothing but set their own password
     until they have; it expires after COLDTRACE_API_TEMPORARY_PASSWORD_HOURS (72).
     """
-    import getpass as os_user
-
     import psycopg
 
     from coldtrace.db.settings import DatabaseSettings
@@ -216,7 +219,7 @@ def users_reset_password(
     now = utc_now()
     try:
         with psycopg.connect(DatabaseSettings().url) as conn:
-            set_actor(conn, user=f"cli:{os_user.getuser()}", reason=reason)
+            set_actor(conn, user=cli_actor(), reason=reason)
             user, made = service.reset_password(
                 conn, username=username, temporary_password=chosen, now=now
             )
@@ -228,24 +231,147 @@ def users_reset_password(
         console.print(f"one-time password (shown once): {made}", highlight=False)
 
 
+EXIT_UNANCHORED = 3
+
+
+def _records(*, need_anchor: bool) -> tuple[Keyring | None, Path | None]:
+    from erp_core.audit.errors import RecordKeyError
+    from erp_core.audit.keys import load
+    from erp_core.audit.settings import RecordSettings
+
+    settings = RecordSettings()
+    if need_anchor and (settings.key_file is None or settings.anchor_file is None):
+        console.print("[red]set COLDTRACE_RECORD_KEY_FILE and COLDTRACE_RECORD_ANCHOR_FILE[/red]")
+        raise typer.Exit(2)
+    try:
+        keyring = None if settings.key_file is None else load(settings.key_file)
+    except RecordKeyError as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from err
+    return keyring, settings.anchor_file
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
-    """Walk the audit hash chain; name the first broken entry and exit 1 if there is one."""
+    """Walk the hash chain and check it against every external anchor.
+
+    Exit 0: intact and anchored; 1: broken (the chain or an anchor); 3: the chain is
+    consistent but nothing outside the database was there to check it against.
+    """
     import psycopg
 
     from coldtrace.db.settings import DatabaseSettings
-    from erp_core.audit.service import verify
+    from erp_core.audit.anchoring import verify_anchored
 
+    keyring, anchor_file = _records(need_anchor=False)
     with psycopg.connect(DatabaseSettings().url) as conn:
-        result = verify(conn)
-    if result.broken is None:
+        checked = verify_anchored(conn, keyring=keyring, anchor_file=anchor_file)
+    result, report = checked.chain, checked.anchors
+    if result.broken is not None:
+        b = result.broken
+        where = f"entry id {b.entry_id} (seq {b.seq})" if b.entry_id is not None else f"seq {b.seq}"
+        console.print(f"[red]audit trail BROKEN at {where}: {b.problem}[/red]")
+        console.print(f"checked {result.entries} entries; recorded head {result.head.seq}")
+    if report is not None:
+        for problem in report.problems:
+            console.print(f"[red]audit trail FAILS its anchor: {problem}[/red]")
+        for note in report.notes:
+            console.print(f"note: {note}")
+    if checked.broken:
+        raise typer.Exit(1)
+    head = f"{result.entries} entries, head {result.head.seq} {result.head.hash}"
+    newest = report.newest if report else None
+    if newest is None:
         console.print(
-            f"[green]audit trail intact: {result.entries} entries, "
-            f"head {result.head.seq} {result.head.hash}[/green]"
+            f"[yellow]audit trail consistent but UNANCHORED ({checked.unanchored_reason}): "
+            f"{head}; a chain re-hashed consistently would also pass this check[/yellow]"
         )
+        raise typer.Exit(EXIT_UNANCHORED)
+    after = (
+        f"; entries {newest.seq + 1}..{result.head.seq} are not anchored yet"
+        if result.head.seq > newest.seq
+        else ""
+    )
+    console.print(
+        f"[green]audit trail intact: {head}; {len(report.anchors) if report else 0} anchors "
+        f"hold, the newest at entry {newest.seq} ({newest.at:%Y-%m-%d %H:%M:%S} UTC){after}[/green]"
+    )
+
+
+@audit_app.command("checkpoint")
+def audit_checkpoint() -> None:
+    """Anchor the chain's head in the anchor file now (the ERP jobs do it periodically)."""
+    import psycopg
+
+    from coldtrace.db.settings import DatabaseSettings
+    from erp_core.audit.anchoring import checkpoint
+    from erp_core.audit.errors import AnchorError
+    from erp_core.deps import utc_now
+
+    keyring, anchor_file = _records(need_anchor=True)
+    assert keyring is not None
+    assert anchor_file is not None
+    try:
+        with psycopg.connect(DatabaseSettings().url) as conn:
+            anchor = checkpoint(conn, keyring=keyring, anchor_file=anchor_file, now=utc_now())
+    except AnchorError as err:
+        raise _fail(err) from err
+    if anchor is None:
+        console.print("nothing new: the chain head is already anchored")
         return
-    b = result.broken
-    where = f"entry id {b.entry_id} (seq {b.seq})" if b.entry_id is not None else f"seq {b.seq}"
-    console.print(f"[red]audit trail BROKEN at {where}: {b.problem}[/red]")
-    console.print(f"checked {result.entries} entries; recorded head {result.head.seq}")
-    raise typer.Exit(1)
+    console.print(f"[green]anchored entry {anchor.seq} {anchor.hash} in {anchor_file}[/green]")
+
+
+@audit_app.command("acknowledge-restore")
+def audit_acknowledge_restore(reason: Reason) -> None:
+    """Record, signed, that a restore lost the entries after the last matching anchor."""
+    import psycopg
+
+    from coldtrace.db.settings import DatabaseSettings
+    from erp_core.audit.anchoring import acknowledge_restore
+    from erp_core.audit.errors import AnchorError
+    from erp_core.deps import utc_now
+
+    keyring, anchor_file = _records(need_anchor=True)
+    assert keyring is not None
+    assert anchor_file is not None
+    try:
+        with psycopg.connect(DatabaseSettings().url) as conn:
+            anchor = acknowledge_restore(
+                conn,
+                keyring=keyring,
+                anchor_file=anchor_file,
+                now=utc_now(),
+                actor=cli_actor(),
+                reason=reason,
+            )
+    except AnchorError as err:
+        raise _fail(err) from err
+    console.print(
+        f"[yellow]recorded: entries after {anchor.matched} were lost in a restore; "
+        f"the chain is anchored again at entry {anchor.seq}[/yellow]"
+    )
+
+
+@audit_app.command("keygen")
+def audit_keygen(
+    key_file: Annotated[Path, typer.Option("--key-file", help="The key file (created 0600).")],
+    key_id: Annotated[
+        str | None, typer.Option("--key-id", help="Name of the new key (default k<date>).")
+    ] = None,
+) -> None:
+    """Add a new random record key to a key file; it signs from now on, old keys verify."""
+    from datetime import UTC, datetime
+
+    from erp_core.audit.errors import RecordKeyError
+    from erp_core.audit.keys import new_key_file
+
+    name = key_id or f"k{datetime.now(UTC):%Y%m%d}"
+    try:
+        key = new_key_file(key_file, key_id=name)
+    except RecordKeyError as err:
+        raise _fail(err) from err
+    console.print(
+        f"[green]key {key.key_id} added to {key_file}; it signs from now on.[/green] Back the "
+        "file up apart from the database and keep old keys in it (they verify old records)."
+    )

@@ -5,12 +5,17 @@ the dock and an RFID portal at the truck are read by one gateway, which publishe
 Mosquitto of the demo's own; one ingest worker stores readings, scans and tag reads in a
 fresh ``coldtrace_demo`` database, the ERP jobs turn scans into stock movements, the
 notifier e-mails alerts and the API serves the web UI. Every service is a supervised
-child process, exactly as it would run in production.
+child process, exactly as it would run in production: the database is migrated by its
+owner role and the services log in as the application role (the roles and passwords
+``scripts/services.sh`` gives a development machine, unless COLDTRACE_DATABASE_URL and
+COLDTRACE_DATABASE_OWNER_URL say otherwise); the demo makes its own record key and
+audit anchor file in its work directory.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import shutil
 import sqlite3
@@ -28,7 +33,6 @@ from rich.table import Table
 
 from coldtrace.broker import Broker, free_port
 from coldtrace.db import migrate
-from coldtrace.db.settings import DatabaseSettings
 from coldtrace.devices import Role
 from coldtrace.devices_store import SECRET_MODE, write_file
 from coldtrace.mailcatcher import MailCatcher
@@ -45,6 +49,7 @@ from coldtrace.seed import (
     seed_demo,
 )
 from coldtrace.supervise import Supervisor, coldtrace_args
+from erp_core.audit import anchoring, keys
 
 SITE = "plant-demo"
 GATEWAY = "gw-demo-01"
@@ -67,9 +72,41 @@ class Counts:
     latest: list[tuple[str, str, float, float, float]] | None = None  # uid, qty, last, min, max
 
 
-def _demo_db_url() -> str:
-    base = DatabaseSettings().url.rsplit("/", 1)[0]
-    return f"{base}/coldtrace_demo"
+# The development machine's logins (scripts/services.sh): the demo's only credentials.
+DEMO_APP_URL = "postgresql://coldtrace_app:coldtrace_app@127.0.0.1:5432/coldtrace"
+DEMO_OWNER_URL = "postgresql://coldtrace:coldtrace@127.0.0.1:5432/coldtrace"
+
+
+def _demo_db_urls() -> tuple[str, str]:
+    """The demo database as the application role and as the owner."""
+    app = os.environ.get("COLDTRACE_DATABASE_URL", DEMO_APP_URL)
+    owner = os.environ.get("COLDTRACE_DATABASE_OWNER_URL", DEMO_OWNER_URL)
+    return f"{app.rsplit('/', 1)[0]}/coldtrace_demo", f"{owner.rsplit('/', 1)[0]}/coldtrace_demo"
+
+
+def _records(workdir: Path) -> dict[str, str]:
+    """A record key and an anchor file of the demo's own; the variables that name them."""
+    keys.new_key_file(workdir / "record.key", key_id="demo-1")
+    return {
+        "COLDTRACE_RECORD_KEY_FILE": str(workdir / "record.key"),
+        "COLDTRACE_RECORD_ANCHOR_FILE": str(workdir / "audit-anchors.jsonl"),
+        "COLDTRACE_RECORD_CHECKPOINT_INTERVAL_S": "10",
+    }
+
+
+def _audit_text(db_url: str, records: dict[str, str]) -> str:
+    """Anchor the chain once more and verify it against every anchor, for the summary."""
+    keyring = keys.load(Path(records["COLDTRACE_RECORD_KEY_FILE"]))
+    anchor_file = Path(records["COLDTRACE_RECORD_ANCHOR_FILE"])
+    with psycopg.connect(db_url) as conn:
+        anchoring.checkpoint(conn, keyring=keyring, anchor_file=anchor_file, now=datetime.now(UTC))
+        checked = anchoring.verify_anchored(conn, keyring=keyring, anchor_file=anchor_file)
+    n = len(checked.anchors.anchors) if checked.anchors else 0
+    colour = "green" if checked.status == "intact" else "red"
+    return (
+        f"[{colour}]{checked.status}[/]: {checked.chain.entries} entries, {n} anchors"
+        f" in {anchor_file.name} (`coldtrace audit verify`)"
+    )
 
 
 def gateway_mqtt(broker: Broker, *, tls: bool) -> dict[str, object]:
@@ -254,10 +291,11 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    db_url = _demo_db_url()
+    db_url, owner_url = _demo_db_urls()
     console.print(f"preparing database [bold]{db_url.rsplit('/', 1)[1]}[/bold] (fresh) …")
-    migrate.drop_database(db_url)
-    migrate.upgrade(db_url, DatabaseSettings(url=db_url).sqlalchemy_url)
+    migrate.drop_database(owner_url)
+    migrate.upgrade(owner_url)
+    records = _records(workdir)
     with psycopg.connect(db_url) as conn:
         lots = seed_demo(conn, now=datetime.now(UTC), gateway=GATEWAY)
 
@@ -279,7 +317,7 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
         tls=True,
     )
     script = workdir / "warehouse.jsonl"
-    env = {"COLDTRACE_DATABASE_URL": db_url, "COLDTRACE_API_DATABASE_URL": db_url}
+    env = {"COLDTRACE_DATABASE_URL": db_url, "COLDTRACE_API_DATABASE_URL": db_url, **records}
     url = f"http://127.0.0.1:{api_port}/"
     sup = Supervisor(logdir=workdir / "logs")
     sim_args = ["sim", "--plain-logs", "--speed", str(speed), "--fail", str(ports[2])]
@@ -336,7 +374,7 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     except KeyboardInterrupt:
         console.print("stopping …")
     try:
-        return _finish(console, sup, broker, workdir, db_url, counts, url, lots, mail)
+        return _finish(console, sup, broker, workdir, db_url, counts, url, lots, mail, records)
     finally:
         mail.stop()
 
@@ -351,6 +389,7 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
     url: str,
     lots: DemoLots,
     mail: MailCatcher,
+    records: dict[str, str],
 ) -> int:
     # Stop the devices first, let the gateway drain its outbox, then stop the rest.
     sup.children["sim"].stop()
@@ -394,6 +433,7 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
             summary.add_row(label, f"{url}lots/{lot_id} — {open_devs} open deviation(s)")
         row = conn.execute("SELECT count(*) FROM telemetry.alerts").fetchone()
         summary.add_row("alerts raised", f"{int(row[0]) if row else 0} ({url}alerts)")
+    summary.add_row("audit trail", _audit_text(db_url, records))
     summary.add_row("alert emails received", f"{len(mail.messages)} (in {mail.folder})")
     for subject in mail.subjects()[:3]:
         summary.add_row("", subject)

@@ -25,6 +25,7 @@ from erp_core import docs, hardening, health
 from erp_core.alerts import api as alerts_api
 from erp_core.alerts import pages as alerts_pages
 from erp_core.audit import api as audit_api
+from erp_core.audit.settings import RecordConfig, RecordSettings
 from erp_core.auth import api as auth_api
 from erp_core.auth.gate import GateLimits, LoginGate
 from erp_core.deps import AppContext, Clock, DbConnection, login_policy, utc_now
@@ -42,13 +43,18 @@ from erp_core.web import session as web_session
 STATIC_DIR = Path(__file__).parent / "static"
 
 
-def create_app(settings: ApiSettings, *, clock: Clock = utc_now) -> FastAPI:
+def create_app(
+    settings: ApiSettings, *, clock: Clock = utc_now, records: RecordConfig | None = None
+) -> FastAPI:
     """The API + web UI for ``settings``; ``clock`` is injectable so tests use fixed times.
 
     UnsafeSettingsError (naming the variable) if the settings must not be served.
+    ``records`` (the record key that signs, the anchor file) default to
+    ``COLDTRACE_RECORD_*``; without a key file the app does not start (RecordKeyError).
     """
     require_safe(settings)
     metrics = ApiMetrics()
+    record_config = records if records is not None else RecordSettings().load()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -71,6 +77,7 @@ def create_app(settings: ApiSettings, *, clock: Clock = utc_now) -> FastAPI:
             clock=clock,
             gate=gate,
             attempt_pool=attempt_pool,
+            records=record_config,
         )
         try:
             yield

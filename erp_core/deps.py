@@ -17,6 +17,8 @@ from fastapi.security import OAuth2PasswordBearer
 from psycopg.rows import TupleRow
 from psycopg_pool import ConnectionPool
 
+from erp_core.audit.keys import RecordKey
+from erp_core.audit.settings import RecordConfig
 from erp_core.auth import service as auth_service
 from erp_core.auth import tokens
 from erp_core.auth.errors import (
@@ -53,6 +55,7 @@ class AppContext:
     clock: Clock
     gate: LoginGate
     attempt_pool: ConnectionPool[DbConnection]
+    records: RecordConfig  # the record key (signatures) and the audit anchor file
 
 
 def get_context(request: Request) -> AppContext:
@@ -90,7 +93,19 @@ def get_now(context: Context) -> datetime:
     return context.clock()
 
 
+def get_records(context: Context) -> RecordConfig:
+    """The record key ring and anchor file the app was built with."""
+    return context.records
+
+
+def get_signing_key(context: Context) -> RecordKey:
+    """The server key new signatures are bound with (the newest of the key file)."""
+    return context.records.keyring.current
+
+
 Settings = Annotated[ApiSettings, Depends(get_settings)]
+Records = Annotated[RecordConfig, Depends(get_records)]
+SigningKey = Annotated[RecordKey, Depends(get_signing_key)]
 Connection = Annotated[DbConnection, Depends(get_connection, scope="function")]
 Now = Annotated[datetime, Depends(get_now)]
 

@@ -1,21 +1,33 @@
-"""The ERP's background work: scans and tag reads from the gateways become movements.
+"""The ERP's background work: scans and tag reads become movements; the audit chain is anchored.
 
 ``run`` is the loop behind ``coldtrace erp-jobs``: it wakes on the queue trigger's
 NOTIFY (or every ``interval_s`` when notifications are lost) and processes the queue
 until it is empty, one transaction per batch. Any number may run; an advisory lock lets
 one work at a time, so events are applied in device-time order.
+
+With ``anchoring`` it also writes a checkpoint of the audit chain's head to the anchor
+file every ``anchoring.every_s`` (erp_core/audit/anchoring.py); several job runners may
+share the file (it is locked while written). A checkpoint that is refused — the chain
+no longer continues the last anchor — is logged as an error at every attempt: that is
+the alarm that the trail was rewritten or restored from an older backup.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 
+from erp_core.audit.anchoring import checkpoint
+from erp_core.audit.errors import AnchorError
+from erp_core.audit.keys import Keyring
 from erp_core.stock.edge_movements import process_queue
 
 log = logging.getLogger(__name__)
@@ -39,8 +51,40 @@ def drain(conn: psycopg.Connection, *, now: Callable[[], datetime] = utc_now) ->
             return total
 
 
-def run(db_url: str, stop: threading.Event, *, interval_s: float = 5.0) -> None:
-    """Process the edge-event queue whenever woken, until ``stop`` is set."""
+@dataclass(frozen=True, slots=True)
+class Anchoring:
+    """Where and how often the job runner anchors the audit chain's head."""
+
+    keyring: Keyring
+    anchor_file: Path
+    every_s: float
+
+
+def anchor_once(
+    conn: psycopg.Connection, anchoring: Anchoring, *, now: Callable[[], datetime] = utc_now
+) -> bool:
+    """Write one checkpoint if the head moved; False (logged as an error) if refused."""
+    try:
+        anchor = checkpoint(
+            conn, keyring=anchoring.keyring, anchor_file=anchoring.anchor_file, now=now()
+        )
+    except (AnchorError, OSError) as err:
+        log.error("audit chain NOT anchored: %s", err)  # noqa: TRY400 - the reason is the news
+        return False
+    if anchor is not None:
+        log.info("audit chain anchored at entry %s", anchor.seq)
+    return True
+
+
+def run(
+    db_url: str,
+    stop: threading.Event,
+    *,
+    interval_s: float = 5.0,
+    anchoring: Anchoring | None = None,
+) -> None:
+    """Process the edge-event queue whenever woken (and anchor the audit chain) until ``stop``."""
+    next_anchor = time.monotonic()
     while not stop.is_set():
         try:
             with psycopg.connect(db_url, autocommit=True) as conn:
@@ -49,7 +93,13 @@ def run(db_url: str, stop: threading.Event, *, interval_s: float = 5.0) -> None:
                     counts = drain(conn)
                     if counts:
                         log.info("edge events processed: %s", dict(counts))
-                    for _ in conn.notifies(timeout=interval_s, stop_after=1):
+                    wait = interval_s
+                    if anchoring is not None:
+                        if time.monotonic() >= next_anchor:
+                            anchor_once(conn, anchoring)
+                            next_anchor = time.monotonic() + anchoring.every_s
+                        wait = max(0.0, min(interval_s, next_anchor - time.monotonic()))
+                    for _ in conn.notifies(timeout=wait, stop_after=1):
                         pass
         except psycopg.OperationalError as err:
             log.warning("database unavailable (%s); retrying in %.0f s", err, interval_s)

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the services ColdTrace needs are installed and running on this Debian machine:
-# PostgreSQL (127.0.0.1:5432) with a `coldtrace` role, and the Mosquitto binary (tests
+# PostgreSQL (127.0.0.1:5432) with the roles `coldtrace` (owner), `coldtrace_app` and
+# `coldtrace_reader`, and the Mosquitto binary (tests
 # and the demo start brokers of their own with the project's config; the system broker
 # is started too where it is not running). Idempotent; needs root or sudo to install.
 set -euo pipefail
@@ -29,12 +30,39 @@ if ! pg_up; then
     pg_up || { echo "PostgreSQL did not start on 127.0.0.1:5432" >&2; exit 1; }
 fi
 
-# The application role; works whether local auth is trust, peer or scram.
+# The database roles (docs/access-and-audit.md, "Database roles"): `coldtrace` owns the
+# schema and runs the migrations; `coldtrace_app` is what ingest, the API, the jobs and
+# the notifier log in as; `coldtrace_reader` is Grafana's and the reports'. Their
+# privileges on the tables are applied by `coldtrace db upgrade`. The passwords are the
+# demo's and the tests' on this development machine; a plant creates its roles with
+# `coldtrace db roles` and passwords of its own. Works whether local auth is trust, peer
+# or scram, and puts back the attributes a least-privileged role must have whatever an
+# earlier run or a person did.
 "${AS_POSTGRES[@]}" psql -q -v ON_ERROR_STOP=1 -d postgres <<'SQL' >/dev/null
 DO $$ BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'coldtrace') THEN
     CREATE ROLE coldtrace LOGIN CREATEDB PASSWORD 'coldtrace';
   END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'coldtrace_app') THEN
+    CREATE ROLE coldtrace_app LOGIN PASSWORD 'coldtrace_app';
+  END IF;
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'coldtrace_reader') THEN
+    CREATE ROLE coldtrace_reader LOGIN PASSWORD 'coldtrace_reader';
+  END IF;
+END $$;
+ALTER ROLE coldtrace NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+-- Development only: the tests and the demo drop databases WITH (FORCE) while connections
+-- of the application role may still be open, which needs the right to end them.
+GRANT pg_signal_backend TO coldtrace;
+ALTER ROLE coldtrace_app NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+ALTER ROLE coldtrace_reader NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+DO $$ DECLARE m record; BEGIN
+  -- Neither may act as the owner (or as anyone else): no role memberships at all.
+  FOR m IN SELECT r.rolname AS granted, u.rolname AS member FROM pg_auth_members a
+             JOIN pg_roles r ON r.oid = a.roleid JOIN pg_roles u ON u.oid = a.member
+            WHERE u.rolname IN ('coldtrace_app', 'coldtrace_reader') LOOP
+    EXECUTE format('REVOKE %I FROM %I', m.granted, m.member);
+  END LOOP;
 END $$;
 SQL
 
@@ -42,4 +70,4 @@ if ! pgrep -x mosquitto >/dev/null 2>&1; then
     echo "starting the system Mosquitto"
     $SUDO mosquitto -d -c /etc/mosquitto/mosquitto.conf || true
 fi
-echo "services ready: PostgreSQL on 127.0.0.1:5432 (role coldtrace), mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}')"
+echo "services ready: PostgreSQL on 127.0.0.1:5432 (roles coldtrace, coldtrace_app, coldtrace_reader), mosquitto $(mosquitto -h 2>/dev/null | head -1 | awk '{print $3}')"

@@ -1,4 +1,13 @@
-"""Real services for tests: a Mosquitto of the test's own and a fresh PostgreSQL database."""
+"""Real services for tests: a Mosquitto of the test's own and a fresh PostgreSQL database.
+
+The database fixtures follow the production roles (docs/access-and-audit.md): the
+template is migrated by the owner (``ADMIN_URL``'s login, which may create databases),
+which also applies the declared privileges; ``db_url`` is the **application role's**
+login to the test's own copy, so every test runs with the privileges ingest and the API
+have. Tests that must act as someone stronger — a migration's owner, an attacker with
+the owner's or the superuser's login — take ``owner_db_url`` or ``superuser_db_url``.
+The passwords are the ones scripts/services.sh gives a development machine.
+"""
 
 from __future__ import annotations
 
@@ -13,11 +22,17 @@ import pytest
 
 from coldtrace.broker import Broker, free_port
 from coldtrace.db import migrate
-from coldtrace.db.settings import DatabaseSettings
+from erp_core.audit.keys import new_key_file
 
 ADMIN_URL = os.environ.get(
     "COLDTRACE_TEST_ADMIN_URL", "postgresql://coldtrace:coldtrace@127.0.0.1:5432/postgres"
 )
+APP_LOGIN = os.environ.get("COLDTRACE_TEST_APP_LOGIN", "coldtrace_app:coldtrace_app")
+READER_LOGIN = os.environ.get("COLDTRACE_TEST_READER_LOGIN", "coldtrace_reader:coldtrace_reader")
+SUPERUSER_URL = os.environ.get(
+    "COLDTRACE_TEST_SUPERUSER_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+RECORD_KEY_ENV = "COLDTRACE_RECORD_KEY_FILE"
 
 
 @pytest.fixture
@@ -65,25 +80,64 @@ def make_broker(tmp_path: Path) -> Iterator[object]:
         b.stop()
 
 
-def _url(dbname: str) -> str:
-    return f"{ADMIN_URL.rsplit('/', 1)[0]}/{dbname}"
+def _url(dbname: str, base: str = ADMIN_URL) -> str:
+    return f"{base.rsplit('/', 1)[0]}/{dbname}"
+
+
+def as_login(url: str, login: str) -> str:
+    """``url`` with its ``user:password@`` replaced by ``login``."""
+    scheme, rest = url.split("://", 1)
+    return f"{scheme}://{login}@{rest.split('@', 1)[-1]}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def record_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A record key for the whole session (APIs sign with it; the CLI reads the variable)."""
+    path = tmp_path_factory.mktemp("record-key") / "record.key"
+    new_key_file(path, key_id="test-1")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv(RECORD_KEY_ENV, str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")
 def migrated_template() -> Iterator[str]:
-    """A database migrated once per test session, used as a template for each test."""
+    """A database migrated once per test session (as the owner), a template for each test."""
     name = f"ct_tpl_{uuid.uuid4().hex[:10]}"
-    settings = DatabaseSettings(url=_url(name))
-    migrate.upgrade(settings.url, settings.sqlalchemy_url)
+    migrate.upgrade(_url(name))
     yield name
     migrate.drop_database(_url(name))
 
 
 @pytest.fixture
-def db_url(migrated_template: str) -> Iterator[str]:
-    """A fresh, migrated database of this test's own; its libpq URL."""
+def test_database(migrated_template: str) -> Iterator[str]:
+    """A fresh, migrated database of this test's own; its name."""
     name = f"ct_test_{uuid.uuid4().hex[:12]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    yield _url(name)
+    yield name
     migrate.drop_database(_url(name))
+
+
+@pytest.fixture
+def db_url(test_database: str) -> str:
+    """The test's database as the application role (what ingest, API and jobs log in as)."""
+    return as_login(_url(test_database), APP_LOGIN)
+
+
+@pytest.fixture
+def owner_db_url(test_database: str) -> str:
+    """The test's database as the owner of the schema (migrations; or a rogue DBA)."""
+    return _url(test_database)
+
+
+@pytest.fixture
+def reader_db_url(test_database: str) -> str:
+    """The test's database as the read-only role (Grafana, reports)."""
+    return as_login(_url(test_database), READER_LOGIN)
+
+
+@pytest.fixture
+def superuser_db_url(test_database: str) -> str:
+    """The test's database as a PostgreSQL superuser (the strongest insider)."""
+    return _url(test_database, SUPERUSER_URL)

@@ -1,7 +1,13 @@
-"""Run the Alembic migration history programmatically (no alembic.ini needed)."""
+"""Run the Alembic migration history programmatically (no alembic.ini needed).
+
+``upgrade`` connects as the schema owner, migrates, then applies the declared privileges
+of the application and reader roles (``coldtrace.db.privileges``): after every upgrade,
+so a table a migration adds is covered the moment it exists.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import psycopg
@@ -9,7 +15,12 @@ from alembic import command
 from alembic.config import Config
 from psycopg import sql
 
+from coldtrace.db import privileges
+from coldtrace.db.roles import DatabaseRoles
+from coldtrace.db.settings import alembic_url
+
 MIGRATIONS = Path(__file__).parent / "migrations"
+log = logging.getLogger(__name__)
 
 
 def alembic_config(sqlalchemy_url: str) -> Config:
@@ -33,10 +44,29 @@ def ensure_database(url: str) -> bool:
         return True
 
 
-def upgrade(url: str, sqlalchemy_url: str, revision: str = "head") -> None:
-    """Create the database if needed and migrate it to ``revision``."""
+def upgrade(
+    url: str,
+    sqlalchemy_url: str | None = None,
+    revision: str = "head",
+    *,
+    roles: DatabaseRoles | None = None,
+) -> list[privileges.DbObject]:
+    """Create the database if needed, migrate it to ``revision`` and apply the privileges.
+
+    ``url`` is the owner's login. ``roles`` default to ``coldtrace_app``/``coldtrace_reader``;
+    they must exist (RolesError otherwise). Returns the objects the privilege declaration
+    does not list (denied to everyone but the owner), which are also logged.
+    """
     ensure_database(url)
-    command.upgrade(alembic_config(sqlalchemy_url), revision)
+    command.upgrade(alembic_config(sqlalchemy_url or alembic_url(url)), revision)
+    with psycopg.connect(url, autocommit=True) as conn:
+        missing = privileges.apply(conn, roles or DatabaseRoles())
+    for obj in missing:
+        log.warning(
+            "%s %s is not in coldtrace/db/grants.py: only the owner may use it",
+            *(obj.kind, obj.name),
+        )
+    return missing
 
 
 def drop_database(url: str) -> None:

@@ -1,4 +1,8 @@
-"""Audit trail endpoints (``/api/audit``): read the trail of a record, verify the chain."""
+"""Audit trail endpoints (``/api/audit``): read the trail of a record, verify the chain.
+
+Verification holds the chain against the external anchors (``COLDTRACE_RECORD_ANCHOR_FILE``
+as the API process sees it); without them the answer says ``unanchored``.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,9 @@ from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel
 
 from erp_core.audit import service
+from erp_core.audit.anchoring import verify_anchored
 from erp_core.auth.models import User
-from erp_core.deps import Connection, require_roles
+from erp_core.deps import Connection, Records, require_roles
 from erp_core.errors import InvalidArgumentError
 
 router = APIRouter(prefix="/api/audit", tags=["audit"])
@@ -34,18 +39,24 @@ class AuditEntryOut(BaseModel):
     actor: str
     reason: str | None
     hash: str
+    db_role: str | None
 
 
 class VerifyOut(BaseModel):
-    """The result of verifying the whole chain."""
+    """The result of verifying the whole chain and its external anchors."""
 
-    ok: bool
+    ok: bool  # neither the chain nor an anchor shows a problem
+    status: str  # intact, broken, or unanchored (consistent, but nothing outside to hold)
     entries: int
     head_seq: int
     head_hash: str
     broken_entry_id: int | None
     broken_seq: int | None
     problem: str | None
+    anchors: int
+    anchored_seq: int | None
+    anchor_problems: list[str]
+    notes: list[str]
 
 
 @router.get("")
@@ -83,19 +94,28 @@ def audit_trail(
             actor=e.actor,
             reason=e.reason,
             hash=e.hash,
+            db_role=e.db_role,
         )
         for e in entries
     ]
 
 
 @router.get("/verify")
-def verify_chain(user: Verifier, conn: Connection) -> VerifyOut:
-    """Walk the hash chain and name the first broken entry (qa_manager, admin)."""
+def verify_chain(user: Verifier, conn: Connection, records: Records) -> VerifyOut:
+    """Walk the hash chain, check every anchor, name the first problem (qa_manager, admin)."""
     del user
-    result = service.verify(conn)
+    checked = verify_anchored(conn, keyring=records.keyring, anchor_file=records.anchor_file)
+    result = checked.chain
     broken = result.broken
+    report = checked.anchors
+    newest = report.newest if report else None
     return VerifyOut(
-        ok=result.ok,
+        ok=not checked.broken,
+        status=checked.status,
+        anchors=len(report.anchors) if report else 0,
+        anchored_seq=newest.seq if newest else None,
+        anchor_problems=list(report.problems) if report else [],
+        notes=[*(report.notes if report else ()), *filter(None, [checked.unanchored_reason])],
         entries=result.entries,
         head_seq=result.head.seq,
         head_hash=result.head.hash,

@@ -3,8 +3,11 @@
 Each entry's hash is sha256 over a canonical serialisation of its fields and the previous
 entry's hash. Each field is written as ``<length>:<text>;`` (``~;`` for NULL), so no
 choice of values can make two different entries serialise alike. The same serialisation
-is ``erp.audit_hash`` in migration 0004; the jsonb fields are hashed in PostgreSQL's own
-text form (``jsonb::text``), which is deterministic for a stored value.
+is ``erp.audit_hash`` in migrations 0004 and 0018; the jsonb fields are hashed in
+PostgreSQL's own text form (``jsonb::text``), which is deterministic for a stored value.
+Since 0018 an entry also names the database login that wrote it (``db_role``), written
+as an eleventh field after the previous hash; entries from before carry none and hash
+as they always did, so one chain holds both.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class ChainEntry:
     reason: str | None
     prev_hash: str
     hash: str
+    db_role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,19 +83,24 @@ def entry_hash(entry: ChainEntry, *, prev_hash: str) -> str:
             prev_hash,
         )
     )
+    if entry.db_role is not None:
+        text += field(entry.db_role)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def first_break(entries: Iterable[ChainEntry], *, head: ChainHead) -> ChainBreak | None:
+def first_break(
+    entries: Iterable[ChainEntry], *, head: ChainHead, after: ChainHead | None = None
+) -> ChainBreak | None:
     """The first broken entry of a chain given in ``seq`` order, or None if it is intact.
 
     Checks, in order: sequence numbers without gaps (a deleted entry), the link to the
     previous hash (a deleted or re-ordered entry), the entry's own hash (an edited
     entry), and finally that the last entry is the head the database recorded (deleted
-    entries at the end).
+    entries at the end). ``after`` starts the walk behind a known entry (an anchor):
+    ``entries`` then begin at ``after.seq + 1`` and must link to ``after.hash``.
     """
-    expected_seq = 1
-    prev = GENESIS_HASH
+    expected_seq = 1 if after is None else after.seq + 1
+    prev = GENESIS_HASH if after is None else after.hash
     for entry in entries:
         if entry.seq != expected_seq:
             missing = (

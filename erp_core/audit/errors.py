@@ -25,3 +25,11 @@ class MissingActorError(AuditError):
     def __init__(self, user: str) -> None:
         super().__init__(f"the acting user must be a non-empty name, got {user!r}")
         self.user = user
+
+
+class RecordKeyError(AuditError):
+    """The record key file is missing, unreadable or malformed; the message names the line."""
+
+
+class AnchorError(AuditError):
+    """The external anchor of the audit chain cannot be written or read as it must be."""

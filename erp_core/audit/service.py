@@ -7,8 +7,8 @@ transaction. The caller owns the transaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -40,15 +40,18 @@ class AuditEntry:
     actor: str
     reason: str | None
     hash: str
+    db_role: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class VerifyResult:
-    """The outcome of walking the whole chain."""
+    """The outcome of walking the chain (all of it, or from an anchored entry on)."""
 
     entries: int
     head: ChainHead
     broken: ChainBreak | None
+    # The stored hash of each entry asked for (the anchored ones), if the log has it.
+    hashes: dict[int, str] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -84,7 +87,7 @@ def entries_for(
     """The newest ``limit`` entries of ``table`` (``erp.lots``), of one row if ``key`` is given."""
     rows = conn.execute(
         "SELECT id, seq, at, table_name, action, row_key, old_values, new_values, actor, "
-        "reason, hash FROM erp.audit_log "
+        "reason, hash, db_role FROM erp.audit_log "
         "WHERE table_name = %s AND (%s::jsonb IS NULL OR row_key = %s::jsonb) "
         "ORDER BY seq DESC LIMIT %s",
         (table, None if key is None else Jsonb(key), None if key is None else Jsonb(key), limit),
@@ -102,40 +105,93 @@ def entries_for(
             actor=r[8],
             reason=r[9],
             hash=r[10],
+            db_role=r[11],
         )
         for r in rows
     ]
 
 
-def verify(conn: Conn) -> VerifyResult:
-    """Walk the whole chain in sequence order and report the first broken entry, if any."""
+def head(conn: Conn) -> ChainHead | None:
+    """The chain head the database records (last seq and hash), None if its row is gone."""
     row = conn.execute("SELECT seq, hash FROM erp.audit_head").fetchone()
-    head = ChainHead(seq=-1, hash="(missing)") if row is None else ChainHead(row[0], row[1])
-    counted = _Counter()
-    broken = first_break(counted.wrap(_chain(conn)), head=head)
-    if row is None and broken is None:
+    return None if row is None else ChainHead(int(row[0]), str(row[1]))
+
+
+def verify(
+    conn: Conn, *, want: Collection[int] = (), after: ChainHead | None = None
+) -> VerifyResult:
+    """Walk the chain in sequence order and report the first broken entry, if any.
+
+    ``want``: sequence numbers whose stored hash to return (the anchored entries).
+    ``after``: start behind this entry (seq and the hash it must have), as a checkpoint
+    does from the last anchor; the entry itself must still carry that hash.
+    The head and the highest stored seq are read in one statement (one snapshot), and
+    only entries up to that head are walked, so writers appending meanwhile do not look
+    like a broken chain.
+    """
+    row = conn.execute(
+        "SELECT h.seq, h.hash, (SELECT max(seq) FROM erp.audit_log)"
+        " FROM (SELECT 1) AS one LEFT JOIN erp.audit_head AS h ON true"
+    ).fetchone()
+    recorded = None if row is None or row[0] is None else ChainHead(int(row[0]), str(row[1]))
+    top = ChainHead(seq=-1, hash="(missing)") if recorded is None else recorded
+    highest = None if row is None or row[2] is None else int(row[2])
+    counted = _Counter(want)
+    broken = _anchored_start(conn, after)
+    if broken is None and recorded is not None and highest is not None and highest > top.seq:
+        broken = ChainBreak(
+            None,
+            top.seq + 1,
+            f"the log holds entries up to {highest} beyond the chain head {top.seq}: "
+            "written around erp.audit_append",
+        )
+    if broken is None:
+        start = None if after is None or after.seq == 0 else after
+        upto = None if recorded is None else top.seq
+        entries = _chain(conn, after=None if start is None else start.seq, upto=upto)
+        broken = first_break(counted.wrap(entries), head=top, after=start)
+    if recorded is None and broken is None:
         broken = ChainBreak(None, 0, "the chain head row erp.audit_head is missing")
-    return VerifyResult(entries=counted.n, head=head, broken=broken)
+    return VerifyResult(entries=counted.n, head=top, broken=broken, hashes=counted.hashes)
+
+
+def _anchored_start(conn: Conn, after: ChainHead | None) -> ChainBreak | None:
+    if after is None or after.seq == 0:
+        return None
+    stored = conn.execute(
+        "SELECT id, hash FROM erp.audit_log WHERE seq = %s", (after.seq,)
+    ).fetchone()
+    if stored is not None and stored[1] == after.hash:
+        return None
+    return ChainBreak(
+        None if stored is None else int(stored[0]),
+        after.seq,
+        "the entry differs from its anchor (missing, or the chain was rewritten)",
+    )
 
 
 class _Counter:
-    def __init__(self) -> None:
+    def __init__(self, want: Collection[int]) -> None:
         self.n = 0
+        self.want = frozenset(want)
+        self.hashes: dict[int, str] = {}
 
     def wrap(self, entries: Iterator[ChainEntry]) -> Iterator[ChainEntry]:
         for entry in entries:
             self.n += 1
+            if entry.seq in self.want:
+                self.hashes[entry.seq] = entry.hash
             yield entry
 
 
-def _chain(conn: Conn) -> Iterator[ChainEntry]:
-    after = None
+def _chain(conn: Conn, *, after: int | None, upto: int | None) -> Iterator[ChainEntry]:
     while True:
         rows = conn.execute(
             "SELECT id, seq, at, table_name, action, row_key::text, old_values::text, "
-            "new_values::text, actor, reason, prev_hash, hash FROM erp.audit_log "
-            "WHERE %s::bigint IS NULL OR seq > %s ORDER BY seq LIMIT %s",
-            (after, after, _BATCH),
+            "new_values::text, actor, reason, prev_hash, hash, db_role FROM erp.audit_log "
+            "WHERE (%(after)s::bigint IS NULL OR seq > %(after)s)"
+            " AND (%(upto)s::bigint IS NULL OR seq <= %(upto)s) ORDER BY seq LIMIT %(n)s",
+            {"after": after, "upto": upto, "n": _BATCH},
         ).fetchall()
         for r in rows:
             yield ChainEntry(*r)

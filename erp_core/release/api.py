@@ -11,7 +11,15 @@ from pydantic import BaseModel, Field
 from erp_core.audit.service import set_actor
 from erp_core.auth.errors import AccountLockedError
 from erp_core.auth.models import User
-from erp_core.deps import AttemptLog, Connection, CurrentUser, LoginLimits, Now, require_roles
+from erp_core.deps import (
+    AttemptLog,
+    Connection,
+    CurrentUser,
+    LoginLimits,
+    Now,
+    SigningKey,
+    require_roles,
+)
 from erp_core.release import service
 from erp_core.release.rules import Action, recommend
 from erp_core.signatures.errors import SignatureRefusedError
@@ -73,6 +81,7 @@ def decide_lot(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
     now: Now,
     lot_id: LotId,
     body: DecisionIn,
+    key: SigningKey,
 ) -> dict[str, Any]:
     """Release or reject the lot with an electronic signature (qa; overrides qa_manager)."""
     try:
@@ -87,6 +96,7 @@ def decide_lot(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
             clock=lambda: now,
             policy=policy,
             record_attempt=attempts,
+            signing_key=key,
             source=request.client.host if request.client else None,
         )
     except service.ReleaseRefusedError as err:
@@ -119,6 +129,7 @@ def disposition(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
     now: Now,
     deviation_id: Annotated[int, Path(ge=1)],
     body: DispositionIn,
+    key: SigningKey,
 ) -> dict[str, Any]:
     """Disposition a deviation (use as is / reject, signed; investigate keeps it open)."""
     try:
@@ -133,6 +144,7 @@ def disposition(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
             clock=lambda: now,
             policy=policy,
             record_attempt=attempts,
+            signing_key=key,
         )
     except service.ReleaseRefusedError as err:
         raise HTTPException(409, str(err)) from err

@@ -15,7 +15,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from erp_core.auth.errors import AuthError
 from erp_core.auth.models import SIGNING_ROLES
-from erp_core.deps import AttemptLog, Connection, LoginLimits, Now
+from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, SigningKey
 from erp_core.release import service, templates
 from erp_core.release.rules import Action, recommend
 from erp_core.signatures.errors import SignatureError
@@ -71,6 +71,7 @@ def sign_release(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fiel
     policy: LoginLimits,
     attempts: AttemptLog,
     signer: Signer,
+    key: SigningKey,
     lot_id: Annotated[int, Path(ge=1)],
     action: Annotated[Action, Form()],
     password: Annotated[str, Form()],
@@ -89,6 +90,7 @@ def sign_release(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fiel
             clock=lambda: now,
             policy=policy,
             record_attempt=attempts,
+            signing_key=key,
             source=request.client.host if request.client else None,
         )
     except (AuthError, SignatureError) as err:

@@ -15,6 +15,7 @@ from typing import Any
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
+from erp_core.audit.keys import RecordKey
 from erp_core.audit.service import set_actor
 from erp_core.auth.models import AttemptRecorder, LoginPolicy, User
 from erp_core.errors import ErpError, NotFoundError
@@ -131,9 +132,10 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
     clock: Callable[[], datetime],
     policy: LoginPolicy,
     record_attempt: AttemptRecorder,
+    signing_key: RecordKey,
     source: str | None = None,
 ) -> ReleaseRecord:
-    """Decide on the lot as ``user``, sign the decision, set the lot's status."""
+    """Decide on the lot as ``user``, sign the decision (with ``signing_key``), set its status."""
     now = clock()
     set_actor(conn, user=user.username, reason=f"{action.value} lot {lot_id}")
     # Lock the lot before reading the evidence: a movement recorded meanwhile (it locks
@@ -173,6 +175,7 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
         clock=lambda: now,
         policy=policy,
         record_attempt=record_attempt,
+        signing_key=signing_key,
         comment=comment,
         source=source,
     )
@@ -231,6 +234,7 @@ def close_deviation(  # noqa: PLR0913 - every input of a signed disposition is e
     clock: Callable[[], datetime],
     policy: LoginPolicy,
     record_attempt: AttemptRecorder,
+    signing_key: RecordKey,
 ) -> int:
     """Give a deviation its disposition, signed; 'investigate' keeps it open."""
     now = clock()
@@ -262,6 +266,7 @@ def close_deviation(  # noqa: PLR0913 - every input of a signed disposition is e
         clock=lambda: now,
         policy=policy,
         record_attempt=record_attempt,
+        signing_key=signing_key,
     )
     conn.execute(
         "UPDATE erp.deviations SET status = 'closed', disposition = %s, capa_ref = %s,"

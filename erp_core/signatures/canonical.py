@@ -4,6 +4,12 @@ A signature is bound to sha256 over (table, key, content) in a canonical JSON fo
 keys sorted, no whitespace, UTF-8, times in UTC. The same record always hashes alike
 whatever the dict order or time zone it was read in; any change of a value, the key or
 the table gives another hash, so a signature cannot be moved to another record.
+
+The signature itself (who, when, meaning, comment, the record's hash) is an HMAC-SHA256
+with the server's record key (``signature_mac``, algorithm ``hmac-sha256``): the key is
+not in the database, so someone who can write rows cannot make one that verifies.
+Signatures made before revision 0018 carry a plain sha256 of the same fields
+(``signature_hash``, algorithm ``sha256``), which anyone could have computed.
 """
 
 from __future__ import annotations
@@ -18,7 +24,11 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
+from erp_core.audit.keys import SIGNATURE, RecordKey
 from erp_core.signatures.errors import UnsignableContentError
+
+KEYED = "hmac-sha256"
+LEGACY = "sha256"
 
 
 def _plain(value: object) -> object:  # noqa: C901, PLR0911 - one branch per supported type
@@ -68,6 +78,31 @@ def record_hash(*, table: str, key: Mapping[str, Any], content: Mapping[str, Any
     return _sha256(canonical_json({"table": table, "key": key, "content": content}))
 
 
+def _signed_fields(  # noqa: PLR0913 - every signed field is explicit
+    *,
+    user_id: int,
+    username: str,
+    full_name: str,
+    signed_at: datetime,
+    meaning: str,
+    comment: str | None,
+    record_table: str,
+    record_key: Mapping[str, Any],
+    record_hash: str,
+) -> dict[str, object]:
+    return {
+        "user_id": user_id,
+        "username": username,
+        "full_name": full_name,
+        "signed_at": signed_at,
+        "meaning": meaning,
+        "comment": comment,
+        "record_table": record_table,
+        "record_key": record_key,
+        "record_hash": record_hash,
+    }
+
+
 def signature_hash(  # noqa: PLR0913 - every signed field is explicit
     *,
     user_id: int,
@@ -80,22 +115,50 @@ def signature_hash(  # noqa: PLR0913 - every signed field is explicit
     record_key: Mapping[str, Any],
     record_hash: str,
 ) -> str:
-    """sha256 (hex) binding who, when and why to the record hash."""
+    """sha256 (hex) binding who, when and why to the record hash: legacy, unkeyed."""
     return _sha256(
         canonical_json(
-            {
-                "user_id": user_id,
-                "username": username,
-                "full_name": full_name,
-                "signed_at": signed_at,
-                "meaning": meaning,
-                "comment": comment,
-                "record_table": record_table,
-                "record_key": record_key,
-                "record_hash": record_hash,
-            }
+            _signed_fields(
+                user_id=user_id,
+                username=username,
+                full_name=full_name,
+                signed_at=signed_at,
+                meaning=meaning,
+                comment=comment,
+                record_table=record_table,
+                record_key=record_key,
+                record_hash=record_hash,
+            )
         )
     )
+
+
+def signature_mac(  # noqa: PLR0913 - every signed field is explicit
+    key: RecordKey,
+    *,
+    user_id: int,
+    username: str,
+    full_name: str,
+    signed_at: datetime,
+    meaning: str,
+    comment: str | None,
+    record_table: str,
+    record_key: Mapping[str, Any],
+    record_hash: str,
+) -> str:
+    """HMAC-SHA256 (hex) with the server key over who, when, why, the record hash and key id."""
+    fields = _signed_fields(
+        user_id=user_id,
+        username=username,
+        full_name=full_name,
+        signed_at=signed_at,
+        meaning=meaning,
+        comment=comment,
+        record_table=record_table,
+        record_key=record_key,
+        record_hash=record_hash,
+    )
+    return key.mac(SIGNATURE, canonical_json(fields | {"algorithm": KEYED, "key_id": key.key_id}))
 
 
 def manifestation(*, full_name: str, username: str, signed_at: datetime, meaning: str) -> str:

@@ -37,6 +37,8 @@ class Signature:
     record_key: dict[str, Any]
     record_hash: str
     signature_hash: str
+    algorithm: str = "hmac-sha256"  # or "sha256": made before keyed signatures (0018)
+    key_id: str | None = None
 
     @property
     def manifestation(self) -> str:
@@ -51,14 +53,18 @@ class Signature:
 
 @dataclass(frozen=True, slots=True)
 class SignatureCheck:
-    """A signature and whether it still matches the record it is shown with."""
+    """A signature and whether it still matches the record it is shown with.
+
+    Valid only when keyed with a key this server holds and every check passes; an
+    unkeyed (legacy) signature always carries the problem that says so.
+    """
 
     signature: Signature
     problems: tuple[str, ...]
 
     @property
     def valid(self) -> bool:
-        """True if the signature is bound to this record as it is now."""
+        """True if the signature is bound to this record as it is now, with the server key."""
         return not self.problems
 
 

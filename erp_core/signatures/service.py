@@ -3,10 +3,16 @@
 ``sign`` runs in the caller's transaction, so the signed decision, the signature and
 their audit entries commit or roll back together. A wrong password is recorded through
 the ``AttemptRecorder`` (its own transaction) and counts towards the login lock.
+
+The signature is an HMAC with the server's record key (``erp_core.audit.keys``), passed
+in by the caller (the API holds it; the database does not). Checking needs the key
+ring: a signature by a key the server no longer holds, or an unkeyed one made before
+revision 0018, is reported as not verifiable — never as valid.
 """
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -15,6 +21,7 @@ import psycopg
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 
+from erp_core.audit.keys import Keyring, RecordKey
 from erp_core.audit.service import current_actor, set_actor
 from erp_core.auth import service as auth_service
 from erp_core.auth.errors import AccountDisabledError, InvalidCredentialsError
@@ -28,7 +35,7 @@ Conn = psycopg.Connection[TupleRow]
 
 _COLUMNS = (
     "id, user_id, username, full_name, signed_at, meaning, comment, record_table, "
-    "record_key, record_hash, signature_hash"
+    "record_key, record_hash, signature_hash, algorithm, key_id"
 )
 
 
@@ -44,10 +51,13 @@ def sign(  # noqa: PLR0913 - every input of a Part 11 signature is explicit
     clock: Callable[[], datetime],
     policy: LoginPolicy,
     record_attempt: AttemptRecorder,
+    signing_key: RecordKey,
     comment: str | None = None,
     source: str | None = None,
 ) -> Signature:
     """Sign a record as ``user`` (the logged-in user), who re-enters ``password``.
+
+    ``signing_key`` is the server's current record key: the signature is an HMAC with it.
 
     Raises SignatureRefusedError for a wrong password (recorded as a failed attempt) or a
     signer who is not the acting user, AccountLockedError if the account is locked.
@@ -83,7 +93,8 @@ def sign(  # noqa: PLR0913 - every input of a Part 11 signature is explicit
         )
     key = canonical.normalise(record_key)
     record_hash = canonical.record_hash(table=record_table, key=key, content=record_content)
-    signature_hash = canonical.signature_hash(
+    signature_hash = canonical.signature_mac(
+        signing_key,
         user_id=signer.id,
         username=signer.username,
         full_name=signer.full_name,
@@ -96,8 +107,8 @@ def sign(  # noqa: PLR0913 - every input of a Part 11 signature is explicit
     )
     row = conn.execute(
         f"INSERT INTO erp.signatures (user_id, username, full_name, signed_at, meaning, "  # noqa: S608 - constant column list
-        f"comment, record_table, record_key, record_hash, signature_hash) "
-        f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
+        f"comment, record_table, record_key, record_hash, signature_hash, algorithm, key_id) "
+        f"VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING {_COLUMNS}",
         (
             signer.id,
             signer.username,
@@ -109,6 +120,8 @@ def sign(  # noqa: PLR0913 - every input of a Part 11 signature is explicit
             Jsonb(key),
             record_hash,
             signature_hash,
+            canonical.KEYED,
+            signing_key.key_id,
         ),
     ).fetchone()
     if row is None:  # pragma: no cover - INSERT ... RETURNING always returns the row
@@ -145,6 +158,7 @@ def check(
     record_table: str,
     record_key: Mapping[str, Any],
     record_content: Mapping[str, Any],
+    keyring: Keyring,
 ) -> SignatureCheck:
     """Whether ``signature`` is bound to this record with this content (pure)."""
     problems: list[str] = []
@@ -156,29 +170,59 @@ def check(
     now_hash = canonical.record_hash(table=record_table, key=key, content=record_content)
     if now_hash != signature.record_hash:
         problems.append("the record differs from the signed content")
-    expected = canonical.signature_hash(
-        user_id=signature.user_id,
-        username=signature.username,
-        full_name=signature.full_name,
-        signed_at=signature.signed_at,
-        meaning=signature.meaning,
-        comment=signature.comment,
-        record_table=signature.record_table,
-        record_key=signature.record_key,
-        record_hash=signature.record_hash,
-    )
-    if expected != signature.signature_hash:
-        problems.append("the signature's own fields were altered")
+    problems.extend(_binding_problems(signature, keyring))
     return SignatureCheck(signature=signature, problems=tuple(problems))
 
 
-def verify_signature(
+def _binding_problems(signature: Signature, keyring: Keyring) -> list[str]:
+    """Why the signature's own fields are not bound by the server key ([] when they are)."""
+    fields: dict[str, Any] = {
+        "user_id": signature.user_id,
+        "username": signature.username,
+        "full_name": signature.full_name,
+        "signed_at": signature.signed_at,
+        "meaning": signature.meaning,
+        "comment": signature.comment,
+        "record_table": signature.record_table,
+        "record_key": signature.record_key,
+        "record_hash": signature.record_hash,
+    }
+    if signature.algorithm == canonical.LEGACY:
+        problems = [
+            (
+                "not verifiable with a key: an unkeyed signature (sha256) from before keyed "
+                "signatures; anyone with database access could have made it"
+            )
+        ]
+        if canonical.signature_hash(**fields) != signature.signature_hash:
+            problems.append("the signature's own fields were altered")
+        return problems
+    if signature.algorithm != canonical.KEYED or signature.key_id is None:
+        return [f"unknown signature algorithm {signature.algorithm!r}"]
+    key = keyring.get(signature.key_id)
+    if key is None:
+        return [
+            f"not verifiable: signed with key {signature.key_id}, which this server does not hold"
+        ]
+    expected = canonical.signature_mac(key, **fields)
+    if not hmac.compare_digest(expected.encode(), signature.signature_hash.encode()):
+        return [
+            (
+                "the signature does not verify with the server key: its fields were altered "
+                "or it was not made by this server"
+            )
+        ]
+    return []
+
+
+def verify_signature(  # noqa: PLR0913 - the record and the key ring are explicit
     conn: Conn,
     *,
     signature_id: int,
     record_table: str,
     record_key: Mapping[str, Any],
     record_content: Mapping[str, Any],
+    keyring: Keyring,
 ) -> SignatureCheck:
     """Load signature ``signature_id`` and check it against the record's current content."""
     return check(
@@ -186,6 +230,7 @@ def verify_signature(
         record_table=record_table,
         record_key=record_key,
         record_content=record_content,
+        keyring=keyring,
     )
 
 
@@ -195,10 +240,17 @@ def checked_signatures(
     record_table: str,
     record_key: Mapping[str, Any],
     record_content: Mapping[str, Any],
+    keyring: Keyring,
 ) -> list[SignatureCheck]:
     """Every signature of a record, each checked against the record's current content."""
     return [
-        check(s, record_table=record_table, record_key=record_key, record_content=record_content)
+        check(
+            s,
+            record_table=record_table,
+            record_key=record_key,
+            record_content=record_content,
+            keyring=keyring,
+        )
         for s in signatures_for(conn, record_table=record_table, record_key=record_key)
     ]
 
@@ -216,4 +268,6 @@ def _signature(row: tuple[Any, ...]) -> Signature:
         record_key=row[8],
         record_hash=row[9],
         signature_hash=row[10],
+        algorithm=row[11],
+        key_id=row[12],
     )

@@ -183,34 +183,16 @@ def process_queue(conn: Conn, *, now: datetime, limit: int = 500) -> Counter[str
     return counts
 
 
-_RETRY = """
-WITH queued AS (
-    INSERT INTO erp.edge_event_queue (source, event_id)
-    SELECT source, event_id FROM erp.edge_event_outcomes
-     WHERE source = %(source)s AND event_id = %(id)s AND outcome = 'failed'
-    ON CONFLICT DO NOTHING RETURNING source, event_id
-)
-SELECT erp.audit_append(
-           'erp.edge_event_outcomes', 'UPDATE',
-           jsonb_build_object('source', o.source, 'event_id', o.event_id),
-           jsonb_build_object('outcome', o.outcome, 'reason', o.reason,
-                              'processed_at', o.processed_at),
-           jsonb_build_object('outcome', 'queued again'),
-           nullif(current_setting('coldtrace.user', true), ''),
-           nullif(current_setting('coldtrace.reason', true), ''))
-  FROM queued q JOIN erp.edge_event_outcomes o USING (source, event_id)
-"""
-
-
 def retry(conn: Conn, *, source: Source, event_id: int) -> bool:
     """Queue a failed event again (after its reader or lot was set up); False if not failed.
 
     The retry is a person's act that leads to a movement, and processing it again
     overwrites the outcome: so it goes to the audit trail, with the failure it had, under
-    the user set with ``set_actor``.
+    the user set with ``set_actor`` — through the owner's function (migration 0018), as
+    the application role may not write audit entries itself.
     """
-    row = conn.execute(_RETRY, {"source": source, "id": event_id}).fetchone()
-    return row is not None
+    row = conn.execute("SELECT erp.requeue_edge_event(%s, %s)", (source, event_id)).fetchone()
+    return bool(row and row[0])
 
 
 def register_tag(conn: Conn, *, tag: LotTagIn) -> LotTag:

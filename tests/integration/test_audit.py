@@ -1,8 +1,11 @@
 """The database-written audit trail: capture, append-only, hash chain and its verification.
 
-A demo table created here is audited with ``erp.audit_table``, exactly as a new regulated
-table would be. Tampering is done as the PostgreSQL superuser, the one who can get past
-the triggers and privileges; ``coldtrace audit verify`` must then name the entry.
+A demo table created here (by the owner, as a migration would) is audited with
+``erp.audit_table``, exactly as a new regulated table would be; the changes are made as
+the application role. Tampering is done as the PostgreSQL superuser, the one who can get
+past the triggers and privileges; ``coldtrace audit verify`` must then name the entry.
+What a consistent re-hash of the whole chain does, and how the external anchor catches
+it, is in test_audit_anchor.py.
 """
 
 from __future__ import annotations
@@ -19,22 +22,19 @@ from typer.testing import CliRunner
 
 from coldtrace.cli import app as cli
 from erp_core.audit import service
+from erp_core.audit.chain import ChainEntry, entry_hash
 from erp_core.audit.errors import NoTransactionError
 
 
-def superuser_url(db_url: str) -> str:
-    rest = db_url.split("@", 1)[1]
-    return f"postgresql://postgres@{rest}"
-
-
 @pytest.fixture
-def demo(db_url: str) -> Iterator[str]:
-    with psycopg.connect(db_url) as conn:
+def demo(db_url: str, owner_db_url: str) -> Iterator[str]:
+    with psycopg.connect(owner_db_url) as conn:
         conn.execute(
             "CREATE TABLE erp.demo_records (id integer PRIMARY KEY, name text NOT NULL, "
             "qty numeric NOT NULL, note text)"
         )
         conn.execute("SELECT erp.audit_table('erp.demo_records')")
+        conn.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON erp.demo_records TO coldtrace_app")
     return db_url
 
 
@@ -54,9 +54,11 @@ def entries(db_url: str) -> list[tuple[object, ...]]:
         ).fetchall()
 
 
-def cli_verify(db_url: str) -> tuple[int, str]:
+def cli_verify(db_url: str, **env: str) -> tuple[int, str]:
     result = CliRunner().invoke(
-        cli, ["audit", "verify"], env={"COLDTRACE_DATABASE_URL": db_url, "COLUMNS": "200"}
+        cli,
+        ["audit", "verify"],
+        env={"COLDTRACE_DATABASE_URL": db_url, "COLUMNS": "200", **env},
     )
     return result.exit_code, result.output
 
@@ -132,7 +134,7 @@ def test_truncate_of_an_audited_table_is_refused(demo: str) -> None:
         conn.execute("TRUNCATE erp.demo_records")
 
 
-def test_audit_log_is_append_only_for_the_app_role(demo: str) -> None:
+def test_audit_log_is_append_only_for_the_app_role(demo: str, superuser_db_url: str) -> None:
     fill(demo)
     for sql in (
         "UPDATE erp.audit_log SET actor = 'mallory' WHERE seq = 1",
@@ -145,7 +147,7 @@ def test_audit_log_is_append_only_for_the_app_role(demo: str) -> None:
             conn.execute(sql)
     # Even the superuser is stopped by the trigger while it is enabled.
     with (
-        psycopg.connect(superuser_url(demo)) as conn,
+        psycopg.connect(superuser_db_url) as conn,
         pytest.raises(psycopg.errors.InsufficientPrivilege) as err,
     ):
         conn.execute("UPDATE erp.audit_log SET actor = 'mallory' WHERE seq = 1")
@@ -155,9 +157,9 @@ def test_audit_log_is_append_only_for_the_app_role(demo: str) -> None:
 def test_entry_hash_is_sha256_over_the_documented_serialisation(demo: str) -> None:
     change(demo, "INSERT INTO erp.demo_records VALUES (7, 'ä', 1.5)", user="alice", reason=None)
     with psycopg.connect(demo) as conn:
-        seq, at, key, new, prev, stored = conn.execute(
-            "SELECT seq, at, row_key::text, new_values::text, prev_hash, hash FROM erp.audit_log "
-            "WHERE table_name = 'erp.demo_records'"
+        seq, at, key, new, prev, stored, db_role = conn.execute(
+            "SELECT seq, at, row_key::text, new_values::text, prev_hash, hash, db_role "
+            "FROM erp.audit_log WHERE table_name = 'erp.demo_records'"
         ).fetchone()
         (last_before,) = conn.execute(
             "SELECT hash FROM erp.audit_log WHERE seq = %s", (seq - 1,)
@@ -169,7 +171,41 @@ def test_entry_hash_is_sha256_over_the_documented_serialisation(demo: str) -> No
         f"{len(key)}:{key};~;{len(new)}:{new};5:alice;~;64:{prev};"
     )
     assert key == '{"id": 7}'
-    assert hashlib.sha256(text.encode()).hexdigest() == stored
+    # The database login that wrote it (the application role) is the eleventh field.
+    assert db_role == "coldtrace_app"
+    assert hashlib.sha256((text + "13:coldtrace_app;").encode()).hexdigest() == stored
+
+
+def test_entries_from_before_the_database_role_still_hash_as_they_did(owner_db_url: str) -> None:
+    """Entries written before migration 0018 have no db_role and keep their hash."""
+    at = datetime(2026, 11, 25, 12, 0, 0, 123456, tzinfo=UTC)
+    args = (1, at, "erp.lots", "INSERT", '{"id": 1}', None, '{"id": 1}', "alice", None, "0" * 64)
+    with psycopg.connect(owner_db_url) as conn:
+        (old,) = conn.execute(
+            "SELECT erp.audit_hash(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s, %s, %s)",
+            args,
+        ).fetchone()
+        (with_null,) = conn.execute(
+            "SELECT erp.audit_hash(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s, %s, %s,"
+            " NULL)",
+            args,
+        ).fetchone()
+        (with_role,) = conn.execute(
+            "SELECT erp.audit_hash(%s, %s, %s, %s, %s::jsonb, %s::jsonb, %s::jsonb, %s, %s, %s,"
+            " 'coldtrace_app')",
+            args,
+        ).fetchone()
+    entry = ChainEntry(
+        1, 1, at, "erp.lots", "INSERT", '{"id": 1}', None, '{"id": 1}', "alice", None, "0" * 64, old
+    )
+    assert old == with_null == entry_hash(entry, prev_hash="0" * 64)
+    assert with_role != old
+    with_db_role = ChainEntry(*[*vars_of(entry)[:-1], "coldtrace_app"])
+    assert entry_hash(with_db_role, prev_hash="0" * 64) == with_role
+
+
+def vars_of(entry: ChainEntry) -> list[object]:
+    return [getattr(entry, f) for f in entry.__slots__]
 
 
 def test_verify_passes_on_an_intact_chain(demo: str) -> None:
@@ -181,15 +217,16 @@ def test_verify_passes_on_an_intact_chain(demo: str) -> None:
     assert result.ok
     assert result.entries == count >= 10
     assert result.head.seq == count
+    # Consistent, but with nothing outside the database to hold it against: exit 3.
     code, output = cli_verify(demo)
-    assert code == 0
-    assert "intact" in output
+    assert code == 3
+    assert "UNANCHORED" in output
 
 
-def test_superuser_edit_with_trigger_disabled_is_named(demo: str) -> None:
+def test_superuser_edit_with_trigger_disabled_is_named(demo: str, superuser_db_url: str) -> None:
     fill(demo)
     victim_id, victim_seq = entries(demo)[2][:2]
-    with psycopg.connect(superuser_url(demo)) as conn:
+    with psycopg.connect(superuser_db_url) as conn:
         conn.execute("ALTER TABLE erp.audit_log DISABLE TRIGGER audit_log_append_only")
         conn.execute(
             "UPDATE erp.audit_log SET new_values = jsonb_set(new_values, '{qty}', '999') "
@@ -208,16 +245,18 @@ def test_superuser_edit_with_trigger_disabled_is_named(demo: str) -> None:
     assert f"entry id {victim_id} " in output
 
 
-def test_superuser_edit_with_rehash_still_breaks_the_next_link(demo: str) -> None:
+def test_superuser_edit_with_rehash_still_breaks_the_next_link(
+    demo: str, superuser_db_url: str
+) -> None:
     fill(demo)
     rows = entries(demo)
     victim_id = rows[1][0]
-    with psycopg.connect(superuser_url(demo)) as conn:
+    with psycopg.connect(superuser_db_url) as conn:
         conn.execute("SET session_replication_role = replica")  # triggers off for this session
         conn.execute(
             "UPDATE erp.audit_log SET actor = 'mallory', hash = erp.audit_hash(seq, at, "
-            "table_name, action, row_key, old_values, new_values, 'mallory', reason, prev_hash) "
-            "WHERE id = %s",
+            "table_name, action, row_key, old_values, new_values, 'mallory', reason, prev_hash,"
+            " db_role) WHERE id = %s",
             (victim_id,),
         )
     with psycopg.connect(demo) as conn:
@@ -227,10 +266,10 @@ def test_superuser_edit_with_rehash_still_breaks_the_next_link(demo: str) -> Non
     assert "previous-hash link" in broken.problem
 
 
-def test_deleting_an_entry_in_the_middle_is_detected(demo: str) -> None:
+def test_deleting_an_entry_in_the_middle_is_detected(demo: str, superuser_db_url: str) -> None:
     fill(demo)
     rows = entries(demo)
-    with psycopg.connect(superuser_url(demo)) as conn:
+    with psycopg.connect(superuser_db_url) as conn:
         conn.execute("SET session_replication_role = replica")
         conn.execute("DELETE FROM erp.audit_log WHERE id = %s", (rows[2][0],))
     with psycopg.connect(demo) as conn:
@@ -243,10 +282,10 @@ def test_deleting_an_entry_in_the_middle_is_detected(demo: str) -> None:
     assert f"entry id {rows[3][0]} " in output
 
 
-def test_deleting_the_last_entry_is_detected(demo: str) -> None:
+def test_deleting_the_last_entry_is_detected(demo: str, superuser_db_url: str) -> None:
     fill(demo)
     rows = entries(demo)
-    with psycopg.connect(superuser_url(demo)) as conn:
+    with psycopg.connect(superuser_db_url) as conn:
         conn.execute("SET session_replication_role = replica")
         conn.execute("DELETE FROM erp.audit_log WHERE id = %s", (rows[-1][0],))
     with psycopg.connect(demo) as conn:

@@ -315,21 +315,23 @@ def test_scans_page_lists_failures_and_warehouse_retries(
 
 
 def test_a_database_refusal_fails_one_event_and_the_queue_goes_on(
-    db_url: str, site: dict[str, int]
+    db_url: str, owner_db_url: str, site: dict[str, int]
 ) -> None:
-    with psycopg.connect(db_url, autocommit=True) as conn:
-        # A refusal the services do not translate into an ERP error (a trigger's RAISE).
-        conn.execute(
+    # A refusal the services do not translate into an ERP error (a trigger's RAISE),
+    # set up by the owner as a migration would (the application role may not).
+    with psycopg.connect(owner_db_url, autocommit=True) as owner:
+        owner.execute(
             """
-            CREATE FUNCTION pg_temp.no_bay() RETURNS trigger LANGUAGE plpgsql AS $$
+            CREATE FUNCTION erp.no_bay() RETURNS trigger LANGUAGE plpgsql AS $$
             BEGIN
                 IF NEW.reader_id = 'scan-bay' THEN RAISE EXCEPTION 'bay closed'; END IF;
                 RETURN NEW;
             END $$;
             CREATE TRIGGER no_bay BEFORE INSERT ON erp.stock_movements
-                FOR EACH ROW EXECUTE FUNCTION pg_temp.no_bay();
+                FOR EACH ROW EXECUTE FUNCTION erp.no_bay();
             """
         )
+    with psycopg.connect(db_url, autocommit=True) as conn:
         refused = scan(conn, "scan-bay", 0, gtin=GTIN, lot="L100")
         received = scan(conn, "scan-f1", 5, gtin=GTIN, lot="L100")
         assert drain(conn, now=lambda: NOW) == {"failed": 1, "moved": 1}

@@ -29,8 +29,15 @@ def conn(db_url: str) -> Iterator[psycopg.Connection]:
         c.rollback()
 
 
-def setup(conn: psycopg.Connection, *, assigned_at: float, first_value: float) -> int:
-    """A fridge whose probe reads every minute from -5; a lot received at minute 0.5."""
+def setup(
+    conn: psycopg.Connection,
+    *,
+    assigned_at: float,
+    first_value: float,
+    without: tuple[float, float] | None = None,
+) -> int:
+    """A fridge whose probe reads every minute from -5 (but not in ``without``, inclusive);
+    a lot received at minute 0.5."""
     site = master.create_location(conn, location=LocationIn(code="S", name="S", kind="site")).id
     fridge = master.create_location(
         conn, location=LocationIn(code="F", name="F", kind="fridge", parent_id=site)
@@ -42,6 +49,8 @@ def setup(conn: psycopg.Connection, *, assigned_at: float, first_value: float) -
     )
     values = dict.fromkeys(range(-5, NOW + 1), 5.0)
     values[0] = first_value  # the reading just before the lot arrives
+    if without is not None:
+        values = {m: v for m, v in values.items() if not without[0] <= m <= without[1]}
     add_readings(conn, probe, values)
     item = master.create_item(
         conn, item=ItemIn(gtin="04006381333931", name="x", range_low=2, range_high=8)
@@ -90,8 +99,7 @@ def test_a_probe_assigned_after_its_last_reading_brings_nothing(conn) -> None:
 
 
 def test_a_reading_older_than_max_hold_brings_nothing(conn) -> None:
-    lot = setup(conn, assigned_at=-10, first_value=5.0)
-    conn.execute("DELETE FROM telemetry.readings WHERE time >= %s AND time <= %s", (at(-5), at(0)))
+    lot = setup(conn, assigned_at=-10, first_value=5.0, without=(-5, 0))
     conn.execute(
         "INSERT INTO telemetry.readings (time, sensor_id, value) SELECT %s, id, 9.0"
         " FROM telemetry.sensors WHERE uid = 'F-probe'",

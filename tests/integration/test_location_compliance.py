@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import psycopg
 import pytest
@@ -56,8 +56,10 @@ def probe(
     every_min: float = 1,
     profile: str | None = None,
     due_in_days: int = 200,
+    hot: tuple[datetime, datetime, float] | None = None,
 ) -> int:
-    """A probe at the location since a day ago, calibrated, with a day of 5 °C readings."""
+    """A probe at the location since a day ago, calibrated, with a day of 5 °C readings
+    (``hot``: but this value from its start to its end, inclusive)."""
     sid = sensor(db_url, uid, gateway_site="plant-1")
     assign(api, sid, location_id, -24 * 60 - 600)
     with psycopg.connect(db_url) as conn:
@@ -70,10 +72,12 @@ def probe(
                 "INSERT INTO telemetry.sensor_profiles (sensor_id, profile_id) VALUES (%s, %s)",
                 (sid, profile_id(db_url, profile)),
             )
+        start, end, value = hot or (NOW, NOW, 5.0)
         conn.execute(
             "INSERT INTO telemetry.readings (time, sensor_id, value) "
-            "SELECT t, %s, 5.0 FROM generate_series(%s::timestamptz, %s, %s) AS t",
-            (sid, NOW - timedelta(hours=23), NOW, timedelta(minutes=every_min)),
+            "SELECT t, %s, CASE WHEN t BETWEEN %s AND %s THEN %s ELSE 5.0 END"
+            " FROM generate_series(%s::timestamptz, %s, %s) AS t",
+            (sid, start, end, value, NOW - timedelta(hours=23), NOW, timedelta(minutes=every_min)),
         )
     return sid
 
@@ -248,22 +252,25 @@ def test_interval_while_out_of_range_is_measured_from_out_of_range_readings(
     api: StockApi, db_url: str
 ) -> None:
     ids = site_with(api, ("FR", "fridge"), ("F2", "fridge"))
-    fast = probe(api, db_url, "fast", ids["FR"], every_min=10)
-    slow = probe(api, db_url, "slow", ids["F2"], every_min=10)
-    people(db_url, "ana", "bo")  # fridge-2-8 asks for two
     start = NOW - timedelta(hours=3, minutes=5)
+    fast = probe(api, db_url, "fast", ids["FR"], every_min=10)
+    # "slow" stays at one reading every 10 min through its 20-min excursion.
+    probe(
+        api,
+        db_url,
+        "slow",
+        ids["F2"],
+        every_min=10,
+        hot=(start, start + timedelta(minutes=20), 9.5),
+    )
+    people(db_url, "ana", "bo")  # fridge-2-8 asks for two
     with psycopg.connect(db_url) as conn:
-        # "fast" switches to one reading a minute during a 20-min excursion; "slow" does not.
+        # "fast" switches to one reading a minute during a 20-min excursion.
         conn.execute(
             "INSERT INTO telemetry.readings (time, sensor_id, value) "
             "SELECT t, %s, 9.5 FROM generate_series(%s::timestamptz, %s, '1 minute') AS t "
             "ON CONFLICT DO NOTHING",
             (fast, start, start + timedelta(minutes=20)),
-        )
-        conn.execute(
-            "UPDATE telemetry.readings SET value = 9.5 WHERE sensor_id = %s "
-            "AND time BETWEEN %s AND %s",
-            (slow, start, start + timedelta(minutes=20)),
         )
     fine = api.get("qa", f"/api/locations/{ids['FR']}/compliance")
     assert fine["probes"][0]["excursion_interval_s"] == 60

@@ -52,13 +52,23 @@ def add_sensor(conn: psycopg.Connection, uid: str, quantity: str = "temperature"
     return int(row[0])
 
 
-def add_readings(conn: psycopg.Connection, sensor_id: int, values: dict[int, float]) -> None:
+def add_readings(
+    conn: psycopg.Connection,
+    sensor_id: int,
+    values: dict[int, float],
+    *,
+    received_ago: timedelta | None = None,
+) -> None:
+    """Readings at minutes from T0; ``received_ago``: stored that long ago (readings are
+    immutable, so the time of receipt is set as they are written, not changed later)."""
+    columns = "time, sensor_id, value" + (", received_at" if received_ago else "")
+    received = () if received_ago is None else (datetime.now(UTC) - received_ago,)
     with (
         conn.cursor() as cur,
-        cur.copy("COPY telemetry.readings (time, sensor_id, value) FROM STDIN") as copy,
+        cur.copy(f"COPY telemetry.readings ({columns}) FROM STDIN") as copy,
     ):
         for m, v in values.items():
-            copy.write_row((at(m), sensor_id, v))
+            copy.write_row((at(m), sensor_id, v, *received))
 
 
 def add_episode(conn: psycopg.Connection, sensor: int, start: datetime, end: datetime) -> int:
@@ -486,9 +496,8 @@ def test_daily_rollup_equals_reading_every_row(conn: psycopg.Connection) -> None
             warm = any(0 <= m - d * DAY_MIN < 7 for d in warm_days)
             values[m] = 10.0 if warm else 5 + 2.5 * math.sin(m / 300) + rnd.random() * 0.1
         readings[sensor] = values
-        add_readings(conn, sensor, values)
-    # Stored an hour ago: older than the refresh's margin for open ingest transactions.
-    conn.execute("UPDATE telemetry.readings SET received_at = received_at - interval '1 hour'")
+        # Stored an hour ago: older than the refresh's margin for open ingest transactions.
+        add_readings(conn, sensor, values, received_ago=timedelta(hours=1))
     item = master.create_item(
         conn,
         item=ItemIn(
@@ -587,8 +596,12 @@ def test_late_readings_in_two_holes_refresh_the_hours_before_each(
     the reading before *each* of them changes (its step ends earlier), not only the hour
     before the earliest one. The stored rollup must equal one computed from scratch."""
     sensor = add_sensor(conn, "holes")
-    add_readings(conn, sensor, {m: 5.0 + m / 100 for m in range(0, 300, 10) if m not in (60, 180)})
-    conn.execute("UPDATE telemetry.readings SET received_at = received_at - interval '1 hour'")
+    add_readings(
+        conn,
+        sensor,
+        {m: 5.0 + m / 100 for m in range(0, 300, 10) if m not in (60, 180)},
+        received_ago=timedelta(hours=1),
+    )
     rollup_refresh.refresh(conn, sensor_ids=[sensor])
     conn.commit()
     set_actor(conn, user="test-warehouse")

@@ -49,7 +49,12 @@ def api(db_url: str) -> Iterator[Api]:
         yield Api(client, secret=SECRET, now=NOW)
 
 
-def fridge_with_lot(api: Api, db_url: str, *, code: str, lot_number: str) -> tuple[int, int]:
+Hot = tuple[datetime, int, float]  # readings above 8 °C: start, minutes, peak
+
+
+def fridge_with_lot(
+    api: Api, db_url: str, *, code: str, lot_number: str, hot: Hot | None = None
+) -> tuple[int, int]:
     """A fridge with its own sensor reading 5 °C every minute, and a lot in it since START."""
     site = api.post("admin", "/api/locations", {"code": f"S{code}", "name": "S", "kind": "site"})
     fridge = api.post(
@@ -63,10 +68,19 @@ def fridge_with_lot(api: Api, db_url: str, *, code: str, lot_number: str) -> tup
             " VALUES (%s, 'temperature', 'Cel', 'gw-1') RETURNING id",
             (f"T-{code}",),
         ).fetchone()
+        start, minutes, peak = hot or (NOW, 0, 5.0)
         conn.execute(
             "INSERT INTO telemetry.readings (time, sensor_id, value)"
-            " SELECT t, %s, 5.0 FROM generate_series(%s::timestamptz, %s, interval '1 minute') t",
-            (sensor, START - timedelta(minutes=5), NOW),
+            " SELECT t, %s, CASE WHEN t >= %s AND t < %s THEN %s ELSE 5.0 END"
+            " FROM generate_series(%s::timestamptz, %s, interval '1 minute') t",
+            (
+                sensor,
+                start,
+                start + timedelta(minutes=minutes),
+                peak,
+                START - timedelta(minutes=5),
+                NOW,
+            ),
         )
     api.post(
         "admin",
@@ -117,15 +131,11 @@ def fridge_with_lot(api: Api, db_url: str, *, code: str, lot_number: str) -> tup
     return lot, sensor
 
 
-def excursion(db_url: str, sensor: int, start: datetime, minutes: int, peak: float) -> int:
-    """Readings above 8 °C and the alarm episode the evaluator would store for them."""
+def excursion(db_url: str, sensor: int, hot: Hot) -> int:
+    """The alarm episode the evaluator would store for the readings ``hot`` made warm."""
+    start, minutes, peak = hot
     end = start + timedelta(minutes=minutes)
     with psycopg.connect(db_url) as conn:
-        conn.execute(
-            "UPDATE telemetry.readings SET value = %s WHERE sensor_id = %s AND time >= %s"
-            " AND time < %s",
-            (peak, sensor, start, end),
-        )
         (episode,) = conn.execute(
             "INSERT INTO telemetry.excursion_episodes (sensor_id, kind, level, start_t, end_t,"
             " last_t, peak, area_c_min, readings, delay_reached, abs_breach)"
@@ -157,8 +167,9 @@ def test_clean_lot_is_released_by_qa_with_a_signature(api: Api, db_url: str) -> 
 
 
 def test_excursion_blocks_qa_and_needs_a_signed_justified_override(api: Api, db_url: str) -> None:
-    lot, sensor = fridge_with_lot(api, db_url, code="FB", lot_number="HOT-1")
-    episode = excursion(db_url, sensor, NOW - timedelta(hours=3), minutes=40, peak=11.0)
+    hot = (NOW - timedelta(hours=3), 40, 11.0)
+    lot, sensor = fridge_with_lot(api, db_url, code="FB", lot_number="HOT-1", hot=hot)
+    episode = excursion(db_url, sensor, hot)
     devs = api.get("op", f"/api/lots/{lot}/deviations")
     assert [(d["episode_id"], d["status"], d["opened_by"]) for d in devs] == [
         (episode, "open", "system:excursions")
@@ -196,8 +207,9 @@ def test_excursion_blocks_qa_and_needs_a_signed_justified_override(api: Api, db_
 
 
 def test_dispositioned_deviation_lets_qa_release(api: Api, db_url: str) -> None:
-    lot, sensor = fridge_with_lot(api, db_url, code="FC", lot_number="HOT-2")
-    excursion(db_url, sensor, NOW - timedelta(hours=2), minutes=10, peak=9.0)
+    hot = (NOW - timedelta(hours=2), 10, 9.0)
+    lot, sensor = fridge_with_lot(api, db_url, code="FC", lot_number="HOT-2", hot=hot)
+    excursion(db_url, sensor, hot)
     (dev,) = api.get("qa", f"/api/lots/{lot}/deviations")
     investigate = {
         "disposition": "investigate",
@@ -230,7 +242,11 @@ def test_failed_inspection_blocks_release_and_reject_is_signed(api: Api, db_url:
     api.post("boss", f"/api/lots/{lot}/release", again, 409)  # rejected is final
 
 
-def test_retention_run_keeps_every_reading_of_a_lot_under_retention(api: Api, db_url: str) -> None:
+def test_retention_run_keeps_every_reading_of_a_lot_under_retention(
+    api: Api, db_url: str, owner_db_url: str
+) -> None:
+    """At chosen times, so through the owner's erp.retention_delete (the application's
+    erp.retention_run always uses the database's now); each run is one audit entry."""
     lot, sensor = fridge_with_lot(api, db_url, code="FE", lot_number="KEEP-1")
     with psycopg.connect(db_url) as conn:
         (loose,) = conn.execute(
@@ -254,23 +270,31 @@ def test_retention_run_keeps_every_reading_of_a_lot_under_retention(api: Api, db
 
         in_lot, before_lot, unassigned = counts()
         assert (in_lot, before_lot, unassigned) == (6 * 60 + 1, 5, 6 * 60 + 1)
+        conn.commit()
+
+        def retention(cutoff: datetime, now: datetime) -> int:
+            with psycopg.connect(owner_db_url) as owner:
+                set_actor(owner, user="test-retention", reason="test")
+                (n,) = owner.execute(
+                    "SELECT erp.retention_delete(%s, 'test', %s)", (cutoff, now)
+                ).fetchone()
+            return int(n)
+
         # Today: the lot (expiry 2027-06-01 + 2 years) protects its readings; others go.
-        (deleted,) = conn.execute(
-            "SELECT erp.retention_run(%s, %s)", (NOW + timedelta(1), NOW)
-        ).fetchone()
-        assert deleted == before_lot + unassigned
+        soon = NOW + timedelta(minutes=1)
+        assert retention(soon, soon) == before_lot + unassigned
         assert counts() == (in_lot, 0, 0)
         # After the retention end (2029-06-01) they may go too.
         later = datetime(2029, 6, 2, tzinfo=UTC)
-        (deleted,) = conn.execute("SELECT erp.retention_run(%s, %s)", (later, later)).fetchone()
-        assert deleted == in_lot
+        assert retention(later, later) == in_lot
         (until,) = conn.execute("SELECT erp.lot_retained_until(%s)", (lot,)).fetchone()
         assert until == datetime(2029, 6, 1, tzinfo=UTC)
 
 
 def test_lot_page_shows_history_and_signs_from_the_browser(api: Api, db_url: str) -> None:
-    lot, sensor = fridge_with_lot(api, db_url, code="FW", lot_number="WEB-1")
-    excursion(db_url, sensor, NOW - timedelta(hours=1), minutes=30, peak=10.5)
+    hot = (NOW - timedelta(hours=1), 30, 10.5)
+    lot, sensor = fridge_with_lot(api, db_url, code="FW", lot_number="WEB-1", hot=hot)
+    excursion(db_url, sensor, hot)
     qa = TestClient(api.client.app)  # a second browser, signed in as qa
     sign_in(qa, "qa", PASSWORD)
     qa_page = qa.get(f"/lots/{lot}").text
@@ -320,15 +344,15 @@ def test_status_cannot_skip_the_signed_decision(api: Api, db_url: str) -> None:
     assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
 
 
-def test_expired_lots_are_locked_and_audited(api: Api, db_url: str) -> None:
+def test_expired_lots_are_locked_and_audited(api: Api, db_url: str, owner_db_url: str) -> None:
     lot, _ = fridge_with_lot(api, db_url, code="FX", lot_number="OLD-1")
     fresh, _ = fridge_with_lot(api, db_url, code="FY", lot_number="NEW-1")
+    with psycopg.connect(owner_db_url) as owner:  # only the owner may set a trigger aside
+        owner.execute("ALTER TABLE erp.lots DISABLE TRIGGER lots_status")  # backdate expiry only
+        set_actor(owner, user="test-setup")
+        owner.execute("UPDATE erp.lots SET expires_on = '2026-05-31' WHERE id = %s", (lot,))
+        owner.execute("ALTER TABLE erp.lots ENABLE TRIGGER lots_status")
     with psycopg.connect(db_url) as conn:
-        conn.execute("ALTER TABLE erp.lots DISABLE TRIGGER lots_status")  # backdate expiry only
-        set_actor(conn, user="test-setup")
-        conn.execute("UPDATE erp.lots SET expires_on = '2026-05-31' WHERE id = %s", (lot,))
-        conn.execute("ALTER TABLE erp.lots ENABLE TRIGGER lots_status")
-        conn.commit()
         (n,) = conn.execute("SELECT erp.lock_expired_lots(%s)", (NOW,)).fetchone()
         conn.commit()
         (actor,) = conn.execute(

@@ -132,7 +132,9 @@ def test_master_data_validation_and_roles(api: Api) -> None:
     assert api.client.get("/api/lots/999", headers=api.headers("op")).status_code == 404
 
 
-def test_lot_status_transitions_in_service_and_database(api: Api, db_url: str) -> None:
+def test_lot_status_transitions_in_service_and_database(
+    api: Api, db_url: str, owner_db_url: str
+) -> None:
     item = new_item(api)
     lot = new_lot(api, item, "L1")
     path = f"/api/lots/{lot}/status"
@@ -147,8 +149,9 @@ def test_lot_status_transitions_in_service_and_database(api: Api, db_url: str) -
     del refused
 
     # The workflow trigger enforces the same rule for every pair, without the service. The
-    # signed-decision trigger is set aside here so each pair is judged by the workflow alone.
-    with psycopg.connect(db_url) as conn:
+    # signed-decision trigger is set aside here (by the owner: the application role cannot)
+    # so each pair is judged by the workflow alone.
+    with psycopg.connect(owner_db_url) as conn:
         conn.execute("ALTER TABLE erp.lots DISABLE TRIGGER lots_require_decision")
         assert set(conn.execute("SELECT * FROM erp.lot_status_transitions").fetchall()) == SPEC
         paths = _paths_from_quarantine()
