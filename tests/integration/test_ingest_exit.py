@@ -102,11 +102,17 @@ def works(proc: subprocess.Popen, broker: Broker, db_url: str) -> None:
     ids=["unexpected-error-in-writer", "database-refuses-even-dead-letters"],
 )
 def test_writer_failure_exits_non_zero(
-    ingest_process, broker: Broker, db_url: str, sabotage: str, expected_log: str
+    ingest_process,
+    broker: Broker,
+    db_url: str,
+    owner_db_url: str,
+    sabotage: str,
+    expected_log: str,
 ) -> None:
     proc, log_path = ingest_process
     works(proc, broker, db_url)
-    with psycopg.connect(db_url, autocommit=True) as conn:
+    # the sabotage needs the schema owner: the application role may not create triggers
+    with psycopg.connect(owner_db_url, autocommit=True) as conn:
         if "pg_temp" in sabotage:  # a temp function lives in this session only: make it real
             sabotage = sabotage.replace("pg_temp.", "public.")
         conn.execute(sabotage)
