@@ -43,7 +43,8 @@ def test_flags_unwrapped_and_dead_letters_keyed(fresh_db: DatabaseSettings) -> N
     migrate.upgrade(fresh_db.url, fresh_db.sqlalchemy_url, before)
     with psycopg.connect(fresh_db.url, autocommit=True) as conn:
         conn.execute(
-            "INSERT INTO telemetry.sensors (uid, quantity, unit) VALUES ('fridge-a', 'door', '1')"
+            "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id)"
+            " VALUES ('fridge-a', 'door', '1', 'gw-1')"
         )
         # what the binary COPY of smallint made of 65535, 32768 and friends
         conn.execute(

@@ -22,7 +22,8 @@ OLD = datetime(2020, 1, 1, tzinfo=UTC)
 def sensor_with_readings(db_url: str, uid: str, start: datetime, n: int) -> int:
     with psycopg.connect(db_url) as conn:
         (sid,) = conn.execute(
-            "INSERT INTO telemetry.sensors (uid, quantity, unit) VALUES (%s, 'temperature', 'Cel')"
+            "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id)"
+            " VALUES (%s, 'temperature', 'Cel', 'gw-1')"
             " RETURNING id",
             (uid,),
         ).fetchone()
