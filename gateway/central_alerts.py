@@ -44,7 +44,7 @@ def decode_alert_event(payload: bytes) -> AlertEvent | None:
     """Decode an alert event document; None for anything else."""
     try:
         event = _decoder.decode(payload)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # msgspec raises the latter on deep nesting
         return None
     return event if event.type == "alert_event" else None
 
