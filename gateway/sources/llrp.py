@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -83,7 +84,7 @@ def tag_read(tag: Mapping[str, Any], *, reader: str, now_ms: int) -> TagRead:
         reader=reader,
         antenna=antenna,
         epc=epc,
-        rssi=float(rssi) if isinstance(rssi, int | float) else None,
+        rssi=float(rssi) if isinstance(rssi, int | float) and math.isfinite(rssi) else None,
     )
 
 
