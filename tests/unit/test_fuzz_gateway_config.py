@@ -11,6 +11,7 @@ password is never echoed into the message.
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -108,11 +109,16 @@ def edited_configs(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
+def _lines(text: str) -> int:
+    """Lines of ``text`` as YAML 1.1 counts them: NEL, LS and PS end a line too."""
+    return len(re.findall("\r\n|[\r\n\x85\u2028\u2029]", text)) + 1
+
+
 def _parses_or_names_file_and_lines(text: str) -> GatewayConfig | None:
     try:
         return parse_config(text, path=PATH)
     except ConfigError as err:
-        _names_file_and_lines(err, text.count("\n") + 1)
+        _names_file_and_lines(err, _lines(text))
         return None
 
 
@@ -138,6 +144,7 @@ def test_the_base_config_is_valid() -> None:
 @example("gateway: {id: gw\x00}")  # a NUL: PyYAML's ReaderError escaped parse_config
 @example("mqtt:\n  host: b\x07roker\n")  # a C0 control character, line 2
 @example("outbox: {path: \ud800}")  # a lone surrogate
+@example("{\x85\x85")  # found by the deep run: NEL ends a line for YAML (line 3 is right)
 def test_any_text_is_a_config_or_a_config_error_naming_file_and_line(text: str) -> None:
     _parses_or_names_file_and_lines(text)
 
@@ -151,7 +158,7 @@ def test_structural_edits_are_a_config_or_an_error_naming_file_and_line(
     try:
         parse_config(text, path=PATH)
     except ConfigError as err:
-        _names_file_and_lines(err, text.count("\n") + 1)
+        _names_file_and_lines(err, _lines(text))
         assert SECRET not in str(err)  # edits never move the password to another key  # noqa: PT017 - either outcome is fine; a refusal has a reason
 
 

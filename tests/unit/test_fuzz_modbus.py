@@ -126,7 +126,7 @@ def test_edited_profile_files_are_profiles_or_a_profile_error(text: str) -> None
 
 @pytest.mark.parametrize("depth", [50, 400, 1500])
 def test_deep_nesting_is_a_profile_error(depth: int) -> None:
-    # 400 levels raised RecursionError out of PyYAML's composer
+    # 1500 levels raised RecursionError out of PyYAML's composer
     for text in ("p: " + "[" * depth + "]" * depth, "p: " + "{a: " * depth + "1" + "}" * depth):
         with pytest.raises(ProfileError):
             parse_profiles(text)
