@@ -21,6 +21,7 @@ import msgspec
 from telemetry.topics import PREFIX, check_id
 
 HOLDING_STATUS = "open"  # an acknowledged or closed alert no longer holds the output
+MAX_REASON = 200  # characters of an event's summary kept as the cause of a held output
 
 
 class AlertEvent(msgspec.Struct, frozen=True):
@@ -46,7 +47,7 @@ def decode_alert_event(payload: bytes) -> AlertEvent | None:
     """Decode an alert event document; None for anything else."""
     try:
         event = _decoder.decode(payload)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # msgspec raises the latter on deep nesting
         return None
     return event if event.type == "alert_event" else None
 
@@ -55,5 +56,5 @@ def hold_reason(event: AlertEvent) -> str | None:
     """Why ``event`` holds an output on (``"central alert 12: …"``), or None if it releases it."""
     if event.status != HOLDING_STATUS:
         return None
-    what = event.summary or event.kind or "open"
+    what = (event.summary or event.kind or "open")[:MAX_REASON]  # it goes into every state
     return f"central alert {event.alert_id}: {what}"

@@ -11,6 +11,7 @@ The Modbus sections (devices, alarm outputs, the bus rules) are in
 from __future__ import annotations
 
 import ssl
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
@@ -278,7 +279,7 @@ class GatewayConfig(Section):
         names = [d.name for d in self.modbus] + [d.name for d in self.rfid]
         names += [d.name for d in self.barcode] + ([self.ble.name] if self.ble else [])
         names += [a.name for a in self.alarms]
-        dupes = sorted({n for n in names if names.count(n) > 1})
+        dupes = sorted(n for n, count in Counter(names).items() if count > 1)
         if dupes:
             raise ValueError(f"source names must be unique; used twice: {', '.join(dupes)}")
         return self
@@ -336,29 +337,39 @@ class GatewayConfig(Section):
 
 
 def _line_marks(
-    node: yaml.Node, path: Loc, marks: dict[Loc, int], issues: list[ConfigIssue]
+    root: yaml.Node, path: Loc, marks: dict[Loc, int], issues: list[ConfigIssue]
 ) -> None:
-    """Record the 1-based line of every field path below ``node``; flag duplicate keys."""
-    marks.setdefault(path, node.start_mark.line + 1)
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            if not isinstance(key_node, yaml.ScalarNode):
-                continue
-            child = (*path, key_node.value)
-            line = key_node.start_mark.line + 1
-            if child in marks:
-                issues.append(
-                    ConfigIssue(
-                        format_loc(child),
-                        line,
-                        f"key appears twice (first at line {marks[child]})",
+    """Record the 1-based line of every field path below ``root``; flag duplicate keys.
+
+    Iterative, and each node is walked once: an alias repeats a node (its fields then
+    point at the alias's line), so walking every occurrence would take exponential
+    time on nested aliases, and forever on a recursive one.
+    """
+    stack: list[tuple[yaml.Node, Loc]] = [(root, path)]
+    seen: set[int] = set()
+    while stack:
+        node, path = stack.pop()
+        marks.setdefault(path, node.start_mark.line + 1)
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        children: list[tuple[yaml.Node, Loc]] = []
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    continue
+                child = (*path, key_node.value)
+                line = key_node.start_mark.line + 1
+                if child in marks:
+                    first = f"first at line {marks[child]}"
+                    issues.append(
+                        ConfigIssue(format_loc(child), line, f"key appears twice ({first})")
                     )
-                )
-            marks[child] = line
-            _line_marks(value_node, child, marks, issues)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            _line_marks(item, (*path, i), marks, issues)
+                marks[child] = line
+                children.append((value_node, child))
+        elif isinstance(node, yaml.SequenceNode):
+            children = [(item, (*path, i)) for i, item in enumerate(node.value)]
+        stack.extend(reversed(children))  # popped in document order
 
 
 def _line_of(loc: Loc, marks: dict[Loc, int]) -> int | None:
@@ -384,10 +395,17 @@ def parse_config(
     text: str, *, path: Path, profiles: Mapping[str, Profile] | None = None
 ) -> GatewayConfig:
     """Parse and validate config ``text`` read from ``path``; raise `ConfigError`."""
-    loader = yaml.SafeLoader(text)
+    try:
+        loader = yaml.SafeLoader(text)  # checks every character: NUL, C0 controls, surrogates
+    except yaml.reader.ReaderError as err:
+        where = text.count("\n", 0, err.position) + 1
+        raise ConfigError(path, [ConfigIssue("", where, f"not valid YAML: {err}")]) from err
     try:
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
+    except RecursionError as err:
+        deep = ConfigIssue("", loader.get_mark().line + 1, "not valid YAML: nested too deeply")
+        raise ConfigError(path, [deep]) from err
     except yaml.MarkedYAMLError as err:
         mark = err.problem_mark or err.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -426,7 +444,12 @@ def load_config(path: Path | str) -> GatewayConfig:
     """Read and validate the gateway config file at ``path``; raise `ConfigError`."""
     path = Path(path)
     try:
-        text = path.read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as err:
+        data = path.read_bytes()
+    except OSError as err:
         raise ConfigError(path, [ConfigIssue("", None, f"cannot read the file: {err}")]) from err
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        raise ConfigError(path, [ConfigIssue("", line, f"not UTF-8 text: {err}")]) from err
     return parse_config(text, path=path)

@@ -266,9 +266,10 @@ class Publisher:
             return 0  # a cleared retained message
         try:
             ack = decode_ack(payload)
-        except DecodeError as err:
+        except (DecodeError, RecursionError) as err:  # msgspec: RecursionError on deep nesting
             # foreign input must not stop the gateway; the next good ack supersedes it
-            log.warning("ignoring a malformed ack on %s: %s", self._ack_filter, err.reason)
+            reason = err.reason if isinstance(err, DecodeError) else "nested too deeply"
+            log.warning("ignoring a malformed ack on %s: %s", self._ack_filter, reason)
             return 0
         if ack.gateway != self._cfg.gateway.id:
             log.debug("ignoring an ack for %s/%s", ack.gateway, ack.stream)

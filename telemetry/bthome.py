@@ -39,8 +39,8 @@ class BthomeFrame:
 
 def decode(service_info: BluetoothServiceInfoBleak) -> BthomeFrame | None:
     """Decode one advertisement; None if it is not an unencrypted BTHome frame."""
-    if BTHOME_UUID not in service_info.service_data:
-        return None
+    if not service_info.service_data.get(BTHOME_UUID):
+        return None  # absent, or empty (which bthome-ble fails on with IndexError)
     parser = BTHomeBluetoothDeviceData()  # fresh: repeats are judged by the caller
     update = parser.update(service_info)
     values: dict[str, tuple[float, str]] = {}

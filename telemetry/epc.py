@@ -23,6 +23,8 @@ SSCC96_HEADER = 0x31
 # bits and of the 13 / 17 digits belong to the item reference / serial reference
 _COMPANY = {0: (40, 12), 1: (37, 11), 2: (34, 10), 3: (30, 9), 4: (27, 8), 5: (24, 7), 6: (20, 6)}
 _HEX_RE = re.compile(r"^(?:[0-9A-Fa-f]{2})+$")
+# A Gen2 tag's EPC is at most 31 words (the 5-bit length field of its PC word): 496 bits
+MAX_EPC_HEX = 124
 
 
 class EpcError(ValueError):
@@ -59,18 +61,32 @@ def _split(value: int, total_bits: int, partition: int, total_digits: int) -> tu
     return f"{company:0{cp_digits}d}", f"{reference:0{ref_digits}d}"
 
 
-def decode_epc(hex_text: str) -> Epc:
-    """Decode an EPC given as hex; raise `EpcError` for bad hex or a broken SGTIN/SSCC."""
+def epc_hex(hex_text: str) -> str:
+    """The EPC of a tag read as upper-case hex; raise `EpcError` if it names no tag.
+
+    It must be hex of whole bytes, at most 496 bits, and 96 bits if its header says
+    SGTIN-96 or SSCC-96. A 96-bit EPC whose fields break its scheme's rules (partition
+    7, SSCC reserved bits set) is still a read of that tag: it is returned, and
+    `decode_epc` then refuses to decode it.
+    """
     text = hex_text.strip()
+    if len(text) > MAX_EPC_HEX:
+        raise EpcError(f"EPC of {len(text)} hex digits is longer than a tag holds ({MAX_EPC_HEX})")
     if not _HEX_RE.match(text):
         raise EpcError(f"EPC {text[:40]!r} is not an even number of hex digits")
-    text = text.upper()
+    header, bits = int(text[:2], 16), len(text) * 4
+    if header in (SGTIN96_HEADER, SSCC96_HEADER) and bits != 96:
+        raise EpcError(f"header {header:#04x} needs a 96-bit EPC, got {bits} bits")
+    return text.upper()
+
+
+def decode_epc(hex_text: str) -> Epc:
+    """Decode an EPC given as hex; raise `EpcError` for bad hex or a broken SGTIN/SSCC."""
+    text = epc_hex(hex_text)
     value, bits = int(text, 16), len(text) * 4
     header = value >> (bits - 8)
     if header not in (SGTIN96_HEADER, SSCC96_HEADER):
         return Epc(hex=text)
-    if bits != 96:
-        raise EpcError(f"header {header:#04x} needs a 96-bit EPC, got {bits} bits")
     filt, partition = (value >> 85) & 0x7, (value >> 82) & 0x7
     if header == SGTIN96_HEADER:
         company, item = _split((value >> 38) & ((1 << 44) - 1), 44, partition, 13)

@@ -14,7 +14,7 @@ import datetime as dt
 import biip
 from biip.gs1_element_strings import GS1ElementString
 
-from telemetry.udi import BarcodeError, Label, Scheme
+from telemetry.udi import BarcodeError, Label, Scheme, check_length
 
 GS = "\x1d"  # FNC1 in the data stream, as scanners transmit it
 
@@ -37,10 +37,23 @@ def _date(strings: dict[str, GS1ElementString], ai: str) -> dt.date | None:
 
 def parse_gs1(text: str) -> Label:
     """Parse a GS1 element string (with or without symbology identifier); raise `BarcodeError`."""
+    check_length(text)
+    data = text.strip("\r\n")
+    if not data.isascii():
+        # GS1 element strings are ASCII (the AI encodable character sets); biip would
+        # take a non-ASCII digit such as Arabic-Indic '٠' or full-width '０' for a digit
+        bad = next(c for c in data if not c.isascii())
+        raise BarcodeError(f"not a GS1 label: character {bad!r} is not ASCII")
     try:
-        result = biip.parse(text.strip("\r\n"))
+        result = biip.parse(data)
     except biip.ParseError as err:
         raise BarcodeError(f"not a GS1 label: {err}") from None
+    except Exception as err:  # biip fails on some malformed input with IndexError, ValueError
+        raise BarcodeError(f"not a GS1 label: unreadable ({type(err).__name__})") from None
+    return _label(result)
+
+
+def _label(result: biip.ParseResult) -> Label:
     message = result.gs1_message
     strings: dict[str, GS1ElementString] = {}
     for es in message.element_strings if message is not None else ():

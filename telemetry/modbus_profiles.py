@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from telemetry.payloads import UNITS
 
 MAX_BLOCK = 125  # registers per Modbus read request
+MAX_SCALE = 1e6  # engineering units per count; a larger one is a typo, not a device
 
 
 class ProfileError(ValueError):
@@ -45,7 +46,8 @@ class Register(BaseModel):
     address: int = Field(ge=0, le=0xFFFF)
     qty: str
     unit: str
-    scale: float = Field(gt=0)
+    # finite and bounded, so every 16-bit word decodes to a finite value
+    scale: float = Field(gt=0, le=MAX_SCALE, allow_inf_nan=False)
     signed: bool
 
     @model_validator(mode="after")
@@ -173,6 +175,8 @@ def _parse(text: str, model: type[_M]) -> dict[str, _M]:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as err:
         raise ProfileError(f"profiles file is not valid YAML: {err}") from err
+    except RecursionError as err:
+        raise ProfileError("profiles file is not valid YAML: nested too deeply") from err
     if not isinstance(doc, dict):
         raise ProfileError("a profiles file must map profile names to profiles")
     profiles: dict[str, _M] = {}

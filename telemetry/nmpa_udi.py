@@ -23,7 +23,10 @@ from dataclasses import replace
 
 from telemetry.udi import BarcodeError, Label, Scheme
 
-_DI_RE = re.compile(r"^MA\.(?P<country>\d{3})\.M0\.(?P<registrant>\d{6})\.(?P<product>\d{8})")
+# [0-9], not \d: \d also matches Arabic-Indic, full-width and other Unicode digits
+_DI_RE = re.compile(
+    r"^MA\.(?P<country>[0-9]{3})\.M0\.(?P<registrant>[0-9]{6})\.(?P<product>[0-9]{8})"
+)
 _PI_RE = re.compile(r"\.(?P<key>[LSMDVEC])(?P<value>[0-9A-Za-z\-]*)")
 
 

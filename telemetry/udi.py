@@ -46,6 +46,20 @@ class Label:
     production: dt.date | None = None
 
 
+# The most a scan can carry: a QR Code (version 40) holds 7,089 digits (ISO/IEC 18004),
+# more than any other symbology a label uses. Longer input is not a scan, and refusing
+# it bounds the time a decoder spends (biip's parser is quadratic in the input length).
+MAX_LABEL_CHARS = 7089
+
+
+def check_length(text: str) -> None:
+    """Raise `BarcodeError` if ``text`` is longer than any barcode symbol can carry."""
+    if len(text) > MAX_LABEL_CHARS:
+        raise BarcodeError(
+            f"{len(text)} characters is more than any barcode symbol carries ({MAX_LABEL_CHARS})"
+        )
+
+
 # ISO/IEC 15424 symbology identifier: "]" + symbology letter + modifier character
 SYMBOLOGY_RE = re.compile(r"^\][A-Za-z][0-9A-Za-z]")
 GS1_SYMBOLOGIES = frozenset({"]C1", "]d2", "]Q3", "]e0", "]J1"})
@@ -63,6 +77,7 @@ def decode_label(text: str) -> Label:
     # local imports: each scheme module imports this one for Label and BarcodeError
     from telemetry import gs1, hibc, nmpa_udi  # noqa: PLC0415
 
+    check_length(text)
     text = text.strip("\r\n")
     if not text:
         raise BarcodeError("empty scan")

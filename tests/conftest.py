@@ -1,3 +1,14 @@
 """Fixtures shared by all tiers; service fixtures live in fix_*.py plugins."""
 
+import os
+
+from hypothesis import HealthCheck, settings
+
 pytest_plugins = ["tests.fix_services"]
+
+# HYPOTHESIS_PROFILE=deep: a fuzz session, many more examples per property
+# (docs/fuzzing.md); without it hypothesis' defaults apply, as before.
+settings.register_profile(
+    "deep", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))

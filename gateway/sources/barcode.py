@@ -30,7 +30,7 @@ from gateway.sources.base import Clock, EventSink, Health, Sink, millis
 from gateway.sources.keyboard import KeyboardInput
 from telemetry.payloads import ScanItem, SourceState
 from telemetry.topics import Kind
-from telemetry.udi import BarcodeError, decode_label
+from telemetry.udi import BarcodeError, Label, decode_label
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,7 @@ class LineInput(Protocol):
 
 
 MAX_LINE = 1024
+MAX_FIELD = 128  # the wire contract's limit on a decoded field (lot, serial, …)
 T = TypeVar("T")
 _LINE_END = re.compile(rb"[\r\n]")
 
@@ -59,6 +60,8 @@ def scan_item(line: str, *, scanner: str, t_ms: int) -> ScanItem:
         label = decode_label(data)
     except BarcodeError as err:
         return ScanItem(t=t_ms, scanner=scanner, data=data, ok=False, reason=err.reason[:512])
+    if (too_long := _too_long(label)) is not None:
+        return ScanItem(t=t_ms, scanner=scanner, data=data, ok=False, reason=too_long)
     return ScanItem(
         t=t_ms,
         scanner=scanner,
@@ -73,6 +76,18 @@ def scan_item(line: str, *, scanner: str, t_ms: int) -> ScanItem:
         expiry=label.expiry.isoformat() if label.expiry else None,
         production=label.production.isoformat() if label.production else None,
     )
+
+
+def _too_long(label: Label) -> str | None:
+    """Why a decoded field does not fit the record, or None.
+
+    An MA code's lot and serial have no length limit, the wire's fields do: the scan is
+    recorded as failed with its data, since a truncated lot would be a wrong one.
+    """
+    for name, value in (("di", label.di), ("lot", label.lot), ("serial", label.serial)):
+        if value is not None and len(value) > MAX_FIELD:
+            return f"{name} has {len(value)} characters, more than the {MAX_FIELD} a record holds"
+    return None
 
 
 def split_lines(buffer: bytes) -> tuple[list[bytes], bytes]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
@@ -27,13 +28,14 @@ from gateway.config import RfidReader
 from gateway.errors import SourceError
 from gateway.flow import Backoff
 from gateway.sources.base import Clock, EventSink, Health, Sink, millis
-from gateway.sources.rfid import tag_item
-from telemetry.epc import EpcError, TagRead, collapse_and_forget, decode_epc
+from gateway.sources.rfid import MAX_MILLIS, tag_item
+from telemetry.epc import EpcError, TagRead, collapse_and_forget, epc_hex
 from telemetry.payloads import SourceState, TagItem
 from telemetry.topics import Kind
 
 log = logging.getLogger(__name__)
 
+MAX_ANTENNA = 255
 EventKind = Literal["ready", "tags", "alive", "lost"]
 Event = tuple[EventKind, Sequence[Mapping[str, Any]]]
 
@@ -66,16 +68,23 @@ def tag_read(tag: Mapping[str, Any], *, reader: str, now_ms: int) -> TagRead:
         raw = raw.decode("ascii", "replace")
     if not isinstance(raw, str):
         raise EpcError("tag report without an EPC")
-    epc = decode_epc(raw)  # validates the hex
+    epc = epc_hex(raw)  # validates the hex; tag_item decodes what it can
+    antenna = tag.get("AntennaID", 0)
+    # LLRP antenna ids are 16-bit; the wire (like the JSON source) carries 0-255
+    if not isinstance(antenna, int) or not 0 <= antenna <= MAX_ANTENNA:
+        raise EpcError(f"antenna id {antenna!r} is not 0-{MAX_ANTENNA}")
     first_seen_us = tag.get("FirstSeenTimestampUTC")
-    t_ms = first_seen_us // 1000 if isinstance(first_seen_us, int) else now_ms
+    # a reader clock beyond what the wire carries is no clock: the gateway's time then
+    t_ms = now_ms
+    if isinstance(first_seen_us, int) and 0 <= first_seen_us // 1000 <= MAX_MILLIS:
+        t_ms = first_seen_us // 1000
     rssi = tag.get("PeakRSSI")
     return TagRead(
         t_ms=t_ms,
         reader=reader,
-        antenna=int(tag.get("AntennaID", 0)),
-        epc=epc.hex,
-        rssi=float(rssi) if isinstance(rssi, int | float) else None,
+        antenna=antenna,
+        epc=epc,
+        rssi=float(rssi) if isinstance(rssi, int | float) and math.isfinite(rssi) else None,
     )
 
 

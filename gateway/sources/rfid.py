@@ -22,13 +22,14 @@ from gateway.config import RfidReader
 from gateway.errors import SourceError
 from gateway.flow import Backoff
 from gateway.sources.base import Clock, EventSink, Health, Sink, millis
-from telemetry.epc import EpcError, TagRead, collapse_and_forget, decode_epc
+from telemetry.epc import EpcError, TagRead, collapse_and_forget, decode_epc, epc_hex
 from telemetry.payloads import SourceState, TagItem
 from telemetry.topics import Kind
 
 log = logging.getLogger(__name__)
 
 MAX_LINE = 4096
+MAX_MILLIS = 2**53  # the wire contract's largest time (telemetry.payloads.Millis)
 
 
 class ReaderEvent(msgspec.Struct, frozen=True):
@@ -37,7 +38,7 @@ class ReaderEvent(msgspec.Struct, frozen=True):
     epc: Annotated[str, msgspec.Meta(min_length=2, max_length=124)]
     antenna: Annotated[int, msgspec.Meta(ge=0, le=255)]
     rssi: float | None = None
-    t: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    t: Annotated[int, msgspec.Meta(ge=0, le=MAX_MILLIS)] | None = None
 
 
 _event_decoder = msgspec.json.Decoder(ReaderEvent)
@@ -49,9 +50,11 @@ def parse_event(line: bytes, *, reader: str, now_ms: int) -> TagRead:
         event = _event_decoder.decode(line)
     except msgspec.DecodeError as err:
         raise EpcError(f"not a tag event: {err}") from None
-    epc = decode_epc(event.epc)  # validates the hex
+    except RecursionError:  # msgspec's answer to deeply nested JSON within MAX_LINE
+        raise EpcError("not a tag event: nested too deeply") from None
+    epc = epc_hex(event.epc)  # validates the hex; tag_item decodes what it can
     t_ms = event.t if event.t is not None else now_ms
-    return TagRead(t_ms=t_ms, reader=reader, antenna=event.antenna, epc=epc.hex, rssi=event.rssi)
+    return TagRead(t_ms=t_ms, reader=reader, antenna=event.antenna, epc=epc, rssi=event.rssi)
 
 
 def tag_item(read: TagRead) -> TagItem:

@@ -8,7 +8,7 @@ LLRP layout. Expected values come from the tags the tests place, not from the co
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from sllurp.llrp import LLRPMessage
@@ -96,6 +96,9 @@ def test_an_unknown_message_gets_an_error_message() -> None:
     rssi=st.integers(-128, 127),
     t_us=st.integers(0, 2**64 - 1),
 )
+# found by this test: a 96-bit EPC with the SSCC-96 header but non-zero reserved bits was
+# refused, so the read of that tag was lost (it is kept raw now, docs/fuzzing.md)
+@example(epc=b"1" + bytes(10) + b"\x01", antenna=1, rssi=0, t_us=0)
 def test_tag_report_data_round_trips_through_sllurp(
     epc: bytes, antenna: int, rssi: int, t_us: int
 ) -> None:
@@ -107,8 +110,19 @@ def test_tag_report_data_round_trips_through_sllurp(
         rssi,
         t_us,
     )
+    if antenna > 255:  # LLRP antenna ids are 16-bit, the wire carries 0-255
+        with pytest.raises(EpcError, match="antenna"):
+            tag_read(tag, reader="r", now_ms=0)
+        return
     read = tag_read(tag, reader="r", now_ms=0)
-    assert (read.epc, read.t_ms, read.rssi) == (epc.hex().upper(), t_us // 1000, float(rssi))
+    # a reader time past the wire's 2**53 ms is no clock: the gateway's (now_ms=0) is used
+    t_ms = t_us // 1000 if t_us // 1000 <= 2**53 else 0
+    assert (read.epc, read.antenna, read.t_ms, read.rssi) == (
+        epc.hex().upper(),
+        antenna,
+        t_ms,
+        float(rssi),
+    )
 
 
 def test_a_tag_without_time_takes_the_gateway_clock_and_one_without_epc_is_refused() -> None:
