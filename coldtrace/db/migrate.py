@@ -8,6 +8,7 @@ so a table a migration adds is covered the moment it exists.
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
 
 import psycopg
@@ -20,6 +21,7 @@ from coldtrace.db.roles import DatabaseRoles
 from coldtrace.db.settings import alembic_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+DROP_ATTEMPTS = 50  # 5 s for sessions that are closing to go
 log = logging.getLogger(__name__)
 
 
@@ -73,7 +75,15 @@ def drop_database(url: str) -> None:
     """Drop the database named in ``url`` (tests and demo clean-up)."""
     name = str(psycopg.conninfo.conninfo_to_dict(url).get("dbname", ""))
     admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
+        # A session another role just closed can outlive its client for a moment, and
+        # FORCE may not end a superuser's session: wait for it to go rather than fail.
+        for _ in range(DROP_ATTEMPTS - 1):
+            try:
+                conn.execute(drop)
+            except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+                time.sleep(0.1)
+            else:
+                return
+        conn.execute(drop)
