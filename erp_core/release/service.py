@@ -3,19 +3,24 @@
 The request owns the transaction: the signature, the decision row, the lot's new
 status and their audit entries commit together or not at all. A refused decision
 raises `ReleaseRefusedError` carrying the recommendation, so the caller can show why.
+
+Every decision shown (``decisions_for``) is checked against its signature with the
+server's key ring: the database only demands that a decision row exists before a lot
+is released, so a database writer could otherwise show any lot as "Signed by … meaning:
+Released" by pointing a decision of their own at another lot's genuine signature.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
-from erp_core.audit.keys import RecordKey
+from erp_core.audit.keys import Keyring, RecordKey
 from erp_core.audit.service import set_actor
 from erp_core.auth.models import AttemptRecorder, LoginPolicy, User
 from erp_core.errors import ErpError, NotFoundError
@@ -30,7 +35,7 @@ from erp_core.release.rules import (
 )
 from erp_core.signatures.canonical import manifestation
 from erp_core.signatures.models import Signature
-from erp_core.signatures.service import sign
+from erp_core.signatures.service import check, get_signature, sign
 from erp_core.stock.history import lot_history
 from erp_core.stock.lots import change_status
 
@@ -156,19 +161,19 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
         (Action.REJECT, Verdict.ALLOWED): "Rejected",
     }[(action, decision.verdict)]
     recommendation = _recommendation_json(decision)
-    content = {
-        "lot_id": lot_id,
-        "action": action.value,
-        "verdict": decision.verdict.value,
-        "justification": justification,
-        "recommendation": recommendation,
-        "decided_at": now.isoformat(),
-    }
+    content = _signed_content(
+        lot_id=lot_id,
+        action=action.value,
+        verdict=decision.verdict.value,
+        justification=justification,
+        recommendation=recommendation,
+        decided_at=now.isoformat(),
+    )
     signature = sign(
         conn,
         user=user,
         password=password,
-        record_table="erp.release_decisions",
+        record_table=DECISIONS,
         record_key={"lot_id": lot_id, "decided_at": now.isoformat()},
         record_content=content,
         meaning=meaning,
@@ -201,25 +206,95 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
     return ReleaseRecord(int(row[0]), lot_id, action, decision.verdict, new_status, signature)
 
 
-def decisions_for(conn: Conn, *, lot_id: int) -> list[dict[str, Any]]:
-    """The lot's signed decisions, newest first, with their signature manifestation."""
+def decisions_for(conn: Conn, *, lot_id: int, keyring: Keyring) -> list[dict[str, Any]]:
+    """The lot's signed decisions, newest first, each with its signature's manifestation.
+
+    ``signature_verified`` says whether that signature verifies for this very decision
+    with ``keyring``; ``signature_problems`` says why not.
+    """
     rows = conn.execute(
-        "SELECT d.id, d.action, d.verdict, d.justification, d.decided_at, s.full_name,"
-        " s.username, s.signed_at, s.meaning FROM erp.release_decisions d"
-        " JOIN erp.signatures s ON s.id = d.signature_id WHERE d.lot_id = %s ORDER BY d.id DESC",
+        "SELECT d.id, d.action, d.verdict, d.justification, d.decided_at, d.recommendation,"
+        " d.signature_id FROM erp.release_decisions d WHERE d.lot_id = %s ORDER BY d.id DESC",
         (lot_id,),
     ).fetchall()
-    return [
-        {
-            "id": r[0],
-            "action": r[1],
-            "verdict": r[2],
-            "justification": r[3],
-            "decided_at": r[4],
-            "signature": manifestation(full_name=r[5], username=r[6], signed_at=r[7], meaning=r[8]),
-        }
-        for r in rows
-    ]
+    out = []
+    for r in rows:
+        signature = get_signature(conn, signature_id=r[6])
+        problems = _decision_problems(lot_id, r, signature, keyring)
+        out.append(
+            {
+                "id": r[0],
+                "action": r[1],
+                "verdict": r[2],
+                "justification": r[3],
+                "decided_at": r[4],
+                "signature": manifestation(
+                    full_name=signature.full_name,
+                    username=signature.username,
+                    signed_at=signature.signed_at,
+                    meaning=signature.meaning,
+                ),
+                "signature_verified": not problems,
+                "signature_problems": problems,
+            }
+        )
+    return out
+
+
+DECISIONS = "erp.release_decisions"
+
+
+def _signed_content(  # noqa: PLR0913 - the signed fields, each explicit
+    *,
+    lot_id: int,
+    action: str,
+    verdict: str,
+    justification: str | None,
+    recommendation: list[dict[str, Any]],
+    decided_at: str,
+) -> dict[str, Any]:
+    """What a release decision's signature covers (record content)."""
+    return {
+        "lot_id": lot_id,
+        "action": action,
+        "verdict": verdict,
+        "justification": justification,
+        "recommendation": recommendation,
+        "decided_at": decided_at,
+    }
+
+
+def _decision_problems(
+    lot_id: int, row: tuple[Any, ...], signature: Signature, keyring: Keyring
+) -> list[str]:
+    """Why ``signature`` does not sign the decision ``row`` of ``lot_id`` ([] if it does)."""
+    decided_at: datetime = row[4]
+    # The key names the decision time as the signer's clock wrote it; any other text of
+    # the same instant is the same decision (a key for another instant: another record).
+    signed_text = signature.record_key.get("decided_at")
+    text = decided_at.astimezone(UTC).isoformat()
+    if isinstance(signed_text, str):
+        try:
+            if datetime.fromisoformat(signed_text) == decided_at:
+                text = signed_text
+        except ValueError:
+            pass
+    content = _signed_content(
+        lot_id=lot_id,
+        action=row[1],
+        verdict=row[2],
+        justification=row[3],
+        recommendation=row[5],
+        decided_at=text,
+    )
+    found = check(
+        signature,
+        record_table=DECISIONS,
+        record_key={"lot_id": lot_id, "decided_at": text},
+        record_content=content,
+        keyring=keyring,
+    )
+    return list(found.problems)
 
 
 def close_deviation(  # noqa: PLR0913 - every input of a signed disposition is explicit
