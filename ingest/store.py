@@ -13,6 +13,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from ingest import dead_letters
+from ingest.dead_letters import DeadLetter
 from ingest.errors import StoreError
 from ingest.events import store_events
 from ingest.plan import Plan, StreamKey
@@ -62,42 +63,115 @@ class SensorCache:
     A device id is unique per gateway only: a reading's sensor is the one of the gateway
     that sent it (its topic, which the broker's ACL ties to that gateway's account), so a
     gateway cannot write into another gateway's ``fridge-1`` (issue 9).
+
+    A gateway has at most ``max_per_gateway`` sensors: each new uid used to become a row
+    and an entry here for ever, so one stolen gateway credential made 10,000 sensors per
+    message (50,000 a second measured) until disk or memory ran out. Sensors past the
+    limit are not created; ``resolve`` returns them, and their readings are not stored.
+    Two workers may each admit the last free places at once: the limit can be passed by
+    at most one batch per worker.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_per_gateway: int | None = None) -> None:
         self._ids: dict[tuple[str, str, str], int] = {}
+        self.max_per_gateway = max_per_gateway
 
-    def resolve(self, conn: psycopg.Connection, readings: list[tuple[str, int, Reading]]) -> None:
-        """Make sure every sensor of ``readings`` has an id (commits new sensors at once)."""
+    def resolve(
+        self, conn: psycopg.Connection, readings: list[tuple[str, int, Reading]]
+    ) -> set[tuple[str, str, str]]:
+        """Make sure every sensor of ``readings`` has an id (commits new sensors at once).
+
+        Returns the (gateway, uid, quantity) keys refused because their gateway has
+        reached ``max_per_gateway`` sensors.
+        """
         missing: dict[tuple[str, str, str], str] = {}
         for gateway, _seq, r in readings:
             key = (gateway, r.sensor, r.qty)
             if key not in self._ids and key not in missing:
                 missing[key] = r.unit
         if not missing:
-            return
-        gws = [k[0] for k in missing]
-        uids = [k[1] for k in missing]
-        qtys = [k[2] for k in missing]
-        units = list(missing.values())
+            return set()
         with conn.transaction():
-            conn.execute(
-                "INSERT INTO telemetry.sensors (gateway_id, uid, quantity, unit) "
-                "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
-                "ON CONFLICT (gateway_id, uid, quantity) DO NOTHING",
-                (gws, uids, qtys, units),
-            )
-            rows = conn.execute(
-                "SELECT s.id, s.gateway_id, s.uid, s.quantity FROM telemetry.sensors s "
-                "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(gateway_id, uid, quantity) "
-                "USING (gateway_id, uid, quantity)",
-                (gws, uids, qtys),
-            ).fetchall()
+            self._load(conn, list(missing))
+            new = {k: u for k, u in missing.items() if k not in self._ids}
+            refused = self._over_limit(conn, list(new))
+            create = {k: u for k, u in new.items() if k not in refused}
+            if create:
+                conn.execute(
+                    "INSERT INTO telemetry.sensors (gateway_id, uid, quantity, unit) "
+                    "SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[]) "
+                    "ON CONFLICT (gateway_id, uid, quantity) DO NOTHING",
+                    (
+                        [k[0] for k in create],
+                        [k[1] for k in create],
+                        [k[2] for k in create],
+                        list(create.values()),
+                    ),
+                )
+                self._load(conn, list(create))
+        return refused
+
+    def _load(self, conn: psycopg.Connection, keys: list[tuple[str, str, str]]) -> None:
+        rows = conn.execute(
+            "SELECT s.id, s.gateway_id, s.uid, s.quantity FROM telemetry.sensors s "
+            "JOIN unnest(%s::text[], %s::text[], %s::text[]) AS k(gateway_id, uid, quantity) "
+            "USING (gateway_id, uid, quantity)",
+            ([k[0] for k in keys], [k[1] for k in keys], [k[2] for k in keys]),
+        ).fetchall()
         for sensor_id, gateway, uid, qty in rows:
             self._ids[(gateway, uid, qty)] = sensor_id
 
+    def _over_limit(
+        self, conn: psycopg.Connection, new: list[tuple[str, str, str]]
+    ) -> set[tuple[str, str, str]]:
+        """The keys of ``new`` (in order) that would take a gateway past its limit."""
+        if self.max_per_gateway is None or not new:
+            return set()
+        gateways = sorted({k[0] for k in new})
+        counts: dict[str, int] = dict(
+            conn.execute(
+                "SELECT gateway_id, count(*) FROM telemetry.sensors"
+                " WHERE gateway_id = ANY(%s) GROUP BY gateway_id",
+                (gateways,),
+            ).fetchall()
+        )
+        free = {g: self.max_per_gateway - int(counts.get(g, 0)) for g in gateways}
+        refused: set[tuple[str, str, str]] = set()
+        for key in new:
+            if free[key[0]] > 0:
+                free[key[0]] -= 1
+            else:
+                refused.add(key)
+        return refused
+
+    def __contains__(self, key: tuple[str, str, str]) -> bool:
+        return key in self._ids
+
     def __getitem__(self, key: tuple[str, str, str]) -> int:
         return self._ids[key]
+
+
+def sensor_limit_letters(
+    plan: Plan, refused: set[tuple[str, str, str]], *, limit: int | None
+) -> list[DeadLetter]:
+    """One dead letter per gateway whose new sensors were refused (pure).
+
+    Keyed by the gateway alone (a constant payload), so a flood of made-up uids adds
+    one row that counts up, not a row per reading.
+    """
+    letters = []
+    for gateway in sorted({k[0] for k in refused}):
+        uids = sorted(f"{k[1]} ({k[2]})" for k in refused if k[0] == gateway)
+        site = plan.gateways.get(gateway, "+")
+        reason = (
+            f"gateway {gateway} has reached its limit of {limit} sensors "
+            "(COLDTRACE_INGEST_MAX_SENSORS_PER_GATEWAY): readings of sensors it has not "
+            f"reported before are not stored; refused here: {len(uids)}, e.g. "
+            + ", ".join(uids[:5])
+        )
+        payload = f"sensor limit reached by gateway {gateway}".encode()
+        letters.append(DeadLetter(f"ct/v1/{site}/{gateway}/readings", reason, payload, gateway))
+    return letters
 
 
 class Store:
@@ -108,24 +182,30 @@ class Store:
         conn: psycopg.Connection,
         *,
         dead_letter_payload_bytes: int = 8192,
+        max_sensors_per_gateway: int | None = None,
     ) -> None:
         self.conn = conn
         self.dead_letter_payload_bytes = dead_letter_payload_bytes
-        self.sensors = SensorCache()
+        self.sensors = SensorCache(max_per_gateway=max_sensors_per_gateway)
         conn.execute(_STAGE)
         conn.commit()
 
     def write(self, plan: Plan) -> WriteResult:
         """Store ``plan`` in one transaction and return the new watermarks."""
+        readings, letters = plan.readings, plan.dead_letters
         try:
-            self.sensors.resolve(self.conn, plan.readings)
+            refused = self.sensors.resolve(self.conn, plan.readings)
+            if refused:
+                readings = [r for r in readings if (r[0], r[2].sensor, r[2].qty) in self.sensors]
+                limit = self.sensors.max_per_gateway
+                letters = letters + sensor_limit_letters(plan, refused, limit=limit)
             with self.conn.transaction():
-                stored = self._copy_readings(plan.readings)
+                stored = self._copy_readings(readings)
                 store_events(self.conn, plan.events)
-                if plan.readings:
+                if readings:
                     self.conn.execute(_PENDING)
                 new_letters = dead_letters.write(
-                    self.conn, plan.dead_letters, payload_bytes=self.dead_letter_payload_bytes
+                    self.conn, letters, payload_bytes=self.dead_letter_payload_bytes
                 )
                 self._gateways(plan)
                 watermarks = self._watermarks(plan)
@@ -133,10 +213,10 @@ class Store:
             raise StoreError(f"writing {plan.messages} messages failed: {err}") from err
         return WriteResult(
             stored=stored,
-            duplicates=len(plan.readings) - stored,
-            dead_letters=len(plan.dead_letters),
+            duplicates=len(readings) - stored,
+            dead_letters=len(letters),
             watermarks=watermarks,
-            dead_letters_repeated=len(plan.dead_letters) - new_letters,
+            dead_letters_repeated=len(letters) - new_letters,
         )
 
     def _copy_readings(self, readings: list[tuple[str, int, Reading]]) -> int:
