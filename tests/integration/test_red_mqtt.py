@@ -10,6 +10,8 @@ gateway's readings and state (four joins: four messages in five gone).
 
 from __future__ import annotations
 
+import time
+
 import paho.mqtt.client as mqtt
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion
@@ -60,3 +62,34 @@ def test_a_gateway_joining_the_ingest_share_group_steals_nothing(
     for c in thieves:
         c.disconnect()
         c.loop_stop()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason=(
+        "design: Mosquitto lets any account connect with any client id and cuts off the "
+        "client that had it (MQTT requires it) — and hands over its persistent session. "
+        "Needs client ids bound to accounts: the dynamic-security plugin's per-client "
+        "`clientid`, or `use_username_as_clientid` with one account per ingest worker "
+        "(docs/mqtt.md, red-team notes)"
+    ),
+)
+def test_a_gateway_cannot_cut_ingest_off_by_taking_its_client_id(
+    broker: Broker, db_url: str
+) -> None:
+    """Red team (issue 9): gw-2's account connecting as ``ingest-test`` (a worker's
+    client id; the default is the documented ``coldtrace-ingest-1``) disconnects the
+    worker, and with ``clean_session`` wipes the worker's session and what the broker
+    had queued for it; done in a loop, ingest stores nothing."""
+    creds = broker.gateway_credentials("plant-1", "gw-2")
+    with running_worker(broker, db_url) as (worker, _thread):
+        before = worker.consumer.generation
+        thief = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="ingest-test")
+        thief.username_pw_set(creds.username, creds.password)
+        thief.connect(broker.host, broker.port)
+        thief.loop_start()
+        time.sleep(1.0)
+        thief.disconnect()
+        thief.loop_stop()
+        time.sleep(3.0)  # paho reconnects a cut-off worker after 1 s
+        assert worker.consumer.generation == before, "the worker was cut off and reconnected"
