@@ -299,7 +299,16 @@ def audit_verify() -> None:
 
 
 @audit_app.command("checkpoint")
-def audit_checkpoint() -> None:
+def audit_checkpoint(
+    start: Annotated[
+        bool,
+        typer.Option(
+            "--start",
+            help="Start an anchor file for a trail that already has entries (first anchoring "
+            "of an existing installation). Never to paper over a lost file: that is a deviation.",
+        ),
+    ] = False,
+) -> None:
     """Anchor the chain's head in the anchor file now (the ERP jobs do it periodically)."""
     import psycopg
 
@@ -313,7 +322,9 @@ def audit_checkpoint() -> None:
     assert anchor_file is not None
     try:
         with psycopg.connect(DatabaseSettings().url) as conn:
-            anchor = checkpoint(conn, keyring=keyring, anchor_file=anchor_file, now=utc_now())
+            anchor = checkpoint(
+                conn, keyring=keyring, anchor_file=anchor_file, now=utc_now(), start=start
+            )
     except AnchorError as err:
         raise _fail(err) from err
     if anchor is None:
