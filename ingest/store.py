@@ -7,7 +7,9 @@ in the same transaction, so "acked" always means "stored".
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import psycopg
 from psycopg import errors as pg_errors
@@ -35,6 +37,17 @@ SELECT timestamptz 'epoch' + t_ms * interval '1 millisecond', sensor_id, value, 
 # the conflict-absorbing statement only when a duplicate is actually there.
 _INSERT_FAST = _SELECT
 _INSERT_DEDUPE = _SELECT + "ON CONFLICT DO NOTHING"
+# After the conflict-absorbing insert: staged readings whose (sensor, time) holds another
+# value or flags. A re-delivery carries the same; anything else was there first (written
+# ahead of the gateway by a database writer, or a device that rewrote its history).
+_CONFLICTS = """
+SELECT s.sensor_id, s.t_ms, r.value, r.flags
+  FROM readings_stage s
+  JOIN telemetry.readings r
+    ON r.sensor_id = s.sensor_id
+   AND r.time = timestamptz 'epoch' + s.t_ms * interval '1 millisecond'
+ WHERE r.value IS DISTINCT FROM s.value OR r.flags IS DISTINCT FROM s.flags
+"""
 _COPY = "COPY readings_stage (sensor_id, t_ms, value, flags, seq) FROM STDIN (FORMAT BINARY)"
 # the ranges this batch touched, queued for excursion evaluation in the same transaction
 _PENDING = """
@@ -174,6 +187,37 @@ def sensor_limit_letters(
     return letters
 
 
+def conflict_letters(
+    readings: list[tuple[str, int, Reading]],
+    found: list[tuple[int, int, float | None, int | None]],
+    ids: SensorCache,
+    plan: Plan,
+) -> list[DeadLetter]:
+    """Dead letters for readings whose time was already stored with another value (pure).
+
+    The payload is the gateway's reading with its seq, so a person has the value that
+    was not stored; a re-sent copy is the same dead letter (same topic and payload).
+    """
+    stored = {(sensor_id, t_ms): (value, flags) for sensor_id, t_ms, value, flags in found}
+    letters = []
+    for gw, seq, r in readings:
+        there = stored.get((ids[(gw, r.sensor, r.qty)], r.t))
+        if there is None or (there[0] == r.value and there[1] == r.flags):
+            continue  # no conflict, or the copy stored from this very batch
+        at = datetime.fromtimestamp(r.t / 1000, UTC).isoformat(timespec="milliseconds")
+        reason = (
+            f"reading of {r.sensor} ({r.qty}) at {at} is already stored with another value "
+            f"({there[0]}, flags {there[1]}); this one ({r.value}, flags {r.flags}) is not "
+            "stored (readings are immutable). A re-delivery carries the same value: find out "
+            "who or what wrote the stored one"
+        )
+        item = {"sensor": r.sensor, "qty": r.qty, "t": r.t, "value": r.value, "unit": r.unit}
+        payload = json.dumps(item | {"flags": r.flags, "seq": seq}, sort_keys=True).encode()
+        topic = f"ct/v1/{plan.gateways.get(gw, '+')}/{gw}/readings"
+        letters.append(DeadLetter(topic, reason, payload, gw))
+    return letters
+
+
 class Store:
     """Writes plans through one connection owned by the caller."""
 
@@ -200,7 +244,8 @@ class Store:
                 limit = self.sensors.max_per_gateway
                 letters = letters + sensor_limit_letters(plan, refused, limit=limit)
             with self.conn.transaction():
-                stored = self._copy_readings(readings)
+                stored, conflicts = self._copy_readings(readings, plan)
+                letters = letters + conflicts
                 store_events(self.conn, plan.events)
                 if readings:
                     self.conn.execute(_PENDING)
@@ -219,9 +264,12 @@ class Store:
             dead_letters_repeated=len(letters) - new_letters,
         )
 
-    def _copy_readings(self, readings: list[tuple[str, int, Reading]]) -> int:
+    def _copy_readings(
+        self, readings: list[tuple[str, int, Reading]], plan: Plan
+    ) -> tuple[int, list[DeadLetter]]:
+        """COPY ``readings`` in; (how many were new, dead letters for conflicting ones)."""
         if not readings:
-            return 0
+            return 0, []
         ids = self.sensors
         with self.conn.cursor() as cur:
             with cur.copy(_COPY) as copy:
@@ -234,7 +282,10 @@ class Store:
                     cur.execute(_INSERT_FAST)
             except pg_errors.UniqueViolation:
                 cur.execute(_INSERT_DEDUPE)
-            return cur.rowcount
+                stored = cur.rowcount
+                found = cur.execute(_CONFLICTS).fetchall()
+                return stored, conflict_letters(readings, found, ids, plan)
+            return cur.rowcount, []
 
     def _gateways(self, plan: Plan) -> None:
         for gateway, site in sorted(plan.gateways.items()):
