@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from psycopg import Connection
@@ -24,6 +24,7 @@ from erp_core.audit.keys import Keyring, RecordKey
 from erp_core.audit.service import set_actor
 from erp_core.auth.models import AttemptRecorder, LoginPolicy, User
 from erp_core.errors import ErpError, NotFoundError
+from erp_core.release import records
 from erp_core.release.rules import (
     Action,
     Decision,
@@ -33,9 +34,8 @@ from erp_core.release.rules import (
     Verdict,
     decide,
 )
-from erp_core.signatures.canonical import manifestation
 from erp_core.signatures.models import Signature
-from erp_core.signatures.service import check, get_signature, sign
+from erp_core.signatures.service import sign
 from erp_core.stock.history import lot_history
 from erp_core.stock.lots import change_status
 
@@ -161,7 +161,7 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
         (Action.REJECT, Verdict.ALLOWED): "Rejected",
     }[(action, decision.verdict)]
     recommendation = _recommendation_json(decision)
-    content = _signed_content(
+    content = records.signed_content(
         lot_id=lot_id,
         action=action.value,
         verdict=decision.verdict.value,
@@ -173,7 +173,7 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
         conn,
         user=user,
         password=password,
-        record_table=DECISIONS,
+        record_table=records.DECISIONS,
         record_key={"lot_id": lot_id, "decided_at": now.isoformat()},
         record_content=content,
         meaning=meaning,
@@ -210,91 +210,9 @@ def decisions_for(conn: Conn, *, lot_id: int, keyring: Keyring) -> list[dict[str
     """The lot's signed decisions, newest first, each with its signature's manifestation.
 
     ``signature_verified`` says whether that signature verifies for this very decision
-    with ``keyring``; ``signature_problems`` says why not.
+    with ``keyring``; ``signature_problems`` says why not (``erp_core.release.records``).
     """
-    rows = conn.execute(
-        "SELECT d.id, d.action, d.verdict, d.justification, d.decided_at, d.recommendation,"
-        " d.signature_id FROM erp.release_decisions d WHERE d.lot_id = %s ORDER BY d.id DESC",
-        (lot_id,),
-    ).fetchall()
-    out = []
-    for r in rows:
-        signature = get_signature(conn, signature_id=r[6])
-        problems = _decision_problems(lot_id, r, signature, keyring)
-        out.append(
-            {
-                "id": r[0],
-                "action": r[1],
-                "verdict": r[2],
-                "justification": r[3],
-                "decided_at": r[4],
-                "signature": manifestation(
-                    full_name=signature.full_name,
-                    username=signature.username,
-                    signed_at=signature.signed_at,
-                    meaning=signature.meaning,
-                ),
-                "signature_verified": not problems,
-                "signature_problems": problems,
-            }
-        )
-    return out
-
-
-DECISIONS = "erp.release_decisions"
-
-
-def _signed_content(  # noqa: PLR0913 - the signed fields, each explicit
-    *,
-    lot_id: int,
-    action: str,
-    verdict: str,
-    justification: str | None,
-    recommendation: list[dict[str, Any]],
-    decided_at: str,
-) -> dict[str, Any]:
-    """What a release decision's signature covers (record content)."""
-    return {
-        "lot_id": lot_id,
-        "action": action,
-        "verdict": verdict,
-        "justification": justification,
-        "recommendation": recommendation,
-        "decided_at": decided_at,
-    }
-
-
-def _decision_problems(
-    lot_id: int, row: tuple[Any, ...], signature: Signature, keyring: Keyring
-) -> list[str]:
-    """Why ``signature`` does not sign the decision ``row`` of ``lot_id`` ([] if it does)."""
-    decided_at: datetime = row[4]
-    # The key names the decision time as the signer's clock wrote it; any other text of
-    # the same instant is the same decision (a key for another instant: another record).
-    signed_text = signature.record_key.get("decided_at")
-    text = decided_at.astimezone(UTC).isoformat()
-    if isinstance(signed_text, str):
-        try:
-            if datetime.fromisoformat(signed_text) == decided_at:
-                text = signed_text
-        except ValueError:
-            pass
-    content = _signed_content(
-        lot_id=lot_id,
-        action=row[1],
-        verdict=row[2],
-        justification=row[3],
-        recommendation=row[5],
-        decided_at=text,
-    )
-    found = check(
-        signature,
-        record_table=DECISIONS,
-        record_key={"lot_id": lot_id, "decided_at": text},
-        record_content=content,
-        keyring=keyring,
-    )
-    return list(found.problems)
+    return records.decision_checks(conn, keyring=keyring, lot_id=lot_id)
 
 
 def close_deviation(  # noqa: PLR0913 - every input of a signed disposition is explicit
@@ -334,9 +252,9 @@ def close_deviation(  # noqa: PLR0913 - every input of a signed disposition is e
         conn,
         user=user,
         password=password,
-        record_table="erp.deviations",
+        record_table=records.DEVIATIONS,
         record_key={"id": deviation_id},
-        record_content={"disposition": disposition, "comment": comment, "capa_ref": capa_ref},
+        record_content=records.disposition_content(disposition, comment, capa_ref),
         meaning=meaning,
         clock=lambda: now,
         policy=policy,

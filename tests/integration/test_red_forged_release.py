@@ -10,8 +10,12 @@ demands that a decision row exists), and the lot page and the API showed "Signed
 
 from __future__ import annotations
 
-import psycopg
+from pathlib import Path
 
+import psycopg
+from typer.testing import CliRunner
+
+from coldtrace.cli import app as cli
 from erp_core.audit.service import set_actor
 from tests.integration.test_release import PASSWORD, Api, api, fridge_with_lot  # noqa: F401
 from tests.integration.web_helpers import sign_in
@@ -83,3 +87,50 @@ def test_a_decision_with_a_signature_row_written_in_the_database_does_not_verify
     shown = api.get("op", f"/api/lots/{lot}/release")["decisions"]
     assert [d["signature_verified"] for d in shown] == [False]
     assert any("server key" in p for p in shown[0]["signature_problems"])
+
+
+def test_audit_verify_names_every_signed_record_that_does_not_verify(
+    api: Api,  # noqa: F811 - the fixture
+    db_url: str,
+    record_key_file: Path,
+    tmp_path: Path,
+) -> None:
+    """The periodic check catches what nobody looks at: ``coldtrace audit verify`` sweeps
+    every release decision and closed deviation (exit 1 when one does not verify)."""
+    env = {
+        "COLDTRACE_DATABASE_URL": db_url,
+        "COLDTRACE_RECORD_KEY_FILE": str(record_key_file),
+        "COLDTRACE_RECORD_ANCHOR_FILE": str(tmp_path / "anchors.jsonl"),
+        "COLUMNS": "300",
+    }
+    good, _ = fridge_with_lot(api, db_url, code="FV", lot_number="GOOD-2")
+    api.post("qa", f"/api/lots/{good}/release", {"action": "release", "password": PASSWORD}, 200)
+    clean = CliRunner().invoke(cli, ["audit", "verify"], env=env)
+    assert clean.exit_code == 3, clean.output  # consistent, not anchored: no forgery found
+    assert "NOT VERIFY" not in clean.output
+
+    with psycopg.connect(db_url) as conn:
+        (signature_id,) = conn.execute(
+            "SELECT signature_id FROM erp.release_decisions WHERE lot_id = %s", (good,)
+        ).fetchone()
+    forged, _ = fridge_with_lot(api, db_url, code="FW2", lot_number="FORGED-2")
+    _forge_release(db_url, lot=forged, signature_id=signature_id)
+    dangling, _ = fridge_with_lot(api, db_url, code="FD", lot_number="DANGLING-1")
+    with psycopg.connect(db_url) as conn:
+        set_actor(conn, user="qa", reason="released")
+        conn.execute(
+            "INSERT INTO erp.release_decisions (lot_id, action, verdict, recommendation,"
+            " signature_id, decided_by, decided_at)"
+            " VALUES (%s, 'release', 'allowed', '[]', 999999, 'qa', now())",
+            (dangling,),
+        )
+    # a decision naming no existing signature is shown, not hidden (nor a 404)
+    shown = api.get("op", f"/api/lots/{dangling}/release")["decisions"]
+    assert [d["signature_verified"] for d in shown] == [False]
+    assert shown[0]["signature_problems"] == ["the signature it names does not exist"]
+
+    found = CliRunner().invoke(cli, ["audit", "verify"], env=env)
+    assert found.exit_code == 1, found.output
+    assert f"of lot {forged} (release): the signature belongs to another record" in found.output
+    assert f"of lot {dangling} (release): the signature it names does not exist" in found.output
+    assert f"of lot {good} " not in found.output
