@@ -255,18 +255,29 @@ def _records(*, need_anchor: bool) -> tuple[Keyring | None, Path | None]:
 def audit_verify() -> None:
     """Walk the hash chain and check it against every external anchor.
 
-    Exit 0: intact and anchored; 1: broken (the chain or an anchor); 3: the chain is
-    consistent but nothing outside the database was there to check it against.
+    Also checks the signature of every release decision and closed deviation.
+
+    Exit 0: intact and anchored; 1: broken (the chain or an anchor, or a signed record
+    whose signature does not verify); 3: the chain is consistent but nothing outside the
+    database was there to check it against.
     """
     import psycopg
 
     from coldtrace.db.settings import DatabaseSettings
     from erp_core.audit.anchoring import verify_anchored
+    from erp_core.release.records import forged_records
 
     keyring, anchor_file = _records(need_anchor=False)
     with psycopg.connect(DatabaseSettings().url) as conn:
         checked = verify_anchored(conn, keyring=keyring, anchor_file=anchor_file)
+        forged, legacy = ([], 0) if keyring is None else forged_records(conn, keyring=keyring)
     result, report = checked.chain, checked.anchors
+    for problem in forged:
+        console.print(f"[red]signed record does NOT VERIFY: {problem}[/red]")
+    if legacy:
+        console.print(f"note: {legacy} signed record(s) carry unkeyed signatures from before 0018")
+    if keyring is None:
+        console.print("note: no record key (COLDTRACE_RECORD_KEY_FILE): signatures not checked")
     if result.broken is not None:
         b = result.broken
         where = f"entry id {b.entry_id} (seq {b.seq})" if b.entry_id is not None else f"seq {b.seq}"
@@ -277,7 +288,7 @@ def audit_verify() -> None:
             console.print(f"[red]audit trail FAILS its anchor: {problem}[/red]")
         for note in report.notes:
             console.print(f"note: {note}")
-    if checked.broken:
+    if checked.broken or forged:
         raise typer.Exit(1)
     head = f"{result.entries} entries, head {result.head.seq} {result.head.hash}"
     newest = report.newest if report else None
@@ -299,7 +310,16 @@ def audit_verify() -> None:
 
 
 @audit_app.command("checkpoint")
-def audit_checkpoint() -> None:
+def audit_checkpoint(
+    start: Annotated[
+        bool,
+        typer.Option(
+            "--start",
+            help="Start an anchor file for a trail that already has entries (first anchoring "
+            "of an existing installation). Never to paper over a lost file: that is a deviation.",
+        ),
+    ] = False,
+) -> None:
     """Anchor the chain's head in the anchor file now (the ERP jobs do it periodically)."""
     import psycopg
 
@@ -313,7 +333,9 @@ def audit_checkpoint() -> None:
     assert anchor_file is not None
     try:
         with psycopg.connect(DatabaseSettings().url) as conn:
-            anchor = checkpoint(conn, keyring=keyring, anchor_file=anchor_file, now=utc_now())
+            anchor = checkpoint(
+                conn, keyring=keyring, anchor_file=anchor_file, now=utc_now(), start=start
+            )
     except AnchorError as err:
         raise _fail(err) from err
     if anchor is None:

@@ -1,7 +1,11 @@
 """``coldtrace alerts``: list, acknowledge and close alerts from a terminal.
 
 Each command runs in one transaction of its own against COLDTRACE_DATABASE_URL and
-uses the ERP alert services, so the CLI and the API record the same events.
+uses the ERP alert services, so the CLI and the API record the same events. The actor
+of an acknowledgement or a closure is the operating-system account running the
+command (``cli:<name>``, as for every other CLI change), never a name typed on the
+command line: ``--user qa-manager`` let anyone with a shell close an excursion in
+someone else's name.
 """
 
 from __future__ import annotations
@@ -64,16 +68,17 @@ def list_alerts(
 @alerts_app.command("ack")
 def ack(
     alert_id: Annotated[int, typer.Argument(help="The alert's id.")],
-    user: Annotated[str, typer.Option(help="Who acknowledges.")],
     comment: Annotated[str, typer.Option(help="What is being done about it.")],
 ) -> None:
-    """Acknowledge an open alert (stops its escalation)."""
+    """Acknowledge an open alert (stops its escalation); you are the OS user running this."""
     import psycopg
 
+    from coldtrace.cli_admin import cli_actor
     from coldtrace.db.settings import DatabaseSettings
     from erp_core.alerts import service
     from erp_core.errors import ErpError
 
+    user = cli_actor()
     with psycopg.connect(DatabaseSettings().url) as conn:
         try:
             service.acknowledge(
@@ -89,16 +94,16 @@ def ack(
 @alerts_app.command("close")
 def close(
     alert_id: Annotated[int, typer.Argument(help="The alert's id.")],
-    user: Annotated[str, typer.Option(help="Who closes.")],
     disposition: Annotated[
         str,
         typer.Option(help="'no impact', 'product assessed', 'product rejected' or 'false alarm'."),
     ],
     comment: Annotated[str, typer.Option(help="The assessment behind the disposition.")],
 ) -> None:
-    """Close an acknowledged alert whose condition has ended, with a disposition."""
+    """Close an acknowledged alert whose condition has ended; you are the OS user running this."""
     import psycopg
 
+    from coldtrace.cli_admin import cli_actor
     from coldtrace.db.settings import DatabaseSettings
     from erp_core.alerts import service
     from erp_core.alerts.models import Disposition
@@ -110,6 +115,7 @@ def close(
         choices = ", ".join(repr(d.value) for d in Disposition)
         console.print(f"[red]unknown disposition {disposition!r}: use one of {choices}[/red]")
         raise typer.Exit(2) from None
+    user = cli_actor()
     with psycopg.connect(DatabaseSettings().url) as conn:
         try:
             service.close(

@@ -94,6 +94,16 @@ def _records(workdir: Path) -> dict[str, str]:
     }
 
 
+def _start_anchoring(db_url: str, records: dict[str, str]) -> None:
+    """Anchor the seeded trail's head: the first line of the demo's anchor file."""
+    keyring = keys.load(Path(records["COLDTRACE_RECORD_KEY_FILE"]))
+    anchor_file = Path(records["COLDTRACE_RECORD_ANCHOR_FILE"])
+    with psycopg.connect(db_url) as conn:
+        anchoring.checkpoint(
+            conn, keyring=keyring, anchor_file=anchor_file, now=datetime.now(UTC), start=True
+        )
+
+
 def _audit_text(db_url: str, records: dict[str, str]) -> str:
     """Anchor the chain once more and verify it against every anchor, for the summary."""
     keyring = keys.load(Path(records["COLDTRACE_RECORD_KEY_FILE"]))
@@ -298,6 +308,7 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     records = _records(workdir)
     with psycopg.connect(db_url) as conn:
         lots = seed_demo(conn, now=datetime.now(UTC), gateway=GATEWAY)
+    _start_anchoring(db_url, records)  # the ERP jobs continue it, never start it themselves
 
     # the demo's own broker: accounts for the gateway, ingest and the notifier; the
     # gateway comes in over TLS (a CA made for the demo), the services on loopback

@@ -13,7 +13,14 @@ about clients in one directory (``COLDTRACE_BROKER_DIR``):
 | ``ca.key``, ``server.key`` | 0600 | their keys (`coldtrace.devices_tls`) |
 
 Passwords are never stored, only their hashes: a new password is returned once, to be
-put in the gateway's config or the service's environment. Files are replaced
+put in the gateway's config or the service's environment.
+
+The ingest account also gets the name of the workers' shared-subscription group, a
+random secret kept in the registry (it survives a password rotation and is the same
+for every ingest account): Mosquitto grants any subscription and checks reading only on
+delivery, and a message handed to a group member that may not read it is dropped for
+the whole group — so a gateway that joined a *known* group (``$share/ingest``) made the
+broker discard its share of every gateway's messages (docs/mqtt.md). Files are replaced
 atomically (write, fsync, rename), so the broker never reads half a file. The broker
 reads them again on SIGHUP (`reload_broker`); Mosquitto then drops every connected
 client whose account is gone, so a revocation takes effect at once.
@@ -25,6 +32,7 @@ import contextlib
 import getpass
 import json
 import os
+import secrets
 import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -54,10 +62,14 @@ PUBLIC_MODE = 0o644
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    """A username and its password, as handed out once; the password never shows in repr."""
+    """A username and its password, as handed out once; the password never shows in repr.
+
+    ``share_group``: for ingest, the secret name of the workers' shared subscription.
+    """
 
     username: str
     password: str = field(repr=False)
+    share_group: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +79,7 @@ class Entry:
     identity: Identity
     created: str
     revoked: str | None = None
+    share_group: str | None = None  # ingest: the secret shared-subscription group
 
 
 def write_file(path: Path, text: str, mode: int) -> None:
@@ -99,7 +112,7 @@ def _entry(name: str, data: dict[str, Any]) -> Entry:
         password_hash=str(data["hash"]),
         site=data.get("site"),
     )
-    return Entry(identity, str(data["created"]), data.get("revoked"))
+    return Entry(identity, str(data["created"]), data.get("revoked"), data.get("share_group"))
 
 
 class DeviceDirectory:
@@ -144,6 +157,7 @@ class DeviceDirectory:
                     "hash": e.identity.password_hash,
                     "created": e.created,
                     "revoked": e.revoked,
+                    **({"share_group": e.share_group} if e.share_group else {}),
                 }
                 for name, e in sorted(entries.items())
             },
@@ -201,11 +215,12 @@ class DeviceDirectory:
                 )
         password = new_password()
         identity = Identity(name, role, hash_password(password), site)
-        entries[name] = Entry(identity, _now())
+        group = _share_group(entries) if role is Role.INGEST else None
+        entries[name] = Entry(identity, _now(), share_group=group)
         self._save(entries)
         action = "rotate" if old is not None and old.revoked is None else "provision"
         self._log(action, name, f"role={role}" + (f" site={site}" if site else ""))
-        return Credentials(name, password)
+        return Credentials(name, password, group)
 
     def revoke(self, name: str) -> Identity:
         """Remove ``name``'s access (kept in the registry as revoked); return the identity."""
@@ -213,7 +228,7 @@ class DeviceDirectory:
         entry = entries.get(name)
         if entry is None or entry.revoked is not None:
             raise DeviceError(f"{name!r} is not an active identity (see `coldtrace devices list`)")
-        entries[name] = Entry(entry.identity, entry.created, _now())
+        entries[name] = Entry(entry.identity, entry.created, _now(), entry.share_group)
         self._save(entries)
         self._log("revoke", name, f"role={entry.identity.role}")
         return entry.identity
@@ -238,6 +253,14 @@ class DeviceDirectory:
         return pid
 
 
+def _share_group(entries: dict[str, Entry]) -> str:
+    """The ingest workers' group: the one an ingest account already has, else a new one."""
+    for entry in entries.values():
+        if entry.identity.role is Role.INGEST and entry.share_group:
+            return entry.share_group
+    return f"ingest-{secrets.token_hex(16)}"
+
+
 ENV_PREFIX = {Role.INGEST: "COLDTRACE_INGEST", Role.NOTIFIER: "COLDTRACE_NOTIFY"}
 
 
@@ -246,7 +269,10 @@ def service_env(role: Role, credentials: Credentials) -> dict[str, str]:
     prefix = ENV_PREFIX.get(role)
     if prefix is None:
         raise DeviceError(f"{role} is not run by a ColdTrace service with environment settings")
-    return {
+    env = {
         f"{prefix}_MQTT_USERNAME": credentials.username,
         f"{prefix}_MQTT_PASSWORD": credentials.password,
     }
+    if credentials.share_group:
+        env[f"{prefix}_SHARE_GROUP"] = credentials.share_group
+    return env

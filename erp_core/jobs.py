@@ -9,7 +9,11 @@ With ``anchoring`` it also writes a checkpoint of the audit chain's head to the 
 file every ``anchoring.every_s`` (erp_core/audit/anchoring.py); several job runners may
 share the file (it is locked while written). A checkpoint that is refused — the chain
 no longer continues the last anchor — is logged as an error at every attempt: that is
-the alarm that the trail was rewritten or restored from an older backup.
+the alarm that the trail was rewritten or restored from an older backup. So is an anchor
+file that lost the line this runner wrote last, or one that holds no anchor while the
+chain has entries: the runner never starts the file again by itself (a person does,
+``coldtrace audit checkpoint --start``), or deleting it would be forgotten within a
+minute.
 """
 
 from __future__ import annotations
@@ -51,6 +55,13 @@ def drain(conn: psycopg.Connection, *, now: Callable[[], datetime] = utc_now) ->
             return total
 
 
+@dataclass(slots=True)
+class AnchorState:
+    """What one job runner remembers between checkpoints: the MAC of the line it wrote last."""
+
+    last_mac: str | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Anchoring:
     """Where and how often the job runner anchors the audit chain's head."""
@@ -61,17 +72,31 @@ class Anchoring:
 
 
 def anchor_once(
-    conn: psycopg.Connection, anchoring: Anchoring, *, now: Callable[[], datetime] = utc_now
+    conn: psycopg.Connection,
+    anchoring: Anchoring,
+    *,
+    now: Callable[[], datetime] = utc_now,
+    state: AnchorState | None = None,
 ) -> bool:
-    """Write one checkpoint if the head moved; False (logged as an error) if refused."""
+    """Write one checkpoint if the head moved; False (logged as an error) if refused.
+
+    With ``state`` the checkpoint is refused when the file no longer holds the line this
+    runner wrote last (``state`` is updated with each line written).
+    """
     try:
         anchor = checkpoint(
-            conn, keyring=anchoring.keyring, anchor_file=anchoring.anchor_file, now=now()
+            conn,
+            keyring=anchoring.keyring,
+            anchor_file=anchoring.anchor_file,
+            now=now(),
+            expect=state.last_mac if state is not None else None,
         )
     except (AnchorError, OSError) as err:
         log.error("audit chain NOT anchored: %s", err)  # noqa: TRY400 - the reason is the news
         return False
     if anchor is not None:
+        if state is not None:
+            state.last_mac = anchor.mac
         log.info("audit chain anchored at entry %s", anchor.seq)
     return True
 
@@ -85,6 +110,7 @@ def run(
 ) -> None:
     """Process the edge-event queue whenever woken (and anchor the audit chain) until ``stop``."""
     next_anchor = time.monotonic()
+    state = AnchorState()
     while not stop.is_set():
         try:
             with psycopg.connect(db_url, autocommit=True) as conn:
@@ -96,7 +122,7 @@ def run(
                     wait = interval_s
                     if anchoring is not None:
                         if time.monotonic() >= next_anchor:
-                            anchor_once(conn, anchoring)
+                            anchor_once(conn, anchoring, state=state)
                             next_anchor = time.monotonic() + anchoring.every_s
                         wait = max(0.0, min(interval_s, next_anchor - time.monotonic()))
                     for _ in conn.notifies(timeout=wait, stop_after=1):

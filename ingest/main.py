@@ -25,6 +25,7 @@ from ingest.worker import Worker
 
 log = logging.getLogger(__name__)
 
+WELL_KNOWN_GROUP = "ingest"  # the settings' default: a name every account knows
 EXIT_FAILURE = 70  # EX_SOFTWARE: an internal error, restart me
 SHUTDOWN_GRACE_S = 30.0
 
@@ -34,6 +35,14 @@ def run(settings: IngestSettings, db: DatabaseSettings) -> Worker:
 
     Raise `SystemExit` with `EXIT_FAILURE` when a thread of the worker died.
     """
+    if settings.share_group == WELL_KNOWN_GROUP and settings.mqtt_username:
+        log.warning(
+            "subscribing through the well-known group $share/%s: any account that can log in "
+            "can join it and make the broker drop its share of every gateway's messages; "
+            "run `coldtrace devices service ingest --rotate` and use the "
+            "COLDTRACE_INGEST_SHARE_GROUP it writes (docs/mqtt.md)",
+            WELL_KNOWN_GROUP,
+        )
     stop = threading.Event()
     died: list[str] = []
 

@@ -31,6 +31,10 @@ class IngestSettings(BaseSettings, MqttSecurityFields):
     intake_max_bytes: int = Field(default=64 * 1024 * 1024, ge=1)
     # Dead letters keep this many first bytes of the payload, with its size and sha256.
     dead_letter_payload_bytes: int = Field(default=8192, ge=0, le=1_048_576)
+    # A gateway has at most this many sensors (uid, quantity): readings of further new
+    # ones are not stored, one dead letter per gateway says so. Bounds what one stolen
+    # gateway credential can make the database and the worker's sensor cache hold.
+    max_sensors_per_gateway: int = Field(default=2000, ge=1)
     # The worker purges dead letters not received for this long (0: never).
     dead_letter_retention_days: int = Field(default=365, ge=0)
     dead_letter_purge_interval_s: float = Field(default=3600.0, gt=0)

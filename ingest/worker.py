@@ -325,6 +325,7 @@ class Worker:
                 return Store(
                     psycopg.connect(self.db_url),
                     dead_letter_payload_bytes=self.settings.dead_letter_payload_bytes,
+                    max_sensors_per_gateway=self.settings.max_sensors_per_gateway,
                 )
             except psycopg.OperationalError as err:
                 if stop.is_set():

@@ -188,6 +188,7 @@ def ingest_settings(broker: Broker, **overrides: Any) -> IngestSettings:
         "mqtt_port": broker.port,
         "mqtt_username": creds.username,
         "mqtt_password": creds.password,
+        **({"share_group": creds.share_group} if creds.share_group else {}),
         **overrides,
     }
     return IngestSettings(**values)

@@ -1,7 +1,11 @@
 """Write and check the audit chain's external anchors (the anchor file, see ``anchor``).
 
 ``checkpoint`` appends the current chain head — after checking that the entries since
-the last anchor still chain onto it, so a rewritten chain is never anchored.
+the last anchor still chain onto it, so a rewritten chain is never anchored. It does
+not start an anchor file by itself once the chain has entries (``start``), and refuses a
+file that lost the line its caller wrote last (``expect``): otherwise deleting or
+truncating the file and rewriting the chain was forgotten at the next periodic
+checkpoint, which anchored the rewritten head (red team, issue 9).
 ``verify_anchored`` walks the whole chain and holds it against every anchor: what
 ``coldtrace audit verify`` and ``GET /api/audit/verify`` report. ``acknowledge_restore``
 records, signed, that a restore from an older backup lost the entries after the last
@@ -29,6 +33,7 @@ from erp_core.audit.chain import ChainHead
 from erp_core.audit.errors import AnchorError
 from erp_core.audit.keys import Keyring
 from erp_core.audit.service import Conn, VerifyResult, verify
+from erp_core.audit.service import head as chain_head
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,11 +130,22 @@ def verify_anchored(
     return AnchoredResult(result, report, empty)
 
 
-def checkpoint(conn: Conn, *, keyring: Keyring, anchor_file: Path, now: datetime) -> Anchor | None:
+def checkpoint(  # noqa: PLR0913 - what to anchor, where, and the two safeguards
+    conn: Conn,
+    *,
+    keyring: Keyring,
+    anchor_file: Path,
+    now: datetime,
+    start: bool = False,
+    expect: str | None = None,
+) -> Anchor | None:
     """Anchor the chain head now; None when it has not moved since the last anchor.
 
     Raises AnchorError, writing nothing, when the file has a bad line or the chain does
-    not continue the last anchor (rewritten, or shorter after a restore).
+    not continue the last anchor (rewritten, or shorter after a restore); when the file
+    holds no anchor but the chain has entries, unless ``start`` (a person starts
+    anchoring an existing trail); and when ``expect`` (the MAC of the line the caller
+    wrote last) is no longer in the file.
     """
     with _locked(anchor_file, write=True) as f:
         contents = _read(f, keyring)
@@ -137,6 +153,24 @@ def checkpoint(conn: Conn, *, keyring: Keyring, anchor_file: Path, now: datetime
             msg = f"refusing to extend a damaged anchor file: {contents.problems[0]}"
             raise AnchorError(msg)
         found = contents.anchors
+        if expect is not None and all(a.mac != expect for a in found):
+            msg = (
+                f"the anchor file {anchor_file} no longer holds the checkpoint written last "
+                "by this process: lines were removed or the file was replaced. Treat it as a "
+                "deviation and investigate before anchoring again (docs/backup-restore.md)"
+            )
+            raise AnchorError(msg)
+        if not found and not start:
+            head = chain_head(conn)
+            if head is None or head.seq > 0:
+                entries = "entries" if head is None else f"{head.seq} entries"
+                msg = (
+                    f"the anchor file {anchor_file} holds no anchor, but the audit chain "
+                    f"already has {entries}: the file was lost or replaced (a deviation: "
+                    "docs/backup-restore.md), or anchoring starts only now — then a person "
+                    "runs `coldtrace audit checkpoint --start`"
+                )
+                raise AnchorError(msg)
         lost = anchors_.superseded(found)
         live = [a for a in found if a not in lost]
         last = max(live, key=lambda a: (a.seq, a.line)) if live else None

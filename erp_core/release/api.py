@@ -17,6 +17,7 @@ from erp_core.deps import (
     CurrentUser,
     LoginLimits,
     Now,
+    Records,
     SigningKey,
     require_roles,
 )
@@ -60,14 +61,20 @@ def _signature_refused(err: SignatureRefusedError | AccountLockedError) -> HTTPE
 
 
 @router.get("/lots/{lot_id}/release")
-def release_panel(conn: Connection, _user: CurrentUser, now: Now, lot_id: LotId) -> dict[str, Any]:
-    """The release recommendation with each rule's evidence, and the decisions so far."""
+def release_panel(
+    conn: Connection, _user: CurrentUser, now: Now, records: Records, lot_id: LotId
+) -> dict[str, Any]:
+    """The release recommendation with each rule's evidence, and the decisions so far.
+
+    Each decision says whether its signature verifies for it (``signature_verified``,
+    ``signature_problems``): a decision a database writer made does not.
+    """
     rec = recommend(service.gather_evidence(conn, lot_id=lot_id, now=now))
     return {
         "lot_id": lot_id,
         "release_recommended": rec.release_recommended,
         "rules": [asdict(r) for r in rec.results],
-        "decisions": service.decisions_for(conn, lot_id=lot_id),
+        "decisions": service.decisions_for(conn, lot_id=lot_id, keyring=records.keyring),
     }
 
 

@@ -13,9 +13,10 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from erp_core.audit.keys import Keyring
 from erp_core.auth.errors import AuthError
 from erp_core.auth.models import SIGNING_ROLES
-from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, SigningKey
+from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, Records, SigningKey
 from erp_core.release import service, templates
 from erp_core.release.rules import Action, recommend
 from erp_core.signatures.errors import SignatureError
@@ -36,15 +37,21 @@ def lots(conn: Connection, now: Now, found: PageUser) -> HTMLResponse:
     return HTMLResponse(page(title="Lots", body=body, now=now, viewer=found.viewer))
 
 
-def _lot_page(
-    conn: Connection, now: Now, found: PageSession, lot_id: int, error: str | None = None
+def _lot_page(  # noqa: PLR0913 - the request's parts, each explicit
+    conn: Connection,
+    now: Now,
+    found: PageSession,
+    lot_id: int,
+    *,
+    keyring: Keyring,
+    error: str | None = None,
 ) -> HTMLResponse:
     history = lot_history(conn, lot_id=lot_id, max_points=CHART_POINTS, now=now)
     rec = recommend(service.gather_evidence(conn, lot_id=lot_id, now=now))
     body = templates.lot_body(
         history,
         rec,
-        service.decisions_for(conn, lot_id=lot_id),
+        service.decisions_for(conn, lot_id=lot_id, keyring=keyring),
         service.deviations_for(conn, lot_id=lot_id),
         viewer=found.viewer,
         may_sign=found.user.has_any(SIGNING_ROLES),
@@ -57,10 +64,14 @@ def _lot_page(
 
 @router.get("/lots/{lot_id}")
 def lot_detail(
-    conn: Connection, now: Now, found: PageUser, lot_id: Annotated[int, Path(ge=1)]
+    conn: Connection,
+    now: Now,
+    found: PageUser,
+    records: Records,
+    lot_id: Annotated[int, Path(ge=1)],
 ) -> HTMLResponse:
     """One lot: temperature history with statistics, deviations, release panel."""
-    return _lot_page(conn, now, found, lot_id)
+    return _lot_page(conn, now, found, lot_id, keyring=records.keyring)
 
 
 @router.post("/lots/{lot_id}/release")
@@ -72,6 +83,7 @@ def sign_release(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fiel
     attempts: AttemptLog,
     signer: Signer,
     key: SigningKey,
+    records: Records,
     lot_id: Annotated[int, Path(ge=1)],
     action: Annotated[Action, Form()],
     password: Annotated[str, Form()],
@@ -95,8 +107,12 @@ def sign_release(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fiel
         )
     except (AuthError, SignatureError) as err:
         conn.rollback()
-        return _lot_page(conn, now, signer, lot_id, error=f"Not signed: {err}")
+        return _lot_page(
+            conn, now, signer, lot_id, keyring=records.keyring, error=f"Not signed: {err}"
+        )
     except service.ReleaseRefusedError as err:
         conn.rollback()
-        return _lot_page(conn, now, signer, lot_id, error=f"Not allowed: {err.reason}")
+        return _lot_page(
+            conn, now, signer, lot_id, keyring=records.keyring, error=f"Not allowed: {err.reason}"
+        )
     return RedirectResponse(f"/lots/{lot_id}", status_code=303)

@@ -3,6 +3,11 @@
 The request owns the transaction: the signature, the decision row, the lot's new
 status and their audit entries commit together or not at all. A refused decision
 raises `ReleaseRefusedError` carrying the recommendation, so the caller can show why.
+
+Every decision shown (``decisions_for``) is checked against its signature with the
+server's key ring: the database only demands that a decision row exists before a lot
+is released, so a database writer could otherwise show any lot as "Signed by … meaning:
+Released" by pointing a decision of their own at another lot's genuine signature.
 """
 
 from __future__ import annotations
@@ -15,10 +20,11 @@ from typing import Any
 from psycopg import Connection
 from psycopg.types.json import Jsonb
 
-from erp_core.audit.keys import RecordKey
+from erp_core.audit.keys import Keyring, RecordKey
 from erp_core.audit.service import set_actor
 from erp_core.auth.models import AttemptRecorder, LoginPolicy, User
 from erp_core.errors import ErpError, NotFoundError
+from erp_core.release import records
 from erp_core.release.rules import (
     Action,
     Decision,
@@ -28,7 +34,6 @@ from erp_core.release.rules import (
     Verdict,
     decide,
 )
-from erp_core.signatures.canonical import manifestation
 from erp_core.signatures.models import Signature
 from erp_core.signatures.service import sign
 from erp_core.stock.history import lot_history
@@ -156,19 +161,19 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
         (Action.REJECT, Verdict.ALLOWED): "Rejected",
     }[(action, decision.verdict)]
     recommendation = _recommendation_json(decision)
-    content = {
-        "lot_id": lot_id,
-        "action": action.value,
-        "verdict": decision.verdict.value,
-        "justification": justification,
-        "recommendation": recommendation,
-        "decided_at": now.isoformat(),
-    }
+    content = records.signed_content(
+        lot_id=lot_id,
+        action=action.value,
+        verdict=decision.verdict.value,
+        justification=justification,
+        recommendation=recommendation,
+        decided_at=now.isoformat(),
+    )
     signature = sign(
         conn,
         user=user,
         password=password,
-        record_table="erp.release_decisions",
+        record_table=records.DECISIONS,
         record_key={"lot_id": lot_id, "decided_at": now.isoformat()},
         record_content=content,
         meaning=meaning,
@@ -201,25 +206,13 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
     return ReleaseRecord(int(row[0]), lot_id, action, decision.verdict, new_status, signature)
 
 
-def decisions_for(conn: Conn, *, lot_id: int) -> list[dict[str, Any]]:
-    """The lot's signed decisions, newest first, with their signature manifestation."""
-    rows = conn.execute(
-        "SELECT d.id, d.action, d.verdict, d.justification, d.decided_at, s.full_name,"
-        " s.username, s.signed_at, s.meaning FROM erp.release_decisions d"
-        " JOIN erp.signatures s ON s.id = d.signature_id WHERE d.lot_id = %s ORDER BY d.id DESC",
-        (lot_id,),
-    ).fetchall()
-    return [
-        {
-            "id": r[0],
-            "action": r[1],
-            "verdict": r[2],
-            "justification": r[3],
-            "decided_at": r[4],
-            "signature": manifestation(full_name=r[5], username=r[6], signed_at=r[7], meaning=r[8]),
-        }
-        for r in rows
-    ]
+def decisions_for(conn: Conn, *, lot_id: int, keyring: Keyring) -> list[dict[str, Any]]:
+    """The lot's signed decisions, newest first, each with its signature's manifestation.
+
+    ``signature_verified`` says whether that signature verifies for this very decision
+    with ``keyring``; ``signature_problems`` says why not (``erp_core.release.records``).
+    """
+    return records.decision_checks(conn, keyring=keyring, lot_id=lot_id)
 
 
 def close_deviation(  # noqa: PLR0913 - every input of a signed disposition is explicit
@@ -259,9 +252,9 @@ def close_deviation(  # noqa: PLR0913 - every input of a signed disposition is e
         conn,
         user=user,
         password=password,
-        record_table="erp.deviations",
+        record_table=records.DEVIATIONS,
         record_key={"id": deviation_id},
-        record_content={"disposition": disposition, "comment": comment, "capa_ref": capa_ref},
+        record_content=records.disposition_content(disposition, comment, capa_ref),
         meaning=meaning,
         clock=lambda: now,
         policy=policy,

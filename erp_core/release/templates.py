@@ -207,6 +207,14 @@ def _panel(
     )
     signed = join(
         render("<li>{action}: {sig}</li>", action=d["action"].upper(), sig=d["signature"])
+        if d["signature_verified"]
+        else render(
+            '<li class="alarm">{action}: <strong>SIGNATURE DOES NOT VERIFY</strong> — do not '
+            "rely on this decision ({why}). Claimed: {sig}</li>",
+            action=d["action"].upper(),
+            why="; ".join(d["signature_problems"]),
+            sig=d["signature"],
+        )
         for d in decisions
     )
     err = render('<p class="banner alarm">{e}</p>', e=error) if error else Html("")

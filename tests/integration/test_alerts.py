@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 import json
 import threading
 import time
@@ -519,8 +520,6 @@ def test_alerts_cli_lists_acknowledges_and_refuses_an_early_close(db_url, monkey
             "alerts",
             "close",
             str(alert_id),
-            "--user",
-            "qa1",
             "--disposition",
             "no impact",
             "--comment",
@@ -529,9 +528,7 @@ def test_alerts_cli_lists_acknowledges_and_refuses_an_early_close(db_url, monkey
     )
     assert early.exit_code == 1
     assert "acknowledged first" in early.output
-    acked = runner.invoke(
-        app, ["alerts", "ack", str(alert_id), "--user", "qa1", "--comment", "looking"]
-    )
+    acked = runner.invoke(app, ["alerts", "ack", str(alert_id), "--comment", "looking"])
     assert acked.exit_code == 0, acked.output
     closed = runner.invoke(
         app,
@@ -539,8 +536,6 @@ def test_alerts_cli_lists_acknowledges_and_refuses_an_early_close(db_url, monkey
             "alerts",
             "close",
             str(alert_id),
-            "--user",
-            "qa1",
             "--disposition",
             "no impact",
             "--comment",
@@ -554,10 +549,35 @@ def test_alerts_cli_lists_acknowledges_and_refuses_an_early_close(db_url, monkey
     )
     assert (
         runner.invoke(
-            app, ["alerts", "close", "1", "--user", "u", "--disposition", "meh", "--comment", "c"]
+            app, ["alerts", "close", "1", "--disposition", "meh", "--comment", "c"]
         ).exit_code
         == 2
     )
+
+
+def test_alerts_cli_records_the_os_user_not_a_name_given_on_the_command_line(db_url, monkeypatch):
+    """Red team (issue 9): ``alerts close --user mara`` closed an excursion as the QA
+    manager for anyone with a shell and the database URL. The actor is the OS user."""
+    alert_id, _opened = _open_alert(db_url, ended=True)
+    monkeypatch.setenv("COLDTRACE_DATABASE_URL", db_url)
+    runner = CliRunner()
+    claimed = runner.invoke(
+        app, ["alerts", "ack", str(alert_id), "--user", "mara", "--comment", "not me"]
+    )
+    assert claimed.exit_code == 2, claimed.output  # no such option any more
+    assert one(db_url, "SELECT count(*) FROM telemetry.alert_events WHERE actor = 'mara'") == 0
+    acked = runner.invoke(app, ["alerts", "ack", str(alert_id), "--comment", "on it"])
+    assert acked.exit_code == 0, acked.output
+    me = f"cli:{getpass.getuser()}"
+    assert (
+        one(db_url, "SELECT actor FROM telemetry.alert_events WHERE event = 'acknowledged'") == me
+    )
+    closed = runner.invoke(
+        app,
+        ["alerts", "close", str(alert_id), "--disposition", "no impact", "--comment", "ok"],
+    )
+    assert closed.exit_code == 0, closed.output
+    assert one(db_url, "SELECT actor FROM telemetry.alert_events WHERE event = 'closed'") == me
 
 
 def test_alerts_api_reads_and_qa_roles_acknowledge_and_close(db_url):

@@ -100,7 +100,7 @@ def test_a_restored_dump_verifies_and_an_older_one_is_caught_by_the_anchor(
     qa = add_user(db_url, "qa-lena", ["qa"], PASSWORD, full_name="Lena Holm")
     first_signature = sign(db_url, qa, keyring.current, T0)
     with psycopg.connect(db_url) as conn:
-        anchoring.checkpoint(conn, keyring=keyring, anchor_file=anchor_file, now=T0)
+        anchoring.checkpoint(conn, keyring=keyring, anchor_file=anchor_file, now=T0, start=True)
 
     older = tmp_path / "older.dump"
     dumped = run("pg_dump", "--format=custom", "--file", str(older), owner_db_url)

@@ -22,7 +22,7 @@ from coldtrace.devices import (
     render_acl,
     render_passwd,
 )
-from coldtrace.devices_store import DeviceDirectory
+from coldtrace.devices_store import DeviceDirectory, service_env
 from telemetry.topics import Kind
 
 ids = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,10}", fullmatch=True)
@@ -142,3 +142,27 @@ def test_reload_without_a_running_broker_says_so(tmp_path: Path) -> None:
 def _hashes(d: DeviceDirectory) -> dict[str, str]:
     lines = d.passwd_path.read_text().splitlines()
     return dict(line.split(":", 1) for line in lines)  # type: ignore[misc]
+
+
+def test_the_ingest_share_group_is_a_secret_kept_across_rotation(tmp_path: Path) -> None:
+    """Red team (issue 9): a well-known group let any account make the broker drop
+    ingest's messages; the group is random, the same for every ingest account, and
+    survives a password rotation (workers keep their persistent sessions)."""
+    devices = DeviceDirectory(tmp_path)
+    first = devices.provision_service(Role.INGEST, "ingest")
+    assert first.share_group is not None
+    assert first.share_group.startswith("ingest-")
+    assert len(first.share_group) >= 7 + 32
+    env = service_env(Role.INGEST, first)
+    assert env["COLDTRACE_INGEST_SHARE_GROUP"] == first.share_group
+    assert first.share_group not in repr(first)
+    rotated = devices.provision_service(Role.INGEST, "ingest", rotate=True)
+    assert rotated.password != first.password
+    assert rotated.share_group == first.share_group
+    second = devices.provision_service(Role.INGEST, "ingest-b")
+    assert second.share_group == first.share_group
+    notifier = devices.provision_service(Role.NOTIFIER, "notifier")
+    assert notifier.share_group is None
+    assert "COLDTRACE_NOTIFY_SHARE_GROUP" not in service_env(Role.NOTIFIER, notifier)
+    other = DeviceDirectory(tmp_path / "elsewhere").provision_service(Role.INGEST, "ingest")
+    assert other.share_group != first.share_group
