@@ -3,10 +3,11 @@
 The only place that maps ``ErpError`` subclasses to status codes. Validation-type
 errors use FastAPI's own 422 body shape, so a client parses one format for all of them.
 
-Text the database cannot take (a NUL byte, a lone surrogate) and values it refuses as
-data (SQLSTATE class 22) are the client's input, whatever field, form or JSON body they
+Text the database cannot take (a NUL byte, a lone surrogate), values it refuses as
+data (SQLSTATE class 22) and values too large for it to keep (54000, e.g. a name too long
+for its unique index) are the client's input, whatever field, form or JSON body they
 came in: they are answered 422 here, at the one place every such value ends up, instead
-of a 500. NUL in the path or query is refused earlier (``erp_core.hardening``).
+of a 500 (or a 503 that blamed the database). NUL in the path or query is refused earlier (``erp_core.hardening``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,16 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
         return answer(
             request, 422, "Invalid input", f"Invalid input: {message}", [_body_item(message)]
         )
+
+    @app.exception_handler(psycopg.errors.ProgramLimitExceeded)
+    def too_large_to_store(request: Request, err: psycopg.errors.ProgramLimitExceeded) -> Response:
+        # SQLSTATE 54000 only (not 54001 and its siblings, which are faults of a query):
+        # a value too large for the database to keep, e.g. a 300 kB name where a unique
+        # index must hold it (~2.7 kB). Was answered 503 "database unavailable".
+        message = (err.diag.message_primary or str(err)).strip()
+        log.info("value too large for %s %s: %s", request.method, request.url.path, message)
+        text = "a value is too large to store (names, codes and numbers: at most ~2,000 bytes)"
+        return answer(request, 422, "Invalid input", f"Invalid input: {text}", [_body_item(text)])
 
     @app.exception_handler(psycopg.OperationalError)
     def database_unavailable(request: Request, err: psycopg.OperationalError) -> Response:

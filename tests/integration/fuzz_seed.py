@@ -8,13 +8,33 @@ the fuzzer's cases can reach past the 404 of a made-up id.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import psycopg
 
+from coldtrace.db import migrate
+from tests.fix_services import ADMIN_URL, APP_LOGIN, as_login
+
 GTIN = "04006381333931"
+
+
+@contextmanager
+def module_database(template: str) -> Iterator[str]:
+    """A database of its own for a whole test module (a copy of the migrated template), as
+    the application role's URL; dropped at the end. Fuzzing needs one long-lived app."""
+    name = f"ct_fuzz_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
+    owner_url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    try:
+        yield as_login(owner_url, APP_LOGIN)
+    finally:
+        migrate.drop_database(owner_url)
 
 
 def seed(

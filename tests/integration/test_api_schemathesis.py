@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import random
-import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,7 +37,6 @@ from hypothesis import strategies as st
 from pydantic import SecretStr
 from schemathesis.config import SchemathesisConfig
 
-from coldtrace.db import migrate
 from erp_core.app import create_app
 from erp_core.audit.keys import Keyring, RecordKey
 from erp_core.audit.service import set_actor
@@ -47,16 +45,15 @@ from erp_core.auth import service as auth_service
 from erp_core.auth import tokens
 from erp_core.auth.models import Role
 from erp_core.settings import ApiSettings
-from tests.fix_services import ADMIN_URL, APP_LOGIN, as_login
 from tests.integration.access_helpers import add_user
-from tests.integration.fuzz_seed import seed
+from tests.integration.fuzz_seed import module_database, seed
 from tests.integration.live_api import serve
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 SECRET = "schemathesis-test-secret-0123456789abcdef"
 DEEP = os.environ.get("HYPOTHESIS_PROFILE") == "deep"
-EXAMPLES = 150 if DEEP else 6
-SEED = int(os.environ.get("COLDTRACE_FUZZ_SEED", random.randrange(2**32))) if DEEP else 0
+EXAMPLES = int(os.environ.get("COLDTRACE_FUZZ_EXAMPLES") or (150 if DEEP else 6))
+SEED = int(os.environ.get("COLDTRACE_FUZZ_SEED") or random.randrange(2**32)) if DEEP else 0
 USERS = {"admin": "ida", "qa_manager": "quinn", "warehouse": "walt"}
 PASSWORD = "Fuzz-Pass-4711!"
 PUBLIC = ["/health", "/metrics", "/api/auth/token"]
@@ -111,12 +108,7 @@ def bearer(username: str) -> dict[str, str]:
 @pytest.fixture(scope="module")
 def live(migrated_template: str) -> Iterator[LiveApi]:
     """One database and one server for the module, seeded once (as the application role)."""
-    name = f"ct_fuzz_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
-    owner_url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
-    db_url = as_login(owner_url, APP_LOGIN)
-    try:
+    with module_database(migrated_template) as db_url:
         for role, username in USERS.items():
             add_user(db_url, username, [role], PASSWORD, now=NOW - timedelta(days=1))
         add_user(db_url, "olga", ["operator"], PASSWORD, now=NOW - timedelta(days=1))
@@ -141,8 +133,6 @@ def live(migrated_template: str) -> Iterator[LiveApi]:
             yield api
             for session in api.sessions.values():
                 session.close()
-    finally:
-        migrate.drop_database(owner_url)
 
 
 @pytest.fixture(autouse=True)
