@@ -7,12 +7,14 @@ Text the database cannot take (a NUL byte, a lone surrogate), values it refuses 
 data (SQLSTATE class 22) and values too large for it to keep (54000, e.g. a name too long
 for its unique index) are the client's input, whatever field, form or JSON body they
 came in: they are answered 422 here, at the one place every such value ends up, instead
-of a 500 (or a 503 that blamed the database). NUL in the path or query is refused earlier (``erp_core.hardening``).
+of a 500 (or a 503 that blamed the database). NUL in the path or query is refused
+earlier (``erp_core.hardening``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -25,6 +27,7 @@ from erp_core.web.html import page, render
 JSON_PREFIXES = ("/api/", "/health", "/metrics", "/openapi.json", "/docs")
 
 log = logging.getLogger(__name__)
+Answer = Callable[[Request, int, str, str, object], Response]  # status, title, message, json
 
 
 def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
@@ -52,6 +55,12 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
     def invalid_argument(request: Request, err: InvalidArgumentError) -> Response:
         detail = [_validation_item(err.name, str(err), err.value)]
         return answer(request, 422, "Invalid request", str(err), detail)
+
+    _install_database_handlers(app, answer)
+
+
+def _install_database_handlers(app: FastAPI, answer: Answer) -> None:
+    """What the database refuses: the client's input (409, 422) or unavailability (503)."""
 
     @app.exception_handler(psycopg.errors.CheckViolation)
     def refused_by_database(request: Request, err: psycopg.errors.CheckViolation) -> Response:

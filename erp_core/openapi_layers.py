@@ -95,7 +95,7 @@ def error_codes(route: APIRoute) -> set[int]:
 def _declare(document: dict[str, Any], route: APIRoute) -> None:
     operations = document.get("paths", {}).get(route.path_format, {})
     schemas = document["components"]["schemas"]
-    for method in route.methods:
+    for method in route.methods or ():
         operation = operations.get(method.lower())
         if operation is None:
             continue
