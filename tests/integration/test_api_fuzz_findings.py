@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
@@ -80,6 +81,23 @@ def test_weak_password_422_has_the_validation_shape(client: TestClient) -> None:
     assert isinstance(detail, list)
     assert detail[0]["loc"] == ["body"]
     assert "at least 12 characters" in detail[0]["msg"]
+
+
+def test_a_bare_number_is_not_a_time(client: TestClient, db_url: str) -> None:
+    """``start=0.0`` was read as Unix seconds (1970) where the document says date-time."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id)"
+            " VALUES ('fridge-1', 'temperature', 'Cel', 'gw-1') RETURNING id"
+        ).fetchone()
+    assert row is not None
+    path = f"/api/sensors/{row[0]}/readings"
+    for query in ("start=0.0", "end=1700000000", "start=false&start=0"):
+        r = client.get(f"{path}?{query}", headers=auth(client, "walt"))
+        assert r.status_code == 422, (query, r.text)
+        assert "ISO 8601" in r.text
+    ok = client.get(f"{path}?start=2026-01-01T00:00:00Z", headers=auth(client, "walt"))
+    assert ok.status_code == 200, ok.text
 
 
 def responses(spec: dict[str, Any], method: str, path: str) -> dict[str, Any]:
