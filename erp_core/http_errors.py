@@ -53,7 +53,7 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
 
     @app.exception_handler(InvalidArgumentError)
     def invalid_argument(request: Request, err: InvalidArgumentError) -> Response:
-        detail = [_validation_item(err.name, str(err), err.value)]
+        detail = [_validation_item(err.name, str(err), err.value, where=_where(request, err.name))]
         return answer(request, 422, "Invalid request", str(err), detail)
 
     _install_database_handlers(app, answer)
@@ -113,10 +113,21 @@ def _body_item(message: str) -> dict[str, object]:
     return {"type": "value_error", "loc": ["request"], "msg": message, "input": None}
 
 
-def _validation_item(name: str, message: str, value: object) -> dict[str, object]:
+def _where(request: Request, name: str) -> str:
+    """Where the value a service refused came from: the path, the query or the body."""
+    if name in request.path_params:
+        return "path"
+    if name in request.query_params or request.method in {"GET", "HEAD"}:
+        return "query"
+    return "body"  # e.g. a GTIN without a valid check digit in POST /api/items
+
+
+def _validation_item(
+    name: str, message: str, value: object, *, where: str = "query"
+) -> dict[str, object]:
     return {
         "type": "value_error",
-        "loc": ["query", name],
+        "loc": [where, name],
         "msg": message,
         "input": value if isinstance(value, str | int | float) else str(value),
     }

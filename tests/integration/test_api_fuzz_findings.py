@@ -100,6 +100,14 @@ def test_a_bare_number_is_not_a_time(client: TestClient, db_url: str) -> None:
     assert ok.status_code == 200, ok.text
 
 
+def test_a_refused_body_field_is_located_in_the_body(client: TestClient) -> None:
+    """A service's 422 said ``loc: ["query", "gtin"]`` for a field of the JSON body."""
+    item = {"gtin": "04006381333932", "name": "Stent", "range_low": 2, "range_high": 8}
+    r = client.post("/api/items", json=item, headers=auth(client, "ida"))
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"][0]["loc"] == ["body", "gtin"]
+
+
 def responses(spec: dict[str, Any], method: str, path: str) -> dict[str, Any]:
     return dict(spec["paths"][path][method]["responses"])
 
