@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
-from erp_core import docs, hardening, health
+from erp_core import docs, hardening, health, openapi_layers
 from erp_core.alerts import api as alerts_api
 from erp_core.alerts import pages as alerts_pages
 from erp_core.audit import api as audit_api
@@ -110,6 +110,7 @@ def create_app(
     app.include_router(alerts_pages.router)
     app.include_router(monitoring_pages.router)
     stock_api.install(app)
+    openapi_layers.install(app)  # after every router: declares their error answers
     docs.install(app)  # its asset mount goes before the /static mount
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     hardening.install(

@@ -3,15 +3,18 @@
 The only place that maps ``ErpError`` subclasses to status codes. Validation-type
 errors use FastAPI's own 422 body shape, so a client parses one format for all of them.
 
-Text the database cannot take (a NUL byte, a lone surrogate) and values it refuses as
-data (SQLSTATE class 22) are the client's input, whatever field, form or JSON body they
+Text the database cannot take (a NUL byte, a lone surrogate), values it refuses as
+data (SQLSTATE class 22) and values too large for it to keep (54000, e.g. a name too long
+for its unique index) are the client's input, whatever field, form or JSON body they
 came in: they are answered 422 here, at the one place every such value ends up, instead
-of a 500. NUL in the path or query is refused earlier (``erp_core.hardening``).
+of a 500 (or a 503 that blamed the database). NUL in the path or query is refused
+earlier (``erp_core.hardening``).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import psycopg
 from fastapi import FastAPI, Request
@@ -24,6 +27,7 @@ from erp_core.web.html import page, render
 JSON_PREFIXES = ("/api/", "/health", "/metrics", "/openapi.json", "/docs")
 
 log = logging.getLogger(__name__)
+Answer = Callable[[Request, int, str, str, object], Response]  # status, title, message, json
 
 
 def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
@@ -49,8 +53,14 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
 
     @app.exception_handler(InvalidArgumentError)
     def invalid_argument(request: Request, err: InvalidArgumentError) -> Response:
-        detail = [_validation_item(err.name, str(err), err.value)]
+        detail = [_validation_item(err.name, str(err), err.value, where=_where(request, err.name))]
         return answer(request, 422, "Invalid request", str(err), detail)
+
+    _install_database_handlers(app, answer)
+
+
+def _install_database_handlers(app: FastAPI, answer: Answer) -> None:
+    """What the database refuses: the client's input (409, 422) or unavailability (503)."""
 
     @app.exception_handler(psycopg.errors.CheckViolation)
     def refused_by_database(request: Request, err: psycopg.errors.CheckViolation) -> Response:
@@ -76,6 +86,16 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
             request, 422, "Invalid input", f"Invalid input: {message}", [_body_item(message)]
         )
 
+    @app.exception_handler(psycopg.errors.ProgramLimitExceeded)
+    def too_large_to_store(request: Request, err: psycopg.errors.ProgramLimitExceeded) -> Response:
+        # SQLSTATE 54000 only (not 54001 and its siblings, which are faults of a query):
+        # a value too large for the database to keep, e.g. a 300 kB name where a unique
+        # index must hold it (~2.7 kB). Was answered 503 "database unavailable".
+        message = (err.diag.message_primary or str(err)).strip()
+        log.info("value too large for %s %s: %s", request.method, request.url.path, message)
+        text = "a value is too large to store (names, codes and numbers: at most ~2,000 bytes)"
+        return answer(request, 422, "Invalid input", f"Invalid input: {text}", [_body_item(text)])
+
     @app.exception_handler(psycopg.OperationalError)
     def database_unavailable(request: Request, err: psycopg.OperationalError) -> Response:
         log.warning("database unavailable for %s %s: %s", request.method, request.url.path, err)
@@ -93,10 +113,21 @@ def _body_item(message: str) -> dict[str, object]:
     return {"type": "value_error", "loc": ["request"], "msg": message, "input": None}
 
 
-def _validation_item(name: str, message: str, value: object) -> dict[str, object]:
+def _where(request: Request, name: str) -> str:
+    """Where the value a service refused came from: the path, the query or the body."""
+    if name in request.path_params:
+        return "path"
+    if name in request.query_params or request.method in {"GET", "HEAD"}:
+        return "query"
+    return "body"  # e.g. a GTIN without a valid check digit in POST /api/items
+
+
+def _validation_item(
+    name: str, message: str, value: object, *, where: str = "query"
+) -> dict[str, object]:
     return {
         "type": "value_error",
-        "loc": ["query", name],
+        "loc": [where, name],
         "msg": message,
         "input": value if isinstance(value, str | int | float) else str(value),
     }

@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, settings
 pytest_plugins = ["tests.fix_services"]
 
 # HYPOTHESIS_PROFILE=deep: a fuzz session, many more examples per property
-# (docs/fuzzing.md); without it hypothesis' defaults apply, as before.
+# (docs/fuzzing.md, docs/api.md "API fuzzing"); without it hypothesis' defaults apply, as before.
 settings.register_profile(
     "deep", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Path, Request
 from fastapi.responses import JSONResponse, Response
@@ -65,6 +65,9 @@ from erp_core.signatures.errors import SignatureError, SignatureRefusedError
 router = APIRouter(prefix="/api", tags=["access"])
 
 Admin = Annotated[User, Depends(require_roles("admin"))]
+CONFLICT: dict[int | str, dict[str, Any]] = {
+    409: {"description": "The user name is taken, or the roles break separation of duties"}
+}
 UsernamePath = Annotated[str, Path(description="The user's login name")]
 
 
@@ -148,7 +151,7 @@ def list_users(admin: Admin, conn: Connection, now: Now, policy: LoginLimits) ->
     ]
 
 
-@router.post("/users", status_code=201)
+@router.post("/users", status_code=201, responses=CONFLICT)
 def create_user(body: UserCreate, admin: Admin, conn: Connection, now: Now) -> UserOut:
     """Create a user (admin only); the change is audited with the administrator as actor.
 
@@ -167,7 +170,7 @@ def create_user(body: UserCreate, admin: Admin, conn: Connection, now: Now) -> U
     return UserOut.of(user)
 
 
-@router.put("/users/{username}/roles")
+@router.put("/users/{username}/roles", responses=CONFLICT)
 def set_roles(
     username: UsernamePath, body: RolesUpdate, admin: Admin, conn: Connection, now: Now
 ) -> UserOut:
@@ -268,7 +271,9 @@ def install_access_error_handlers(app: FastAPI, *, clock: Clock) -> None:
             case SeparationOfDutiesError() | UserExistsError():
                 status = 409
             case WeakPasswordError():
-                status = 422
+                # FastAPI's validation shape, as every other 422 (erp_core.http_errors)
+                item = {"type": "value_error", "loc": ["body"], "msg": str(err), "input": None}
+                return JSONResponse({"detail": [item]}, status_code=422)
             case _:
                 status = 400
         return JSONResponse({"detail": str(err)}, status_code=status, headers=headers)

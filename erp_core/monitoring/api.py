@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query
+from pydantic import BeforeValidator
 
 from erp_core.deps import Connection, Now, get_current_user
 from erp_core.errors import InvalidArgumentError
@@ -20,6 +21,24 @@ from erp_core.monitoring.models import DeadLetter, GatewaySummary, ReadingSeries
 DEFAULT_SPAN = timedelta(hours=24)
 
 router = APIRouter(prefix="/api", tags=["monitoring"], dependencies=[Depends(get_current_user)])
+
+
+def iso_only(value: object) -> object:
+    """Refuse a bare number where an ISO 8601 time belongs.
+
+    pydantic reads ``start=0.0`` as Unix seconds (1970), an answer to a question nobody
+    asked; the document says date-time, and schemathesis found the difference.
+    """
+    if isinstance(value, str):
+        try:
+            float(value)
+        except ValueError:
+            return value
+        raise ValueError("an ISO 8601 time (e.g. 2026-06-01T12:00:00Z), not a number")
+    return value
+
+
+QueryTime = Annotated[datetime, BeforeValidator(iso_only)]
 
 
 def as_utc(t: datetime) -> datetime:
@@ -43,11 +62,11 @@ def sensor_readings(  # noqa: PLR0913 - one parameter per query-string field
     now: Now,
     sensor_id: Annotated[int, Path(description="The sensor's id from /api/sensors")],
     start: Annotated[
-        datetime | None,
+        QueryTime | None,
         Query(description="Inclusive; ISO 8601, UTC when no offset is given. Default: end - 24 h"),
     ] = None,
     end: Annotated[
-        datetime | None,
+        QueryTime | None,
         Query(description="Exclusive; ISO 8601, UTC when no offset is given. Default: now"),
     ] = None,
     max_points: Annotated[

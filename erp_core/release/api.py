@@ -24,10 +24,22 @@ from erp_core.deps import (
 from erp_core.release import service
 from erp_core.release.rules import Action, recommend
 from erp_core.signatures.errors import SignatureRefusedError
+from erp_core.stock import lots
 
 router = APIRouter(prefix="/api", tags=["release"])
 QaUser = Annotated[User, Depends(require_roles("qa", "qa_manager"))]
-LotId = Annotated[int, Path(ge=1)]
+
+
+def known_lot(conn: Connection, lot_id: Annotated[int, Path(ge=1)]) -> int:
+    """The path's lot id; NotFoundError (404) if there is no such lot.
+
+    Declared after the user in each view, so a stranger learns nothing about which exist.
+    """
+    lots.get_lot(conn, lot_id=lot_id)
+    return lot_id
+
+
+LotId = Annotated[int, Depends(known_lot)]
 
 
 class DecisionIn(BaseModel):
@@ -56,6 +68,25 @@ class InspectionIn(BaseModel):
     notes: str | None = None
 
 
+class RefusalDetail(BaseModel):
+    """Why the release rules refuse a decision, with each rule's result."""
+
+    message: str
+    rules: list[dict[str, Any]]
+
+
+class RefusalOut(BaseModel):
+    """The 409 answer of a refused release decision."""
+
+    detail: RefusalDetail
+
+
+REFUSED: dict[int | str, dict[str, Any]] = {
+    409: {"model": RefusalOut, "description": "The release rules refuse this decision"}
+}
+CLOSED: dict[int | str, dict[str, Any]] = {409: {"description": "The deviation is not open"}}
+
+
 def _signature_refused(err: SignatureRefusedError | AccountLockedError) -> HTTPException:
     return HTTPException(403, f"signature refused: {err}")
 
@@ -78,7 +109,7 @@ def release_panel(
     }
 
 
-@router.post("/lots/{lot_id}/release")
+@router.post("/lots/{lot_id}/release", responses=REFUSED)
 def decide_lot(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
     conn: Connection,
     user: QaUser,
@@ -127,7 +158,7 @@ def lot_deviations(conn: Connection, _user: CurrentUser, lot_id: LotId) -> list[
     return service.deviations_for(conn, lot_id=lot_id)
 
 
-@router.post("/deviations/{deviation_id}/disposition")
+@router.post("/deviations/{deviation_id}/disposition", responses=CLOSED)
 def disposition(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
     conn: Connection,
     user: QaUser,
