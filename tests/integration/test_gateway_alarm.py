@@ -251,11 +251,16 @@ def test_open_central_alert_holds_the_relay_until_acknowledged(
         try:
             await until(lambda: relay.writes >= 1 and bool(states.payloads), "gateway online")
             # alert events are not retained: repeat them until the gateway has subscribed
-            deadline = time.monotonic() + 10
+            # (published from a thread: waiting for the PUBACK must not stall the gateway's
+            # event loop, which this test shares)
+            deadline = time.monotonic() + 30
             while not relay.channel(CHANNEL):
                 assert time.monotonic() < deadline, "the relay did not switch on for the alert"
-                publish(notifier, topic, alert_document(12, "open", "other-fridge"))  # unwatched
-                publish(notifier, topic, alert_document(13, "open", "fridge-7"))
+                unwatched = alert_document(12, "open", "other-fridge")
+                await asyncio.to_thread(publish, notifier, topic, unwatched)
+                await asyncio.to_thread(
+                    publish, notifier, topic, alert_document(13, "open", "fridge-7")
+                )
                 await asyncio.sleep(0.3)
             await until(
                 lambda: any(
@@ -265,7 +270,8 @@ def test_open_central_alert_holds_the_relay_until_acknowledged(
                 ),
                 "a state naming the alert",
             )
-            publish(notifier, topic, alert_document(13, "acknowledged", "fridge-7"))
+            ack = alert_document(13, "acknowledged", "fridge-7")
+            await asyncio.to_thread(publish, notifier, topic, ack)
             # off although alert 12 is still open: it is not on a watched sensor
             await until(lambda: not relay.channel(CHANNEL), "the relay to switch off on ack")
         finally:
