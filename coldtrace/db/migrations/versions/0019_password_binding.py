@@ -106,7 +106,6 @@ CREATE TABLE erp.password_resets (
     confirmed_at     timestamptz,
     signature_id     bigint REFERENCES erp.signatures (id),
     cancelled_at     timestamptz,
-    CONSTRAINT password_reset_requester_not_target CHECK (requested_by <> username),
     CONSTRAINT password_reset_confirmer_not_target
         CHECK (confirmed_by <> username AND confirmed_by_id <> user_id),
     CONSTRAINT password_reset_confirmer_not_requester CHECK (confirmed_by <> requested_by),
