@@ -104,7 +104,8 @@ CREATE TABLE erp.password_resets (
     confirmed_by     text,
     confirmed_by_id  integer REFERENCES erp.users (id),
     confirmed_at     timestamptz,
-    signature_id     bigint REFERENCES erp.signatures (id),
+    signature_id     bigint,  -- erp.signatures(id); no FK (the app role may not lock
+                              -- signatures): the trigger checks it
     cancelled_at     timestamptz,
     CONSTRAINT password_reset_confirmer_not_target
         CHECK (confirmed_by <> username AND confirmed_by_id <> user_id),
@@ -150,6 +151,19 @@ BEGIN
             USING ERRCODE = 'check_violation', CONSTRAINT = 'password_reset_open';
     END IF;
     IF NEW.confirmed_at IS NOT NULL THEN
+        -- the CHECK constraints say it too; here first, so it is the reason given
+        IF NEW.confirmed_by_id = NEW.user_id OR NEW.confirmed_by = NEW.username THEN
+            RAISE EXCEPTION 'password reset %: nobody confirms the reset of their own password',
+                OLD.id
+                USING ERRCODE = 'check_violation',
+                      CONSTRAINT = 'password_reset_confirmer_not_target';
+        END IF;
+        IF NEW.confirmed_by = NEW.requested_by THEN
+            RAISE EXCEPTION 'password reset %: % requested it and cannot also confirm it',
+                OLD.id, NEW.confirmed_by
+                USING ERRCODE = 'check_violation',
+                      CONSTRAINT = 'password_reset_confirmer_not_requester';
+        END IF;
         IF NOT EXISTS (
             SELECT 1 FROM erp.users AS u JOIN erp.user_roles AS r ON r.user_id = u.id
              WHERE u.id = NEW.confirmed_by_id AND u.username = NEW.confirmed_by
