@@ -123,9 +123,10 @@ class PasswordChangeRequiredError(AuthError):
 
     def __init__(self, username: str) -> None:
         super().__init__(
-            f"password change required: the password of {username} was set by an "
-            "administrator; change it with POST /api/auth/password (or the web page "
-            "/account/password) before doing anything else"
+            f"password change required: the password of {username} is a one-time password "
+            "(set by an administrator, or handed over by a QA manager); change it with "
+            "POST /api/auth/password (or the web page /account/password) before doing "
+            "anything else"
         )
         self.username = username
 
