@@ -46,6 +46,7 @@ from pydantic import SecretStr  # noqa: E402
 from coldtrace.db import migrate  # noqa: E402
 from erp_core.app import create_app  # noqa: E402
 from erp_core.audit.service import set_actor  # noqa: E402
+from erp_core.audit.settings import RecordSettings  # noqa: E402
 from erp_core.auth import service as auth_service  # noqa: E402
 from erp_core.auth import tokens  # noqa: E402
 from erp_core.auth.models import Role  # noqa: E402
@@ -119,6 +120,7 @@ def build(dbname: str, rows: int) -> tuple[int, float]:
             password="Cold-Chain-Bench-4711!",
             roles=[Role.OPERATOR],
             now=NOW,
+            keyring=RecordSettings().load().keyring,  # the key the app below reads
         )
         conn.execute("ALTER TABLE telemetry.readings DROP CONSTRAINT readings_pkey")
     filler_total = max(0, rows - lot_rows())

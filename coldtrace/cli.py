@@ -13,8 +13,9 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from coldtrace.cli_admin import audit_app, users_app
+from coldtrace.cli_admin import audit_app
 from coldtrace.cli_db import db_app
+from coldtrace.cli_users import users_app
 
 app = typer.Typer(
     help="ColdTrace: cold-chain telemetry for a medical-device ERP.", no_args_is_help=True

@@ -307,7 +307,12 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     migrate.upgrade(owner_url)
     records = _records(workdir)
     with psycopg.connect(db_url) as conn:
-        lots = seed_demo(conn, now=datetime.now(UTC), gateway=GATEWAY)
+        lots = seed_demo(
+            conn,
+            now=datetime.now(UTC),
+            gateway=GATEWAY,
+            keyring=keys.load(Path(records["COLDTRACE_RECORD_KEY_FILE"])),
+        )
     _start_anchoring(db_url, records)  # the ERP jobs continue it, never start it themselves
 
     # the demo's own broker: accounts for the gateway, ingest and the notifier; the

@@ -21,6 +21,7 @@ from typing import Any
 
 from psycopg import Connection
 
+from erp_core.audit.keys import Keyring
 from erp_core.audit.service import set_actor
 from erp_core.auth import service as auth_service
 from erp_core.auth.models import Role
@@ -83,8 +84,12 @@ def _sensor(conn: Connection[Any], uid: str, gateway: str) -> int:
     return sensor_id
 
 
-def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str) -> DemoLots:
-    """Create the demo's master data and lots (the caller commits)."""
+def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str, keyring: Keyring) -> DemoLots:
+    """Create the demo's master data and lots (the caller commits).
+
+    The users' password hashes are bound with ``keyring`` (the demo's record key), like
+    every password the application sets (``erp_core.auth.binding``).
+    """
     set_actor(conn, user="system:demo-seed", reason="demo data")
     for username, full_name, role in USERS:
         auth_service.create_user(
@@ -94,6 +99,7 @@ def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str) -> DemoLots
             password=DEMO_PASSWORD,
             roles=[role],
             now=now,
+            keyring=keyring,
         )
 
     def loc(code: str, name: str, kind: str, parent: int | None) -> int:

@@ -68,6 +68,7 @@ def create_app(
                 db_slots=settings.login_db_concurrency,
                 queue_timeout_s=settings.login_queue_timeout_s,
             ),
+            keyring=record_config.keyring,
             on_refusal=lambda kind: metrics.refused(str(kind)),
         )
         app.state.context = AppContext(

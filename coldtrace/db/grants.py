@@ -95,7 +95,15 @@ TABLES: dict[str, Grant] = {
     "erp.signatures": Grant(
         "erp_core.signatures", app=APPEND, reader=READ, why="append-only, HMAC-bound"
     ),
-    "erp.users": Grant("erp_core.auth", app=WRITE, why="never deleted; password hashes"),
+    "erp.users": Grant(
+        "erp_core.auth", app=WRITE, why="never deleted; password hashes bound to the record key"
+    ),
+    "erp.users_unbound_at_upgrade": Grant(
+        "erp_core.auth", app=READ, why="hashes present at 0019: the only ones bind-passwords binds"
+    ),
+    "erp.password_resets": Grant(
+        "erp_core.auth", app=WRITE, why="two-person resets of signing accounts; never deleted"
+    ),
     "erp.user_roles": Grant("erp_core.auth", app=FULL, why="changes are audited"),
     "erp.login_attempts": Grant("erp_core.auth", app=APPEND, why="security log"),
     "erp.login_checks": Grant(
@@ -165,6 +173,8 @@ FUNCTIONS: dict[str, Grant] = {
     "erp.readings_guard()": Grant("erp_core.audit", why=TABLE_TRIGGER),
     "erp.signatures_keyed()": Grant("erp_core.signatures", why=TABLE_TRIGGER),
     "erp.check_separation_of_duties()": Grant("erp_core.auth", why=TABLE_TRIGGER),
+    "erp.users_password_serial()": Grant("erp_core.auth", why=TABLE_TRIGGER),
+    "erp.password_resets_check()": Grant("erp_core.auth", why=TABLE_TRIGGER),
     # master data and stock
     "erp.gtin_valid(text)": Grant("erp_core.stock", app=EXECUTE, reader=EXECUTE),
     "erp.lots_check_status()": Grant("erp_core.stock", why=TABLE_TRIGGER),

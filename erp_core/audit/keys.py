@@ -3,8 +3,9 @@
 A key file holds one key per line, ``<key id> <secret as 64+ hex digits>``; blank lines
 and ``#`` comments are ignored. The **last** key signs; every key in the file verifies,
 so rotating a key is appending a new line and keeping the old ones. Each use derives
-its own key from the secret (HMAC-SHA256 of the purpose's label), so the audit anchors
-and the electronic signatures never share a MAC key although one file is kept.
+its own key from the secret (HMAC-SHA256 of the purpose's label), so the audit anchors,
+the electronic signatures and the password bindings (``erp_core.auth.binding``) never
+share a MAC key although one file is kept.
 
 Keep the file out of the database and out of its backups (docs/backup-restore.md): a
 database writer who held it could mint signatures and re-anchor a rewritten chain.
@@ -26,6 +27,7 @@ KEY_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
 MIN_SECRET_BYTES = 32
 ANCHOR = "audit-anchor"
 SIGNATURE = "signature"
+PASSWORD = "password"  # noqa: S105 - the label of a purpose, not a password
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,7 @@ class RecordKey:
     secret: bytes
 
     def derived(self, purpose: str) -> bytes:
-        """The key for one purpose (``ANCHOR``, ``SIGNATURE``), derived from the secret."""
+        """The key for one purpose (``ANCHOR``, ``SIGNATURE``, ``PASSWORD``), from the secret."""
         return hmac.new(self.secret, f"coldtrace/{purpose}/v1".encode(), hashlib.sha256).digest()
 
     def mac(self, purpose: str, message: str) -> str:

@@ -1,9 +1,11 @@
-"""Login, password and user administration endpoints (``/api/auth``, ``/api/users``).
+"""Login, password, user and reset endpoints (``/api/auth``, ``/api/users``, resets).
 
 Every endpoint but the token endpoint checks roles with ``require_roles`` or
 ``CurrentUser``. Changes are made with the administrator as the acting user of the
-audit trail. The token and password-change endpoints check passwords through the sign-in
-gate (``erp_core.auth.gate``): no pooled connection is held while argon2 runs.
+audit trail. Accounts that sign get their passwords only through a reset a QA manager
+confirms (``erp_core.auth.accounts``, ``erp_core.auth.resets``). The token and
+password-change endpoints check passwords through the sign-in gate
+(``erp_core.auth.gate``): no pooled connection is held while argon2 runs.
 ``install_access_error_handlers`` maps the access and signature errors to HTTP answers.
 """
 
@@ -18,7 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from fastapi.security import OAuth2PasswordRequestForm
 
 from erp_core.audit.service import set_actor
-from erp_core.auth import service, tokens
+from erp_core.auth import accounts, resets, service, tokens
 from erp_core.auth.errors import (
     AccountDisabledError,
     AccountLockedError,
@@ -27,20 +29,29 @@ from erp_core.auth.errors import (
     InvalidTokenError,
     LoginBusyError,
     PasswordChangeRequiredError,
+    PasswordNotBoundError,
     PermissionDeniedError,
+    ResetConfirmerError,
+    ResetStateError,
     SeparationOfDutiesError,
+    SigningAccountPasswordError,
     SourceThrottledError,
     TemporaryPasswordExpiredError,
     UserExistsError,
     WeakPasswordError,
 )
 from erp_core.auth.models import (
+    AccountOut,
     AttemptOut,
     Channel,
+    LoginPolicy,
     PasswordChange,
     PasswordReset,
     PasswordResetOut,
     ReasonBody,
+    ResetConfirm,
+    ResetConfirmedOut,
+    ResetRequestOut,
     RolesUpdate,
     Token,
     User,
@@ -49,12 +60,14 @@ from erp_core.auth.models import (
     UserOut,
 )
 from erp_core.deps import (
+    AttemptLog,
     Claims,
     Clock,
     Connection,
     Gate,
     LoginLimits,
     Now,
+    Records,
     Settings,
     UserPendingChange,
     client_source,
@@ -68,6 +81,8 @@ Admin = Annotated[User, Depends(require_roles("admin"))]
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"description": "The user name is taken, or the roles break separation of duties"}
 }
+QaManager = Annotated[User, Depends(require_roles("qa_manager"))]
+ResetViewer = Annotated[User, Depends(require_roles("qa_manager", "admin"))]
 UsernamePath = Annotated[str, Path(description="The user's login name")]
 
 
@@ -152,31 +167,60 @@ def list_users(admin: Admin, conn: Connection, now: Now, policy: LoginLimits) ->
 
 
 @router.post("/users", status_code=201, responses=CONFLICT)
-def create_user(body: UserCreate, admin: Admin, conn: Connection, now: Now) -> UserOut:
+def create_user(
+    body: UserCreate, admin: Admin, conn: Connection, now: Now, records: Records
+) -> AccountOut:
     """Create a user (admin only); the change is audited with the administrator as actor.
 
     The user must replace the password at the first sign-in (the administrator chose it).
+    An account with a signing role (qa, qa_manager) takes no password: it gets a reset
+    request (``password_reset_id``) that a QA manager confirms; 409 if one is sent.
     """
     set_actor(conn, user=admin.username, reason=body.reason)
-    user = service.create_user(
+    user, request = accounts.create_account(
         conn,
         username=body.username,
         full_name=body.full_name,
         password=body.password,
         roles=body.roles,
+        requested_by=admin.username,
+        reason=body.reason,
         now=now,
-        must_change_password=True,  # the administrator typed it: the user replaces it
+        keyring=records.keyring,
     )
-    return UserOut.of(user)
+    return AccountOut(
+        **UserOut.of(user).model_dump(), password_reset_id=request.id if request else None
+    )
 
 
 @router.put("/users/{username}/roles", responses=CONFLICT)
-def set_roles(
-    username: UsernamePath, body: RolesUpdate, admin: Admin, conn: Connection, now: Now
-) -> UserOut:
-    """Replace a user's roles (admin only); separation of duties is enforced."""
+def set_roles(  # noqa: PLR0913 - FastAPI injects each dependency as a parameter
+    *,
+    username: UsernamePath,
+    body: RolesUpdate,
+    admin: Admin,
+    conn: Connection,
+    now: Now,
+    records: Records,
+) -> AccountOut:
+    """Replace a user's roles (admin only); separation of duties is enforced.
+
+    An account that starts to hold a signing role loses its password (its sessions end)
+    until a QA manager confirms the reset named in ``password_reset_id``.
+    """
     set_actor(conn, user=admin.username, reason=body.reason)
-    return UserOut.of(service.set_roles(conn, username=username, roles=body.roles, now=now))
+    user, request = accounts.set_roles(
+        conn,
+        username=username,
+        roles=body.roles,
+        requested_by=admin.username,
+        reason=body.reason,
+        now=now,
+        keyring=records.keyring,
+    )
+    return AccountOut(
+        **UserOut.of(user).model_dump(), password_reset_id=request.id if request else None
+    )
 
 
 @router.post("/users/{username}/disable")
@@ -206,27 +250,104 @@ def reset_password(  # noqa: PLR0913 - FastAPI injects each dependency as a para
     conn: Connection,
     now: Now,
     policy: LoginLimits,
+    records: Records,
 ) -> PasswordResetOut:
     """Reset a user's password (admin only): a one-time password the user must replace.
 
     With ``temporary_password`` the administrator chooses it; without, a random one is
     returned once. Either way the user must set a password of their own at the next
-    sign-in before doing anything else, so the administrator never knows the final one;
-    the user's sessions end, and the temporary password expires after
-    ``COLDTRACE_API_TEMPORARY_PASSWORD_HOURS``. Audited with the administrator as actor.
-    """
-    from erp_core.auth import web_sessions  # noqa: PLC0415 - only this endpoint needs it
+    sign-in before doing anything else; the user's sessions end, and the temporary
+    password expires after ``COLDTRACE_API_TEMPORARY_PASSWORD_HOURS``. Audited with the
+    administrator as actor.
 
+    An account with a signing role is not changed: the answer has
+    ``confirmation_required`` and the ``reset_id`` that a QA manager (not the user, not
+    this administrator) confirms; the QA manager alone gets the one-time password. A
+    ``temporary_password`` for such an account is refused (409).
+    """
     set_actor(conn, user=admin.username, reason=body.reason)
-    user, made = service.reset_password(
-        conn, username=username, temporary_password=body.temporary_password, now=now
+    done = accounts.reset(
+        conn,
+        username=username,
+        temporary_password=body.temporary_password,
+        requested_by=admin.username,
+        reason=body.reason,
+        now=now,
+        keyring=records.keyring,
     )
-    web_sessions.end_all(conn, user=user, at=now, reason="password_changed")
+    if done.request is not None:
+        return PasswordResetOut(
+            username=done.user.username,
+            must_change_password=done.user.must_change_password,
+            expires_at=done.request.expires_at(policy),
+            confirmation_required=True,
+            reset_id=done.request.id,
+        )
     return PasswordResetOut(
-        username=user.username,
-        must_change_password=user.must_change_password,
-        temporary_password=made,
+        username=done.user.username,
+        must_change_password=done.user.must_change_password,
+        temporary_password=done.temporary_password,
         expires_at=now + policy.temporary_password_lifetime,
+    )
+
+
+@router.get("/password-resets")
+def open_resets(
+    viewer: ResetViewer, conn: Connection, now: Now, policy: LoginLimits
+) -> list[ResetRequestOut]:
+    """Resets of accounts that sign, waiting for a QA manager (qa_manager, admin)."""
+    del viewer
+    return [_reset_out(r, policy) for r in resets.open_requests(conn, now=now, policy=policy)]
+
+
+@router.post("/password-resets/{reset_id}/confirm")
+def confirm_reset(  # noqa: PLR0913 - FastAPI injects each dependency as a parameter
+    *,
+    reset_id: Annotated[int, Path(ge=1, le=2**63 - 1)],
+    body: ResetConfirm,
+    confirmer: QaManager,
+    request: Request,
+    conn: Connection,
+    now: Now,
+    policy: LoginLimits,
+    attempts: AttemptLog,
+    records: Records,
+) -> ResetConfirmedOut:
+    """Confirm a reset with your signature (qa_manager; not your own, not one you asked for).
+
+    You re-enter your password (meaning "Password reset confirmed"); the account gets a
+    one-time password, shown here once and to you only: hand it to the person in person,
+    after checking who they are. They must replace it at the first sign-in. 403 if you
+    may not confirm it, 409 if it is no longer open.
+    """
+    done = resets.confirm(
+        conn,
+        reset_id=reset_id,
+        confirmer=confirmer,
+        password=body.password,
+        clock=lambda: now,
+        policy=policy,
+        record_attempt=attempts,
+        keyring=records.keyring,
+        comment=body.comment,
+        source=client_source(request),
+    )
+    return ResetConfirmedOut(
+        username=done.user.username,
+        temporary_password=done.temporary_password,
+        expires_at=now + policy.temporary_password_lifetime,
+        signature=done.signature.manifestation,
+    )
+
+
+def _reset_out(reset: resets.ResetRequest, policy: LoginPolicy) -> ResetRequestOut:
+    return ResetRequestOut(
+        id=reset.id,
+        username=reset.username,
+        requested_by=reset.requested_by,
+        requested_at=reset.requested_at,
+        reason=reset.reason,
+        expires_at=reset.expires_at(policy),
     )
 
 
@@ -256,6 +377,7 @@ def install_access_error_handlers(app: FastAPI, *, clock: Clock) -> None:
                 | AccountDisabledError()
                 | InvalidTokenError()
                 | TemporaryPasswordExpiredError()
+                | PasswordNotBoundError()
             ):
                 status = 401
                 headers["WWW-Authenticate"] = "Bearer"
@@ -266,9 +388,14 @@ def install_access_error_handlers(app: FastAPI, *, clock: Clock) -> None:
             case LoginBusyError():
                 status = 503
                 headers["Retry-After"] = "5"
-            case PermissionDeniedError() | PasswordChangeRequiredError():
+            case PermissionDeniedError() | PasswordChangeRequiredError() | ResetConfirmerError():
                 status = 403
-            case SeparationOfDutiesError() | UserExistsError():
+            case (
+                SeparationOfDutiesError()
+                | UserExistsError()
+                | SigningAccountPasswordError()
+                | ResetStateError()
+            ):
                 status = 409
             case WeakPasswordError():
                 # FastAPI's validation shape, as every other 422 (erp_core.http_errors)

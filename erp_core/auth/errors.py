@@ -123,9 +123,10 @@ class PasswordChangeRequiredError(AuthError):
 
     def __init__(self, username: str) -> None:
         super().__init__(
-            f"password change required: the password of {username} was set by an "
-            "administrator; change it with POST /api/auth/password (or the web page "
-            "/account/password) before doing anything else"
+            f"password change required: the password of {username} is a one-time password "
+            "(set by an administrator, or handed over by a QA manager); change it with "
+            "POST /api/auth/password (or the web page /account/password) before doing "
+            "anything else"
         )
         self.username = username
 
@@ -138,3 +139,54 @@ class TemporaryPasswordExpiredError(AuthError):
             f"the temporary password of {username} has expired; ask an administrator for a new one"
         )
         self.username = username
+
+
+class PasswordNotBoundError(AuthError):
+    """The right password, but the stored hash is not bound to this server's record key.
+
+    Raised only after the password matched, so it tells nothing to someone guessing.
+    """
+
+    def __init__(self, username: str) -> None:
+        super().__init__(
+            f"the stored password of {username} is not bound to this server's record key, "
+            "so it is refused for sign-in and signatures. After an upgrade an administrator "
+            "binds the passwords present then once with `coldtrace users bind-passwords`; "
+            "otherwise it was written outside the application: have it reset and check the "
+            "account's entries in the audit trail"
+        )
+        self.username = username
+
+
+class SigningAccountPasswordError(AuthError):
+    """An administrator tried to set the password of an account that signs."""
+
+    def __init__(self, username: str) -> None:
+        super().__init__(
+            f"{username} holds a signing role (qa, qa_manager): its password is never set by "
+            "an administrator. Omit the password; a QA manager confirms the reset and hands "
+            "the one-time password over (POST /api/password-resets/{id}/confirm, or "
+            "`coldtrace users confirm-reset ID`)"
+        )
+        self.username = username
+
+
+class ResetConfirmerError(AuthError):
+    """The person may not confirm this reset (the target, the requester, not a QA manager)."""
+
+    def __init__(self, reset_id: int, username: str, why: str) -> None:
+        super().__init__(f"{username} may not confirm password reset {reset_id}: {why}")
+        self.reset_id = reset_id
+        self.username = username
+        self.why = why
+
+
+class ResetStateError(AuthError):
+    """The reset is no longer open (confirmed, cancelled, or expired)."""
+
+    def __init__(self, reset_id: int, state: str) -> None:
+        super().__init__(
+            f"password reset {reset_id} is {state}; an administrator requests a new one"
+        )
+        self.reset_id = reset_id
+        self.state = state

@@ -28,6 +28,7 @@ import anyio
 import anyio.to_thread
 from psycopg_pool import ConnectionPool
 
+from erp_core.audit.keys import Keyring
 from erp_core.audit.service import set_actor
 from erp_core.auth import attempts, passwords, rules, service
 from erp_core.auth.attempts import Admission, Conn
@@ -47,7 +48,10 @@ class GateLimits:
 
 
 class LoginGate:
-    """Checks passwords for sign-in with bounded CPU and pool use (build in the app's loop)."""
+    """Checks passwords for sign-in with bounded CPU and pool use (build in the app's loop).
+
+    ``keyring`` (the record key) verifies each stored hash's binding and binds new ones.
+    """
 
     def __init__(
         self,
@@ -55,11 +59,13 @@ class LoginGate:
         pool: ConnectionPool[Conn],
         policy: LoginPolicy,
         limits: GateLimits,
+        keyring: Keyring,
         on_refusal: Callable[[rules.RefusalKind], None] | None = None,
     ) -> None:
         self.pool = pool
         self.policy = policy
         self.limits = limits
+        self.keyring = keyring
         self._on_refusal = on_refusal
         # Created here, so the gate must be built inside the running event loop.
         self._hash_queue = anyio.CapacityLimiter(limits.hash_slots)
@@ -125,11 +131,17 @@ class LoginGate:
         return decided.user
 
     def _check(self, admission: Admission, password: str, now: datetime) -> Outcome:
-        if admission.user is None or admission.password_hash is None:
+        if admission.user is None or admission.stored is None:
             passwords.burn_time(password)  # as slow as a real check: no user enumeration
             return Outcome.UNKNOWN_USER
-        ok = passwords.check_password(admission.password_hash, password)
-        return service.outcome_of(admission.user, password_ok=ok, now=now, policy=self.policy)
+        ok = passwords.check_password(admission.stored.password_hash, password)
+        # the binding only for the right password: a guess learns nothing about it
+        bound = (
+            ok and service.binding_problem(self.keyring, admission.user, admission.stored) is None
+        )
+        return service.outcome_of(
+            admission.user, password_ok=ok, bound=bound, now=now, policy=self.policy
+        )
 
     async def change_password(  # noqa: PLR0913 - the whole change is explicit
         self,
@@ -162,7 +174,12 @@ class LoginGate:
         def store(conn: Conn) -> User:
             set_actor(conn, user=user.username, reason="password changed by the user")
             service.store_password(
-                conn, user=user, password_hash=new_hash, now=now, must_change=False
+                conn,
+                user=user,
+                password_hash=new_hash,
+                now=now,
+                must_change=False,
+                keyring=self.keyring,
             )
             changed = service.get_user(conn, username=user.username)
             if on_stored is not None:

@@ -20,8 +20,11 @@ class Role(StrEnum):
     ADMIN = "admin"
 
 
-# Roles whose holders sign QA batch releases; never together with ADMIN.
+# Roles whose holders sign QA batch releases; never together with ADMIN. The password of
+# an account holding one is handed out only by a QA manager (``erp_core.auth.resets``).
 SIGNING_ROLES = frozenset({Role.QA, Role.QA_MANAGER})
+# Who confirms a reset of a signing account (and hands its one-time password over).
+RESET_CONFIRMER_ROLE = Role.QA_MANAGER
 
 
 class Outcome(StrEnum):
@@ -33,6 +36,7 @@ class Outcome(StrEnum):
     DISABLED = "disabled"
     LOCKED = "locked"  # refused without checking the password; not counted as a failure
     EXPIRED = "expired"  # a temporary password used after its lifetime
+    UNBOUND = "unbound"  # the right password, but its hash is not bound to the record key
 
 
 class Channel(StrEnum):
@@ -143,12 +147,30 @@ class UserAdminOut(UserOut):
     recent_failures: int = Field(description="Failed attempts within the login window")
 
 
+class AccountOut(UserOut):
+    """A user after an administrator created them or changed their roles."""
+
+    password_reset_id: int | None = Field(
+        default=None,
+        description="Set when the account holds a signing role it did not hold before: it "
+        "has no usable password until a QA manager confirms this reset "
+        "(POST /api/password-resets/{id}/confirm) and hands the one-time password over",
+    )
+
+
 class UserCreate(BaseModel):
     """An administrator's request to create a user."""
 
     username: str = Field(pattern=r"^[a-z0-9][a-z0-9._-]{1,62}$")
     full_name: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=1024)
+    password: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=1024,
+        description="The first password (the user replaces it at the first sign-in); "
+        "omitted for an account with a signing role (qa, qa_manager), whose first password "
+        "comes from a QA manager",
+    )
     roles: list[Role] = Field(default_factory=list)
     reason: str = Field(default="user created", min_length=1, max_length=500)
 
@@ -187,14 +209,51 @@ class PasswordReset(BaseModel):
 
 
 class PasswordResetOut(BaseModel):
-    """The result of a reset; ``temporary_password`` only when the server made it."""
+    """The result of a reset; ``temporary_password`` only when the server made it.
+
+    For an account with a signing role nothing changes yet: ``confirmation_required`` and
+    the ``reset_id`` a QA manager confirms (``POST /api/password-resets/{id}/confirm``).
+    """
 
     username: str
     must_change_password: bool
     temporary_password: str | None = Field(
         default=None, description="Shown this once; it is stored only as a hash"
     )
-    expires_at: datetime = Field(description="The temporary password is refused after this")
+    expires_at: datetime = Field(
+        description="The temporary password (or the unconfirmed request) is refused after this"
+    )
+    confirmation_required: bool = False
+    reset_id: int | None = None
+
+
+class ResetRequestOut(BaseModel):
+    """A reset of a signing account waiting for a QA manager's confirmation."""
+
+    id: int
+    username: str
+    requested_by: str
+    requested_at: datetime
+    reason: str
+    expires_at: datetime
+
+
+class ResetConfirm(BaseModel):
+    """A QA manager's confirmation: their own password again (an electronic signature)."""
+
+    password: str = Field(min_length=1, max_length=1024)
+    comment: str | None = Field(
+        default=None, max_length=500, description="e.g. how the person's identity was checked"
+    )
+
+
+class ResetConfirmedOut(BaseModel):
+    """The one-time password, shown once and only to the confirming QA manager."""
+
+    username: str
+    temporary_password: str = Field(description="Hand it to the user in person; shown once")
+    expires_at: datetime
+    signature: str = Field(description="The manifestation of the confirming signature")
 
 
 class AttemptOut(BaseModel):

@@ -41,6 +41,15 @@ def separation_conflict(roles: Iterable[Role]) -> bool:
     return Role.ADMIN in held and bool(held & SIGNING_ROLES)
 
 
+def needs_confirmed_reset(roles: Iterable[Role]) -> bool:
+    """True if an account with ``roles`` gets a password only through a QA manager.
+
+    An account that signs (``SIGNING_ROLES``) must never hold a password an administrator
+    knows, or separation of duties is void: the administrator could sign as it.
+    """
+    return bool(frozenset(roles) & SIGNING_ROLES)
+
+
 def password_problem(password: str, *, username: str, full_name: str = "") -> str | None:
     """Why ``password`` may not be set, or None (see ``password_policy.problem``)."""
     return password_policy.problem(password, username=username, full_name=full_name)

@@ -1,15 +1,19 @@
 """Users, roles and passwords in the database; the caller owns the transaction.
 
 Changes to users and roles are audited by the database (``erp.audit_table``; the hash
-column is redacted), so the caller sets the acting user first with
-``erp_core.audit.service.set_actor``. Failed attempts go through an ``AttemptRecorder``
-(a transaction of its own) so that they stay recorded when the request that made them
-is rolled back. The sign-in path checks passwords through ``erp_core.auth.gate`` instead
-of ``authenticate``, so that no connection is held while argon2 runs.
+and its binding are redacted), so the caller sets the acting user first with
+``erp_core.audit.service.set_actor``. Every stored hash is bound to the record key
+(``erp_core.auth.binding``): the functions that set a password take the key ring, and a
+password whose binding does not verify is refused (``Outcome.UNBOUND``). Failed
+attempts go through an ``AttemptRecorder`` (a transaction of its own) so that they stay
+recorded when the request that made them is rolled back. The sign-in path checks
+passwords through ``erp_core.auth.gate`` instead of ``authenticate``, so that no
+connection is held while argon2 runs.
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -19,12 +23,16 @@ import psycopg
 from psycopg import errors as pg_errors
 from psycopg.rows import TupleRow
 
-from erp_core.auth import attempts, passwords, rules
+from erp_core.audit.keys import Keyring
+from erp_core.auth import attempts, binding, passwords, rules
+from erp_core.auth.binding import StoredPassword
 from erp_core.auth.errors import (
     AccountDisabledError,
     AccountLockedError,
     InvalidCredentialsError,
+    PasswordNotBoundError,
     SeparationOfDutiesError,
+    SigningAccountPasswordError,
     SourceThrottledError,
     TemporaryPasswordExpiredError,
     TooManyAttemptsError,
@@ -43,6 +51,7 @@ from erp_core.auth.models import (
 from erp_core.errors import NotFoundError
 
 Conn = psycopg.Connection[TupleRow]
+log = logging.getLogger(__name__)
 
 # A generated temporary password: 16 characters of ~6 bits each (96 bits).
 TEMPORARY_PASSWORD_BYTES = 12
@@ -50,7 +59,8 @@ TEMPORARY_PASSWORD_BYTES = 12
 _USER_SELECT = """
     SELECT u.id, u.username, u.full_name, u.active, u.created_at, u.password_hash,
            coalesce(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}'),
-           u.must_change_password, u.password_changed_at
+           u.must_change_password, u.password_changed_at,
+           u.password_key_id, u.password_binding, u.password_serial
     FROM erp.users AS u LEFT JOIN erp.user_roles AS r ON r.user_id = u.id
 """
 
@@ -81,12 +91,37 @@ def get_user(conn: Conn, *, username: str) -> User:
     return user
 
 
-def fetch(conn: Conn, username: str) -> tuple[User, str] | None:
-    """The user called ``username`` and their password hash, or None."""
+def fetch(conn: Conn, username: str) -> tuple[User, StoredPassword] | None:
+    """The user called ``username`` and their stored password record, or None."""
     row = conn.execute(
         f"{_USER_SELECT} WHERE u.username = %s GROUP BY u.id", (username,)
     ).fetchone()
-    return None if row is None else (_user(row), str(row[5]))
+    if row is None:
+        return None
+    key_id, mac = row[9], row[10]
+    bound = None if key_id is None or mac is None else binding.Binding(str(key_id), str(mac))
+    return _user(row), StoredPassword(str(row[5]), bound, int(str(row[11])))
+
+
+def binding_problem(keyring: Keyring, user: User, stored: StoredPassword) -> binding.Problem | None:
+    """Why ``user``'s stored password is not bound by ``keyring`` (None: it is)."""
+    changed = user.password_changed_at
+    if changed is None:  # pragma: no cover - NOT NULL in the database
+        return binding.Problem.MISMATCH
+    record = binding.PasswordRecord(
+        user_id=user.id,
+        username=user.username,
+        password_hash=stored.password_hash,
+        changed_at=changed,
+        must_change=user.must_change_password,
+        serial=stored.serial,
+    )
+    found = binding.problem(keyring, record, stored.binding)
+    if found is not None:
+        log.warning(
+            "password of %s refused: %s", user.username, binding.explain(found, stored.binding)
+        )
+    return found
 
 
 def list_users(conn: Conn, *, now: datetime, policy: LoginPolicy) -> list[UserStatus]:
@@ -124,12 +159,16 @@ def create_user(  # noqa: PLR0913 - one keyword per field of the new user
     password: str,
     roles: Iterable[Role],
     now: datetime,
+    keyring: Keyring,
     must_change_password: bool = False,
 ) -> User:
     """Create an active user with ``roles``; the caller must have called ``set_actor``.
 
-    With ``must_change_password`` the user must choose their own password at the first
-    sign-in (an administrator creating an account through the API sets it).
+    The hash is bound with ``keyring``'s current key. With ``must_change_password`` the
+    user must choose their own password at the first sign-in. This sets the password
+    whatever the roles: administrators go through ``erp_core.auth.accounts``, which
+    gives an account that signs no password of the administrator's (the bootstrap at
+    the console, the demo and tests call this directly).
     """
     wanted = frozenset(roles)
     if rules.separation_conflict(wanted):
@@ -155,8 +194,41 @@ def create_user(  # noqa: PLR0913 - one keyword per field of the new user
         raise UserExistsError(username) from err
     if row is None:  # pragma: no cover - INSERT ... RETURNING always returns the row
         raise RuntimeError("INSERT returned no row")
+    _bind(
+        conn,
+        user_id=int(row[0]),
+        username=username,
+        keyring=keyring,
+        now=now,
+        must_change=must_change_password,
+    )
     _grant(conn, user_id=int(row[0]), username=username, roles=wanted, now=now)
     return get_user(conn, username=username)
+
+
+def _bind(  # noqa: PLR0913 - the bound fields are explicit
+    conn: Conn, *, user_id: int, username: str, keyring: Keyring, now: datetime, must_change: bool
+) -> None:
+    """Bind the hash just inserted (the id is known only after the INSERT)."""
+    row = conn.execute(
+        "SELECT password_hash, password_serial FROM erp.users WHERE id = %s FOR UPDATE",
+        (user_id,),
+    ).fetchone()
+    assert row is not None
+    record = binding.PasswordRecord(
+        user_id=user_id,
+        username=username,
+        password_hash=str(row[0]),
+        changed_at=now,
+        must_change=must_change,
+        serial=int(row[1]) + 1,
+    )
+    made = binding.bind(keyring.current, record)
+    conn.execute(
+        "UPDATE erp.users SET password_serial = %s, password_key_id = %s,"
+        " password_binding = %s WHERE id = %s",
+        (record.serial, made.key_id, made.mac, user_id),
+    )
 
 
 def set_roles(conn: Conn, *, username: str, roles: Iterable[Role], now: datetime) -> User:
@@ -189,21 +261,51 @@ def check_new_password(user: User, password: str) -> None:
         raise WeakPasswordError(problem)
 
 
-def store_password(
-    conn: Conn, *, user: User, password_hash: str, now: datetime, must_change: bool
+def store_password(  # noqa: PLR0913 - every field of the new password record is explicit
+    conn: Conn,
+    *,
+    user: User,
+    password_hash: str,
+    now: datetime,
+    must_change: bool,
+    keyring: Keyring,
 ) -> None:
-    """Store a new hash for ``user`` (audited, redacted); the caller checked the policy."""
+    """Store a new hash for ``user``, bound with ``keyring``'s current key.
+
+    Audited (redacted), the serial one higher; the caller checked the policy.
+    """
+    row = conn.execute(
+        "SELECT password_serial FROM erp.users WHERE id = %s FOR UPDATE", (user.id,)
+    ).fetchone()
+    if row is None:
+        raise NotFoundError("user", user.username)
+    record = binding.PasswordRecord(
+        user_id=user.id,
+        username=user.username,
+        password_hash=password_hash,
+        changed_at=now,
+        must_change=must_change,
+        serial=int(row[0]) + 1,
+    )
+    made = binding.bind(keyring.current, record)
     conn.execute(
         "UPDATE erp.users SET password_hash = %s, password_changed_at = %s,"
-        " must_change_password = %s WHERE id = %s",
-        (password_hash, now, must_change, user.id),
+        " must_change_password = %s, password_serial = %s, password_key_id = %s,"
+        " password_binding = %s WHERE id = %s",
+        (password_hash, now, must_change, record.serial, made.key_id, made.mac, user.id),
     )
 
 
-def set_password(
-    conn: Conn, *, username: str, password: str, now: datetime, must_change: bool = False
+def set_password(  # noqa: PLR0913 - every field of the new password record is explicit
+    conn: Conn,
+    *,
+    username: str,
+    password: str,
+    now: datetime,
+    keyring: Keyring,
+    must_change: bool = False,
 ) -> User:
-    """Check the policy, hash and store ``password`` for ``username``; the updated user."""
+    """Check the policy, hash, bind and store ``password`` for ``username``; the updated user."""
     user = get_user(conn, username=username)
     check_new_password(user, password)
     store_password(
@@ -212,26 +314,42 @@ def set_password(
         password_hash=passwords.hash_password(password),
         now=now,
         must_change=must_change,
+        keyring=keyring,
     )
     return get_user(conn, username=username)
 
 
+def make_temporary_password(user: User) -> str:
+    """A random one-time password (~96 bits) that passes the policy for ``user``."""
+    made = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
+    while rules.password_problem(made, username=user.username, full_name=user.full_name):
+        made = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)  # (almost never)
+    return made
+
+
 def reset_password(
-    conn: Conn, *, username: str, temporary_password: str | None, now: datetime
+    conn: Conn,
+    *,
+    username: str,
+    temporary_password: str | None,
+    now: datetime,
+    keyring: Keyring,
 ) -> tuple[User, str | None]:
-    """An administrator's reset: a one-time password the user must replace at sign-in.
+    """An administrator's one-step reset: a one-time password the user must replace.
 
     Without ``temporary_password`` a random one is made and returned (shown once, stored
     only as a hash); the caller must have called ``set_actor`` with the administrator.
+    Only for accounts without a signing role: SigningAccountPasswordError otherwise (a
+    QA manager confirms their resets, ``erp_core.auth.resets``).
     """
-    made = None
-    if temporary_password is None:
-        current = get_user(conn, username=username)
-        made = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)
-        while rules.password_problem(made, username=username, full_name=current.full_name):
-            made = secrets.token_urlsafe(TEMPORARY_PASSWORD_BYTES)  # (almost never)
+    current = get_user(conn, username=username)
+    if rules.needs_confirmed_reset(current.roles):
+        raise SigningAccountPasswordError(username)
+    made = make_temporary_password(current) if temporary_password is None else None
     password = temporary_password if temporary_password is not None else str(made)
-    user = set_password(conn, username=username, password=password, now=now, must_change=True)
+    user = set_password(
+        conn, username=username, password=password, now=now, keyring=keyring, must_change=True
+    )
     return user, made
 
 
@@ -266,6 +384,7 @@ def authenticate(  # noqa: PLR0913 - every input of a login is explicit
     now: datetime,
     policy: LoginPolicy,
     record: AttemptRecorder,
+    keyring: Keyring,
 ) -> User:
     """The user if ``password`` is right and the account active and unlocked; else AuthError.
 
@@ -300,9 +419,10 @@ def authenticate(  # noqa: PLR0913 - every input of a login is explicit
         passwords.burn_time(password)
         record(attempt(Outcome.UNKNOWN_USER))
         raise InvalidCredentialsError
-    user, password_hash = found
-    password_ok = passwords.check_password(password_hash, password)
-    outcome = outcome_of(user, password_ok=password_ok, now=now, policy=policy)
+    user, stored = found
+    password_ok = passwords.check_password(stored.password_hash, password)
+    bound = password_ok and binding_problem(keyring, user, stored) is None
+    outcome = outcome_of(user, password_ok=password_ok, bound=bound, now=now, policy=policy)
     if outcome is not Outcome.SUCCESS:
         record(attempt(outcome))
         raise outcome_error(outcome, username=username)
@@ -310,10 +430,18 @@ def authenticate(  # noqa: PLR0913 - every input of a login is explicit
     return user
 
 
-def outcome_of(user: User, *, password_ok: bool, now: datetime, policy: LoginPolicy) -> Outcome:
-    """The outcome of a checked password entry for an existing ``user``."""
+def outcome_of(
+    user: User, *, password_ok: bool, bound: bool, now: datetime, policy: LoginPolicy
+) -> Outcome:
+    """The outcome of a checked password entry for an existing ``user``.
+
+    ``bound``: the stored hash is bound to the record key (checked only for the right
+    password, so a guess learns nothing about it).
+    """
     if not password_ok:
         return Outcome.BAD_PASSWORD
+    if not bound:
+        return Outcome.UNBOUND
     if not user.active:
         return Outcome.DISABLED
     if temporary_expired(user, now=now, policy=policy):
@@ -328,6 +456,8 @@ def outcome_error(outcome: Outcome, *, username: str) -> Exception:
             return AccountDisabledError(username)
         case Outcome.EXPIRED:
             return TemporaryPasswordExpiredError(username)
+        case Outcome.UNBOUND:
+            return PasswordNotBoundError(username)
         case _:
             return InvalidCredentialsError()
 

@@ -120,6 +120,7 @@ def decide_lot(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
     lot_id: LotId,
     body: DecisionIn,
     key: SigningKey,
+    records: Records,
 ) -> dict[str, Any]:
     """Release or reject the lot with an electronic signature (qa; overrides qa_manager)."""
     try:
@@ -136,6 +137,7 @@ def decide_lot(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
             record_attempt=attempts,
             signing_key=key,
             source=request.client.host if request.client else None,
+            keyring=records.keyring,
         )
     except service.ReleaseRefusedError as err:
         rules = [asdict(r) for r in err.recommendation.results]
@@ -168,6 +170,7 @@ def disposition(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
     deviation_id: Annotated[int, Path(ge=1)],
     body: DispositionIn,
     key: SigningKey,
+    records: Records,
 ) -> dict[str, Any]:
     """Disposition a deviation (use as is / reject, signed; investigate keeps it open)."""
     try:
@@ -183,6 +186,7 @@ def disposition(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
             policy=policy,
             record_attempt=attempts,
             signing_key=key,
+            keyring=records.keyring,
         )
     except service.ReleaseRefusedError as err:
         raise HTTPException(409, str(err)) from err

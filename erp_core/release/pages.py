@@ -104,6 +104,7 @@ def sign_release(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fiel
             record_attempt=attempts,
             signing_key=key,
             source=request.client.host if request.client else None,
+            keyring=records.keyring,
         )
     except (AuthError, SignatureError) as err:
         conn.rollback()

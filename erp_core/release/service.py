@@ -139,6 +139,7 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
     record_attempt: AttemptRecorder,
     signing_key: RecordKey,
     source: str | None = None,
+    keyring: Keyring | None = None,
 ) -> ReleaseRecord:
     """Decide on the lot as ``user``, sign the decision (with ``signing_key``), set its status."""
     now = clock()
@@ -183,6 +184,7 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
         signing_key=signing_key,
         comment=comment,
         source=source,
+        keyring=keyring,
     )
     row = conn.execute(
         "INSERT INTO erp.release_decisions (lot_id, action, verdict, justification,"
@@ -228,6 +230,7 @@ def close_deviation(  # noqa: PLR0913 - every input of a signed disposition is e
     policy: LoginPolicy,
     record_attempt: AttemptRecorder,
     signing_key: RecordKey,
+    keyring: Keyring | None = None,
 ) -> int:
     """Give a deviation its disposition, signed; 'investigate' keeps it open."""
     now = clock()
@@ -260,6 +263,7 @@ def close_deviation(  # noqa: PLR0913 - every input of a signed disposition is e
         policy=policy,
         record_attempt=record_attempt,
         signing_key=signing_key,
+        keyring=keyring,
     )
     conn.execute(
         "UPDATE erp.deviations SET status = 'closed', disposition = %s, capa_ref = %s,"

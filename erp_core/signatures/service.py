@@ -24,7 +24,11 @@ from psycopg.types.json import Jsonb
 from erp_core.audit.keys import Keyring, RecordKey
 from erp_core.audit.service import current_actor, set_actor
 from erp_core.auth import service as auth_service
-from erp_core.auth.errors import AccountDisabledError, InvalidCredentialsError
+from erp_core.auth.errors import (
+    AccountDisabledError,
+    InvalidCredentialsError,
+    PasswordNotBoundError,
+)
 from erp_core.auth.models import AttemptRecorder, Channel, LoginPolicy, User
 from erp_core.errors import InvalidArgumentError, NotFoundError
 from erp_core.signatures import canonical
@@ -54,10 +58,14 @@ def sign(  # noqa: PLR0913 - every input of a Part 11 signature is explicit
     signing_key: RecordKey,
     comment: str | None = None,
     source: str | None = None,
+    keyring: Keyring | None = None,
 ) -> Signature:
     """Sign a record as ``user`` (the logged-in user), who re-enters ``password``.
 
     ``signing_key`` is the server's current record key: the signature is an HMAC with it.
+    ``keyring`` (default: ``signing_key`` alone) verifies the binding of the signer's
+    stored password (``erp_core.auth.binding``): pass the server's whole ring, so a
+    password bound before a key rotation still signs.
 
     Raises SignatureRefusedError for a wrong password (recorded as a failed attempt) or a
     signer who is not the acting user, AccountLockedError if the account is locked.
@@ -77,9 +85,12 @@ def sign(  # noqa: PLR0913 - every input of a Part 11 signature is explicit
             now=now,
             policy=policy,
             record=record_attempt,
+            keyring=keyring if keyring is not None else Keyring((signing_key,)),
         )
     except InvalidCredentialsError as err:
         raise SignatureRefusedError(user.username, "password incorrect") from err
+    except PasswordNotBoundError as err:
+        raise SignatureRefusedError(user.username, str(err)) from err
     except AccountDisabledError as err:
         raise SignatureRefusedError(user.username, "account disabled") from err
     if signer.id != user.id:  # pragma: no cover - the same username names the same user

@@ -59,7 +59,8 @@ _NOTES = {
     "required": (
         "warning",
         (
-            "Your password was set by an administrator. Choose a password of your own "
+            "Your password was set by an administrator (or, if you sign, handed over by a QA "
+            "manager). Choose a password of your own "
             "before you continue."
         ),
     ),

@@ -28,6 +28,7 @@ from erp_core.auth.errors import (
     InvalidCredentialsError,
     InvalidTokenError,
     LoginBusyError,
+    PasswordNotBoundError,
     SourceThrottledError,
     TemporaryPasswordExpiredError,
     TooManyAttemptsError,
@@ -227,7 +228,12 @@ def refusal_page(err: AuthError) -> tuple[int, str]:
                 "Too many failed sign-ins from this workstation: sign-ins from it are refused "
                 f"until {format_time(err.until)} UTC. Ask an administrator if this was not you."
             )
-        case InvalidCredentialsError() | AccountDisabledError() | TemporaryPasswordExpiredError():
+        case (
+            InvalidCredentialsError()
+            | AccountDisabledError()
+            | TemporaryPasswordExpiredError()
+            | PasswordNotBoundError()
+        ):
             return 401, f"Not signed in: {err}."
         case _:
             return 400, f"Not signed in: {err}."

@@ -16,6 +16,7 @@ from erp_core.audit.service import set_actor
 from erp_core.auth import service as auth_service
 from erp_core.auth.models import Role
 from erp_core.settings import ApiSettings
+from tests.integration.access_helpers import session_keyring
 from tests.integration.api_client import Api
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -64,6 +65,7 @@ def api_for(db_url: str) -> Iterator[StockApi]:
                 password="Long-enough-Pass-4711!",
                 roles=[Role(role)],
                 now=NOW,
+                keyring=session_keyring(),
             )
     settings = ApiSettings(
         database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)

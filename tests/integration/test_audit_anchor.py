@@ -335,7 +335,8 @@ def test_the_database_role_of_each_change_is_recorded(
         rows = conn.execute(
             "SELECT actor, db_role FROM erp.audit_log WHERE table_name = 'erp.users' ORDER BY seq"
         ).fetchall()
-    assert rows == [("test-setup", "coldtrace_app"), ("qa-lena", "coldtrace")]
+    # the fixture's INSERT and the binding of its hash, then the owner's write
+    assert rows == [("test-setup", "coldtrace_app")] * 2 + [("qa-lena", "coldtrace")]
     assert checkpoint(db_url, records) is not None
     assert anchored(db_url, records).status == "intact"
 
@@ -343,7 +344,7 @@ def test_the_database_role_of_each_change_is_recorded(
 def test_the_api_verify_holds_the_chain_against_the_anchors(
     db_url: str, superuser_db_url: str, records: tuple[keys.Keyring, Path]
 ) -> None:
-    add_user(db_url, "boss", ["qa_manager"], PASSWORDS["qa_manager"])
+    add_user(db_url, "boss", ["qa_manager"], PASSWORDS["qa_manager"], keyring=records[0])
     settings = ApiSettings(database_url=db_url, jwt_secret=SecretStr("s" * 40))
     app = create_app(settings, clock=lambda: T0, records=RecordConfig(records[0], records[1]))
     with TestClient(app) as client:

@@ -181,7 +181,7 @@ def test_each_role_is_refused_what_it_may_not_do(
 
 
 def test_admin_manages_users_and_changes_are_audited(
-    client: TestClient, tokens: dict[str, str], db_url: str
+    client: TestClient, tokens: dict[str, str], db_url: str, clock: FakeClock
 ) -> None:
     admin = bearer(tokens["admin"])
     r = client.post(
@@ -198,14 +198,24 @@ def test_admin_manages_users_and_changes_are_audited(
     assert r.status_code == 201, r.text
     bert_token = token_for(client, "bert", "Rose-Pass-2026")
     r = client.put(
+        "/api/users/bert/roles",
+        headers=admin,
+        json={"roles": ["warehouse", "operator"], "reason": "also floor"},
+    )
+    assert r.json()["password_reset_id"] is None  # no signing role: nothing else changes
+    assert client.get("/api/auth/me", headers=bearer(bert_token)).status_code == 200
+    clock.advance(seconds=5)  # tokens carry whole seconds
+    r = client.put(
         "/api/users/bert/roles", headers=admin, json={"roles": ["qa"], "reason": "moved to QA"}
     )
     assert r.json()["roles"] == ["qa"]
-    assert client.get("/api/auth/me", headers=bearer(bert_token)).json()["roles"] == ["qa"]
+    # Bert signs from now on: the password the administrator gave him is withdrawn (his
+    # token with it) until a QA manager confirms the reset (test_two_person_reset.py).
+    assert r.json()["password_reset_id"] is not None
+    assert client.get("/api/auth/me", headers=bearer(bert_token)).status_code == 401
     r = client.post("/api/users/bert/disable", headers=admin, json={"reason": "left"})
     assert r.json()["active"] is False
-    # A disabled user's existing token stops working, and they cannot log in.
-    assert client.get("/api/auth/me", headers=bearer(bert_token)).status_code == 401
+    # A disabled user cannot log in.
     r = client.post("/api/auth/token", data={"username": "bert", "password": "Rose-Pass-2026"})
     assert r.status_code == 401
     with psycopg.connect(db_url) as conn:
@@ -215,16 +225,26 @@ def test_admin_manages_users_and_changes_are_audited(
         ).fetchall()
     assert [(t, a, reason) for t, a, _, reason, _, _ in rows] == [
         ("erp.users", "INSERT", "new hire, ticket 17"),
+        ("erp.users", "UPDATE", "new hire, ticket 17"),  # the hash bound (the id is known)
         ("erp.user_roles", "INSERT", "new hire, ticket 17"),
+        ("erp.user_roles", "INSERT", "also floor"),
+        ("erp.user_roles", "DELETE", "moved to QA"),
         ("erp.user_roles", "DELETE", "moved to QA"),
         ("erp.user_roles", "INSERT", "moved to QA"),
+        ("erp.users", "UPDATE", "moved to QA"),  # the password withdrawn
+        ("erp.password_resets", "INSERT", "moved to QA"),
         ("erp.users", "UPDATE", "left"),
     ]
     assert rows[0][5]["password_hash"] == "(redacted)"
     assert rows[0][5]["full_name"] == "Bert Lund"
-    assert rows[2][4]["role"] == "warehouse"
-    assert rows[4][4]["active"] is True
-    assert rows[4][5]["active"] is False
+    assert rows[1][5]["password_binding"] == "(redacted)"
+    assert rows[1][5]["password_key_id"] == "test-1"
+    assert {rows[4][4]["role"], rows[5][4]["role"]} == {"warehouse", "operator"}
+    assert rows[7][5]["password_hash"] == "(redacted)"
+    assert rows[7][5]["password_serial"] == rows[7][4]["password_serial"] + 1
+    assert rows[8][5]["username"] == "bert"
+    assert rows[9][4]["active"] is True
+    assert rows[9][5]["active"] is False
 
 
 def test_separation_of_duties(client: TestClient, tokens: dict[str, str], db_url: str) -> None:

@@ -97,7 +97,7 @@ def test_a_restored_dump_verifies_and_an_older_one_is_caught_by_the_anchor(
     key_file.parent.mkdir()
     keys.new_key_file(key_file, key_id="k1")
     keyring = keys.load(key_file)
-    qa = add_user(db_url, "qa-lena", ["qa"], PASSWORD, full_name="Lena Holm")
+    qa = add_user(db_url, "qa-lena", ["qa"], PASSWORD, full_name="Lena Holm", keyring=keyring)
     first_signature = sign(db_url, qa, keyring.current, T0)
     with psycopg.connect(db_url) as conn:
         anchoring.checkpoint(conn, keyring=keyring, anchor_file=anchor_file, now=T0, start=True)

@@ -27,6 +27,7 @@ from erp_core.stock import lots, master, movements
 from erp_core.stock.edge_models import LotTagIn
 from erp_core.stock.edge_movements import register_tag
 from erp_core.stock.models import ItemIn, LocationIn, LotIn, ReaderIn
+from tests.integration.access_helpers import session_keyring
 from tests.integration.api_client import Api
 from tests.integration.web_helpers import csrf_of, sign_in
 
@@ -227,6 +228,7 @@ def api(db_url: str, site: dict[str, int]) -> Iterator[Api]:
                 password="Long-enough-Pass-4711!",
                 roles=[role],
                 now=NOW,
+                keyring=session_keyring(),
             )
     settings = ApiSettings(
         database_url=db_url, pool_min_size=1, pool_max_size=2, jwt_secret=SecretStr(secret)

@@ -28,7 +28,8 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def client(db_url: str, clock: FakeClock) -> Iterator[TestClient]:
-    add_user(db_url, "lena", ["qa"], LENA, full_name="Lena Holm")
+    # lena signs nothing: the one-step reset (accounts that sign: test_two_person_reset.py)
+    add_user(db_url, "lena", ["warehouse"], LENA, full_name="Lena Holm")
     add_user(db_url, "ida", ["admin"], PASSWORDS["admin"], full_name="Ida Admin")
     settings = ApiSettings(
         database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)

@@ -18,6 +18,7 @@ from erp_core.audit.service import set_actor, verify
 from erp_core.auth import service as auth_service
 from erp_core.auth.models import Role
 from erp_core.settings import ApiSettings
+from tests.integration.access_helpers import session_keyring
 from tests.integration.api_client import Api
 from tests.integration.web_helpers import csrf_of, sign_in
 
@@ -41,6 +42,7 @@ def api(db_url: str) -> Iterator[Api]:
                 password=PASSWORD,
                 roles=[Role(role)],
                 now=NOW,
+                keyring=session_keyring(),
             )
     settings = ApiSettings(
         database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)

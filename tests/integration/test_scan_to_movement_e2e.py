@@ -25,6 +25,7 @@ from coldtrace.seed import (
 )
 from coldtrace.supervise import Supervisor, coldtrace_args
 from erp_core.stock.movements import current_locations
+from tests.integration.access_helpers import session_keyring
 from tests.mqtt_helpers import ingest_env, wait_until
 
 pytestmark = pytest.mark.slow
@@ -52,7 +53,7 @@ def test_scans_and_tag_reads_become_movements(
 ) -> None:
     broker = tls_broker  # the gateway comes in over TLS, as in the demo
     with psycopg.connect(db_url) as conn:
-        lots = seed_demo(conn, now=datetime.now(UTC), gateway=GATEWAY)
+        lots = seed_demo(conn, now=datetime.now(UTC), gateway=GATEWAY, keyring=session_keyring())
     scanners = {name: free_port() for name in (*FRIDGE_SCANNERS, DOCK_SCANNER)}
     readers = {TRUCK_PORTAL: free_port()}
     cfg = write_gateway_config(

@@ -36,11 +36,6 @@ def keyring(tmp_path: Path) -> keys.Keyring:
     return keys.load(path)
 
 
-@pytest.fixture
-def qa(db_url: str) -> User:
-    return add_user(db_url, "qa-lena", ["qa"], PASSWORD, full_name="Lena Holm")
-
-
 def recorder(db_url: str):  # type: ignore[no-untyped-def]
     def record(attempt: LoginAttempt) -> None:
         with psycopg.connect(db_url) as conn:
@@ -51,6 +46,11 @@ def recorder(db_url: str):  # type: ignore[no-untyped-def]
 
 SERVER_KEY = keys.RecordKey("k1", bytes(range(32)))
 KEYS = keys.Keyring((SERVER_KEY,))
+
+
+@pytest.fixture
+def qa(db_url: str) -> User:
+    return add_user(db_url, "qa-lena", ["qa"], PASSWORD, full_name="Lena Holm", keyring=KEYS)
 
 
 def sign_lot(
@@ -71,6 +71,7 @@ def sign_lot(
             record_attempt=recorder(db_url),
             signing_key=kw.get("signing_key", SERVER_KEY),
             comment="all loggers within 2-8 °C",
+            keyring=KEYS,  # the ring that bound qa-lena's password
         )
 
 

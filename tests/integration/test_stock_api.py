@@ -23,6 +23,7 @@ from erp_core.auth.models import Role
 from erp_core.settings import ApiSettings
 from erp_core.stock.gtin import is_valid_gtin
 from erp_core.stock.status import ALLOWED
+from tests.integration.access_helpers import session_keyring
 from tests.integration.api_client import Api
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -65,6 +66,7 @@ def api(db_url: str) -> Iterator[Api]:
                 password="Long-enough-Pass-4711!",
                 roles=[Role(role)],
                 now=NOW,
+                keyring=session_keyring(),
             )
     settings = ApiSettings(
         database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)
