@@ -55,9 +55,11 @@ class _Client(mqtt.Client):
         self.refused: dict[int, str] = {}
         self.connack: str | None = None
         self.subscriptions: list[str] = []  # (re)subscribed on every connect
+        self.disconnects: list[str] = []  # reasons, e.g. another connection took over
         self._connected = threading.Event()
         self.on_publish = self._record_refusal
         self.on_connect = self._record_connack
+        self.on_disconnect = lambda _c, _u, _f, reason, _p: self.disconnects.append(str(reason))
         # Mosquitto 2.0 closes an MQTT 5 connection after refusing a QoS 1 publish
         self.reconnect_delay_set(min_delay=0.2, max_delay=1)  # type: ignore[arg-type]
 
