@@ -122,6 +122,10 @@ def test_a_revoked_account_cannot_come_back_under_another_client_id(
     # under another account's name as the user name: that account's password is needed
     assert _connack(broker, live.username, creds.password, account) == NOT_AUTHORISED
     assert _connack(broker, live.username, live.password, account) == "Success"  # control
+    # ending a revoked account's session later (the CLI's advice) leaves it revoked
+    broker.revoke(account, end_session=True)
+    assert _connack(broker, creds.username, creds.password, account) == NOT_AUTHORISED
+    assert broker.devices.active(account) is None
 
 
 def test_a_gateway_that_comes_back_takes_over_its_own_session_and_ends_online(
