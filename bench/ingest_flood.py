@@ -71,6 +71,7 @@ def good_batch(first: int, n: int = 10) -> bytes:
 def flooder(
     port: int,
     login: tuple[str, str],
+    topic: str,
     size: int,
     seconds: float,
     worker_no: int,
@@ -90,7 +91,7 @@ def flooder(
     info = None
     while time.monotonic() < deadline:
         for _ in range(200):
-            info = c.publish(TOPIC, b"junk %02d %012d " % (worker_no, sent) + pad, qos=0)
+            info = c.publish(topic, b"junk %02d %012d " % (worker_no, sent) + pad, qos=0)
             sent += 1
         info.wait_for_publish(10)  # keep our own send queue short
     c.disconnect()
@@ -216,8 +217,14 @@ def main() -> int:  # noqa: C901 - the run reads top to bottom
 
         stack.callback(stop_worker)
 
-        gw = broker.gateway_credentials("bench-site", "bench-gw")  # the flood's gateway too
+        gw = broker.gateway_credentials("bench-site", "bench-gw")
         login = (gw.username, gw.password)
+        # each flooding process is a gateway account of its own: an account is one
+        # connection (the broker uses its name as the client id, docs/mqtt.md)
+        floods = [
+            broker.gateway_credentials("bench-site", f"bench-flood-{i}")
+            for i in range(args.publishers)
+        ]
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-good")
         pub.username_pw_set(*login)
         pub.connect("127.0.0.1", broker.port)
@@ -244,9 +251,19 @@ def main() -> int:  # noqa: C901 - the run reads top to bottom
         go = ctx.Event()
         procs = [
             ctx.Process(
-                target=flooder, args=(broker.port, login, args.size, args.seconds, i, out, go)
+                target=flooder,
+                args=(
+                    broker.port,
+                    (f.username, f.password),
+                    f"ct/v1/bench-site/{f.username}/readings",
+                    args.size,
+                    args.seconds,
+                    i,
+                    out,
+                    go,
+                ),
             )
-            for i in range(args.publishers)
+            for i, f in enumerate(floods)
         ]
         for proc in procs:
             proc.start()

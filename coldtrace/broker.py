@@ -6,7 +6,14 @@ should: no anonymous access, a password and an ACL per client from a broker dire
 (`coldtrace.devices_store`), and optionally a TLS listener with a certificate of a CA
 made for it (`coldtrace.devices_tls`). `Broker` hands out credentials so tests and the
 demo need not provision by hand: ``ingest_credentials``, ``notifier_credentials``,
-``observer_credentials`` (reads everything) and ``gateway_credentials(site, id)``.
+``observer_credentials`` (reads everything), ``gateway_credentials(site, id)`` and
+``service_credentials(role, name)`` for a further account of a role.
+
+Every listener replaces the client id a client asks for by its account name
+(``use_username_as_clientid``, `LISTENER_SETTINGS`): no account can take another's
+client id, and with it the other's connection and persistent session. So an account is
+one connection: each ingest worker, notifier or observer connection needs an account
+of its own (docs/mqtt.md, "Client ids are account names").
 """
 
 from __future__ import annotations
@@ -30,6 +37,10 @@ from coldtrace.devices_tls import TlsFiles, ensure_tls
 
 TLS_HOSTS = ["localhost", "127.0.0.1"]  # names the test/demo server certificate is valid for
 RELOAD_TIMEOUT_S = 10.0
+# Per listener in Mosquitto 2.0 (before any `listener` line it would open a default
+# listener on 1883), so it is written after every `listener` line, here and in
+# docker-compose.yml: the broker uses the account name as the client id.
+LISTENER_SETTINGS = "use_username_as_clientid true\n"
 
 
 class BrokerError(RuntimeError):
@@ -56,7 +67,10 @@ def _utf8(text: str) -> bytes:
 def connack_code(host: str, port: int, credentials: Credentials | None, timeout: float = 2) -> int:
     """Log in with MQTT 3.1.1 CONNECT and return the CONNACK return code (0 = accepted).
 
-    A readiness probe of its own, so this module needs no MQTT client library.
+    A readiness probe of its own, so this module needs no MQTT client library. It asks
+    for a clean session, and the broker gives it the account's client id: an accepted
+    probe cuts off a connected client of that account and discards the account's
+    persistent session (what `discard_session` wants; never probe a live worker's account).
     """
     flags = 0x02  # clean session
     payload = _utf8("")
@@ -78,6 +92,28 @@ def connack_code(host: str, port: int, credentials: Credentials | None, timeout:
             sock.sendall(b"\xe0\x00")
             return reply[3]
     raise BrokerError(f"no CONNACK from {host}:{port} (got {reply!r})")
+
+
+def discard_session(
+    host: str, port: int, credentials: Credentials, *, timeout: float = RELOAD_TIMEOUT_S
+) -> None:
+    """Log in once as ``credentials`` with a clean session, retrying until ``timeout``.
+
+    The broker then discards the account's persistent session: its subscriptions (a
+    retired ingest worker's membership of the shared group) and what it had queued.
+    Retries cover a broker that has not yet reloaded the account's new password.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        code = connack_code(host, port, credentials)
+        if code == 0:
+            return
+        if time.monotonic() >= deadline:
+            raise BrokerError(
+                f"{host}:{port} did not accept {credentials.username} (CONNACK {code}) within "
+                f"{timeout:.0f} s: reload the broker so it reads the new password"
+            )
+        time.sleep(0.05)
 
 
 @dataclass
@@ -126,18 +162,26 @@ class Broker:
             + f"persistence_location {self.workdir}/\n"
             + f"log_dest file {self.workdir / 'mosquitto.log'}\n"
             + f"listener {self.port} {self.host}\n"
+            + LISTENER_SETTINGS
         )
         if self.tls_port is not None:
             tls = self.tls
             text += (
                 f"listener {self.tls_port} {self.host}\n"
-                f"cafile {tls.ca_cert}\ncertfile {tls.server_cert}\nkeyfile {tls.server_key}\n"
+                + LISTENER_SETTINGS
+                + f"cafile {tls.ca_cert}\ncertfile {tls.server_cert}\nkeyfile {tls.server_key}\n"
                 "tls_version tlsv1.2\n"
             )
         self.config_path.write_text(text + self.extra_config + "\n")
 
-    def _service(self, role: Role) -> Credentials:
-        name = str(role)
+    def service_credentials(self, role: Role, name: str | None = None) -> Credentials:
+        """Account ``name`` (default: the role's name) of a service role, made on first use.
+
+        One account is one connection: a second ingest worker, or a second observer
+        connection, asks for a second name (``ingest-2``), all ingest accounts in the same
+        secret share group.
+        """
+        name = name or str(role)
         if name not in self._credentials:
             exists = self.devices.active(name) is not None
             self._credentials[name] = self.devices.provision_service(role, name, rotate=exists)
@@ -146,26 +190,29 @@ class Broker:
 
     @property
     def ingest_credentials(self) -> Credentials:
-        """The ingest service's identity (reads gateways' topics, publishes acks)."""
-        return self._service(Role.INGEST)
+        """The first ingest worker's identity (reads gateways' topics, publishes acks)."""
+        return self.service_credentials(Role.INGEST)
 
     @property
     def notifier_credentials(self) -> Credentials:
         """The notifier's identity (publishes alert events)."""
-        return self._service(Role.NOTIFIER)
+        return self.service_credentials(Role.NOTIFIER)
 
     @property
     def observer_credentials(self) -> Credentials:
         """An identity that may read every topic and write none (tests, monitoring)."""
-        return self._service(Role.OBSERVER)
+        return self.service_credentials(Role.OBSERVER)
 
-    def service_env(self, role: Role) -> dict[str, str]:
-        """Environment of a ``coldtrace ingest`` or ``notifier`` process using this broker."""
+    def service_env(self, role: Role, name: str | None = None) -> dict[str, str]:
+        """Environment of a ``coldtrace ingest`` or ``notifier`` process on this broker.
+
+        It logs in as account ``name`` (default: the role's name).
+        """
         prefix = ENV_PREFIX[role]
         return {
             f"{prefix}_MQTT_HOST": self.host,
             f"{prefix}_MQTT_PORT": str(self.port),
-            **service_env(role, self._service(role)),
+            **service_env(role, self.service_credentials(role, name)),
         }
 
     def gateway_credentials(self, site: str, gateway: str) -> Credentials:
@@ -178,10 +225,20 @@ class Broker:
             self._reload_until(creds, accepted=True)
         return self._credentials[gateway]
 
-    def revoke(self, name: str) -> None:
-        """Revoke ``name`` and reload: a connected client of it is cut off at once."""
-        self.devices.revoke(name)
+    def revoke(self, name: str, *, end_session: bool = False) -> None:
+        """Revoke ``name`` and reload: a connected client of it is cut off at once.
+
+        ``end_session`` first discards the account's persistent session (a retired ingest
+        worker's share of the group), as ``coldtrace devices revoke --end-session`` does.
+        """
         creds = self._credentials.pop(name, None)
+        if end_session:
+            if self.process is None:
+                raise BrokerError("the broker must run to end a session")
+            creds = self.devices.session_login(name)
+            self.reload()
+            discard_session(self.host, self.port, creds)
+        self.devices.revoke(name)
         if creds is not None:
             self._reload_until(creds, accepted=False)
         else:

@@ -153,7 +153,13 @@ def provision(
 @devices_app.command("service")
 def service(
     role: Annotated[Role, typer.Argument(help="ingest, notifier or observer.")],
-    name: Annotated[str | None, typer.Option(help="Account name (default: the role).")] = None,
+    name: Annotated[
+        str | None,
+        typer.Option(
+            help="Account name (default: the role). One account per process: a second "
+            "ingest worker is --name ingest-2 (same share group)."
+        ),
+    ] = None,
     directory: Dir = DEFAULT_DIR,
     rotate: Annotated[bool, typer.Option(help="Give an existing account a new password.")] = False,
     env_file: Annotated[
@@ -188,15 +194,63 @@ def revoke(
     directory: Dir = DEFAULT_DIR,
     pid_file: PidFile = None,
     no_reload: NoReload = False,
+    end_session: Annotated[
+        bool,
+        typer.Option(
+            "--end-session",
+            help="First make the broker discard the account's persistent session (a retired "
+            "ingest worker's share of the group): log in once with a clean session.",
+        ),
+    ] = False,
+    broker_host: Annotated[
+        str, typer.Option(help="--end-session: the broker's plain listener.")
+    ] = "127.0.0.1",
+    broker_port: Annotated[int, typer.Option(help="--end-session: its port.")] = 1883,
+    wait: Annotated[
+        float, typer.Option(help="--end-session: seconds to wait for the broker's reload.")
+    ] = 60.0,
 ) -> None:
     """Remove an account: on reload the broker disconnects it and refuses it from then on."""
     devices = DeviceDirectory(directory)
     try:
+        if end_session:
+            _end_session(devices, name, pid_file, broker_host, broker_port, wait)
         identity = devices.revoke(name)
     except DeviceError as err:
         raise _fail(err) from err
     console.print(f"[green]{identity.role} {name} revoked[/green]")
+    if identity.role is Role.INGEST and not end_session:
+        console.print(
+            f"[yellow]{name}'s persistent session stays in the broker[/yellow] and goes on "
+            "taking its turn of the group's messages, which wait there (the gateways' "
+            "watermarks stall and they re-send); if the worker is retired for good, run "
+            f"`coldtrace devices revoke {name} --end-session` (docs/mqtt.md)"
+        )
     _reload(devices, pid_file, no_reload=no_reload)
+
+
+def _end_session(
+    devices: DeviceDirectory,
+    name: str,
+    pid_file: Path | None,
+    host: str,
+    port: int,
+    wait: float,
+) -> None:
+    """Give ``name`` a one-time password, reload, log in once with a clean session."""
+    from coldtrace.broker import BrokerError, discard_session
+
+    creds = devices.session_login(name)
+    _reload(devices, pid_file, no_reload=False)
+    console.print(f"logging in once as {name} with a clean session at {host}:{port} …")
+    try:
+        discard_session(host, port, creds, timeout=wait)
+    except (BrokerError, OSError) as err:
+        raise DeviceError(
+            f"could not end {name}'s session: {err}. {name} now has a password nobody holds; "
+            "run the command again when the broker is reachable"
+        ) from err
+    console.print(f"the broker discarded {name}'s session")
 
 
 @devices_app.command("list")

@@ -2,10 +2,11 @@
 
 Three simulated fridges (one whose compressor fails), barcode scanners at the fridges and
 the dock and an RFID portal at the truck are read by one gateway, which publishes to a
-Mosquitto of the demo's own; one ingest worker stores readings, scans and tag reads in a
-fresh ``coldtrace_demo`` database, the ERP jobs turn scans into stock movements, the
-notifier e-mails alerts and the API serves the web UI. Every service is a supervised
-child process, exactly as it would run in production: the database is migrated by its
+Mosquitto of the demo's own; two ingest workers (a broker account each, sharing the
+messages) store readings, scans and tag reads in a fresh ``coldtrace_demo`` database,
+the ERP jobs turn scans into stock movements, the notifier e-mails alerts and the API
+serves the web UI. Every service is a supervised child process, exactly as it would run
+in production: the database is migrated by its
 owner role and the services log in as the application role (the roles and passwords
 ``scripts/services.sh`` gives a development machine, unless COLDTRACE_DATABASE_URL and
 COLDTRACE_DATABASE_OWNER_URL say otherwise); the demo makes its own record key and
@@ -54,6 +55,7 @@ from erp_core.audit import anchoring, keys
 SITE = "plant-demo"
 GATEWAY = "gw-demo-01"
 INGEST, NOTIFIER = Role.INGEST, Role.NOTIFIER
+INGEST_WORKERS = ("ingest", "ingest-2")  # process names = their broker accounts
 DISPATCH_AFTER_S = 20.0  # after goods-in, the shipped lot goes to the dock and the truck
 
 
@@ -315,8 +317,9 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
         )
     _start_anchoring(db_url, records)  # the ERP jobs continue it, never start it themselves
 
-    # the demo's own broker: accounts for the gateway, ingest and the notifier; the
-    # gateway comes in over TLS (a CA made for the demo), the services on loopback
+    # the demo's own broker: accounts for the gateway, each ingest worker and the notifier
+    # (an account is one connection); the gateway comes in over TLS (a CA made for the
+    # demo), the services on loopback
     broker = Broker(workdir=workdir / "mosquitto", tls_port=free_port())
     broker.start()
     ports = [free_port() for _ in range(3)]
@@ -346,7 +349,9 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     wh_args += [f"--scanner={n}={p}" for n, p in scanners.items()]
     wh_args += [f"--reader={n}={p}" for n, p in readers.items()]
     sup.add("warehouse", coldtrace_args(*wh_args))
-    sup.add("ingest", coldtrace_args("ingest", "--plain-logs"), env | broker.service_env(INGEST))
+    for worker in INGEST_WORKERS:  # one account each, in the same secret share group
+        worker_env = env | broker.service_env(INGEST, worker)
+        sup.add(worker, coldtrace_args("ingest", "--plain-logs"), worker_env)
     sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(gw_config), "--plain-logs"))
     # The API refuses to start without a JWT secret: the demo makes one per run.
     api_env = {**env, "COLDTRACE_API_JWT_SECRET": secrets.token_urlsafe(48)}
@@ -420,7 +425,7 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
             time.sleep(0.5)
     time.sleep(2)  # let the notifier send what the last flush raised
     time.sleep(3)  # let the ERP jobs turn the last scans into movements
-    codes = sup.stop(["gateway", "ingest", "erp-jobs", "notifier", "api"])
+    codes = sup.stop(["gateway", *INGEST_WORKERS, "erp-jobs", "notifier", "api"])
     broker.stop()
     summary = Table(title="ColdTrace demo — summary", show_header=False)
     summary.add_row("readings produced by the gateway", f"{counts.produced:,}")

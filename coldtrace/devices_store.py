@@ -196,6 +196,18 @@ class DeviceDirectory:
             raise DeviceError(f"{role} is not a service role ({', '.join(SERVICE_ROLES)})")
         return self._provision(name, role, None, rotate=rotate)
 
+    def session_login(self, name: str) -> Credentials:
+        """A new password for account ``name``, active or revoked, to log in once as it.
+
+        For ending the account's persistent session in the broker (`coldtrace devices
+        revoke --end-session`): a revoked account is active again until the next revoke.
+        """
+        entry = self._load().get(name)
+        if entry is None:
+            raise DeviceError(f"{name!r} was never provisioned (see `coldtrace devices list`)")
+        identity = entry.identity
+        return self._provision(name, identity.role, identity.site, rotate=True)
+
     def _provision(self, name: str, role: Role, site: str | None, *, rotate: bool) -> Credentials:
         check_username(name)
         entries = self._load()

@@ -192,6 +192,8 @@ class Publisher:
         return aiomqtt.Client(
             mqtt.host,
             mqtt.port,
+            # the project's broker replaces it by the account name (docs/mqtt.md); nothing
+            # here depends on the id: the session is clean and the topics are the gateway's
             identifier=mqtt.client_id or f"coldtrace-{gw.site}-{gw.id}",
             username=mqtt.username,
             password=mqtt.secret(),

@@ -4,6 +4,10 @@ paho's network thread only hands messages over through a bounded `Intake` (see
 ingest/intake.py for the flow control); the worker acks them after its database commit
 (``manual_ack``). Messages received on an earlier connection are never acked on
 a later one: the broker re-sends them on the resumed session, and ingest is idempotent.
+
+The session belongs to the worker's broker account: the project's broker replaces the
+client id by the account name (docs/mqtt.md), so two workers sharing an account would
+cut each other off in turn. A connection lost moments after it was made says so.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import logging
 import ssl
 import threading
+import time
 from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
@@ -24,6 +29,8 @@ from ingest.plan import Received
 from telemetry.topics import Kind, subscription
 
 log = logging.getLogger(__name__)
+
+SHORT_CONNECTION_S = 5.0  # a connection lost sooner may have been taken over
 
 
 class Consumer:
@@ -56,8 +63,11 @@ class Consumer:
         )
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._refused: str | None = None  # why the broker last refused us, if it did
+        self._connected_at: float | None = None
+        security = security or MqttSecurity()
+        self._account = security.username
         try:
-            (security or MqttSecurity()).apply(self._client, host)
+            security.apply(self._client, host)
         except (OSError, ssl.SSLError) as err:
             raise BrokerConnectionError(host, port, f"cannot set up TLS: {err}") from err
         self._client.on_connect = self._on_connect
@@ -114,6 +124,7 @@ class Consumer:
             log.error("broker %s:%d refused the connection: %s", self.host, self.port, reason)
             return
         self._generation += 1
+        self._connected_at = time.monotonic()
         client.subscribe(
             [
                 (subscription(Kind.READINGS, share=self._share), 1),
@@ -121,7 +132,13 @@ class Consumer:
                 *((subscription(k, share=self._share), 1) for k in (Kind.TAGS, Kind.SCANS)),
             ]
         )
-        log.info("connected to %s:%d (generation %d)", self.host, self.port, self._generation)
+        log.info(
+            "connected to %s:%d as %r (generation %d)",
+            self.host,
+            self.port,
+            self._account,
+            self._generation,
+        )
 
     def _on_disconnect(
         self,
@@ -131,7 +148,23 @@ class Consumer:
         reason: ReasonCode,
         _props: object,
     ) -> None:
-        if reason.is_failure:
+        connected_at, self._connected_at = self._connected_at, None
+        if not reason.is_failure:
+            return
+        lasted = time.monotonic() - connected_at if connected_at is not None else None
+        if lasted is not None and lasted < SHORT_CONNECTION_S:
+            log.warning(
+                "lost %s:%d %.1f s after connecting (%s); paho reconnects. If this repeats, "
+                "another client is logged in as %r: the broker gives an account one "
+                "connection, so each worker needs its own (`coldtrace devices service "
+                "ingest --name ingest-2`)",
+                self.host,
+                self.port,
+                lasted,
+                reason,
+                self._account,
+            )
+        else:
             log.warning("lost %s:%d (%s); paho reconnects", self.host, self.port, reason)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:

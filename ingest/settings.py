@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from ingest.mqtt_security import MqttSecurityFields
+
+DEFAULT_CLIENT_ID = "coldtrace-ingest-1"  # with no account (a broker without logins)
 
 
 class IngestSettings(BaseSettings, MqttSecurityFields):
@@ -15,7 +17,10 @@ class IngestSettings(BaseSettings, MqttSecurityFields):
 
     mqtt_host: str = "127.0.0.1"
     mqtt_port: int = 1883
-    client_id: str = "coldtrace-ingest-1"
+    # Default: the account name, which is what the project's broker uses anyway
+    # (use_username_as_clientid, docs/mqtt.md): the session belongs to the account, and
+    # each worker has an account of its own. Only for another broker does it matter.
+    client_id: str = ""
     share_group: str | None = "ingest"
     # A flush happens at whichever limit comes first. max_messages must not exceed the
     # broker's max_inflight_messages: the broker sends no more until we ack.
@@ -38,3 +43,9 @@ class IngestSettings(BaseSettings, MqttSecurityFields):
     # The worker purges dead letters not received for this long (0: never).
     dead_letter_retention_days: int = Field(default=365, ge=0)
     dead_letter_purge_interval_s: float = Field(default=3600.0, gt=0)
+
+    @model_validator(mode="after")
+    def _client_id(self) -> IngestSettings:
+        if not self.client_id:
+            self.client_id = self.mqtt_username or DEFAULT_CLIENT_ID
+        return self

@@ -1,20 +1,25 @@
 """Small real-broker helpers for tests: logged-in clients, a topic collector, settings.
 
 The test broker (fixture ``broker``) refuses anonymous clients and confines each account
-to its topics, as a plant's broker does. These helpers log in for you:
+to its topics, as a plant's broker does, and uses the account name as the client id: one
+account is one connection (a second connection of an account cuts the first off and takes
+over its session). These helpers log in for you:
 
-- ``client(broker)`` is the observer (reads everything, publishes nothing);
+- ``client(broker)`` and ``Collector(broker, topic)`` are observers (read everything,
+  publish nothing), each with an account of its own (`new_observer`);
 - ``gateway_client(broker, site, gateway)`` publishes as that gateway (provisioned on
-  first use), ``client(broker, broker.ingest_credentials)`` as ingest, and so on;
+  first use; do not run the gateway itself at the same time),
+  ``client(broker, broker.ingest_credentials)`` as ingest, and so on;
 - ``publish`` raises `PublishRefusedError` when the broker's ACL refuses the message (the
   clients speak MQTT 5, whose PUBACK carries the reason), so a test cannot silently
   publish into nothing;
 - ``ingest_settings`` / ``ingest_env`` / ``gateway_mqtt`` give ingest and a gateway
-  their broker address and credentials.
+  their broker address and credentials (a second worker: ``account="ingest-2"``).
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -31,6 +36,7 @@ from telemetry.codec import encode
 from telemetry.payloads import VERSION, Reading, ReadingBatch
 
 T0_MS = 1_764_000_000_000  # 2025-11-24T16:00:00Z
+_observers = itertools.count(1)
 
 
 class PublishRefusedError(AssertionError):
@@ -49,9 +55,11 @@ class _Client(mqtt.Client):
         self.refused: dict[int, str] = {}
         self.connack: str | None = None
         self.subscriptions: list[str] = []  # (re)subscribed on every connect
+        self.disconnects: list[str] = []  # reasons, e.g. another connection took over
         self._connected = threading.Event()
         self.on_publish = self._record_refusal
         self.on_connect = self._record_connack
+        self.on_disconnect = lambda _c, _u, _f, reason, _p: self.disconnects.append(str(reason))
         # Mosquitto 2.0 closes an MQTT 5 connection after refusing a QoS 1 publish
         self.reconnect_delay_set(min_delay=0.2, max_delay=1)  # type: ignore[arg-type]
 
@@ -73,9 +81,14 @@ class _Client(mqtt.Client):
             raise ConnectRefusedError(f"the broker refused the connection: {self.connack}")
 
 
+def new_observer(broker: Broker) -> Credentials:
+    """A further observer account (reads everything): one per connection."""
+    return broker.service_credentials(Role.OBSERVER, f"observer-{next(_observers)}")
+
+
 def client(broker: Broker, creds: Credentials | None = None, client_id: str = "") -> _Client:
-    """A connected client logged in as ``creds`` (default: the observer), network loop on."""
-    creds = creds or broker.observer_credentials
+    """A connected client logged in as ``creds`` (default: a new observer), network loop on."""
+    creds = creds or new_observer(broker)
     c = _Client(client_id)
     c.username_pw_set(creds.username, creds.password)
     c.connect(broker.host, broker.port)
@@ -140,7 +153,7 @@ def publish(
 
 
 class Collector:
-    """Subscribes to a topic filter and keeps the payloads that arrive (as the observer)."""
+    """Subscribes to a topic filter and keeps the payloads that arrive (as a new observer)."""
 
     def __init__(self, broker: Broker, topic: str, creds: Credentials | None = None) -> None:
         self.payloads: list[bytes] = []
@@ -148,7 +161,7 @@ class Collector:
         self._lock = threading.Lock()
         self._subscribed = threading.Event()
         self._client = _Client("")
-        creds = creds or broker.observer_credentials
+        creds = creds or new_observer(broker)
         self._client.username_pw_set(creds.username, creds.password)
         self._client.on_message = self._on_message
         self._client.on_subscribe = lambda *_: self._subscribed.set()
@@ -180,9 +193,9 @@ class Collector:
         self._client.loop_stop()
 
 
-def ingest_settings(broker: Broker, **overrides: Any) -> IngestSettings:
-    """Settings of an ingest worker on ``broker``, logged in as the ingest identity."""
-    creds = broker.ingest_credentials
+def ingest_settings(broker: Broker, account: str = "ingest", **overrides: Any) -> IngestSettings:
+    """Settings of an ingest worker on ``broker``, logged in as ingest account ``account``."""
+    creds = broker.service_credentials(Role.INGEST, account)
     values: dict[str, Any] = {
         "mqtt_host": broker.host,
         "mqtt_port": broker.port,
@@ -194,9 +207,9 @@ def ingest_settings(broker: Broker, **overrides: Any) -> IngestSettings:
     return IngestSettings(**values)
 
 
-def ingest_env(broker: Broker) -> dict[str, str]:
+def ingest_env(broker: Broker, account: str = "ingest") -> dict[str, str]:
     """Environment of a ``coldtrace ingest`` process on ``broker`` (with its credentials)."""
-    return broker.service_env(Role.INGEST)
+    return broker.service_env(Role.INGEST, account)
 
 
 def gateway_mqtt(broker: Broker, site: str, gateway: str, **extra: Any) -> dict[str, Any]:

@@ -20,12 +20,14 @@ def running_worker(
     db_url: str,
     *,
     clock: Callable[[], float] | None = lambda: T0_MS / 1000 + 3600,
+    account: str = "ingest",
     **settings: Any,
 ) -> Iterator[tuple[Worker, threading.Thread]]:
-    """A worker subscribed to ``broker``; stopped (and checked to stop) on exit."""
+    """A worker subscribed to ``broker`` as ingest account ``account`` (one per worker);
+    stopped (and checked to stop) on exit."""
     options: dict[str, Any] = {"client_id": "ingest-test", "max_delay_ms": 50, **settings}
     w = Worker(
-        ingest_settings(broker, **options),
+        ingest_settings(broker, account, **options),
         db_url,
         **({"clock": clock} if clock is not None else {}),
     )

@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 
 from coldtrace.broker import Broker, connack_code, free_port
 from coldtrace.cli import app
+from coldtrace.devices import Role
 from coldtrace.devices_store import Credentials
 from coldtrace.devices_tls import create_ca, ensure_tls
 from gateway.config import GatewayConfig, load_config
@@ -186,12 +187,21 @@ def test_a_forged_ack_from_one_gateways_credentials_never_reaches_another(
     stream = victim_box.stream
     cfg = gateway_config(gateway_mqtt(broker, SITE, "gw-1"), tmp_path / "victim.sqlite", "gw-1")
     attacker = gateway_client(broker, SITE, "gw-2")
-    spy = Collector(broker, f"ct/v1/{SITE}/gw-1/#", broker.gateway_credentials(SITE, "gw-2"))
+    # another gateway's account (one account is one connection: gw-2's is the attacker's)
+    spy = Collector(broker, f"ct/v1/{SITE}/gw-1/#", broker.gateway_credentials(SITE, "gw-3"))
     ack_topic_ = ack_topic(SITE, "gw-1", stream)
 
     def ack(committed: int) -> bytes:
         t = int(time.time() * 1000)
         return encode(Ack(v=VERSION, gateway="gw-1", stream=stream, committed=committed, t=t))
+
+    # a gateway cannot ack even its own stream: only ingest acks (before the gateway runs:
+    # its account has one connection)
+    victim = gateway_client(broker, SITE, "gw-1")
+    with pytest.raises(PublishRefusedError, match="Not authorized"):
+        publish(victim, ack_topic_, ack(62), retain=True)
+    victim.disconnect()
+    victim.loop_stop()
 
     async def scenario() -> None:
         async with publishing(cfg, victim_box) as publisher:
@@ -199,10 +209,6 @@ def test_a_forged_ack_from_one_gateways_credentials_never_reaches_another(
             # the attack of the issue: one retained forged watermark covering everything
             with pytest.raises(PublishRefusedError, match="Not authorized"):
                 publish(attacker, ack_topic_, ack(62), retain=True)
-            # a gateway cannot ack even its own stream: only ingest acks
-            victim = gateway_client(broker, SITE, "gw-1")
-            with pytest.raises(PublishRefusedError, match="Not authorized"):
-                publish(victim, ack_topic_, ack(62), retain=True)
             await asyncio.sleep(1.5)
             publisher.flush()
             assert victim_box.depth() == 62, "a forged ack deleted unsent readings"
@@ -213,12 +219,11 @@ def test_a_forged_ack_from_one_gateways_credentials_never_reaches_another(
             await until(lambda: publisher.committed == 10, "the genuine ack")
             publisher.flush()
             assert victim_box.depth() == 52
-            for c in (victim, ingest):
-                c.disconnect()
+            ingest.disconnect()
 
     asyncio.run(scenario())
     victim_box.close()
-    # gw-2 subscribed to gw-1's topics but was given nothing: not its readings, not its acks
+    # gw-3 subscribed to gw-1's topics but was given nothing: not its readings, not its acks
     assert spy.payloads == []
     # and nothing forged was retained for a later subscriber: only ingest's ack is
     later = Collector(broker, f"ct/v1/{SITE}/gw-1/ack/#")
@@ -235,13 +240,14 @@ def test_only_ingest_acks_only_the_notifier_publishes_alerts_and_observers_only_
 ) -> None:
     gw1 = gateway_client(broker, SITE, "gw-1")
     other_site = gateway_client(broker, "plant-2", "gw-7")
+    # the readers are other accounts of the same roles: one account is one connection
     alerts_seen = Collector(
-        broker, f"ct/v1/{SITE}/alerts", broker.gateway_credentials(SITE, "gw-1")
+        broker, f"ct/v1/{SITE}/alerts", broker.gateway_credentials(SITE, "gw-3")
     )
     other_site_alerts = Collector(
-        broker, f"ct/v1/{SITE}/alerts", broker.gateway_credentials("plant-2", "gw-7")
+        broker, f"ct/v1/{SITE}/alerts", broker.gateway_credentials("plant-2", "gw-8")
     )
-    notifier_reads = Collector(broker, "#", broker.notifier_credentials)
+    notifier_reads = Collector(broker, "#", broker.service_credentials(Role.NOTIFIER, "notifier-2"))
     ingest = client(broker, broker.ingest_credentials)
     notifier = client(broker, broker.notifier_credentials)
     observer = client(broker)

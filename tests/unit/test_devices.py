@@ -166,3 +166,23 @@ def test_the_ingest_share_group_is_a_secret_kept_across_rotation(tmp_path: Path)
     assert "COLDTRACE_NOTIFY_SHARE_GROUP" not in service_env(Role.NOTIFIER, notifier)
     other = DeviceDirectory(tmp_path / "elsewhere").provision_service(Role.INGEST, "ingest")
     assert other.share_group != first.share_group
+
+
+def test_session_login_gives_an_active_or_revoked_account_a_new_password(tmp_path: Path) -> None:
+    """`devices revoke --end-session` logs in once as the account it retires: with a new
+    password, whatever the old one was, even after the account was revoked."""
+    d = DeviceDirectory(tmp_path)
+    old = d.provision_service(Role.INGEST, "ingest-2")
+    once = d.session_login("ingest-2")
+    assert once.password != old.password
+    assert check_password(once.password, _hashes(d)["ingest-2"])
+    assert once.share_group == old.share_group  # still a member of the same group
+    d.revoke("ingest-2")
+    again = d.session_login("ingest-2")  # revoked: active again until the next revoke
+    assert check_password(again.password, _hashes(d)["ingest-2"])
+    assert d.active("ingest-2") is not None
+    gw = d.provision_gateway("plant-1", "gw-1")
+    assert d.session_login("gw-1").password != gw.password
+    assert d.active("gw-1") == Identity("gw-1", Role.GATEWAY, _hashes(d)["gw-1"], "plant-1")
+    with pytest.raises(DeviceError, match="never provisioned"):
+        d.session_login("gw-unknown")

@@ -4,7 +4,9 @@ Topic ``ct/v1/{site}/alerts`` (``unassigned`` when the alert has no site). paho'
 network thread keeps the connection and reconnects; a send waits for the PUBACK. The
 notifier logs in with its own account, which may publish on these topics and nothing
 else (docs/mqtt.md); the broker's refusal (MQTT 5 PUBACK reason) fails the
-delivery, which is retried and shows in the delivery log.
+delivery, which is retried and shows in the delivery log. The project's broker uses the
+account name as the client id whatever ``client_id`` says, so each notifier process
+needs an account of its own (``coldtrace devices service notifier --name notifier-2``).
 """
 
 from __future__ import annotations
