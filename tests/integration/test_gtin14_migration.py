@@ -103,7 +103,7 @@ def tag(conn: psycopg.Connection[Any], lot_id: int, gtin: str, serial: str) -> i
 
 
 def gtins(conn: psycopg.Connection[Any]) -> dict[int, str]:
-    return {i: g for i, g in conn.execute("SELECT id, gtin FROM erp.items").fetchall()}
+    return dict(conn.execute("SELECT id, gtin FROM erp.items").fetchall())
 
 
 def test_two_forms_with_the_same_master_data_become_one_item(old_db: str) -> None:
@@ -157,7 +157,7 @@ def test_two_forms_with_the_same_master_data_become_one_item(old_db: str) -> Non
         assert deleted[0].reason is not None
         assert f"merged into item {graft13}" in deleted[0].reason
         moved = entries_for(conn, table="erp.lots", key={"id": lots["L2"]})
-        assert [(e.action, e.actor) for e in moved][0] == ("UPDATE", ACTOR)
+        assert (moved[0].action, moved[0].actor) == ("UPDATE", ACTOR)
         assert moved[0].old_values is not None
         assert moved[0].new_values is not None
         assert (moved[0].old_values["item_id"], moved[0].new_values["item_id"]) == (

@@ -133,8 +133,10 @@ def _bad_lot_tags(bind: Any) -> list[str]:
 
 def _report(refused: list[tuple[str, list[tuple[Any, ...]], list[str]]], tags: list[str]) -> str:
     lines = [
-        "migration 0021 (GTIN-14) changed nothing: some GTINs cannot be stored as GTIN-14 "
-        "without a decision only a person can make."
+        (
+            "migration 0021 (GTIN-14) changed nothing: some GTINs cannot be stored as GTIN-14 "
+            "without a decision only a person can make."
+        )
     ]
     for gtin14, items, why in refused:
         named = " and ".join(f"item {row[0]} {row[2]!r} (GTIN {row[1]})" for row in items)
