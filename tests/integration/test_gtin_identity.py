@@ -8,6 +8,7 @@ form whatever path writes, and every form finds the one lot.
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -20,6 +21,7 @@ from erp_core.stock import lots, master
 from erp_core.stock.edge_movements import EdgeEvent, lot_for
 from erp_core.stock.errors import DuplicateGtinError, InvalidGtinError
 from erp_core.stock.models import ItemIn, LotIn
+from telemetry.gtin import is_gtin14, with_check_digit
 from tests.integration.stock_fixtures import NOW, StockApi, api_for, item, lot, site_with
 
 GRAFT_13, GRAFT_14 = "4006381333931", "04006381333931"
@@ -164,3 +166,31 @@ def test_a_tag_registered_under_any_form_is_found_by_the_read(api: StockApi, db_
         for read in (GRAFT_14, GRAFT_13):  # an SGTIN gives the GTIN-14; a reader may not
             event = EdgeEvent("rfid", 1, NOW, "door", True, None, read, None, None, "7")
             assert lot_for(conn, event) == lot_id
+
+
+def test_the_database_check_is_the_python_rule(db_url: str) -> None:
+    """The SQL check digit (erp.gtin_valid) and CHECK agree with telemetry.gtin on every value."""
+    rnd = random.Random(10)
+    candidates = {GRAFT_14, "00000096385074", "00036000291452", "0400638133393１", "4006381333931"}
+    for _ in range(400):
+        length = rnd.choice([8, 12, 13, 14, 14, 14, 15])
+        candidates.add("".join(rnd.choice("0123456789") for _ in range(length)))
+    for _ in range(100):  # valid GTIN-14s, so both outcomes are well represented
+        candidates.add(with_check_digit("".join(rnd.choice("0123456789") for _ in range(13))))
+    stored = []
+    with psycopg.connect(db_url) as conn:
+        set_actor(conn, user="admin")
+        for gtin in sorted(candidates):
+            try:
+                with conn.transaction():
+                    conn.execute(
+                        "INSERT INTO erp.items (gtin, name, range_low, range_high)"
+                        " VALUES (%s, 'x', 2, 8)",
+                        (gtin,),
+                    )
+                stored.append(gtin)
+            except psycopg.errors.CheckViolation:
+                assert not is_gtin14(gtin), gtin
+            else:
+                assert is_gtin14(gtin), gtin
+    assert 100 <= len(stored) < len(candidates) - 100
