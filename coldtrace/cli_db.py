@@ -21,6 +21,8 @@ def db_upgrade(
     revision: Annotated[str, typer.Argument(help="Target revision.")] = "head",
 ) -> None:
     """Migrate as the owner (COLDTRACE_DATABASE_OWNER_URL), then apply the declared privileges."""
+    from alembic.util import CommandError
+
     from coldtrace.db import migrate
     from coldtrace.db.roles import DatabaseRoles, RolesError
     from coldtrace.db.settings import DatabaseSettings
@@ -30,6 +32,9 @@ def db_upgrade(
         missing = migrate.upgrade(
             db.owner_url, revision=revision, roles=DatabaseRoles(db.app_role, db.reader_role)
         )
+    except CommandError as err:  # a migration that refuses the data it found, and says why
+        console.print(str(err), style="red", markup=False, highlight=False)
+        raise typer.Exit(1) from err
     except RolesError as err:
         console.print(f"[red]migrated, but the privileges were not applied: {err}[/red]")
         raise typer.Exit(1) from err

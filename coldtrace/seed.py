@@ -31,6 +31,7 @@ from erp_core.stock.edge_movements import register_tag
 from erp_core.stock.models import AssignmentIn, ItemIn, LocationIn, LotIn, ReaderIn
 from telemetry.epc import decode_epc, encode_sscc96
 from telemetry.gs1 import encode_gs1
+from telemetry.gtin import check_digit, to_gtin14
 
 DEMO_PASSWORD = "ColdTrace-demo-2026!"  # noqa: S105 - demo only; printed by `coldtrace demo`
 USERS = (
@@ -40,7 +41,7 @@ USERS = (
     ("wh", "Walter Warehouse", Role.WAREHOUSE),
 )
 PROFILE = "nmpa-md-cold-chain-2-8"
-GTIN = "04006381333931"
+GTIN = to_gtin14("4006381333931")  # the EAN-13 on the box, kept as GTIN-14 like every GTIN
 PALLET_COMPANY, PALLET_REF = "0614141", "1234567890"  # SSCC-96 of the shipped pallet
 FRIDGE_SCANNERS = ("scan-f1", "scan-f2", "scan-f3")
 DOCK_SCANNER, TRUCK_PORTAL = "scan-dock", "rfid-truck"
@@ -207,7 +208,8 @@ def goods_in_script(lots_: DemoLots) -> list[dict[str, object]]:
     starts with readings. The damaged label (wrong GTIN check digit) shows as a failed
     scan that moved nothing.
     """
-    damaged = _label(lots_, lots_.numbers[0]).replace(GTIN, GTIN[:-1] + "0")
+    wrong = GTIN[:-1] + str((check_digit(GTIN[:-1]) + 5) % 10)
+    damaged = _label(lots_, lots_.numbers[0]).replace(GTIN, wrong)
     scans: list[dict[str, object]] = [
         {"device": scanner, "scan": _label(lots_, number)}
         for scanner, number in zip(FRIDGE_SCANNERS, lots_.numbers, strict=True)

@@ -15,7 +15,8 @@ import datetime as dt
 import random
 
 from firmware_sim.lines import LineServer
-from telemetry.gs1 import GS, encode_gs1, gs1_check_digit
+from telemetry.gs1 import GS, encode_gs1
+from telemetry.gtin import with_check_digit
 from telemetry.hibc import encode_concatenated, encode_primary
 from telemetry.nmpa_udi import encode_ma
 
@@ -48,11 +49,10 @@ def goods_in_labels(rng: random.Random, n: int, *, today: dt.date) -> list[str]:
         lot = f"L{rng.randint(1000, 9999)}"
         kind = i % 4
         if kind == 0:
-            body = f"0{rng.randint(10**11, 10**12 - 1)}"
-            gtin = "0" + body + str(gs1_check_digit("0" + body))
-            text = encode_gs1(gtin=gtin[-14:], lot=lot, expiry=f"{expiry:%y%m%d}", serial=str(i))
+            gtin = with_check_digit(f"0{rng.randint(10**11, 10**12 - 1)}")
+            text = encode_gs1(gtin=gtin, lot=lot, expiry=f"{expiry:%y%m%d}", serial=str(i))
         elif kind == 1:
-            gtin = "0761234500001" + str(gs1_check_digit("0761234500001"))
+            gtin = with_check_digit("0761234500001")
             text = "]C1" + f"01{gtin}17{expiry:%y%m%d}10{lot}" + GS + f"21S{i}"
         elif kind == 2:
             text = (

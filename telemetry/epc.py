@@ -15,7 +15,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from telemetry.gs1 import gs1_check_digit
+from telemetry.gtin import with_check_digit
 
 SGTIN96_HEADER = 0x30
 SSCC96_HEADER = 0x31
@@ -92,14 +92,14 @@ def decode_epc(hex_text: str) -> Epc:
         company, item = _split((value >> 38) & ((1 << 44) - 1), 44, partition, 13)
         serial = value & ((1 << 38) - 1)
         digits = item[0] + company + item[1:]
-        gtin = digits + str(gs1_check_digit(digits))
+        gtin = with_check_digit(digits)
         uri = f"urn:epc:id:sgtin:{company}.{item}.{serial}"
         return Epc(text, "sgtin-96", uri, filt, gtin=gtin, serial=str(serial))
     if value & 0xFFFFFF:
         raise EpcError("SSCC-96 reserved bits (the last 24) are not zero")
     company, ref = _split((value >> 24) & ((1 << 58) - 1), 58, partition, 17)
     digits = ref[0] + company + ref[1:]
-    sscc = digits + str(gs1_check_digit(digits))
+    sscc = with_check_digit(digits)
     return Epc(text, "sscc-96", f"urn:epc:id:sscc:{company}.{ref}", filt, sscc=sscc)
 
 

@@ -4,7 +4,9 @@ Parsing the AI grammar (fixed and variable lengths, FNC1 as ASCII GS, symbology
 identifiers ``]C1``/``]d2``, the DD=00 "last day of the month" rule of AI 17, check
 digits) is left to biip, a maintained pure-Python library; this module only maps its
 result onto `Label` and turns every biip complaint into a `BarcodeError`. The encoder
-exists for round-trip tests and for the simulated scanner. No I/O.
+exists for round-trip tests and for the simulated scanner. No I/O. The GS1 check digit
+and the GTIN-14 form belong to `telemetry.gtin` (which needs no biip); a `Label`'s GTIN is
+always the 14-digit form, as AI (01) carries it.
 """
 
 from __future__ import annotations
@@ -17,12 +19,6 @@ from biip.gs1_element_strings import GS1ElementString
 from telemetry.udi import BarcodeError, Label, Scheme, check_length
 
 GS = "\x1d"  # FNC1 in the data stream, as scanners transmit it
-
-
-def gs1_check_digit(digits: str) -> int:
-    """Return the GS1 mod-10 check digit for ``digits`` (weights 3,1,… from the right)."""
-    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(digits)))
-    return (10 - total % 10) % 10
 
 
 def _value(strings: dict[str, GS1ElementString], ai: str) -> str | None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from erp_core.stock.gtin import is_valid_gtin
+from telemetry.gtin import to_gtin14
 
 
 class LotTagIn(BaseModel):
@@ -17,17 +17,22 @@ class LotTagIn(BaseModel):
 
     lot_id: int
     sscc: str | None = Field(default=None, pattern=r"^[0-9]{18}$", description="18 digits")
-    gtin: str | None = Field(default=None, description="GTIN-14 of the tagged case")
+    gtin: str | None = Field(
+        default=None,
+        description="GTIN of the tagged case (8, 12, 13 or 14 digits; kept as GTIN-14)",
+    )
     serial: str | None = Field(default=None, min_length=1, max_length=20)
+
+    @field_validator("gtin")
+    @classmethod
+    def _gtin14(cls, gtin: str | None) -> str | None:
+        return None if gtin is None else to_gtin14(gtin)  # GtinError is a ValueError: 422
 
     @model_validator(mode="after")
     def _one_key(self) -> Self:
         case = self.gtin is not None and self.serial is not None
         if (self.sscc is not None) == case or (self.gtin is None) != (self.serial is None):
             msg = "give either sscc, or gtin and serial"
-            raise ValueError(msg)
-        if self.gtin is not None and (len(self.gtin) != 14 or not is_valid_gtin(self.gtin)):
-            msg = f"gtin {self.gtin!r} is not a GTIN-14 with a valid check digit"
             raise ValueError(msg)
         return self
 

@@ -16,6 +16,11 @@ What names the lot:
 
 A failed scan (bad check digit, malformed label) is ``ignored``: it is already stored
 with its reason in ``telemetry.scans``.
+
+Scans and tag reads keep the GTIN as it was read (a record of the observation); it is
+brought to its GTIN-14 form (``master.gtin14``) before it is looked up, so any form a
+reader reports finds the one item. A GTIN that is no valid GTIN fails the event with
+the reason.
 """
 
 from __future__ import annotations
@@ -32,7 +37,7 @@ from erp_core.audit.service import set_actor
 from erp_core.errors import ErpError, NotFoundError
 from erp_core.stock import lots, movements
 from erp_core.stock.edge_models import EdgeOutcome, LotTag, LotTagIn
-from erp_core.stock.master import translate_db_errors
+from erp_core.stock.master import gtin14, translate_db_errors
 
 Conn = psycopg.Connection[Any]
 Source = Literal["scan", "rfid"]
@@ -105,8 +110,8 @@ def lot_for(conn: Conn, event: EdgeEvent) -> int:
         return int(row[0])
     if event.gtin is not None and event.serial is not None:
         row = conn.execute(
-            "SELECT lot_id FROM erp.lot_tags WHERE gtin = lpad(%s, 14, '0') AND serial = %s",
-            (event.gtin, event.serial),
+            "SELECT lot_id FROM erp.lot_tags WHERE gtin = %s AND serial = %s",
+            (gtin14(event.gtin), event.serial),
         ).fetchone()
         if row is None:
             msg = f"GTIN {event.gtin} serial {event.serial} is not registered to a lot"

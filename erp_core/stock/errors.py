@@ -13,8 +13,8 @@ from erp_core.errors import ErpError, InvalidArgumentError
 class InvalidGtinError(InvalidArgumentError):
     """A GTIN that is not 8, 12, 13 or 14 digits with a correct GS1 check digit."""
 
-    def __init__(self, gtin: str) -> None:
-        super().__init__("gtin", gtin, "not a GTIN-8/12/13/14 with a valid check digit")
+    def __init__(self, gtin: str, reason: str) -> None:
+        super().__init__("gtin", gtin, f"not a GTIN-8/12/13/14 with a valid check digit: {reason}")
 
 
 class StockConflictError(ErpError):
@@ -54,6 +54,21 @@ class DuplicateError(StockConflictError):
         super().__init__(f"{kind} {key} already exists")
         self.kind = kind
         self.key = key
+
+
+class DuplicateGtinError(StockConflictError):
+    """A new item whose GTIN, in any of its forms, is already an item's (one product, one item)."""
+
+    code = "duplicate"
+
+    def __init__(self, gtin: str, stored: str, item_id: int, name: str) -> None:
+        other_form = f" ({gtin} is another form of the GTIN-14 {stored})" if gtin != stored else ""
+        super().__init__(
+            f"item {item_id} ({name!r}) already has GTIN {stored}{other_form}: one product is "
+            "one item; use that item, or correct the GTIN"
+        )
+        self.gtin = stored
+        self.item_id = item_id
 
 
 class InsufficientStockError(StockConflictError):

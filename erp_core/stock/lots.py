@@ -14,7 +14,7 @@ from psycopg.rows import class_row
 
 from erp_core.errors import InvalidArgumentError, NotFoundError
 from erp_core.stock.errors import StatusTransitionError
-from erp_core.stock.master import active_item, translate_db_errors
+from erp_core.stock.master import active_item, gtin14, translate_db_errors
 from erp_core.stock.models import Lot, LotIn
 from erp_core.stock.status import may_change
 
@@ -63,16 +63,16 @@ def get_lot(conn: Conn, *, lot_id: int) -> Lot:
 def find_lot(conn: Conn, *, gtin: str, lot_number: str) -> Lot:
     """The lot with this GTIN and lot number (what a GS1 barcode carries).
 
-    GTIN-8/12/13 and GTIN-14 forms of one GTIN match (GS1 pads them with leading zeros).
+    Any form of the GTIN (8, 12, 13 or 14 digits) finds it: the GTIN is brought to its
+    stored GTIN-14 form first (InvalidGtinError if it is none), and a GTIN-14 is one
+    item's (unique), so at most one lot matches.
     """
+    stored = gtin14(gtin)
     with conn.cursor(row_factory=class_row(Lot)) as cur:
-        cur.execute(
-            _LOT + " WHERE lpad(i.gtin, 14, '0') = lpad(%s, 14, '0') AND l.lot_number = %s",
-            (gtin, lot_number),
-        )
+        cur.execute(_LOT + " WHERE i.gtin = %s AND l.lot_number = %s", (stored, lot_number))
         row = cur.fetchone()
     if row is None:
-        raise NotFoundError("lot", f"{gtin}/{lot_number}")
+        raise NotFoundError("lot", f"{stored}/{lot_number}")
     return row
 
 

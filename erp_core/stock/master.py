@@ -21,11 +21,11 @@ from psycopg.rows import class_row
 from erp_core.errors import InvalidArgumentError, NotFoundError
 from erp_core.stock.errors import (
     DuplicateError,
+    DuplicateGtinError,
     InvalidGtinError,
     OverlappingAssignmentError,
     RetiredError,
 )
-from erp_core.stock.gtin import is_valid_gtin
 from erp_core.stock.models import (
     Assignment,
     AssignmentIn,
@@ -36,6 +36,7 @@ from erp_core.stock.models import (
     Reader,
     ReaderIn,
 )
+from telemetry.gtin import GtinError, to_gtin14
 
 Conn = psycopg.Connection[Any]
 
@@ -63,21 +64,41 @@ def translate_db_errors(kind: str, key: object) -> Iterator[None]:
         raise InvalidArgumentError(kind, key, err.diag.message_primary or str(err)) from err
 
 
+def gtin14(gtin: str) -> str:
+    """The stored form (GTIN-14) of a GTIN-8/12/13/14; InvalidGtinError saying why if none."""
+    try:
+        return to_gtin14(gtin)
+    except GtinError as err:
+        raise InvalidGtinError(gtin, err.reason) from None
+
+
 def create_item(conn: Conn, *, item: ItemIn) -> Item:
-    """Store a new item; InvalidGtinError for a bad GTIN, DuplicateError for a known one."""
-    if not is_valid_gtin(item.gtin):
-        raise InvalidGtinError(item.gtin)
+    """Store a new item under its GTIN-14.
+
+    InvalidGtinError for a bad GTIN; DuplicateGtinError, naming the item, when any form of
+    the GTIN is already an item's. The unique constraint on the GTIN-14 decides (ON
+    CONFLICT waits for a racing insert of another form and then skips), so two requests
+    with two forms of one GTIN cannot both make an item.
+    """
+    stored = gtin14(item.gtin)
     if item.range_low >= item.range_high:
         raise InvalidArgumentError("range_low", item.range_low, "must be below range_high")
-    fields = item.model_dump()
-    with translate_db_errors("item", item.gtin), conn.cursor(row_factory=class_row(Item)) as cur:
+    fields = item.model_dump() | {"gtin": stored}
+    with translate_db_errors("item", stored), conn.cursor(row_factory=class_row(Item)) as cur:
         cur.execute(
             f"INSERT INTO erp.items ({', '.join(fields)}) "  # noqa: S608 - names from the model
-            f"VALUES ({', '.join('%(' + k + ')s' for k in fields)}) RETURNING {_ITEM_COLS}",
+            f"VALUES ({', '.join('%(' + k + ')s' for k in fields)}) "
+            f"ON CONFLICT (gtin) DO NOTHING RETURNING {_ITEM_COLS}",
             fields,
         )
         row = cur.fetchone()
-    assert row is not None
+    if row is None:
+        holder = conn.execute(
+            "SELECT id, name FROM erp.items WHERE gtin = %s", (stored,)
+        ).fetchone()
+        if holder is None:  # the holder went between the two statements
+            raise DuplicateError("item", stored)
+        raise DuplicateGtinError(item.gtin, stored, holder[0], holder[1])
     return row
 
 

@@ -22,7 +22,9 @@ class _Frozen(BaseModel):
 class ItemIn(_Frozen):
     """A product with its storage condition."""
 
-    gtin: str = Field(description="GTIN-8/12/13/14 with a valid GS1 check digit")
+    gtin: str = Field(
+        description="GTIN-8/12/13/14 with a valid GS1 check digit; stored and shown as GTIN-14"
+    )
     name: str = Field(min_length=1)
     range_low: float = Field(description="Lowest allowed storage temperature, °C")
     range_high: float = Field(description="Highest allowed storage temperature, °C")

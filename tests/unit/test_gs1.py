@@ -8,14 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telemetry.gs1 import GS, encode_gs1, gs1_check_digit, parse_gs1
+from telemetry.gs1 import GS, encode_gs1, parse_gs1
+from telemetry.gtin import with_check_digit
 from telemetry.udi import BarcodeError, Scheme, decode_label
-
-
-def test_check_digit_of_the_gs1_general_specifications_example() -> None:
-    # GS1 General Specifications, check digit example: GTIN-13 629104150021 -> 3
-    # (weights 1,3 from the left: 6+6+9+3+0+12+1+15+0+0+2+3 = 57 -> 3)
-    assert gs1_check_digit("629104150021") == 3
 
 
 def test_gs1_128_with_fnc1_separator_and_dd00_expiry() -> None:
@@ -57,9 +52,7 @@ def test_bad_labels_are_rejected_with_a_reason(data: str, reason: str) -> None:
 
 
 def _gtin() -> st.SearchStrategy[str]:
-    return st.text("0123456789", min_size=13, max_size=13).map(
-        lambda d: d + str(gs1_check_digit(d))
-    )
+    return st.text("0123456789", min_size=13, max_size=13).map(with_check_digit)
 
 
 @given(
