@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import statistics
 import sys
 import threading
@@ -45,7 +46,9 @@ from pydantic import SecretStr  # noqa: E402
 
 from coldtrace.db import migrate  # noqa: E402
 from erp_core.app import create_app  # noqa: E402
+from erp_core.audit import keys  # noqa: E402
 from erp_core.audit.service import set_actor  # noqa: E402
+from erp_core.audit.settings import RecordConfig  # noqa: E402
 from erp_core.auth import service as auth_service  # noqa: E402
 from erp_core.auth import tokens  # noqa: E402
 from erp_core.auth.models import Role  # noqa: E402
@@ -116,7 +119,7 @@ def build(dbname: str, rows: int) -> tuple[int, float]:
             conn,
             username="viewer",
             full_name="Bench Viewer",
-            password="Cold-Chain-Bench-4711!",
+            password="Frost-Lantern-Quay-4711!",
             roles=[Role.OPERATOR],
             now=NOW,
         )
@@ -226,7 +229,9 @@ def measure(
     headers = {"Authorization": f"Bearer {token}"}
     path = f"/api/lots/{lot_id}/history?max_points={max_points}"
     timings = []
-    with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+    # A history read signs nothing, but the app starts only with a record key.
+    records = RecordConfig(keys.parse(f"bench-1 {secrets.token_hex(32)}", source="bench"), None)
+    with TestClient(create_app(settings, clock=lambda: NOW, records=records)) as client:
         for i in range(requests + warmup):
             t0 = time.perf_counter()
             r = client.get(path, headers=headers)

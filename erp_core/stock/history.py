@@ -1,9 +1,14 @@
 """A lot's temperature history, read through the one SQL definition (``erp.lot_readings``).
 
-The chart series is downsampled in SQL (``date_bin`` buckets, every sensor merged, each
-bucket's min and max kept); the statistics are computed in Python by the pure
-``exposure`` over all readings of the lot's life, so no statistic comes from a
-downsampled series.
+``erp.lot_readings`` (migration 0022) is the lot's readings *and* the value it arrived
+into at each segment's start (``erp.lot_lead_ins``); Grafana and reports read the same
+function, so their figures and the API's cannot disagree. The chart series is
+downsampled in SQL (``date_bin`` buckets, every sensor merged, each bucket's min and max
+kept), a held value counting at its segment's start; the statistics are computed in
+Python by the pure ``exposure`` over all readings of the lot's life, so no statistic
+comes from a downsampled series. The fast path (``use_rollup``) sums clean hours and
+days ahead and reads the rest raw; it takes its held values from ``erp.lot_lead_ins``
+and is tested equal to reading every row of ``erp.lot_readings``.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from coldchain.tor import Span, from_micros
+from coldchain.tor import Floats, Micros, Span, from_micros
 from erp_core.monitoring.buckets import BucketPlan, plan_buckets
 from erp_core.stock import lead_in, rollup, rollup_refresh
 from erp_core.stock.columns import fetch_columns
@@ -40,14 +45,15 @@ DEFAULT_MIN_GAP = timedelta(minutes=5)
 _BUCKETS = """
 SELECT date_bin(%(width)s, time, %(origin)s) AS bucket, count(*), min(value), max(value),
        avg(value), array_agg(DISTINCT sensor_id ORDER BY sensor_id)
-  FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s)
+  FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s, %(max_hold)s)
  GROUP BY bucket
  ORDER BY bucket
 """
 
+# Every row: the segment readings (held 0) and the held values at arrival (held 1).
 _READINGS = """
-SELECT sensor_id, segment_start, segment_end, time, value
-  FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s)
+SELECT sensor_id, segment_start, segment_end, time, value, held::int4, held_until
+  FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s, %(max_hold)s)
 """
 
 # Excursion episodes (migration 0002) of the lot's sensors, overlapping their segments.
@@ -106,7 +112,7 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
     # readings table trigger JIT compilation, which alone takes seconds: off, for this
     # transaction only.
     conn.execute("SET LOCAL jit = off")
-    params = {"lot": lot_id, "start": life.start, "end": life.end}
+    params = {"lot": lot_id, "start": life.start, "end": life.end, "max_hold": max_hold}
     plan = plan_buckets(start=life.start, end=life.end, max_points=max_points)
     buckets: list[HistoryBucket] | None = None
     segments = _segments(conn, params)
@@ -123,11 +129,14 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
             origin=plan.origin,
         )
         raw = rollup.read_runs(conn, runs=runs)
+        held = lead_in.lead_ins(
+            conn, lot_id=lot_id, start=life.start, end=life.end, max_hold=max_hold
+        )
         if whole_hours:
-            buckets = _buckets_from_rollup(plan, rows)
+            buckets = _buckets_from_rollup(plan, rows, held)
     else:
         blocks = []
-        raw = _segment_readings(conn, params)
+        raw, held = _lot_readings(conn, params)
     if buckets is None:
         buckets = _buckets_from_sql(conn, plan, params)
     stats = exposure(
@@ -138,7 +147,7 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
         max_hold=max_hold,
         min_gap=min_gap,
         blocks=blocks,
-        lead_ins=lead_in.lead_ins(conn, segments=segments, max_hold=max_hold),
+        lead_ins=held,
     )
     excursions = _excursions(conn, params)
     return LotHistory(
@@ -175,10 +184,29 @@ def _buckets_from_sql(conn: Conn, plan: BucketPlan, params: dict[str, Any]) -> l
     return buckets
 
 
-def _buckets_from_rollup(plan: BucketPlan, rows: list[rollup.BucketRow]) -> list[HistoryBucket]:
-    """Chart buckets of whole hours: rollup rows where they are exact, raw readings elsewhere."""
+def _buckets_from_rollup(
+    plan: BucketPlan, rows: list[rollup.BucketRow], held: list[SegmentReadings]
+) -> list[HistoryBucket]:
+    """Chart buckets of whole hours: rollup rows where exact, raw readings elsewhere.
+
+    Each held value at arrival goes into the bucket of its segment's start, as in SQL.
+    """
+    merged = {
+        key: (n, low, high, total, set(sensors)) for key, n, low, high, total, sensors in rows
+    }
+    for piece in held:
+        key = plan.origin + (piece.span.start - plan.origin) // plan.width * plan.width
+        value = float(piece.values[0])
+        n, low, high, total, sensors = merged.get(key, (0, value, value, 0.0, set()))
+        merged[key] = (
+            n + 1,
+            min(low, value),
+            max(high, value),
+            total + value,
+            sensors | {piece.sensor_id},
+        )
     buckets = []
-    for key, n, low, high, total, sensors in rows:
+    for key, (n, low, high, total, sensors) in sorted(merged.items()):
         start, end = plan.bounds(key)
         buckets.append(
             HistoryBucket(
@@ -188,7 +216,7 @@ def _buckets_from_rollup(plan: BucketPlan, rows: list[rollup.BucketRow]) -> list
                 min=low,
                 max=high,
                 mean=total / n,
-                sensor_ids=sensors,
+                sensor_ids=sorted(sensors),
             )
         )
     return buckets
@@ -203,10 +231,36 @@ def _segments(conn: Conn, params: dict[str, Any]) -> list[SensorSegment]:
     return [SensorSegment(sensor_id=a, location_id=b, start=c, end=d) for a, b, c, d in rows]
 
 
-def _segment_readings(conn: Conn, params: dict[str, Any]) -> list[SegmentReadings]:
-    sensor, seg_start, seg_end, times, values = fetch_columns(
-        conn, _READINGS, params, ("int4", "timestamptz", "timestamptz", "timestamptz", "float8")
+def _lot_readings(
+    conn: Conn, params: dict[str, Any]
+) -> tuple[list[SegmentReadings], list[SegmentReadings]]:
+    """Every row of ``erp.lot_readings``: the segments' readings and the held values."""
+    sensor, seg_start, seg_end, times, values, held, until = fetch_columns(
+        conn,
+        _READINGS,
+        params,
+        ("int4", "timestamptz", "timestamptz", "timestamptz", "float8", "int4", "timestamptz"),
     )
+    arrival = held == 1
+    lead_ins = lead_in.pieces(
+        (int(s), from_micros(int(t)), from_micros(int(u)), float(v))
+        for s, t, u, v in zip(
+            sensor[arrival].tolist(),
+            times[arrival].tolist(),
+            until[arrival].tolist(),
+            values[arrival].tolist(),
+            strict=True,
+        )
+    )
+    kept = ~arrival
+    readings = _segments_of(sensor[kept], seg_start[kept], seg_end[kept], times[kept], values[kept])
+    return readings, lead_ins
+
+
+def _segments_of(
+    sensor: Micros, seg_start: Micros, seg_end: Micros, times: Micros, values: Floats
+) -> list[SegmentReadings]:
+    """Readings grouped by (sensor, segment), each group in time order."""
     if not times.size:
         return []
     order = np.lexsort((times, seg_end, seg_start, sensor))  # by segment, then time
