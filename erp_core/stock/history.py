@@ -6,9 +6,10 @@ function, so their figures and the API's cannot disagree. The chart series is
 downsampled in SQL (``date_bin`` buckets, every sensor merged, each bucket's min and max
 kept), a held value counting at its segment's start; the statistics are computed in
 Python by the pure ``exposure`` over all readings of the lot's life, so no statistic
-comes from a downsampled series. The fast path (``use_rollup``) sums clean hours and
-days ahead and reads the rest raw; it takes its held values from ``erp.lot_lead_ins``
-and is tested equal to reading every row of ``erp.lot_readings``.
+comes from a downsampled series. Both paths take the held values from
+``erp.lot_lead_ins`` (the held rows of ``erp.lot_readings``); the raw path reads the
+other rows, the fast path (``use_rollup``) sums clean hours and days ahead and reads
+the rest raw, and is tested equal to the raw path.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from coldchain.tor import Floats, Micros, Span, from_micros
+from coldchain.tor import Span, from_micros
 from erp_core.monitoring.buckets import BucketPlan, plan_buckets
 from erp_core.stock import lead_in, rollup, rollup_refresh
 from erp_core.stock.columns import fetch_columns
@@ -50,10 +51,13 @@ SELECT date_bin(%(width)s, time, %(origin)s) AS bucket, count(*), min(value), ma
  ORDER BY bucket
 """
 
-# Every row: the segment readings (held 0) and the held values at arrival (held 1).
+# The segment readings; the held values at arrival, the other rows of erp.lot_readings,
+# are erp.lot_lead_ins (``lead_in``). Read apart, so neither computes held_until for the
+# readings (a window over every reading, which ``exposure`` does itself in numpy).
 _READINGS = """
-SELECT sensor_id, segment_start, segment_end, time, value, held::int4, held_until
+SELECT sensor_id, segment_start, segment_end, time, value
   FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s, %(max_hold)s)
+ WHERE NOT held
 """
 
 # Excursion episodes (migration 0002) of the lot's sensors, overlapping their segments.
@@ -114,13 +118,13 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
     conn.execute("SET LOCAL jit = off")
     params = {"lot": lot_id, "start": life.start, "end": life.end, "max_hold": max_hold}
     plan = plan_buckets(start=life.start, end=life.end, max_points=max_points)
-    buckets: list[HistoryBucket] | None = None
     segments = _segments(conn, params)
+    # Whole-hour buckets come from the rollup; narrower ones (short lives) from SQL.
+    whole_hours = use_rollup and plan.width % rollup.HOUR == timedelta(0)
     if use_rollup:
         segs = [rollup.Segment(s.sensor_id, s.start, s.end) for s in segments]
         rollup_refresh.refresh(conn, sensor_ids=[s.sensor_id for s in segs])
         limits = rollup.Limits(low=item.range_low, high=item.range_high, max_hold=max_hold)
-        whole_hours = plan.width % rollup.HOUR == timedelta(0)
         blocks, runs, rows = rollup.split(
             conn,
             segments=segs,
@@ -129,16 +133,15 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
             origin=plan.origin,
         )
         raw = rollup.read_runs(conn, runs=runs)
-        held = lead_in.lead_ins(
-            conn, lot_id=lot_id, start=life.start, end=life.end, max_hold=max_hold
-        )
-        if whole_hours:
-            buckets = _buckets_from_rollup(plan, rows, held)
     else:
-        blocks = []
-        raw, held = _lot_readings(conn, params)
-    if buckets is None:
-        buckets = _buckets_from_sql(conn, plan, params)
+        blocks, rows = [], []
+        raw = _segment_readings(conn, params)
+    held = lead_in.lead_ins(conn, lot_id=lot_id, start=life.start, end=life.end, max_hold=max_hold)
+    buckets = (
+        _buckets_from_rollup(plan, rows, held)
+        if whole_hours
+        else _buckets_from_sql(conn, plan, params)
+    )
     stats = exposure(
         raw,
         life=life,
@@ -231,36 +234,11 @@ def _segments(conn: Conn, params: dict[str, Any]) -> list[SensorSegment]:
     return [SensorSegment(sensor_id=a, location_id=b, start=c, end=d) for a, b, c, d in rows]
 
 
-def _lot_readings(
-    conn: Conn, params: dict[str, Any]
-) -> tuple[list[SegmentReadings], list[SegmentReadings]]:
-    """Every row of ``erp.lot_readings``: the segments' readings and the held values."""
-    sensor, seg_start, seg_end, times, values, held, until = fetch_columns(
-        conn,
-        _READINGS,
-        params,
-        ("int4", "timestamptz", "timestamptz", "timestamptz", "float8", "int4", "timestamptz"),
+def _segment_readings(conn: Conn, params: dict[str, Any]) -> list[SegmentReadings]:
+    """The segment readings of ``erp.lot_readings``, per (sensor, segment) in time order."""
+    sensor, seg_start, seg_end, times, values = fetch_columns(
+        conn, _READINGS, params, ("int4", "timestamptz", "timestamptz", "timestamptz", "float8")
     )
-    arrival = held == 1
-    lead_ins = lead_in.pieces(
-        (int(s), from_micros(int(t)), from_micros(int(u)), float(v))
-        for s, t, u, v in zip(
-            sensor[arrival].tolist(),
-            times[arrival].tolist(),
-            until[arrival].tolist(),
-            values[arrival].tolist(),
-            strict=True,
-        )
-    )
-    kept = ~arrival
-    readings = _segments_of(sensor[kept], seg_start[kept], seg_end[kept], times[kept], values[kept])
-    return readings, lead_ins
-
-
-def _segments_of(
-    sensor: Micros, seg_start: Micros, seg_end: Micros, times: Micros, values: Floats
-) -> list[SegmentReadings]:
-    """Readings grouped by (sensor, segment), each group in time order."""
     if not times.size:
         return []
     order = np.lexsort((times, seg_end, seg_start, sensor))  # by segment, then time
