@@ -30,6 +30,7 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 
+from erp_core.release.service import gather_evidence
 from erp_core.stock import history
 from tests.integration.stock_fixtures import (
     NOW,
@@ -136,6 +137,17 @@ def seconds(spans: list[tuple[datetime, datetime]]) -> float:
     return sum((b - a).total_seconds() for a, b in spans)
 
 
+def figures(rows: list[tuple]) -> tuple[float, float, list[tuple[datetime, datetime]], float]:
+    """From (sensor, time, value, held, read_at, held_until) rows, as a report would: the
+    mean and MKT weighted by held time, the out-of-range spans and the covered seconds."""
+    weights = [((r[5] - r[1]).total_seconds(), r[2]) for r in rows]
+    total = sum(w for w, _ in weights)
+    mean = sum(w * v for w, v in weights) / total
+    mkt = A / -math.log(sum(w * math.exp(-A / (v + 273.15)) for w, v in weights) / total)
+    out = union([(r[1], r[5]) for r in rows if not LOW <= r[2] <= HIGH])
+    return mean, mkt - 273.15, out, seconds(union([(r[1], r[5]) for r in rows]))
+
+
 def assert_buckets_hold_every_row(buckets: list[dict], rows: list[tuple]) -> None:
     """Each bucket is exactly the view's rows whose time falls in it; no row is left out."""
     placed = 0
@@ -190,24 +202,20 @@ def test_the_lot_readings_view_and_the_history_api_agree_on_every_reading(
         assert stats["readings"] == len(taken)
         assert stats["min"] == min(r[2] for r in rows)
         assert stats["max"] == max(r[2] for r in rows) == 9.5  # held at arrival, out of range
-        weights = [((r[5] - r[1]).total_seconds(), r[2]) for r in rows]
-        total = sum(w for w, _ in weights)
-        assert stats["mean"] == pytest.approx(sum(w * v for w, v in weights) / total)
-        mkt = A / -math.log(sum(w * math.exp(-A / (v + 273.15)) for w, v in weights) / total)
-        assert stats["mkt"] == pytest.approx(mkt - 273.15)
-        out = union([(r[1], r[5]) for r in rows if not LOW <= r[2] <= HIGH])
+        mean, mkt, out, covered = figures(rows)
+        assert stats["mean"] == pytest.approx(mean)
+        assert stats["mkt"] == pytest.approx(mkt)
         assert [
             (datetime.fromisoformat(s["start"]), datetime.fromisoformat(s["end"]))
             for s in stats["out_of_range"]
         ] == out
         assert stats["tor_cumulative_seconds"] == seconds(out)
-        covered = seconds(union([(r[1], r[5]) for r in rows]))
         assert stats["covered_seconds"] == pytest.approx(covered)
         assert stats["coverage_share"] == pytest.approx(covered / life)
 
 
 def test_grafana_s_documented_query_gets_the_held_value_and_the_api_default(
-    api: StockApi, reader_db_url: str, story: dict[str, int]
+    api: StockApi, db_url: str, reader_db_url: str, story: dict[str, int]
 ) -> None:
     """``erp.lot_readings($lot, $from, $to)`` (three arguments, docs/erp-stock.md) uses the
     API's and the release rules' max_hold; the version without held values is gone."""
@@ -229,3 +237,11 @@ def test_grafana_s_documented_query_gets_the_held_value_and_the_api_default(
     assert sum(1 for r in three if r[6]) == 3  # pa, pt, pb: the 15-minute default
     body = api.get("op", f"/api/lots/{story['lot']}/history")
     assert body["stats"]["max_hold_seconds"] == history.DEFAULT_MAX_HOLD.total_seconds()
+
+    # The release rules' evidence is the same figures (the signed record carries them).
+    _, mkt, out, covered = figures([(r[0], *r[4:9]) for r in three])
+    with psycopg.connect(db_url) as conn:
+        evidence = gather_evidence(conn, lot_id=story["lot"], now=NOW)
+    assert evidence.mkt == pytest.approx(mkt)
+    assert evidence.tor_cumulative_min == seconds(out) / 60
+    assert evidence.coverage == pytest.approx(covered / (NOW - at(11)).total_seconds())
