@@ -194,22 +194,8 @@ def _buckets_from_rollup(
 
     Each held value at arrival goes into the bucket of its segment's start, as in SQL.
     """
-    merged = {
-        key: (n, low, high, total, set(sensors)) for key, n, low, high, total, sensors in rows
-    }
-    for piece in held:
-        key = plan.origin + (piece.span.start - plan.origin) // plan.width * plan.width
-        value = float(piece.values[0])
-        n, low, high, total, sensors = merged.get(key, (0, value, value, 0.0, set()))
-        merged[key] = (
-            n + 1,
-            min(low, value),
-            max(high, value),
-            total + value,
-            sensors | {piece.sensor_id},
-        )
     buckets = []
-    for key, (n, low, high, total, sensors) in sorted(merged.items()):
+    for key, n, low, high, total, sensors in _with_held(plan, rows, held) if held else rows:
         start, end = plan.bounds(key)
         buckets.append(
             HistoryBucket(
@@ -219,10 +205,30 @@ def _buckets_from_rollup(
                 min=low,
                 max=high,
                 mean=total / n,
-                sensor_ids=sorted(sensors),
+                sensor_ids=sensors,
             )
         )
     return buckets
+
+
+def _with_held(
+    plan: BucketPlan, rows: list[rollup.BucketRow], held: list[SegmentReadings]
+) -> list[rollup.BucketRow]:
+    """The bucket rows with each held value added to the bucket of its segment's start."""
+    merged = {row[0]: row for row in rows}
+    for piece in held:
+        key = plan.origin + (piece.span.start - plan.origin) // plan.width * plan.width
+        value = float(piece.values[0])
+        _, n, low, high, total, sensors = merged.get(key, (key, 0, value, value, 0.0, []))
+        merged[key] = (
+            key,
+            n + 1,
+            min(low, value),
+            max(high, value),
+            total + value,
+            sorted({*sensors, piece.sensor_id}),
+        )
+    return sorted(merged.values(), key=lambda row: row[0])
 
 
 def _segments(conn: Conn, params: dict[str, Any]) -> list[SensorSegment]:
