@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import secrets
 import statistics
 import sys
 import threading
@@ -45,8 +46,9 @@ from pydantic import SecretStr  # noqa: E402
 
 from coldtrace.db import migrate  # noqa: E402
 from erp_core.app import create_app  # noqa: E402
+from erp_core.audit import keys  # noqa: E402
 from erp_core.audit.service import set_actor  # noqa: E402
-from erp_core.audit.settings import RecordSettings  # noqa: E402
+from erp_core.audit.settings import RecordConfig  # noqa: E402
 from erp_core.auth import service as auth_service  # noqa: E402
 from erp_core.auth import tokens  # noqa: E402
 from erp_core.auth.models import Role  # noqa: E402
@@ -62,6 +64,8 @@ YEAR_MINUTES = 525_600
 NOW = YEAR_START + timedelta(minutes=YEAR_MINUTES)
 LOT_SENSORS = 3
 FILLER_SENSORS = 100
+# A history read signs nothing, but the app starts only with a record key: one per run.
+BENCH_KEYS = RecordConfig(keys.parse(f"bench-1 {secrets.token_hex(32)}", source="bench"), None)
 SECRET = "bench-secret-0123456789abcdef0123"
 
 # Readings are "received" 20 s after they were taken, as from a live gateway (the rollup
@@ -117,10 +121,10 @@ def build(dbname: str, rows: int) -> tuple[int, float]:
             conn,
             username="viewer",
             full_name="Bench Viewer",
-            password="Cold-Chain-Bench-4711!",
+            password="Frost-Lantern-Quay-4711!",
             roles=[Role.OPERATOR],
             now=NOW,
-            keyring=RecordSettings().load().keyring,  # the key the app below reads
+            keyring=BENCH_KEYS.keyring,  # bearer tokens below: the binding is not read
         )
         conn.execute("ALTER TABLE telemetry.readings DROP CONSTRAINT readings_pkey")
     filler_total = max(0, rows - lot_rows())
@@ -228,7 +232,7 @@ def measure(
     headers = {"Authorization": f"Bearer {token}"}
     path = f"/api/lots/{lot_id}/history?max_points={max_points}"
     timings = []
-    with TestClient(create_app(settings, clock=lambda: NOW)) as client:
+    with TestClient(create_app(settings, clock=lambda: NOW, records=BENCH_KEYS)) as client:
         for i in range(requests + warmup):
             t0 = time.perf_counter()
             r = client.get(path, headers=headers)

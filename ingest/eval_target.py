@@ -1,8 +1,9 @@
 """The sensors an evaluation works on: their facts for messages and their alarm profile.
 
 Shared by the per-batch evaluation (``ingest.evaluate``), its episode and condition
-parts and the periodic sweep, so each loads sensors and profiles the same way: the
-sensor's assigned profile, else the default profile of its quantity.
+parts and the periodic sweep, so each loads sensors and profiles the same way: from
+``telemetry.sensor_effective_profiles`` (migration 0022), the one definition of "the
+sensor's assigned profile, else the default profile of its quantity".
 """
 
 from __future__ import annotations
@@ -23,13 +24,10 @@ LATE_AFTER = timedelta(minutes=10)
 CONDITION_QUANTITIES = ("power", "battery")
 
 _PROFILE_SQL = """
-SELECT s.id, s.uid, s.quantity, s.unit, s.gateway_id, g.site,
-       coalesce(a.spec, d.spec), coalesce(a.id, d.id)
+SELECT s.id, s.uid, s.quantity, s.unit, s.gateway_id, g.site, p.spec, p.profile_id
   FROM telemetry.sensors s
   LEFT JOIN telemetry.gateways g ON g.id = s.gateway_id
-  LEFT JOIN telemetry.sensor_profiles sp ON sp.sensor_id = s.id
-  LEFT JOIN telemetry.alarm_profiles a ON a.id = sp.profile_id
-  LEFT JOIN telemetry.alarm_profiles d ON d.default_for_quantity = s.quantity
+  LEFT JOIN telemetry.sensor_effective_profiles p ON p.sensor_id = s.id
  WHERE s.id = ANY(%s)
 """
 

@@ -41,10 +41,7 @@ _PRECHECK_SQL = f"""
 SELECT k.sensor_id
   FROM unnest(%s::int[], %s::timestamptz[], %s::timestamptz[]) AS k(sensor_id, lo, hi)
   JOIN telemetry.sensors s ON s.id = k.sensor_id
-  LEFT JOIN telemetry.sensor_profiles sp ON sp.sensor_id = s.id
-  LEFT JOIN telemetry.alarm_profiles a ON a.id = sp.profile_id
-  LEFT JOIN telemetry.alarm_profiles d ON d.default_for_quantity = s.quantity
-  CROSS JOIN LATERAL (SELECT coalesce(a.spec, d.spec) AS spec) p
+  LEFT JOIN telemetry.sensor_effective_profiles p ON p.sensor_id = s.id
   CROSS JOIN LATERAL (SELECT coalesce((p.spec->>'pre_alarm_band')::float8, 0) AS band) b
  WHERE s.quantity = ANY(%s)
     OR (p.spec IS NOT NULL AND EXISTS (
@@ -185,10 +182,8 @@ def sweep(
     summary = evaluate_pending(conn, now=now, retry_after_s=0) if pending else EvalSummary()
     rows = conn.execute(
         "SELECT s.id FROM telemetry.sensors s "
-        "LEFT JOIN telemetry.sensor_profiles sp ON sp.sensor_id = s.id "
-        "LEFT JOIN telemetry.alarm_profiles d ON d.default_for_quantity = s.quantity "
-        "WHERE sp.sensor_id IS NOT NULL OR d.id IS NOT NULL "
-        "   OR s.calibration_due IS NOT NULL ORDER BY s.id"
+        "LEFT JOIN telemetry.sensor_effective_profiles p ON p.sensor_id = s.id "
+        "WHERE p.sensor_id IS NOT NULL OR s.calibration_due IS NOT NULL ORDER BY s.id"
     ).fetchall()
     targets = load_targets(conn, [int(r[0]) for r in rows]) if rows else {}
     for target in targets.values():

@@ -70,6 +70,12 @@ TABLES: dict[str, Grant] = {
     "telemetry.scans": Grant("ingest", app=APPEND, reader=READ),
     "telemetry.alarm_profiles": Grant("ingest", app=WRITE, reader=READ),
     "telemetry.sensor_profiles": Grant("ingest", app=WRITE, reader=READ),
+    "telemetry.sensor_effective_profiles": Grant(
+        "ingest",
+        app=READ,
+        reader=READ,
+        why="view (0022): a sensor's own profile, else its quantity's default; read it",
+    ),
     "telemetry.eval_pending": Grant("ingest", app=FULL),
     "telemetry.excursion_episodes": Grant("ingest", app=WRITE, reader=READ),
     "telemetry.rolling_checks": Grant("ingest", app=WRITE, reader=READ),
@@ -192,8 +198,17 @@ FUNCTIONS: dict[str, Grant] = {
     f"erp.lot_segments(bigint,{TIMESTAMPTZ},{TIMESTAMPTZ})": Grant(
         "erp_core.stock", app=EXECUTE, reader=EXECUTE
     ),
-    f"erp.lot_readings(bigint,{TIMESTAMPTZ},{TIMESTAMPTZ})": Grant(
-        "erp_core.stock", app=EXECUTE, reader=EXECUTE
+    f"erp.lot_readings(bigint,{TIMESTAMPTZ},{TIMESTAMPTZ},interval)": Grant(
+        "erp_core.stock",
+        app=EXECUTE,
+        reader=EXECUTE,
+        why="a lot's readings with the held value at arrival (0022): API, release, Grafana",
+    ),
+    f"erp.lot_lead_ins(bigint,{TIMESTAMPTZ},{TIMESTAMPTZ},interval)": Grant(
+        "erp_core.stock",
+        app=EXECUTE,
+        reader=EXECUTE,
+        why="the held values at arrival alone (part of erp.lot_readings)",
     ),
     f"erp.refresh_reading_hours(integer,{TIMESTAMPTZ},{TIMESTAMPTZ})": Grant(
         "erp_core.stock", app=EXECUTE

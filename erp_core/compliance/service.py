@@ -57,14 +57,11 @@ def _probes(conn: Conn, location_id: int, now: datetime) -> list[tuple[Any, ...]
     """(sensor id, uid, calibration due, gateway site, profile name, profile spec)."""
     return conn.execute(
         """
-        SELECT s.id, s.uid, s.calibration_due, g.site,
-               coalesce(a.name, d.name), coalesce(a.spec, d.spec)
+        SELECT s.id, s.uid, s.calibration_due, g.site, p.profile_name, p.spec
           FROM erp.sensor_assignments x
           JOIN telemetry.sensors s ON s.id = x.sensor_id AND s.quantity = 'temperature'
           LEFT JOIN telemetry.gateways g ON g.id = s.gateway_id
-          LEFT JOIN telemetry.sensor_profiles sp ON sp.sensor_id = s.id
-          LEFT JOIN telemetry.alarm_profiles a ON a.id = sp.profile_id
-          LEFT JOIN telemetry.alarm_profiles d ON d.default_for_quantity = s.quantity
+          LEFT JOIN telemetry.sensor_effective_profiles p ON p.sensor_id = s.id
          WHERE x.location_id = %(loc)s AND x.valid_from <= %(now)s
            AND (x.valid_to IS NULL OR x.valid_to > %(now)s)
          ORDER BY s.uid

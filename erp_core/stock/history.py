@@ -1,9 +1,15 @@
 """A lot's temperature history, read through the one SQL definition (``erp.lot_readings``).
 
-The chart series is downsampled in SQL (``date_bin`` buckets, every sensor merged, each
-bucket's min and max kept); the statistics are computed in Python by the pure
-``exposure`` over all readings of the lot's life, so no statistic comes from a
-downsampled series.
+``erp.lot_readings`` (migration 0022) is the lot's readings *and* the value it arrived
+into at each segment's start (``erp.lot_lead_ins``); Grafana and reports read the same
+function, so their figures and the API's cannot disagree. The chart series is
+downsampled in SQL (``date_bin`` buckets, every sensor merged, each bucket's min and max
+kept), a held value counting at its segment's start; the statistics are computed in
+Python by the pure ``exposure`` over all readings of the lot's life, so no statistic
+comes from a downsampled series. Both paths take the held values from
+``erp.lot_lead_ins`` (the held rows of ``erp.lot_readings``); the raw path reads the
+other rows, the fast path (``use_rollup``) sums clean hours and days ahead and reads
+the rest raw, and is tested equal to the raw path.
 """
 
 from __future__ import annotations
@@ -40,14 +46,18 @@ DEFAULT_MIN_GAP = timedelta(minutes=5)
 _BUCKETS = """
 SELECT date_bin(%(width)s, time, %(origin)s) AS bucket, count(*), min(value), max(value),
        avg(value), array_agg(DISTINCT sensor_id ORDER BY sensor_id)
-  FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s)
+  FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s, %(max_hold)s)
  GROUP BY bucket
  ORDER BY bucket
 """
 
+# The segment readings; the held values at arrival, the other rows of erp.lot_readings,
+# are erp.lot_lead_ins (``lead_in``). Read apart, so neither computes held_until for the
+# readings (a window over every reading, which ``exposure`` does itself in numpy).
 _READINGS = """
 SELECT sensor_id, segment_start, segment_end, time, value
-  FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s)
+  FROM erp.lot_readings(%(lot)s, %(start)s, %(end)s, %(max_hold)s)
+ WHERE NOT held
 """
 
 # Excursion episodes (migration 0002) of the lot's sensors, overlapping their segments.
@@ -106,15 +116,15 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
     # readings table trigger JIT compilation, which alone takes seconds: off, for this
     # transaction only.
     conn.execute("SET LOCAL jit = off")
-    params = {"lot": lot_id, "start": life.start, "end": life.end}
+    params = {"lot": lot_id, "start": life.start, "end": life.end, "max_hold": max_hold}
     plan = plan_buckets(start=life.start, end=life.end, max_points=max_points)
-    buckets: list[HistoryBucket] | None = None
     segments = _segments(conn, params)
+    # Whole-hour buckets come from the rollup; narrower ones (short lives) from SQL.
+    whole_hours = use_rollup and plan.width % rollup.HOUR == timedelta(0)
     if use_rollup:
         segs = [rollup.Segment(s.sensor_id, s.start, s.end) for s in segments]
         rollup_refresh.refresh(conn, sensor_ids=[s.sensor_id for s in segs])
         limits = rollup.Limits(low=item.range_low, high=item.range_high, max_hold=max_hold)
-        whole_hours = plan.width % rollup.HOUR == timedelta(0)
         blocks, runs, rows = rollup.split(
             conn,
             segments=segs,
@@ -123,13 +133,15 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
             origin=plan.origin,
         )
         raw = rollup.read_runs(conn, runs=runs)
-        if whole_hours:
-            buckets = _buckets_from_rollup(plan, rows)
     else:
-        blocks = []
+        blocks, rows = [], []
         raw = _segment_readings(conn, params)
-    if buckets is None:
-        buckets = _buckets_from_sql(conn, plan, params)
+    held = lead_in.lead_ins(conn, lot_id=lot_id, start=life.start, end=life.end, max_hold=max_hold)
+    buckets = (
+        _buckets_from_rollup(plan, rows, held)
+        if whole_hours
+        else _buckets_from_sql(conn, plan, params)
+    )
     stats = exposure(
         raw,
         life=life,
@@ -138,7 +150,7 @@ def lot_history(  # noqa: PLR0913 - keyword-only, each documented
         max_hold=max_hold,
         min_gap=min_gap,
         blocks=blocks,
-        lead_ins=lead_in.lead_ins(conn, segments=segments, max_hold=max_hold),
+        lead_ins=held,
     )
     excursions = _excursions(conn, params)
     return LotHistory(
@@ -175,10 +187,15 @@ def _buckets_from_sql(conn: Conn, plan: BucketPlan, params: dict[str, Any]) -> l
     return buckets
 
 
-def _buckets_from_rollup(plan: BucketPlan, rows: list[rollup.BucketRow]) -> list[HistoryBucket]:
-    """Chart buckets of whole hours: rollup rows where they are exact, raw readings elsewhere."""
+def _buckets_from_rollup(
+    plan: BucketPlan, rows: list[rollup.BucketRow], held: list[SegmentReadings]
+) -> list[HistoryBucket]:
+    """Chart buckets of whole hours: rollup rows where exact, raw readings elsewhere.
+
+    Each held value at arrival goes into the bucket of its segment's start, as in SQL.
+    """
     buckets = []
-    for key, n, low, high, total, sensors in rows:
+    for key, n, low, high, total, sensors in _with_held(plan, rows, held) if held else rows:
         start, end = plan.bounds(key)
         buckets.append(
             HistoryBucket(
@@ -194,6 +211,26 @@ def _buckets_from_rollup(plan: BucketPlan, rows: list[rollup.BucketRow]) -> list
     return buckets
 
 
+def _with_held(
+    plan: BucketPlan, rows: list[rollup.BucketRow], held: list[SegmentReadings]
+) -> list[rollup.BucketRow]:
+    """The bucket rows with each held value added to the bucket of its segment's start."""
+    merged = {row[0]: row for row in rows}
+    for piece in held:
+        key = plan.origin + (piece.span.start - plan.origin) // plan.width * plan.width
+        value = float(piece.values[0])
+        _, n, low, high, total, sensors = merged.get(key, (key, 0, value, value, 0.0, []))
+        merged[key] = (
+            key,
+            n + 1,
+            min(low, value),
+            max(high, value),
+            total + value,
+            sorted({*sensors, piece.sensor_id}),
+        )
+    return sorted(merged.values(), key=lambda row: row[0])
+
+
 def _segments(conn: Conn, params: dict[str, Any]) -> list[SensorSegment]:
     rows = conn.execute(
         "SELECT sensor_id, location_id, segment_start, segment_end "
@@ -204,6 +241,7 @@ def _segments(conn: Conn, params: dict[str, Any]) -> list[SensorSegment]:
 
 
 def _segment_readings(conn: Conn, params: dict[str, Any]) -> list[SegmentReadings]:
+    """The segment readings of ``erp.lot_readings``, per (sensor, segment) in time order."""
     sensor, seg_start, seg_end, times, values = fetch_columns(
         conn, _READINGS, params, ("int4", "timestamptz", "timestamptz", "timestamptz", "float8")
     )

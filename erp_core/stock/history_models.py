@@ -31,7 +31,11 @@ class SensorSegment(_Frozen):
 
 
 class HistoryBucket(_Frozen):
-    """All of the lot's readings in [start, end), every sensor merged: count, min, max, mean."""
+    """The lot's values in [start, end), every sensor merged: count, min, max, mean.
+
+    The rows of ``erp.lot_readings`` whose time falls in the bucket: the readings and a
+    value held at arrival (at its segment's start).
+    """
 
     start: datetime
     end: datetime
@@ -45,7 +49,7 @@ class HistoryBucket(_Frozen):
 class HistoryStats(_Frozen):
     """Statistics over the lot's whole life (not the downsampled buckets)."""
 
-    readings: int
+    readings: int = Field(description="Readings taken while the lot was there (not held values)")
     min: float | None
     max: float | None
     mean: float | None = Field(description="Time-weighted mean, °C")

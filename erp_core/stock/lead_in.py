@@ -8,14 +8,16 @@ weeks under a 30-minute recording interval could never reach 99.9 % coverage.
 
 The reading counts only if the probe was already assigned to that location when it was
 taken (a logger moved in from elsewhere brings no history of this place) and if it is
-at most ``max_hold`` old. The lead-in is its own piece, [segment start, first reading of
-the segment), the same in the all-raw and the rollup path.
+less than ``max_hold`` old. The rule is SQL, written once: ``erp.lot_lead_ins``
+(migration 0022), the held rows of ``erp.lot_readings`` that Grafana and reports read.
+The lead-in is its own piece, [segment start, ``held_until``), the same in the all-raw
+and the rollup path.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -23,55 +25,33 @@ import psycopg
 
 from coldchain.tor import Span, micros
 from erp_core.stock.exposure import SegmentReadings
-from erp_core.stock.history_models import SensorSegment
 
 Conn = psycopg.Connection[Any]
 
 _LEAD_INS = """
-SELECT g.sensor_id, g.s, g.e, p.time, p.value, f.time
-  FROM unnest(%(sensors)s::int[], %(locations)s::int[], %(starts)s::timestamptz[],
-              %(ends)s::timestamptz[]) AS g(sensor_id, location_id, s, e)
-  JOIN erp.sensor_assignments a
-    ON a.sensor_id = g.sensor_id AND a.location_id = g.location_id
-   AND a.valid_from <= g.s AND (a.valid_to IS NULL OR a.valid_to > g.s)
- CROSS JOIN LATERAL (
-       SELECT x.time, x.value FROM telemetry.readings x
-        WHERE x.sensor_id = g.sensor_id AND x.time < g.s
-          AND x.time >= greatest(a.valid_from, g.s - %(max_hold)s)
-        ORDER BY x.time DESC LIMIT 1) AS p
-  LEFT JOIN LATERAL (
-       SELECT y.time FROM telemetry.readings y
-        WHERE y.sensor_id = g.sensor_id AND y.time >= g.s AND y.time < g.e
-        ORDER BY y.time LIMIT 1) AS f ON true
+SELECT sensor_id, segment_start, held_until, value
+  FROM erp.lot_lead_ins(%(lot)s, %(start)s, %(end)s, %(max_hold)s)
 """
 
 
 def lead_ins(
-    conn: Conn, *, segments: Sequence[SensorSegment], max_hold: timedelta
+    conn: Conn, *, lot_id: int, start: datetime, end: datetime, max_hold: timedelta
 ) -> list[SegmentReadings]:
-    """One piece per segment whose start is covered by the probe's previous reading."""
-    if not segments:
-        return []
+    """One piece per segment in [start, end) whose start the probe's previous reading covers."""
     rows = conn.execute(
-        _LEAD_INS,
-        {
-            "sensors": [s.sensor_id for s in segments],
-            "locations": [s.location_id for s in segments],
-            "starts": [s.start for s in segments],
-            "ends": [s.end for s in segments],
-            "max_hold": max_hold,
-        },
+        _LEAD_INS, {"lot": lot_id, "start": start, "end": end, "max_hold": max_hold}
     ).fetchall()
-    pieces = []
-    for sensor_id, start, end, prev_t, prev_v, first_t in rows:
-        stop = min(end, prev_t + max_hold, first_t or end)
-        if stop > start:
-            pieces.append(
-                SegmentReadings(
-                    sensor_id=int(sensor_id),
-                    span=Span(start, stop),
-                    times=np.array([micros(start)], dtype=np.int64),
-                    values=np.array([float(prev_v)], dtype=np.float64),
-                )
-            )
-    return pieces
+    return pieces(rows)
+
+
+def pieces(rows: Iterable[tuple[int, datetime, datetime, float]]) -> list[SegmentReadings]:
+    """(sensor, segment start, held until, value) rows as pieces for ``exposure``."""
+    return [
+        SegmentReadings(
+            sensor_id=int(sensor_id),
+            span=Span(start, until),
+            times=np.array([micros(start)], dtype=np.int64),
+            values=np.array([float(value)], dtype=np.float64),
+        )
+        for sensor_id, start, until, value in rows
+    ]

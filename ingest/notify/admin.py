@@ -122,13 +122,10 @@ async def required_people(conn: AsyncConnection[Any]) -> dict[str | None, int]:
     """Per site, the largest ``min_recipients`` of the profiles its sensors use."""
     cur = await conn.execute(
         """
-        SELECT g.site, max(coalesce((coalesce(a.spec, d.spec)->>'min_recipients')::int, 1))
+        SELECT g.site, max(coalesce((p.spec->>'min_recipients')::int, 1))
           FROM telemetry.sensors s
           JOIN telemetry.gateways g ON g.id = s.gateway_id
-          LEFT JOIN telemetry.sensor_profiles sp ON sp.sensor_id = s.id
-          LEFT JOIN telemetry.alarm_profiles a ON a.id = sp.profile_id
-          LEFT JOIN telemetry.alarm_profiles d ON d.default_for_quantity = s.quantity
-         WHERE coalesce(a.spec, d.spec) IS NOT NULL
+          JOIN telemetry.sensor_effective_profiles p ON p.sensor_id = s.id
          GROUP BY g.site
         """
     )

@@ -108,3 +108,25 @@ def test_a_reading_older_than_max_hold_brings_nothing(conn) -> None:
     s = stats(conn, lot, use_rollup=False)
     assert s.coverage_share == pytest.approx(600 / 630)
     assert s.max == 5.0
+
+
+def test_the_chart_shows_the_value_the_lot_arrived_into(conn) -> None:
+    """The held 9 °C is the lot's first value: its statistics count it, so its chart and
+    ``erp.lot_readings`` (Grafana, reports) show it too, at the arrival (0.5)."""
+    lot = setup(conn, assigned_at=-10, first_value=9.0)
+    for use_rollup in (False, True):
+        got = history.lot_history(
+            conn, lot_id=lot, max_points=100, now=at(NOW), use_rollup=use_rollup
+        )
+        assert got.bucket_seconds == 10
+        first = got.buckets[0]
+        assert (first.start, first.count, first.min, first.max) == (at(0.5), 1, 9.0, 9.0)
+        assert got.stats is not None
+        assert max(b.max for b in got.buckets) == got.stats.max == 9.0
+        assert sum(b.count for b in got.buckets) == got.stats.readings + 1
+    rows = conn.execute(
+        "SELECT time, value, held, read_at, held_until FROM erp.lot_readings(%s, %s, %s) "
+        "WHERE held",
+        (lot, at(0.5), at(NOW)),
+    ).fetchall()
+    assert rows == [(at(0.5), 9.0, True, at(0), at(1))]
