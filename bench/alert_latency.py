@@ -48,9 +48,9 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from coldtrace.broker import Broker, free_port  # noqa: E402
-from coldtrace.db import migrate  # noqa: E402
-from coldtrace.db.settings import DatabaseSettings  # noqa: E402
 from coldtrace.supervise import Child, coldtrace_args  # noqa: E402
+from db import migrate  # noqa: E402
+from db.settings import DatabaseSettings  # noqa: E402
 from telemetry.codec import encode  # noqa: E402
 from telemetry.payloads import VERSION, Reading, ReadingBatch  # noqa: E402
 from telemetry.topics import Kind, Topic  # noqa: E402

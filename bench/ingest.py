@@ -58,8 +58,8 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from coldtrace.broker import Broker, free_port  # noqa: E402
-from coldtrace.db import migrate  # noqa: E402
-from coldtrace.db.settings import DatabaseSettings  # noqa: E402
+from db import migrate  # noqa: E402
+from db.settings import DatabaseSettings  # noqa: E402
 from ingest.settings import IngestSettings  # noqa: E402
 from telemetry.codec import encode  # noqa: E402
 from telemetry.payloads import VERSION, Reading, ReadingBatch  # noqa: E402

@@ -164,7 +164,7 @@ def main() -> int:  # noqa: C901 - the run reads top to bottom
         stack.callback(shutil.rmtree, tmp, ignore_errors=True)
         print(f"code under test: {code}\ndatabase {name}: migrating …", flush=True)
         migrate = (
-            "from coldtrace.db import migrate; from coldtrace.db.settings import DatabaseSettings"
+            "from db import migrate; from db.settings import DatabaseSettings"
             f" as D; d = D(url={db_url!r}); migrate.upgrade(d.url, d.sqlalchemy_url)"
         )
         if run_in(code, ["-c", migrate]).wait() != 0:

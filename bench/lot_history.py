@@ -44,7 +44,7 @@ import psycopg  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
 from pydantic import SecretStr  # noqa: E402
 
-from coldtrace.db import migrate  # noqa: E402
+from db import migrate  # noqa: E402
 from erp_core.app import create_app  # noqa: E402
 from erp_core.audit import keys  # noqa: E402
 from erp_core.audit.service import set_actor  # noqa: E402

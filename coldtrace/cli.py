@@ -46,7 +46,7 @@ def ingest(
 ) -> None:
     """Run one ingest worker (MQTT → PostgreSQL) until SIGTERM; settings COLDTRACE_INGEST_*."""
     from coldtrace import logs
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
     from ingest.main import run
     from ingest.settings import IngestSettings
 
@@ -234,7 +234,7 @@ def erp_jobs(
     import threading
 
     from coldtrace import logs
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
     from erp_core.audit.errors import RecordKeyError
     from erp_core.audit.settings import RecordSettings
     from erp_core.jobs import Anchoring, run

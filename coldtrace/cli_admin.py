@@ -75,7 +75,7 @@ def audit_verify() -> None:
     """
     import psycopg
 
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
     from erp_core.audit.anchoring import verify_anchored
     from erp_core.release.records import forged_records
 
@@ -135,7 +135,7 @@ def audit_checkpoint(
     """Anchor the chain's head in the anchor file now (the ERP jobs do it periodically)."""
     import psycopg
 
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
     from erp_core.audit.anchoring import checkpoint
     from erp_core.audit.errors import AnchorError
     from erp_core.deps import utc_now
@@ -161,7 +161,7 @@ def audit_acknowledge_restore(reason: Reason) -> None:
     """Record, signed, that a restore lost the entries after the last matching anchor."""
     import psycopg
 
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
     from erp_core.audit.anchoring import acknowledge_restore
     from erp_core.audit.errors import AnchorError
     from erp_core.deps import utc_now

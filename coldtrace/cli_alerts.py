@@ -33,7 +33,7 @@ def list_alerts(
     """Show alerts as a table, newest first."""
     import psycopg
 
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
     from erp_core.alerts import service
     from erp_core.alerts.models import Status
 
@@ -74,7 +74,7 @@ def ack(
     import psycopg
 
     from coldtrace.cli_admin import cli_actor
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
     from erp_core.alerts import service
     from erp_core.errors import ErpError
 
@@ -104,7 +104,7 @@ def close(
     import psycopg
 
     from coldtrace.cli_admin import cli_actor
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
     from erp_core.alerts import service
     from erp_core.alerts.models import Disposition
     from erp_core.errors import ErpError

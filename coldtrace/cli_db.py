@@ -1,7 +1,7 @@
 """``coldtrace db …``: migrate as the owner, create the roles, compare privileges, retention.
 
 The roles and the privileges are explained in docs/access-and-audit.md ("Database
-roles"); the declaration the privileges come from is ``coldtrace/db/grants.py``. Heavy
+roles"); the declaration the privileges come from is ``db/grants.py``. Heavy
 imports happen inside the commands, as in ``coldtrace.cli``.
 """
 
@@ -23,9 +23,9 @@ def db_upgrade(
     """Migrate as the owner (COLDTRACE_DATABASE_OWNER_URL), then apply the declared privileges."""
     from alembic.util import CommandError
 
-    from coldtrace.db import migrate
-    from coldtrace.db.roles import DatabaseRoles, RolesError
-    from coldtrace.db.settings import DatabaseSettings
+    from db import migrate
+    from db.roles import DatabaseRoles, RolesError
+    from db.settings import DatabaseSettings
 
     db = DatabaseSettings()
     try:
@@ -39,7 +39,7 @@ def db_upgrade(
         console.print(f"[red]migrated, but the privileges were not applied: {err}[/red]")
         raise typer.Exit(1) from err
     for obj in missing:
-        console.print(f"[yellow]{obj.kind} {obj.name} is not in coldtrace/db/grants.py[/yellow]")
+        console.print(f"[yellow]{obj.kind} {obj.name} is not in db/grants.py[/yellow]")
     console.print(
         f"[green]database at {revision}; privileges of {db.app_role} and {db.reader_role} "
         "applied[/green]"
@@ -62,8 +62,8 @@ def db_roles(
 
     import psycopg
 
-    from coldtrace.db import roles
-    from coldtrace.db.settings import DatabaseSettings
+    from db import roles
+    from db.settings import DatabaseSettings
 
     db = DatabaseSettings()
     url = admin_url or db.admin_url
@@ -86,11 +86,11 @@ def db_roles(
 
 @db_app.command("privileges")
 def db_privileges() -> None:
-    """Compare the privileges held with coldtrace/db/grants.py; exit 1 on any difference."""
+    """Compare the privileges held with db/grants.py; exit 1 on any difference."""
     import psycopg
 
-    from coldtrace.db import privileges
-    from coldtrace.db.settings import DatabaseSettings
+    from db import privileges
+    from db.settings import DatabaseSettings
 
     db = DatabaseSettings()
     differences: list[str] = []
@@ -121,7 +121,7 @@ def db_retention(
     import psycopg
 
     from coldtrace.cli_admin import cli_actor
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
     from erp_core.audit.service import set_actor
 
     try:

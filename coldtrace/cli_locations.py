@@ -29,7 +29,7 @@ def compliance(
     """Check each location's probes, intervals, calibration and alarm recipients."""
     import psycopg
 
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
     from erp_core.compliance import service
     from erp_core.errors import NotFoundError
 

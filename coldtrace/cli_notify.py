@@ -25,7 +25,7 @@ def _with_conn(action: Callable[[Any], Awaitable[T]]) -> T:
     """Run ``action(conn)`` in one committed transaction on COLDTRACE_DATABASE_URL."""
     from psycopg import AsyncConnection
 
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
 
     async def _run() -> T:
         async with await AsyncConnection.connect(DatabaseSettings().url) as conn:
@@ -43,7 +43,7 @@ def notifier(
     import signal
 
     from coldtrace import logs
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
     from ingest.notify.jobs import alert_jobs
     from ingest.notify.main import run_notifier
     from ingest.notify.settings import NotifySettings

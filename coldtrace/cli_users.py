@@ -67,7 +67,7 @@ def _policy() -> LoginPolicy:
 
 
 def _url() -> str:
-    from coldtrace.db.settings import DatabaseSettings
+    from db.settings import DatabaseSettings
 
     return DatabaseSettings().url
 

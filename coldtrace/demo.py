@@ -33,7 +33,6 @@ from rich.panel import Panel
 from rich.table import Table
 
 from coldtrace.broker import Broker, free_port
-from coldtrace.db import migrate
 from coldtrace.devices import Role
 from coldtrace.devices_store import SECRET_MODE, write_file
 from coldtrace.mailcatcher import MailCatcher
@@ -50,6 +49,7 @@ from coldtrace.seed import (
     seed_demo,
 )
 from coldtrace.supervise import Supervisor, coldtrace_args
+from db import migrate
 from erp_core.audit import anchoring, keys
 
 SITE = "plant-demo"
@@ -336,7 +336,7 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
         tls=True,
     )
     script = workdir / "warehouse.jsonl"
-    env = {"COLDTRACE_DATABASE_URL": db_url, "COLDTRACE_API_DATABASE_URL": db_url, **records}
+    env = {"COLDTRACE_DATABASE_URL": db_url, **records}
     url = f"http://127.0.0.1:{api_port}/"
     sup = Supervisor(logdir=workdir / "logs")
     sim_args = ["sim", "--plain-logs", "--speed", str(speed), "--fail", str(ports[2])]

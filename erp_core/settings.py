@@ -10,10 +10,10 @@ from __future__ import annotations
 import os
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-from coldtrace.db.settings import DEFAULT_URL
+from db.settings import URL_ENV, url_from_env, warn_deprecated_url
 
 JWT_SECRET_ENV = "COLDTRACE_API_JWT_SECRET"  # noqa: S105 - the name of the variable
 # HS256 keys shorter than the hash output (32 bytes) weaken the MAC (RFC 7518 §3.2).
@@ -32,9 +32,11 @@ def _default_hash_slots() -> int:
 class ApiSettings(BaseSettings):
     """Where the database is and how the API treats it."""
 
-    model_config = SettingsConfigDict(env_prefix="COLDTRACE_API_")
+    model_config = SettingsConfigDict(env_prefix="COLDTRACE_API_", populate_by_name=True)
 
-    database_url: str = DEFAULT_URL
+    # Every process reads COLDTRACE_DATABASE_URL (db.settings); the API's old variable
+    # COLDTRACE_API_DATABASE_URL is still read when it is the only one, with a warning.
+    database_url: str = Field(default_factory=url_from_env, validation_alias=URL_ENV)
     pool_min_size: int = Field(default=1, ge=0)
     pool_max_size: int = Field(default=10, ge=1)
     # A request waits this long for a free connection before it answers 503.
@@ -84,6 +86,11 @@ class ApiSettings(BaseSettings):
     # trusted proxy). Set this to true to make them Secure always, e.g. behind a TLS
     # proxy that is not listed in TRUSTED_PROXIES.
     web_cookie_secure: bool = False
+
+    @model_validator(mode="after")
+    def _warn_deprecated(self) -> ApiSettings:
+        warn_deprecated_url()
+        return self
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

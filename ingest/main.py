@@ -19,7 +19,7 @@ import threading
 
 from prometheus_client import start_http_server
 
-from coldtrace.db.settings import DatabaseSettings
+from db.settings import DatabaseSettings
 from ingest.settings import IngestSettings
 from ingest.worker import Worker
 

@@ -21,7 +21,7 @@ import psycopg
 import pytest
 
 from coldtrace.broker import Broker, free_port
-from coldtrace.db import migrate
+from db import migrate
 from erp_core.audit.keys import new_key_file
 
 ADMIN_URL = os.environ.get(

@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from coldtrace.db import migrate
+from db import migrate
 from tests.fix_services import ADMIN_URL, APP_LOGIN, as_login
 
 GTIN = "04006381333931"

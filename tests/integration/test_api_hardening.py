@@ -292,8 +292,6 @@ def test_the_api_refuses_to_start_without_a_proper_jwt_secret(db_url: str, monke
         create_app(ApiSettings(database_url=db_url))
     with pytest.raises(UnsafeSettingsError, match="at least 32"):
         create_app(ApiSettings(database_url=db_url, jwt_secret=SecretStr("short-secret")))
-    result = CliRunner().invoke(
-        cli, ["api", "--port", "1"], env={"COLDTRACE_API_DATABASE_URL": db_url}
-    )
+    result = CliRunner().invoke(cli, ["api", "--port", "1"], env={"COLDTRACE_DATABASE_URL": db_url})
     assert result.exit_code != 0
     assert "COLDTRACE_API_JWT_SECRET" in str(result.exception) + result.output

@@ -19,7 +19,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from coldtrace.db import migrate
+from db import migrate
 from erp_core.audit import anchoring, keys
 from erp_core.auth.models import LoginAttempt, LoginPolicy, User
 from erp_core.signatures import service as signatures

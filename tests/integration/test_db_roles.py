@@ -2,7 +2,7 @@
 
 Every statement here is one a compromised service (or an insider with its password)
 would try, sent as ``coldtrace_app`` — the login of ingest, the API, the jobs and the
-notifier. The declaration in coldtrace/db/grants.py is also held against the database:
+notifier. The declaration in db/grants.py is also held against the database:
 every object listed, nothing more granted than declared.
 """
 
@@ -16,8 +16,8 @@ from psycopg import errors
 from typer.testing import CliRunner
 
 from coldtrace.cli import app as cli
-from coldtrace.db import grants, migrate, privileges
-from coldtrace.db.roles import DatabaseRoles, problems
+from db import grants, migrate, privileges
+from db.roles import DatabaseRoles, problems
 from erp_core.audit.service import set_actor
 from tests.fix_services import as_login
 from tests.integration.access_helpers import add_user
@@ -126,10 +126,10 @@ def test_every_object_is_declared(owner_db_url: str) -> None:
         missing = privileges.undeclared(conn)
         gone = privileges.stale(conn)
     assert not missing, (
-        "objects without a declaration in coldtrace/db/grants.py (denied to the app until "
+        "objects without a declaration in db/grants.py (denied to the app until "
         "declared); add:\n" + "\n".join(grants.suggestion(o.kind, o.name) for o in missing)
     )
-    assert not gone, f"declared in coldtrace/db/grants.py but not in the database: {gone}"
+    assert not gone, f"declared in db/grants.py but not in the database: {gone}"
 
 
 def test_every_declared_object_names_its_owning_package() -> None:

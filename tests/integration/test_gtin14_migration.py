@@ -24,9 +24,9 @@ from alembic.util import CommandError
 from typer.testing import CliRunner
 
 from coldtrace.cli import app as cli
-from coldtrace.db import migrate
-from coldtrace.db.migrate import alembic_config
-from coldtrace.db.settings import DatabaseSettings
+from db import migrate
+from db.migrate import alembic_config
+from db.settings import DatabaseSettings
 from erp_core.audit.service import entries_for, verify
 from erp_core.stock.lots import find_lot
 from telemetry.gtin import to_gtin14

@@ -135,7 +135,7 @@ def test_any_thread_that_dies_takes_the_process_down(broker: Broker, db_url: str
     script = (
         "import threading\n"
         "from coldtrace import logs\n"
-        "from coldtrace.db.settings import DatabaseSettings\n"
+        "from db.settings import DatabaseSettings\n"
         "from ingest.main import run\n"
         "from ingest.settings import IngestSettings\n"
         "logs.setup('INFO', plain=True)\n"

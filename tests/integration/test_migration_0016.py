@@ -12,9 +12,9 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from psycopg import errors
 
-from coldtrace.db import migrate
-from coldtrace.db.migrate import alembic_config
-from coldtrace.db.settings import DatabaseSettings
+from db import migrate
+from db.migrate import alembic_config
+from db.settings import DatabaseSettings
 from ingest import dead_letters
 from ingest.dead_letters import DeadLetter
 from tests.fix_services import ADMIN_URL

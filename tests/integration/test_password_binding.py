@@ -19,7 +19,7 @@ from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from coldtrace.cli import app as cli
-from coldtrace.db import migrate
+from db import migrate
 from erp_core.app import create_app
 from erp_core.audit import keys
 from erp_core.audit.service import set_actor

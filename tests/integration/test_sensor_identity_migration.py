@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import psycopg
 import pytest
 
-from coldtrace.db import migrate
-from coldtrace.db.settings import DatabaseSettings
+from db import migrate
+from db.settings import DatabaseSettings
 from tests.fix_services import ADMIN_URL
 
 

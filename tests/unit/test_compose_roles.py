@@ -23,8 +23,8 @@ def env(service: str) -> dict[str, str]:
 def test_services_log_in_as_the_application_role() -> None:
     for name in ("ingest", "api", "notifier", "erp-jobs"):
         e = env(name)
-        for var in ("COLDTRACE_DATABASE_URL", "COLDTRACE_API_DATABASE_URL"):
-            assert e[var].startswith("postgresql://coldtrace_app@"), (name, var)
+        assert e["COLDTRACE_DATABASE_URL"].startswith("postgresql://coldtrace_app@"), name
+        assert "COLDTRACE_API_DATABASE_URL" not in e, name  # deprecated: one URL for all
         assert FROM_ENVIRONMENT.match(e["PGPASSWORD"]), name
         assert "COLDTRACE_DB_APP_PASSWORD" in e["PGPASSWORD"]
     migrate = env("migrate")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic.script import ScriptDirectory
 
-from coldtrace.db.migrate import alembic_config
+from db.migrate import alembic_config
 
 
 def test_one_head_and_no_branch_points() -> None:

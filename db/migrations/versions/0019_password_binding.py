@@ -25,7 +25,7 @@ Create Date: 2026-12-08
   a second confirmation, an edit of the request, and any DELETE. Audited.
 
 The privileges of the application and reader roles are applied by ``coldtrace db
-upgrade`` from ``coldtrace/db/grants.py``.
+upgrade`` from ``db/grants.py``.
 """
 
 from alembic import op

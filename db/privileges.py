@@ -1,4 +1,4 @@
-"""Apply the declared privileges (``coldtrace.db.grants``) and compare them with the database.
+"""Apply the declared privileges (``db.grants``) and compare them with the database.
 
 ``apply`` runs as the owner after every migration (``coldtrace db upgrade``), in one
 transaction: revoke everything from PUBLIC and the application and reader roles on the
@@ -23,8 +23,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from coldtrace.db import grants
-from coldtrace.db.roles import DatabaseRoles, RolesError, problems
+from db import grants
+from db.roles import DatabaseRoles, RolesError, problems
 
 TABLE_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
 
@@ -80,7 +80,7 @@ def _declared(obj: DbObject) -> grants.Grant | None:
 
 
 def undeclared(conn: psycopg.Connection[Any]) -> list[DbObject]:
-    """Objects in the database that ``coldtrace.db.grants`` does not list."""
+    """Objects in the database that ``db.grants`` does not list."""
     return [o for o in objects(conn) if _declared(o) is None]
 
 

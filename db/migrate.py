@@ -1,7 +1,7 @@
 """Run the Alembic migration history programmatically (no alembic.ini needed).
 
 ``upgrade`` connects as the schema owner, migrates, then applies the declared privileges
-of the application and reader roles (``coldtrace.db.privileges``): after every upgrade,
+of the application and reader roles (``db.privileges``): after every upgrade,
 so a table a migration adds is covered the moment it exists.
 """
 
@@ -16,9 +16,9 @@ from alembic import command
 from alembic.config import Config
 from psycopg import sql
 
-from coldtrace.db import privileges
-from coldtrace.db.roles import DatabaseRoles
-from coldtrace.db.settings import alembic_url
+from db import privileges
+from db.roles import DatabaseRoles
+from db.settings import alembic_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DROP_ATTEMPTS = 50  # 5 s for sessions that are closing to go
@@ -65,7 +65,7 @@ def upgrade(
         missing = privileges.apply(conn, roles or DatabaseRoles())
     for obj in missing:
         log.warning(
-            "%s %s is not in coldtrace/db/grants.py: only the owner may use it",
+            "%s %s is not in db/grants.py: only the owner may use it",
             *(obj.kind, obj.name),
         )
     return missing

@@ -2,7 +2,7 @@
 
 This is the one list of the database's privileges: ``coldtrace db upgrade`` revokes
 everything from the application and reader roles (and PUBLIC) and grants exactly what is
-written here, after every migration (``coldtrace.db.privileges``). Anything not listed is
+written here, after every migration (``db.privileges``). Anything not listed is
 denied. A test fails when the database holds a table, view, sequence or function that is
 not listed here (or a listed one that is gone), so a new migration cannot forget its
 objects; its message spells out the line to add.
@@ -49,7 +49,7 @@ class Grant:
 # Tables and views: privileges among SELECT, INSERT, UPDATE, DELETE (never TRUNCATE,
 # REFERENCES or TRIGGER for anyone but the owner).
 TABLES: dict[str, Grant] = {
-    # --- telemetry: written by ingest (coldtrace/db migrations 0001-0003, 0006, 0009) ---
+    # --- telemetry: written by ingest (db migrations 0001-0003, 0006, 0009) ---
     "telemetry.gateways": Grant("ingest", app=WRITE, reader=READ),
     "telemetry.sensors": Grant("ingest", app=WRITE, reader=READ),
     "telemetry.readings": Grant(
@@ -248,7 +248,7 @@ def _privilege_text(privileges: Privileges) -> str:
 
 
 def markdown() -> str:
-    """The declaration as the tables of docs/schema.md (``python -m coldtrace.db.grants``)."""
+    """The declaration as the tables of docs/schema.md (``python -m db.grants``)."""
     out = [
         "| table or view | owner package | app | reader | note |",
         "|---|---|---|---|---|",

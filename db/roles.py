@@ -3,7 +3,7 @@
 * the **owner** (e.g. ``coldtrace``) owns every schema object and runs the migrations;
 * the **application** role (``coldtrace_app``) is what ingest, the API, the ERP jobs and
   the notifier log in as: it owns nothing, so it cannot ALTER a table, disable a
-  trigger or GRANT, and it holds only the privileges of ``coldtrace.db.grants``;
+  trigger or GRANT, and it holds only the privileges of ``db.grants``;
 * the **reader** (``coldtrace_reader``) is Grafana's and the reports': SELECT on what
   they show, nothing else.
 

@@ -26,7 +26,7 @@ Revises: 0021
 Create Date: 2026-12-10
 
 The privileges of the application and reader roles are not set here: ``coldtrace db
-upgrade`` applies ``coldtrace/db/grants.py`` after every migration.
+upgrade`` applies ``db/grants.py`` after every migration.
 """
 
 from alembic import op

@@ -9,10 +9,46 @@ takes it from ``PGPASSWORD``, a ``~/.pgpass`` file (``PGPASSFILE``) or the URL y
 
 from __future__ import annotations
 
+import logging
+import os
+
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+log = logging.getLogger(__name__)
 
 DEFAULT_URL = "postgresql://coldtrace_app@127.0.0.1:5432/coldtrace"
 DEFAULT_OWNER_URL = "postgresql://coldtrace@127.0.0.1:5432/coldtrace"
+URL_ENV = "COLDTRACE_DATABASE_URL"
+# The API's own variable before every process read URL_ENV; still read, with a warning.
+DEPRECATED_URL_ENV = "COLDTRACE_API_DATABASE_URL"
+
+
+def url_from_env() -> str:
+    """The application role's URL: ``COLDTRACE_DATABASE_URL``, else the deprecated alias."""
+    url = os.environ.get(URL_ENV)
+    if url is None:
+        url = os.environ.get(DEPRECATED_URL_ENV)
+    return url if url is not None else DEFAULT_URL
+
+
+def warn_deprecated_url() -> None:
+    """Log a warning when the deprecated ``COLDTRACE_API_DATABASE_URL`` is set.
+
+    Used when it is the only one of the two; ignored, and said so, when both are set and
+    differ.
+    """
+    url = os.environ.get(URL_ENV)
+    old = os.environ.get(DEPRECATED_URL_ENV)
+    if old is None:
+        return
+    if url is None:
+        log.warning("%s is deprecated: rename it to %s", DEPRECATED_URL_ENV, URL_ENV)
+    elif old != url:
+        log.warning(
+            "%s is deprecated and differs from %s, which is used: remove it",
+            DEPRECATED_URL_ENV,
+            URL_ENV,
+        )
 
 
 def alembic_url(url: str) -> str:

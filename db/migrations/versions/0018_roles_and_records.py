@@ -15,7 +15,7 @@ Create Date: 2026-12-06
   lot's retention, and records one audit entry (cutoff, how many, which sensors, the
   time range, who, why). ``erp.retention_run(cutoff, reason)`` is the application's
   way in (SECURITY DEFINER, ``now`` fixed to the transaction's time); the application
-  role itself has no DELETE privilege on readings (coldtrace/db/grants.py).
+  role itself has no DELETE privilege on readings (db/grants.py).
 * ``erp.requeue_edge_event``: a person's retry of a failed scan or tag read, with its
   audit entry, in one owner function; the application role calls no audit function
   directly (it could otherwise append entries for changes that never happened).
@@ -24,7 +24,7 @@ Create Date: 2026-12-06
   verifiable with a key. A new row must be keyed (trigger ``signatures_keyed``).
 
 The privileges of the application and reader roles are not set here: ``coldtrace db
-upgrade`` applies ``coldtrace/db/grants.py`` after every migration.
+upgrade`` applies ``db/grants.py`` after every migration.
 """
 
 from alembic import op
