@@ -7,7 +7,7 @@ from typing import Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from telemetry.gtin import to_gtin14
+from identifiers.gtin import to_gtin14
 
 
 class LotTagIn(BaseModel):
