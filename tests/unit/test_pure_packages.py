@@ -20,8 +20,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 OWN = {"telemetry", "identifiers"}
-# not libraries: "cython_runtime" is created by any Cython-built extension (PyYAML's _yaml)
-MACHINERY = {"cython_runtime"}
 PYDANTIC = {
     "pydantic",
     "pydantic_core",
@@ -32,10 +30,8 @@ PYDANTIC = {
 
 # package (or modules) -> third-party top-level modules it may load
 ALLOWED: dict[str, set[str]] = {
-    # the wire contract: stdlib, msgspec, pydantic — and PyYAML, for the Modbus register
-    # profiles (telemetry/profiles/*.yaml, read by telemetry.modbus_profiles): a data
-    # parser with no I/O of its own, kept until the profiles move (docs/wire-contract.md)
-    "telemetry": {"msgspec", *PYDANTIC, "yaml"},
+    # the wire contract: stdlib, msgspec, pydantic (its Modbus profiles are TOML: tomllib)
+    "telemetry": {"msgspec", *PYDANTIC},
     # identifiers: biip (pure Python) parses GS1 element strings
     "identifiers": {"biip"},
     # whoever needs only the check digit, the GTIN-14 form or an EPC loads nothing at all
@@ -62,7 +58,7 @@ def third_party_loaded(*modules: str) -> set[str]:
         cwd=ROOT,
     ).stdout
     # names starting with "_" are interpreter and site machinery (_distutils_hack, …)
-    return {m for m in ast.literal_eval(out) if not m.startswith("_")} - OWN - MACHINERY
+    return {m for m in ast.literal_eval(out) if not m.startswith("_")} - OWN
 
 
 @pytest.mark.parametrize("modules", sorted(ALLOWED))
