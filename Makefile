@@ -30,6 +30,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy db telemetry identifiers coldchain firmware_sim gateway ingest erp_core coldtrace
+	$(VENV)/bin/lint-imports
 
 bench: install services
 	$(PY) bench/ingest.py
