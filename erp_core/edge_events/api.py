@@ -13,9 +13,12 @@ from fastapi import APIRouter, Depends, Path, Query
 from erp_core.audit.service import set_actor
 from erp_core.auth.models import User
 from erp_core.deps import Connection, CurrentUser, require_roles
+from erp_core.edge_events import service as edge_events
+from erp_core.edge_events.models import EdgeOutcome
 from erp_core.errors import NotFoundError
-from erp_core.stock import edge_movements, lots
-from erp_core.stock.edge_models import EdgeOutcome, LotTag, LotTagIn
+from erp_core.lots import service as lots
+from erp_core.lots import tags
+from erp_core.lots.models import LotTag, LotTagIn
 
 router = APIRouter(prefix="/api", tags=["stock: scans and tag reads"])
 Warehouse = Annotated[User, Depends(require_roles("warehouse"))]
@@ -31,7 +34,7 @@ def list_edge_events(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[EdgeOutcome]:
     """Processed scans and tag reads, newest first (``outcome=failed`` for the work list)."""
-    return edge_movements.list_outcomes(conn, outcome=outcome, reader_id=reader_id, limit=limit)
+    return edge_events.list_outcomes(conn, outcome=outcome, reader_id=reader_id, limit=limit)
 
 
 @router.post(
@@ -47,7 +50,7 @@ def retry_edge_event(
 ) -> dict[str, str]:
     """Queue a failed event again, e.g. after its reader was mapped or its lot created."""
     set_actor(conn, user=user.username, reason="retry of a failed scan or tag read")
-    if not edge_movements.retry(conn, source=source, event_id=event_id):
+    if not edge_events.retry(conn, source=source, event_id=event_id):
         raise NotFoundError(f"failed {source} event", event_id)
     return {"status": "queued"}
 
@@ -57,4 +60,4 @@ def register_tag(conn: Connection, user: Warehouse, body: LotTagIn) -> LotTag:
     """Register an RFID tag (pallet SSCC, or case GTIN + serial) as holding a lot."""
     set_actor(conn, user=user.username)
     lots.get_lot(conn, lot_id=body.lot_id)
-    return edge_movements.register_tag(conn, tag=body)
+    return tags.register_tag(conn, tag=body)

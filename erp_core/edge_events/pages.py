@@ -16,8 +16,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from erp_core.audit.service import set_actor
 from erp_core.auth.models import Role
 from erp_core.deps import Connection, Now
-from erp_core.stock import edge_movements
-from erp_core.stock.edge_models import EdgeOutcome
+from erp_core.edge_events import service as edge_events
+from erp_core.edge_events.models import EdgeOutcome
 from erp_core.web.format import format_time
 from erp_core.web.html import Html, Viewer, csrf_field, join, page, render
 from erp_core.web.session import PageSession, PageUser, form_user
@@ -89,9 +89,9 @@ def scans(conn: Connection, now: Now, found: PageUser) -> Response:
     """Failed scans and tag reads, then the latest 50."""
     actor = found.viewer if found.user.has_any(frozenset({Role.WAREHOUSE})) else None
     body = scans_body(
-        edge_movements.list_outcomes(conn, outcome="failed"),
-        edge_movements.list_outcomes(conn, limit=50),
-        waiting=edge_movements.queue_depth(conn),
+        edge_events.list_outcomes(conn, outcome="failed"),
+        edge_events.list_outcomes(conn, limit=50),
+        waiting=edge_events.queue_depth(conn),
         actor=actor,
     )
     html = page(
@@ -109,5 +109,5 @@ def retry(
 ) -> Response:
     """Queue a failed event again as the signed-in warehouse user; back to the page."""
     set_actor(conn, user=found.user.username, reason="retry of a failed scan or tag read")
-    edge_movements.retry(conn, source=source, event_id=event_id)
+    edge_events.retry(conn, source=source, event_id=event_id)
     return RedirectResponse("/scans", status_code=303)

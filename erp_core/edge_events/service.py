@@ -18,9 +18,9 @@ A failed scan (bad check digit, malformed label) is ``ignored``: it is already s
 with its reason in ``telemetry.scans``.
 
 Scans and tag reads keep the GTIN as it was read (a record of the observation); it is
-brought to its GTIN-14 form (``master.gtin14``) before it is looked up, so any form a
-reader reports finds the one item. A GTIN that is no valid GTIN fails the event with
-the reason.
+brought to its GTIN-14 form (``erp_core.masterdata.service.gtin14``) before it is looked
+up, so any form a reader reports finds the one item. A GTIN that is no valid GTIN fails
+the event with the reason.
 """
 
 from __future__ import annotations
@@ -34,10 +34,11 @@ import psycopg
 from psycopg.rows import class_row
 
 from erp_core.audit.service import set_actor
+from erp_core.edge_events.models import EdgeOutcome
 from erp_core.errors import ErpError, NotFoundError
-from erp_core.stock import lots, movements
-from erp_core.stock.edge_models import EdgeOutcome, LotTag, LotTagIn
-from erp_core.stock.master import gtin14, translate_db_errors
+from erp_core.lots import service as lot_service
+from erp_core.lots import tags
+from erp_core.movements import service as movements
 
 Conn = psycopg.Connection[Any]
 Source = Literal["scan", "rfid"]
@@ -97,26 +98,21 @@ def lot_for(conn: Conn, event: EdgeEvent) -> int:
     """The lot an event names; UnidentifiedLotError saying what was looked for."""
     if event.gtin is not None and event.lot_number is not None:
         try:
-            return lots.find_lot(conn, gtin=event.gtin, lot_number=event.lot_number).id
+            return lot_service.find_lot(conn, gtin=event.gtin, lot_number=event.lot_number).id
         except NotFoundError as err:
             msg = f"no lot {event.lot_number} of GTIN {event.gtin} in the ERP"
             raise UnidentifiedLotError(msg) from err
     if event.sscc is not None:
-        row = conn.execute(
-            "SELECT lot_id FROM erp.lot_tags WHERE sscc = %s", (event.sscc,)
-        ).fetchone()
-        if row is None:
+        lot_id = tags.pallet_lot(conn, sscc=event.sscc)
+        if lot_id is None:
             raise UnidentifiedLotError(f"SSCC {event.sscc} is not registered to a lot")
-        return int(row[0])
+        return lot_id
     if event.gtin is not None and event.serial is not None:
-        row = conn.execute(
-            "SELECT lot_id FROM erp.lot_tags WHERE gtin = %s AND serial = %s",
-            (gtin14(event.gtin), event.serial),
-        ).fetchone()
-        if row is None:
+        lot_id = tags.case_lot(conn, gtin=event.gtin, serial=event.serial)
+        if lot_id is None:
             msg = f"GTIN {event.gtin} serial {event.serial} is not registered to a lot"
             raise UnidentifiedLotError(msg)
-        return int(row[0])
+        return lot_id
     raise UnidentifiedLotError("the label carries no lot number, SSCC or registered serial")
 
 
@@ -198,22 +194,6 @@ def retry(conn: Conn, *, source: Source, event_id: int) -> bool:
     """
     row = conn.execute("SELECT erp.requeue_edge_event(%s, %s)", (source, event_id)).fetchone()
     return bool(row and row[0])
-
-
-def register_tag(conn: Conn, *, tag: LotTagIn) -> LotTag:
-    """Register an RFID-tagged pallet (SSCC) or case (GTIN + serial) as holding a lot."""
-    with (
-        translate_db_errors("lot tag", tag.sscc or f"{tag.gtin}/{tag.serial}"),
-        conn.cursor(row_factory=class_row(LotTag)) as cur,
-    ):
-        cur.execute(
-            "INSERT INTO erp.lot_tags (lot_id, sscc, gtin, serial) VALUES (%s, %s, %s, %s)"
-            " RETURNING id, lot_id, sscc, gtin, serial",
-            (tag.lot_id, tag.sscc, tag.gtin, tag.serial),
-        )
-        row = cur.fetchone()
-    assert row is not None
-    return row
 
 
 def list_outcomes(

@@ -102,7 +102,7 @@ def exposure(  # noqa: PLR0913 - keyword-only, each a documented input
     """Min, max, time-weighted mean and MKT, time out of range and coverage over ``life``.
 
     ``blocks`` are readings summed ahead; they must lie inside [low, high]. ``lead_ins``
-    are held values from before a segment (``erp_core.stock.lead_in``): they count like
+    are held values from before a segment (``erp_core.lot_history.lead_in``): they count like
     any held reading but are not readings of the lot.
     """
     if any(b.minimum < low or b.maximum > high for b in blocks):

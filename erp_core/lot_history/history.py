@@ -21,11 +21,10 @@ import numpy as np
 import psycopg
 
 from coldchain.tor import Span, from_micros
-from erp_core.monitoring.buckets import BucketPlan, plan_buckets
-from erp_core.stock import lead_in, rollup, rollup_refresh
-from erp_core.stock.columns import fetch_columns
-from erp_core.stock.exposure import Exposure, SegmentReadings, exposure
-from erp_core.stock.history_models import (
+from erp_core.lot_history import lead_in, rollup, rollup_refresh
+from erp_core.lot_history.columns import fetch_columns
+from erp_core.lot_history.exposure import Exposure, SegmentReadings, exposure
+from erp_core.lot_history.models import (
     ExcursionRef,
     HistoryBucket,
     HistoryStats,
@@ -33,10 +32,12 @@ from erp_core.stock.history_models import (
     SensorSegment,
     TimeSpan,
 )
-from erp_core.stock.lots import get_lot
-from erp_core.stock.master import get_item
-from erp_core.stock.models import Item, LocationInterval
-from erp_core.stock.movements import lot_intervals
+from erp_core.lots.service import get_lot
+from erp_core.masterdata.models import Item
+from erp_core.masterdata.service import get_item
+from erp_core.monitoring.buckets import BucketPlan, plan_buckets
+from erp_core.movements.models import LocationInterval
+from erp_core.movements.service import lot_intervals
 
 Conn = psycopg.Connection[Any]
 

@@ -24,7 +24,7 @@ import numpy as np
 import psycopg
 
 from coldchain.tor import Span, micros
-from erp_core.stock.exposure import SegmentReadings
+from erp_core.lot_history.exposure import SegmentReadings
 
 Conn = psycopg.Connection[Any]
 

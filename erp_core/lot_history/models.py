@@ -6,7 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from erp_core.stock.models import LocationInterval, Lot
+from erp_core.lots.models import Lot
+from erp_core.movements.models import LocationInterval
 
 
 class _Frozen(BaseModel):

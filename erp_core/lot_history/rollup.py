@@ -30,8 +30,8 @@ import numpy as np
 import psycopg
 
 from coldchain.tor import Span
-from erp_core.stock.columns import fetch_columns
-from erp_core.stock.exposure import Block, SegmentReadings
+from erp_core.lot_history.columns import fetch_columns
+from erp_core.lot_history.exposure import Block, SegmentReadings
 
 Conn = psycopg.Connection[Any]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import psycopg
 
-from erp_core.stock.rollup import DAY, EPOCH, HOUR, floor, hour_of
+from erp_core.lot_history.rollup import DAY, EPOCH, HOUR, floor, hour_of
 
 Conn = psycopg.Connection[Any]
 

@@ -13,10 +13,10 @@ import psycopg
 from psycopg.rows import class_row
 
 from erp_core.errors import InvalidArgumentError, NotFoundError
-from erp_core.stock.errors import StatusTransitionError
-from erp_core.stock.master import active_item, gtin14, translate_db_errors
-from erp_core.stock.models import Lot, LotIn
-from erp_core.stock.status import may_change
+from erp_core.lots.errors import StatusTransitionError
+from erp_core.lots.models import Lot, LotIn
+from erp_core.lots.status import may_change
+from erp_core.masterdata.service import active_item, gtin14, translate_db_errors
 
 Conn = psycopg.Connection[Any]
 

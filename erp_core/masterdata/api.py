@@ -14,8 +14,9 @@ from fastapi import APIRouter, Depends, Path, Query
 from erp_core.audit.service import set_actor
 from erp_core.auth.models import User
 from erp_core.deps import Connection, CurrentUser, Now, require_roles
-from erp_core.stock import changes, master
-from erp_core.stock.models import (
+from erp_core.masterdata import changes
+from erp_core.masterdata import service as master
+from erp_core.masterdata.models import (
     Assignment,
     AssignmentEndIn,
     AssignmentIn,

@@ -19,9 +19,10 @@ import psycopg
 from psycopg import sql
 
 from erp_core.errors import InvalidArgumentError
-from erp_core.stock.backdating import CLOCK_TOLERANCE, location_evidence
-from erp_core.stock.errors import HistoryLockedError, InUseError, RetiredError
-from erp_core.stock.master import (
+from erp_core.masterdata.errors import HistoryLockedError, InUseError, RetiredError
+from erp_core.masterdata.evidence import CLOCK_TOLERANCE, location_evidence
+from erp_core.masterdata.models import Assignment, AssignmentIn, Item, Location
+from erp_core.masterdata.service import (
     active_item,
     active_location,
     assign_sensor,
@@ -30,7 +31,6 @@ from erp_core.stock.master import (
     get_location,
     translate_db_errors,
 )
-from erp_core.stock.models import Assignment, AssignmentIn, Item, Location
 
 Conn = psycopg.Connection[Any]
 

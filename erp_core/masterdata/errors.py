@@ -1,13 +1,13 @@
-"""Errors of the stock domain, under the ERP root; ``api.install`` maps conflicts to 409.
+"""Errors of master data, under the ERP root (``erp_core.http_errors`` answers them).
 
 Validation problems reuse ``InvalidArgumentError`` (422, naming the field); a request that
-is well formed but clashes with the records (a forbidden status change, an overlapping
-sensor assignment, a duplicate key, not enough stock) is a ``StockConflictError``.
+is well formed but clashes with the records (an overlapping sensor assignment, a duplicate
+key, a retired record, a change recorded history forbids) is a ``ConflictError`` (409).
 """
 
 from __future__ import annotations
 
-from erp_core.errors import ErpError, InvalidArgumentError
+from erp_core.errors import ConflictError, InvalidArgumentError
 
 
 class InvalidGtinError(InvalidArgumentError):
@@ -17,25 +17,7 @@ class InvalidGtinError(InvalidArgumentError):
         super().__init__("gtin", gtin, f"not a GTIN-8/12/13/14 with a valid check digit: {reason}")
 
 
-class StockConflictError(ErpError):
-    """The request clashes with the stored records; ``code`` names the rule."""
-
-    code = "conflict"
-
-
-class StatusTransitionError(StockConflictError):
-    """A lot status change that the release workflow does not allow."""
-
-    code = "status_transition"
-
-    def __init__(self, lot_id: int, old: str, new: str) -> None:
-        super().__init__(f"lot {lot_id} may not go from {old} to {new}")
-        self.lot_id = lot_id
-        self.old = old
-        self.new = new
-
-
-class OverlappingAssignmentError(StockConflictError):
+class OverlappingAssignmentError(ConflictError):
     """A sensor assigned to two locations (or twice) over overlapping times."""
 
     code = "overlapping_assignment"
@@ -45,7 +27,7 @@ class OverlappingAssignmentError(StockConflictError):
         self.sensor_id = sensor_id
 
 
-class DuplicateError(StockConflictError):
+class DuplicateError(ConflictError):
     """A record whose unique key (GTIN, lot number, location code, …) already exists."""
 
     code = "duplicate"
@@ -56,7 +38,7 @@ class DuplicateError(StockConflictError):
         self.key = key
 
 
-class DuplicateGtinError(StockConflictError):
+class DuplicateGtinError(ConflictError):
     """A new item whose GTIN, in any of its forms, is already an item's (one product, one item)."""
 
     code = "duplicate"
@@ -71,28 +53,7 @@ class DuplicateGtinError(StockConflictError):
         self.item_id = item_id
 
 
-class InsufficientStockError(StockConflictError):
-    """A move of more of a lot than the source location holds at that time."""
-
-    code = "insufficient_stock"
-
-    def __init__(self, lot_id: int, location_id: int, held: float, wanted: float) -> None:
-        super().__init__(
-            f"lot {lot_id} has {held:g} at location {location_id} at that time, not {wanted:g}"
-        )
-        self.lot_id = lot_id
-        self.location_id = location_id
-        self.held = held
-        self.wanted = wanted
-
-
-class ShipmentStateError(StockConflictError):
-    """A shipment step out of order (arrive before depart, depart twice)."""
-
-    code = "shipment_state"
-
-
-class RetiredError(StockConflictError):
+class RetiredError(ConflictError):
     """A write that refers to a retired item or location (no new stock, movements or use)."""
 
     code = "retired"
@@ -103,37 +64,19 @@ class RetiredError(StockConflictError):
         self.key = key
 
 
-class HistoryLockedError(StockConflictError):
+class HistoryLockedError(ConflictError):
     """A master-data change that would change what recorded history means."""
 
     code = "history_locked"
 
 
-class InUseError(StockConflictError):
+class InUseError(ConflictError):
     """Retiring an item or location that still holds stock or is still in use."""
 
     code = "in_use"
 
 
-class BackdatingError(StockConflictError):
-    """A back-dated movement that contradicts the lot's recorded history."""
-
-    code = "backdated"
-
-
-class LotQuantityError(StockConflictError):
-    """A receipt that would put more of a lot in our custody than the lot's quantity."""
-
-    code = "lot_quantity"
-
-
-class ShipmentInTransitError(StockConflictError):
-    """A movement of a lot at a time when it was aboard a shipment under way."""
-
-    code = "shipment_in_transit"
-
-
-class ReleaseEvidenceError(StockConflictError):
+class ReleaseEvidenceError(ConflictError):
     """A change that would alter the evidence of a release decision in force."""
 
     code = "release_evidence"

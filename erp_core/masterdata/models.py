@@ -1,25 +1,20 @@
-"""Value types of the stock domain: request bodies (``…In``) and records (pydantic, frozen)."""
+"""Value types of master data: items, locations, sensor assignments, reader mappings."""
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
-from erp_core.stock.status import LotStatus
+from erp_core.model_base import Frozen
 
 LocationKind = Literal[
     "site", "area", "cold_room", "fridge", "freezer", "dock", "truck", "warehouse"
 ]
-MovementSource = Literal["scan", "rfid", "manual"]
 
 
-class _Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
-
-
-class ItemIn(_Frozen):
+class ItemIn(Frozen):
     """A product with its storage condition."""
 
     gtin: str = Field(
@@ -44,7 +39,7 @@ class Item(ItemIn):
     retired_at: datetime | None = None
 
 
-class ItemUpdate(_Frozen):
+class ItemUpdate(Frozen):
     """Fields of an item to change (None: unchanged), and why (kept in the audit trail).
 
     The GTIN is the item's identity and cannot change. The storage condition (range,
@@ -63,44 +58,13 @@ class ItemUpdate(_Frozen):
     implantable: bool | None = None
 
 
-class ReasonIn(_Frozen):
+class ReasonIn(Frozen):
     """Why a master-data change is made (kept in the audit trail)."""
 
     reason: str = Field(min_length=3, description="Why; recorded in the audit trail")
 
 
-class LotIn(_Frozen):
-    """A new lot of an item; it starts in quarantine."""
-
-    item_id: int
-    lot_number: str = Field(min_length=1)
-    expires_on: date
-    manufactured_on: date | None = None
-    quantity: float = Field(ge=0)
-
-
-class Lot(_Frozen):
-    """A stored lot with its release status."""
-
-    id: int
-    item_id: int
-    gtin: str
-    lot_number: str
-    expires_on: date
-    manufactured_on: date | None
-    quantity: float
-    status: LotStatus
-    status_changed_at: datetime
-
-
-class StatusChangeIn(_Frozen):
-    """The status a lot should go to, and why (kept in the audit trail)."""
-
-    status: LotStatus
-    reason: str | None = None
-
-
-class LocationIn(_Frozen):
+class LocationIn(Frozen):
     """A place stock can be: site → area → unit (cold room, fridge, truck, …)."""
 
     code: str = Field(min_length=1)
@@ -116,7 +80,7 @@ class Location(LocationIn):
     retired_at: datetime | None = None
 
 
-class LocationUpdate(_Frozen):
+class LocationUpdate(Frozen):
     """Fields of a location to change (None: unchanged), and why (kept in the audit trail).
 
     The kind is locked once the location has any movement or sensor assignment.
@@ -129,7 +93,7 @@ class LocationUpdate(_Frozen):
     parent_id: int | None = None
 
 
-class AssignmentIn(_Frozen):
+class AssignmentIn(Frozen):
     """A sensor standing for a location over [valid_from, valid_to)."""
 
     sensor_id: int
@@ -144,14 +108,14 @@ class Assignment(AssignmentIn):
     id: int
 
 
-class AssignmentEndIn(_Frozen):
+class AssignmentEndIn(Frozen):
     """When an open assignment ends (exclusive), and why (kept in the audit trail)."""
 
     valid_to: datetime
     reason: str = Field(min_length=3, description="Why; recorded in the audit trail")
 
 
-class SwapIn(_Frozen):
+class SwapIn(Frozen):
     """Replace an assignment's logger by another one at ``time``, and why."""
 
     sensor_id: int = Field(description="The logger that takes over")
@@ -159,14 +123,14 @@ class SwapIn(_Frozen):
     reason: str = Field(min_length=3, description="Why; recorded in the audit trail")
 
 
-class SwapOut(_Frozen):
+class SwapOut(Frozen):
     """The assignment a swap ended and the one it started."""
 
     ended: Assignment
     started: Assignment
 
 
-class ReaderIn(_Frozen):
+class ReaderIn(Frozen):
     """Where a fixed barcode scanner or RFID reader stands."""
 
     location_id: int
@@ -177,104 +141,3 @@ class Reader(ReaderIn):
     """A stored reader mapping."""
 
     reader_id: str
-
-
-class MovementIn(_Frozen):
-    """Some quantity of a lot moved from one location to another at a time."""
-
-    lot_id: int
-    quantity: float = Field(gt=0)
-    from_location_id: int | None = Field(default=None, description="None: goods received")
-    to_location_id: int | None = Field(default=None, description="None: left our custody")
-    moved_at: datetime
-    source: MovementSource = "manual"
-    reference: str | None = None
-
-
-class MovementRequest(MovementIn):
-    """A movement recorded through the API, with an optional reason for the audit trail."""
-
-    reason: str | None = Field(
-        default=None, description="Why (e.g. a late scan or a correction); audit trail"
-    )
-
-
-class Movement(MovementIn):
-    """A stored movement."""
-
-    id: int
-    reader_id: str | None
-
-
-class ScanIn(_Frozen):
-    """A barcode scan or tag read at a reader: the lot arrived at the reader's location."""
-
-    reader_id: str
-    time: datetime
-    lot_id: int | None = None
-    gtin: str | None = None
-    lot_number: str | None = None
-    quantity: float | None = Field(default=None, gt=0)
-    reference: str | None = None
-
-
-class LocationInterval(_Frozen):
-    """The lot was (at least partly) at ``location_id`` over [start, end); end None: still."""
-
-    location_id: int
-    start: datetime
-    end: datetime | None
-
-
-class ShipmentLotIn(_Frozen):
-    """A lot on board and how much of it."""
-
-    lot_id: int
-    quantity: float = Field(gt=0)
-
-
-class ShipmentIn(_Frozen):
-    """A shipment: a truck (a location), where it leaves and goes, lots and loggers on board."""
-
-    reference: str = Field(min_length=1)
-    truck_location_id: int
-    origin_location_id: int
-    destination_location_id: int
-    lots: list[ShipmentLotIn] = Field(min_length=1)
-    logger_sensor_ids: list[int] = Field(default_factory=list)
-
-
-class LegIn(_Frozen):
-    """One leg of a shipment's route."""
-
-    from_location_id: int
-    to_location_id: int
-    departed_at: datetime
-    arrived_at: datetime | None = None
-
-
-class Leg(LegIn):
-    """A stored leg, numbered from 1."""
-
-    seq: int
-
-
-class Shipment(_Frozen):
-    """A stored shipment with its lots, loggers and legs."""
-
-    id: int
-    reference: str
-    truck_location_id: int
-    origin_location_id: int
-    destination_location_id: int
-    departed_at: datetime | None
-    arrived_at: datetime | None
-    lots: list[ShipmentLotIn]
-    logger_sensor_ids: list[int]
-    legs: list[Leg]
-
-
-class TimeIn(_Frozen):
-    """When a step (departure, arrival) happened."""
-
-    time: datetime

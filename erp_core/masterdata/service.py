@@ -1,7 +1,7 @@
 """Master data services: create and read items, locations, reader mappings, assignments.
 
 Changes to existing master data (update, retire, end or swap an assignment) are in
-``erp_core.stock.changes``, with the rules that protect recorded history.
+``erp_core.masterdata.changes``, with the rules that protect recorded history.
 
 Plain functions taking the caller's connection; they never commit. Database rule
 violations (unique keys, the no-overlap constraint, the location-tree trigger) are
@@ -19,14 +19,14 @@ from psycopg import errors as pg
 from psycopg.rows import class_row
 
 from erp_core.errors import InvalidArgumentError, NotFoundError
-from erp_core.stock.errors import (
+from erp_core.masterdata.errors import (
     DuplicateError,
     DuplicateGtinError,
     InvalidGtinError,
     OverlappingAssignmentError,
     RetiredError,
 )
-from erp_core.stock.models import (
+from erp_core.masterdata.models import (
     Assignment,
     AssignmentIn,
     Item,

@@ -14,15 +14,12 @@ it is stored, every later point of the lot's history must still hold:
 * the lot was not aboard a shipment under way at that time (other than the shipment
   making the move);
 * the lot has no release decision in force whose evidence (its history up to the
-  decision) the move would change. The way to correct such a lot is the existing
-  workflow: QA puts it on hold, the correction is recorded, and a new signed decision
-  is needed (see docs/master-data.md).
+  decision) the move would change (``erp_core.masterdata.evidence``, the rule that also
+  guards sensor-assignment changes in the past). The way to correct such a lot is the
+  existing workflow: QA puts it on hold, the correction is recorded, and a new signed
+  decision is needed (see docs/master-data.md).
 
-The same evidence rule guards sensor-assignment changes in the past
-(``location_evidence``). After a movement is stored, ``open_missed_deviations`` opens
-the deviations that an alarm-level excursion would have opened had the movement been
-known when the excursion was stored (the database trigger of 0007 fires on episodes,
-not on movements). Functions take the caller's connection; only that one writes.
+Functions take the caller's connection and only read.
 """
 
 from __future__ import annotations
@@ -33,22 +30,16 @@ from typing import Any
 import psycopg
 
 from erp_core.errors import InvalidArgumentError
-from erp_core.stock.errors import (
+from erp_core.masterdata.evidence import CLOCK_TOLERANCE, lot_evidence
+from erp_core.movements.errors import (
     BackdatingError,
     InsufficientStockError,
     LotQuantityError,
-    ReleaseEvidenceError,
     ShipmentInTransitError,
 )
-from erp_core.stock.models import MovementIn
+from erp_core.movements.models import MovementIn
 
 Conn = psycopg.Connection[Any]
-
-CLOCK_TOLERANCE = timedelta(minutes=5)
-"""How far a movement may lie in the future: device clocks drift, and demo scripts step."""
-
-DECIDED = ("released", "rejected", "recalled")
-"""Lot statuses in which a release decision is in force."""
 
 
 def check_movement(
@@ -183,97 +174,3 @@ def _not_in_transit(conn: Conn, movement: MovementIn, shipment_id: int | None) -
             f"{departed.isoformat()} ({until}); a move at {movement.moved_at.isoformat()} "
             "would contradict it"
         )
-
-
-def lot_evidence(conn: Conn, *, lot_id: int, since: datetime) -> None:
-    """Raise if the lot has a decision in force taken after ``since`` (its evidence)."""
-    row = conn.execute(
-        "SELECT d.id, d.action, d.decided_at, l.status FROM erp.release_decisions d "
-        "JOIN erp.lots l ON l.id = d.lot_id "
-        "WHERE d.lot_id = %s AND l.status = ANY(%s) ORDER BY d.decided_at DESC LIMIT 1",
-        (lot_id, list(DECIDED)),
-    ).fetchone()
-    if row is None or since >= row[2]:
-        return
-    decision, action, decided_at, status = row
-    raise ReleaseEvidenceError(
-        f"lot {lot_id} is {status} by signed {action} decision {decision} of "
-        f"{decided_at.isoformat()}, whose evidence is the lot's history up to then; a change "
-        f"at {since.isoformat()} would alter it. "
-        + (
-            "A rejected or recalled lot's record is closed."
-            if status != "released"
-            else "To correct it, QA puts the lot on hold, the correction is recorded, "
-            "and the lot needs a new signed decision."
-        )
-    )
-
-
-def location_evidence(conn: Conn, *, location_id: int, since: datetime) -> None:
-    """Raise if a lot with a decision in force was at the location after ``since``.
-
-    Used before changing which sensors stood for the location from ``since`` on. Every
-    lot at the location since then is locked first (in id order), as a release locks its
-    lot before reading the evidence: a release being signed meanwhile is waited for and
-    then seen, and one signed afterwards reads the changed assignments.
-    """
-    conn.execute(
-        """
-        SELECT l.id
-          FROM erp.lots l
-         WHERE l.id IN (SELECT lot_id FROM erp.stock_movements WHERE to_location_id = %(loc)s)
-           AND EXISTS (
-                 SELECT 1 FROM erp.lot_intervals(l.id) i
-                  WHERE i.location_id = %(loc)s AND coalesce(i.valid_to, 'infinity') > %(t)s)
-         ORDER BY l.id
-           FOR NO KEY UPDATE OF l
-        """,
-        {"loc": location_id, "t": since},
-    )
-    rows = conn.execute(
-        """
-        SELECT DISTINCT l.id
-          FROM erp.lots l
-         WHERE l.status = ANY(%(decided)s)
-           AND l.id IN (SELECT lot_id FROM erp.stock_movements WHERE to_location_id = %(loc)s)
-           AND EXISTS (
-                 SELECT 1 FROM erp.release_decisions d, erp.lot_intervals(l.id) i
-                  WHERE d.lot_id = l.id AND d.decided_at > %(t)s AND i.location_id = %(loc)s
-                    AND i.valid_from < d.decided_at
-                    AND coalesce(i.valid_to, 'infinity') > %(t)s)
-         ORDER BY l.id
-        """,
-        {"decided": list(DECIDED), "loc": location_id, "t": since},
-    ).fetchall()
-    for (lot_id,) in rows:
-        lot_evidence(conn, lot_id=lot_id, since=since)
-
-
-_MISSED_DEVIATIONS = """
-INSERT INTO erp.deviations (lot_id, episode_id, title, description, opened_by)
-SELECT DISTINCT ON (e.id) %(lot)s, e.id,
-       format('Temperature excursion (%%s) on %%s', e.kind, s.uid),
-       format('Episode %%s from %%s, peak %%s °C, found when a movement was recorded '
-              'late', e.id, e.start_t, round(e.peak::numeric, 1)),
-       'system:excursions'
-  FROM erp.lot_segments(%(lot)s, '-infinity', 'infinity') g
-  JOIN telemetry.excursion_episodes e
-    ON e.sensor_id = g.sensor_id AND e.status = 'active' AND e.level = 'alarm'
-   AND (e.delay_reached OR e.abs_breach)
-   AND e.start_t < g.segment_end AND coalesce(e.end_t, e.last_t) >= g.segment_start
-  JOIN telemetry.sensors s ON s.id = e.sensor_id
- WHERE NOT EXISTS (
-       SELECT 1 FROM erp.deviations d
-         JOIN telemetry.excursion_episodes o ON o.id = d.episode_id
-        WHERE d.lot_id = %(lot)s AND o.sensor_id = e.sensor_id
-          AND o.start_t <= coalesce(e.end_t, e.last_t)
-          AND coalesce(o.end_t, o.last_t) >= e.start_t)
- ORDER BY e.id
-ON CONFLICT (lot_id, episode_id) DO NOTHING
-RETURNING id
-"""
-
-
-def open_missed_deviations(conn: Conn, *, lot_id: int) -> list[int]:
-    """Open a deviation for each alarm excursion the lot's history now touches without one."""
-    return [int(r[0]) for r in conn.execute(_MISSED_DEVIATIONS, {"lot": lot_id}).fetchall()]

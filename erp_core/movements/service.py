@@ -13,11 +13,17 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
+from erp_core.deviations.service import open_missed_deviations
 from erp_core.errors import InvalidArgumentError
-from erp_core.stock.backdating import check_movement, open_missed_deviations
-from erp_core.stock.lots import find_lot, get_lot
-from erp_core.stock.master import active_item, active_location, get_reader, translate_db_errors
-from erp_core.stock.models import LocationInterval, Movement, MovementIn
+from erp_core.lots.service import find_lot, get_lot
+from erp_core.masterdata.service import (
+    active_item,
+    active_location,
+    get_reader,
+    translate_db_errors,
+)
+from erp_core.movements.backdating import check_movement
+from erp_core.movements.models import LocationInterval, Movement, MovementIn
 
 Conn = psycopg.Connection[Any]
 
@@ -57,7 +63,7 @@ def record_movement(
 ) -> Movement:
     """Store a movement after checking the lot, both locations and the lot's history.
 
-    The checks of ``erp_core.stock.backdating`` apply to every movement, back-dated or
+    The checks of ``erp_core.movements.backdating`` apply to every movement, back-dated or
     not: the source's stock at that time and at every later time, the lot's receipt,
     shipments under way (``shipment_id``: the shipment making this move) and a release
     decision in force. ``now`` defaults to the wall clock; pass the app's clock.

@@ -14,20 +14,14 @@ from typing import Any
 import psycopg
 
 from erp_core.errors import InvalidArgumentError, NotFoundError
-from erp_core.stock.backdating import CLOCK_TOLERANCE, location_evidence
-from erp_core.stock.errors import ShipmentStateError
-from erp_core.stock.lots import get_lot
-from erp_core.stock.master import active_location, assign_sensor, translate_db_errors
-from erp_core.stock.models import (
-    AssignmentIn,
-    Leg,
-    LegIn,
-    MovementIn,
-    Shipment,
-    ShipmentIn,
-    ShipmentLotIn,
-)
-from erp_core.stock.movements import record_movement
+from erp_core.lots.service import get_lot
+from erp_core.masterdata.evidence import CLOCK_TOLERANCE, location_evidence
+from erp_core.masterdata.models import AssignmentIn
+from erp_core.masterdata.service import active_location, assign_sensor, translate_db_errors
+from erp_core.movements.models import MovementIn
+from erp_core.movements.service import record_movement
+from erp_core.shipments.errors import ShipmentStateError
+from erp_core.shipments.models import Leg, LegIn, Shipment, ShipmentIn, ShipmentLotIn
 
 Conn = psycopg.Connection[Any]
 
