@@ -9,7 +9,6 @@ every object listed, nothing more granted than declared.
 from __future__ import annotations
 
 import importlib.util
-
 import uuid
 
 import psycopg
