@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from erp_core.lots.status import LotStatus
 from erp_core.model_base import Frozen
@@ -43,10 +43,8 @@ class StatusChangeIn(Frozen):
     reason: str | None = None
 
 
-class LotTagIn(BaseModel):
+class LotTagIn(Frozen):
     """An RFID-tagged pallet (SSCC) or case (GTIN + serial) holding a lot."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
     lot_id: int
     sscc: str | None = Field(default=None, pattern=r"^[0-9]{18}$", description="18 digits")
