@@ -143,6 +143,12 @@ TABLES: dict[str, Grant] = {
     "erp.release_decisions": Grant(
         "erp_core.release", app=APPEND, reader=READ, why="signed QA decisions: append-only"
     ),
+    "erp.release_overrides": Grant(
+        "erp_core.release",
+        app=APPEND,
+        reader=READ,
+        why="signed override proposals (0028): append-only, approved by a second qa_manager",
+    ),
     "erp.retention_policy": Grant("erp_core.release", app=WRITE, reader=READ),
     "erp.protected_ranges": Grant("erp_core.release", app=READ, reader=READ),
     "erp.lots_expiry": Grant("erp_core.release", app=READ, reader=READ),
@@ -219,6 +225,10 @@ FUNCTIONS: dict[str, Grant] = {
     # deviations, release, retention, expiry
     "erp.open_deviations_for_episode()": Grant("erp_core.deviations", why=TABLE_TRIGGER),
     "erp.lots_require_decision()": Grant("erp_core.release", why=TABLE_TRIGGER),
+    "erp.release_overrides_check()": Grant("erp_core.release", why=TABLE_TRIGGER),
+    "erp.release_decisions_four_eyes()": Grant(
+        "erp_core.release", why=TABLE_TRIGGER + ": an override needs two different qa_managers"
+    ),
     "erp.lot_retained_until(bigint)": Grant("erp_core.release", app=EXECUTE, reader=EXECUTE),
     f"erp.lock_expired_lots({TIMESTAMPTZ})": Grant("erp_core.release", app=EXECUTE),
     f"erp.retention_run({TIMESTAMPTZ},text)": Grant(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request
 from pydantic import BaseModel, Field
 
 from erp_core.audit.service import set_actor
@@ -21,12 +21,13 @@ from erp_core.deps import (
     require_roles,
 )
 from erp_core.lots.api import KnownLotId as LotId
-from erp_core.release import service
-from erp_core.release.rules import Action, recommend
+from erp_core.release import overrides, service
+from erp_core.release.rules import MIN_JUSTIFICATION, Action, Recommendation, recommend
 from erp_core.signatures import http as signatures
 
 router = APIRouter(prefix="/api", tags=["release"])
 QaUser = Annotated[User, Depends(require_roles("qa", "qa_manager"))]
+ManagerUser = Annotated[User, Depends(require_roles("qa_manager"))]
 
 
 class DecisionIn(BaseModel):
@@ -35,6 +36,27 @@ class DecisionIn(BaseModel):
     action: Action
     password: str = Field(min_length=1, repr=False)
     justification: str | None = Field(default=None, description="Required for an override")
+    comment: str | None = None
+
+
+class OverrideIn(BaseModel):
+    """A QA manager's proposal to release over failed rules (a second one approves it)."""
+
+    password: str = Field(min_length=1, repr=False)
+    justification: str = Field(min_length=MIN_JUSTIFICATION)
+    confirmed_rules: list[str] = Field(
+        description="The name of every failed rule, confirming the signer has seen its evidence"
+    )
+    comment: str | None = None
+
+
+class ApprovalIn(BaseModel):
+    """A second QA manager's approval of a proposed override."""
+
+    password: str = Field(min_length=1, repr=False)
+    confirmed_rules: list[str] = Field(
+        description="The name of every failed rule, confirming the signer has seen its evidence"
+    )
     comment: str | None = None
 
 
@@ -51,6 +73,9 @@ class RefusalDetail(BaseModel):
 
     message: str
     rules: list[dict[str, Any]]
+    failed_rules: list[dict[str, Any]] = Field(
+        description="The failed rules with their evidence: what an override signer confirms"
+    )
 
 
 class RefusalOut(BaseModel):
@@ -70,15 +95,149 @@ def release_panel(
 ) -> dict[str, Any]:
     """The release recommendation with each rule's evidence, and the decisions so far.
 
-    Each decision says whether its signature verifies for it (``signature_verified``,
-    ``signature_problems``): a decision a database writer made does not.
+    ``failed_rules`` is what an override's signers confirm; ``pending_overrides`` are
+    proposals waiting for a second QA manager. Each decision and proposal says whether
+    its signature verifies for it (``signature_verified``, ``signature_problems``): one
+    a database writer made does not. An approved override shows its proposal
+    (``override``: justification, failed rules, the proposer's signature).
     """
     rec = recommend(service.gather_evidence(conn, lot_id=lot_id, now=now))
     return {
         "lot_id": lot_id,
         "release_recommended": rec.release_recommended,
         "rules": [asdict(r) for r in rec.results],
+        "failed_rules": [asdict(r) for r in rec.failed],
+        "pending_overrides": overrides.pending_for(conn, lot_id=lot_id, keyring=records.keyring),
         "decisions": service.decisions_for(conn, lot_id=lot_id, keyring=records.keyring),
+    }
+
+
+def _refused(err: service.ReleaseRefusedError) -> HTTPException:
+    rec: Recommendation = err.recommendation
+    return HTTPException(
+        409,
+        {
+            "message": str(err),
+            "rules": [asdict(r) for r in rec.results],
+            "failed_rules": [asdict(r) for r in rec.failed],
+        },
+    )
+
+
+def _signing(  # noqa: PLR0913 - the signature's parts, each explicit
+    body: OverrideIn | ApprovalIn,
+    *,
+    request: Request,
+    policy: LoginLimits,
+    attempts: AttemptLog,
+    now: Now,
+    key: SigningKey,
+    records: Records,
+) -> service.Signing:
+    return service.Signing(
+        password=body.password,
+        comment=body.comment,
+        now=now,
+        policy=policy,
+        record_attempt=attempts,
+        signing_key=key,
+        source=request.client.host if request.client else None,
+        keyring=records.keyring,
+    )
+
+
+@router.post("/lots/{lot_id}/release/overrides", status_code=201, responses=REFUSED)
+def propose_override(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
+    conn: Connection,
+    user: ManagerUser,
+    request: Request,
+    policy: LoginLimits,
+    attempts: AttemptLog,
+    now: Now,
+    lot_id: LotId,
+    body: OverrideIn,
+    key: SigningKey,
+    records: Records,
+) -> dict[str, Any]:
+    """Propose to release the lot over its failed rules, signed (qa_manager); pending.
+
+    The lot is released only when a second, different qa_manager approves the proposal
+    (``POST /api/release/overrides/{id}/approval``). ``confirmed_rules`` must name every
+    failed rule; otherwise the 409 lists them with their evidence.
+    """
+    try:
+        made = overrides.propose_override(
+            conn,
+            lot_id=lot_id,
+            user=user,
+            justification=body.justification,
+            confirmed_rules=body.confirmed_rules,
+            signing=_signing(
+                body,
+                request=request,
+                policy=policy,
+                attempts=attempts,
+                now=now,
+                key=key,
+                records=records,
+            ),
+        )
+    except service.ReleaseRefusedError as err:
+        raise _refused(err) from err
+    except signatures.REFUSALS as err:
+        raise signatures.refused(err) from err
+    return {
+        "override_id": made.id,
+        "lot_id": lot_id,
+        "status": "pending: a second qa_manager approves it",
+        "justification": made.justification,
+        "failed_rules": [asdict(r) for r in made.failed_rules],
+        "signature": made.signature.manifestation,
+    }
+
+
+@router.post("/release/overrides/{override_id}/approval", responses=REFUSED)
+def approve_override(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
+    conn: Connection,
+    user: ManagerUser,
+    request: Request,
+    policy: LoginLimits,
+    attempts: AttemptLog,
+    now: Now,
+    override_id: Annotated[int, Path(ge=1)],
+    body: ApprovalIn,
+    key: SigningKey,
+    records: Records,
+) -> dict[str, Any]:
+    """Approve a proposed override as a second, different qa_manager: the lot is released."""
+    try:
+        record = overrides.approve_override(
+            conn,
+            override_id=override_id,
+            user=user,
+            confirmed_rules=body.confirmed_rules,
+            signing=_signing(
+                body,
+                request=request,
+                policy=policy,
+                attempts=attempts,
+                now=now,
+                key=key,
+                records=records,
+            ),
+        )
+    except service.ReleaseRefusedError as err:
+        raise _refused(err) from err
+    except signatures.REFUSALS as err:
+        raise signatures.refused(err) from err
+    return {
+        "decision_id": record.decision_id,
+        "override_id": override_id,
+        "lot_id": record.lot_id,
+        "action": record.action,
+        "verdict": record.verdict,
+        "status": record.new_status,
+        "signature": record.signature.manifestation,
     }
 
 
@@ -113,8 +272,7 @@ def decide_lot(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
             keyring=records.keyring,
         )
     except service.ReleaseRefusedError as err:
-        rules = [asdict(r) for r in err.recommendation.results]
-        raise HTTPException(409, {"message": str(err), "rules": rules}) from err
+        raise _refused(err) from err
     except signatures.REFUSALS as err:
         raise signatures.refused(err) from err
     return {

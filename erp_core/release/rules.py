@@ -4,11 +4,15 @@ Every rule yields a result with its evidence in words, passed or not, so the rel
 panel and the signed record show *why*. The decision function then says who may do
 what: with every rule passed, ``qa`` or ``qa_manager`` may release; with any rule
 failed, only a ``qa_manager`` may release, as an override with a written
-justification. Rejecting is always open to both roles. No I/O, no clock of its own.
+justification. Such an override takes two different QA managers (four eyes): one
+proposes it, another approves it (``approval_refusal``), and each first confirms every
+failed rule by name (``unconfirmed``). Rejecting is always open to both roles. No I/O,
+no clock of its own.
 """
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -31,6 +35,9 @@ class Verdict(StrEnum):
 
 SIGNING_ROLES = frozenset({"qa", "qa_manager"})
 MIN_JUSTIFICATION = 20  # characters: a justification is a sentence, not "ok"
+# The Part 11 meanings of the two signatures of an override (the database checks them).
+OVERRIDE_PROPOSED = "Proposed override"
+OVERRIDE_APPROVED = "Approved override"
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,3 +219,26 @@ def decide(  # noqa: PLR0911 - one return per outcome, each with its reason
             rec,
         )
     return Decision(Verdict.OVERRIDE, f"override of failed rules: {failed}", rec)
+
+
+def unconfirmed(rec: Recommendation, confirmed: Collection[str]) -> tuple[RuleResult, ...]:
+    """The failed rules that the signer of an override has not confirmed by name."""
+    return tuple(r for r in rec.failed if r.rule not in confirmed)
+
+
+def approval_refusal(
+    *, proposer: str, approver: str, proposed_failed: Collection[str], rec: Recommendation
+) -> str | None:
+    """Why ``approver`` may not approve ``proposer``'s override now (None: they may)."""
+    if approver == proposer:
+        return (
+            f"{approver} proposed this override and cannot also approve it: "
+            "a second, different qa_manager approves"
+        )
+    new = [r.rule for r in rec.failed if r.rule not in proposed_failed]
+    if new:
+        return (
+            "rules failed since the override was proposed (" + ", ".join(new) + "): "
+            "propose it again with a justification that covers them"
+        )
+    return None

@@ -135,13 +135,15 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
     source: str | None = None,
     keyring: Keyring | None = None,
 ) -> ReleaseRecord:
-    """Decide on the lot as ``user``, sign the decision (with ``signing_key``), set its status."""
+    """Decide on the lot as ``user``, sign the decision (with ``signing_key``), set its status.
+
+    An override of failed rules is not decided here: it takes two QA managers
+    (``erp_core.release.overrides``), so it is refused with that reason.
+    """
     now = clock()
-    set_actor(conn, user=user.username, reason=f"{action.value} lot {lot_id}")
-    # Lock the lot before reading the evidence: a movement recorded meanwhile (it locks
-    # the lot too) cannot change the history the decision is based on.
-    conn.execute("SELECT 1 FROM erp.lots WHERE id = %s FOR NO KEY UPDATE", (lot_id,))
-    evidence = gather_evidence(conn, lot_id=lot_id, now=now)
+    evidence = lock_and_gather(
+        conn, lot_id=lot_id, user=user, reason=f"{action.value} lot {lot_id}", now=now
+    )
     decision = decide(
         evidence,
         action=action,
@@ -150,11 +152,67 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
     )
     if decision.verdict is Verdict.REFUSED:
         raise ReleaseRefusedError(lot_id, decision.reason, decision.recommendation)
-    meaning = {
-        (Action.RELEASE, Verdict.ALLOWED): "Released",
-        (Action.RELEASE, Verdict.OVERRIDE): "Released (override of failed rules)",
-        (Action.REJECT, Verdict.ALLOWED): "Rejected",
-    }[(action, decision.verdict)]
+    if decision.verdict is Verdict.OVERRIDE:
+        raise ReleaseRefusedError(
+            lot_id,
+            "rules failed: an override takes two QA managers — one proposes it with the "
+            f"justification (POST /api/lots/{lot_id}/release/overrides), a second approves it",
+            decision.recommendation,
+        )
+    meaning = "Released" if action is Action.RELEASE else "Rejected"
+    return commit_decision(
+        conn,
+        lot_id=lot_id,
+        user=user,
+        action=action,
+        decision=decision,
+        justification=justification,
+        meaning=meaning,
+        signing=Signing(
+            password, comment, now, policy, record_attempt, signing_key, source, keyring
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Signing:
+    """What a signature needs beyond the user and the record (``signatures.service.sign``)."""
+
+    password: str
+    comment: str | None
+    now: datetime
+    policy: LoginPolicy
+    record_attempt: AttemptRecorder
+    signing_key: RecordKey
+    source: str | None
+    keyring: Keyring | None
+
+
+def lock_and_gather(conn: Conn, *, lot_id: int, user: User, reason: str, now: datetime) -> Evidence:
+    """Set the actor, lock the lot, then read its evidence (in the caller's transaction).
+
+    Locking first: a movement recorded meanwhile (it locks the lot too) cannot change the
+    history the decision is based on.
+    """
+    set_actor(conn, user=user.username, reason=reason)
+    conn.execute("SELECT 1 FROM erp.lots WHERE id = %s FOR NO KEY UPDATE", (lot_id,))
+    return gather_evidence(conn, lot_id=lot_id, now=now)
+
+
+def commit_decision(  # noqa: PLR0913 - every input of a signed decision is explicit
+    conn: Conn,
+    *,
+    lot_id: int,
+    user: User,
+    action: Action,
+    decision: Decision,
+    justification: str | None,
+    meaning: str,
+    signing: Signing,
+    override_id: int | None = None,
+) -> ReleaseRecord:
+    """Sign ``decision`` as ``user``, store it and move the lot to released/rejected."""
+    now = signing.now
     recommendation = _recommendation_json(decision)
     content = records.signed_content(
         lot_id=lot_id,
@@ -163,27 +221,28 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
         justification=justification,
         recommendation=recommendation,
         decided_at=now.isoformat(),
+        override_id=override_id,
     )
     signature = sign(
         conn,
         user=user,
-        password=password,
+        password=signing.password,
         record_table=records.DECISIONS,
         record_key={"lot_id": lot_id, "decided_at": now.isoformat()},
         record_content=content,
         meaning=meaning,
         clock=lambda: now,
-        policy=policy,
-        record_attempt=record_attempt,
-        signing_key=signing_key,
-        comment=comment,
-        source=source,
-        keyring=keyring,
+        policy=signing.policy,
+        record_attempt=signing.record_attempt,
+        signing_key=signing.signing_key,
+        comment=signing.comment,
+        source=signing.source,
+        keyring=signing.keyring,
     )
     row = conn.execute(
         "INSERT INTO erp.release_decisions (lot_id, action, verdict, justification,"
-        " recommendation, signature_id, decided_by, decided_at)"
-        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+        " recommendation, signature_id, decided_by, decided_at, override_id)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
         (
             lot_id,
             action.value,
@@ -193,6 +252,7 @@ def record_decision(  # noqa: PLR0913 - every input of a signed decision is expl
             signature.id,
             user.username,
             now,
+            override_id,
         ),
     ).fetchone()
     if row is None:  # pragma: no cover - INSERT … RETURNING returns its row

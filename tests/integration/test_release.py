@@ -1,10 +1,12 @@
 """QA release over HTTP against a real PostgreSQL: an excursion opens a deviation by
-itself, blocks a qa release, needs a justified and signed qa_manager override, and all of
-it lands in the audit trail; a dispositioned deviation lets qa release.
+itself, blocks a qa release, needs a justified override proposed by one qa_manager and
+approved by a second (four eyes, held by the database too), and all of it lands in the
+audit trail; a dispositioned deviation lets qa release.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -17,6 +19,7 @@ from erp_core.app import create_app
 from erp_core.audit.service import set_actor, verify
 from erp_core.auth import service as auth_service
 from erp_core.auth.models import Role
+from erp_core.release.records import forged_records
 from erp_core.settings import ApiSettings
 from tests.integration.access_helpers import session_keyring
 from tests.integration.api_client import Api
@@ -26,7 +29,14 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 START = NOW - timedelta(hours=6)
 SECRET = "release-test-secret-0123456789abcdef"
 PASSWORD = "Long-enough-Pass-4711!"
-USERS = {"admin": "admin", "wh": "warehouse", "qa": "qa", "boss": "qa_manager", "op": "operator"}
+USERS = {
+    "admin": "admin",
+    "wh": "warehouse",
+    "qa": "qa",
+    "boss": "qa_manager",
+    "boss2": "qa_manager",
+    "op": "operator",
+}
 WHY = "Stability study S-14 covers 24 h up to 15 °C; this excursion peaked at 11 °C for 40 min."
 
 
@@ -186,26 +196,132 @@ def test_excursion_blocks_qa_and_needs_a_signed_justified_override(api: Api, db_
     assert "only a qa_manager may override" in refused["message"]
     short = api.post("boss", f"/api/lots/{lot}/release", {**body, "justification": "fine"}, 409)
     assert "justification" in short["detail"]["message"]
-    wrong = {**body, "justification": WHY, "password": "not-my-password"}
-    assert "signature refused" in api.post("boss", f"/api/lots/{lot}/release", wrong, 403)["detail"]
     assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
 
-    done = api.post("boss", f"/api/lots/{lot}/release", {**body, "justification": WHY}, 200)
-    assert done["verdict"] == "override"
-    assert done["signature"].endswith("meaning: Released (override of failed rules)")
+    alone = api.post("boss", f"/api/lots/{lot}/release", {**body, "justification": WHY}, 409)
+    assert "two QA managers" in alone["detail"]["message"]
+    assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
+
+    failed = rules_failed(panel)
+    propose = {"password": PASSWORD, "justification": WHY, "confirmed_rules": []}
+    unseen = api.post("boss", f"/api/lots/{lot}/release/overrides", propose, 409)["detail"]
+    assert "confirm each failed rule" in unseen["message"]
+    assert {r["rule"] for r in unseen["failed_rules"]} == failed
+    assert all(r["evidence"] and not r["passed"] for r in unseen["failed_rules"])
+    api.post("qa", f"/api/lots/{lot}/release/overrides", propose, 403)
+    propose["confirmed_rules"] = sorted(failed)
+    wrong = {**propose, "password": "not-my-password"}
+    overrides = f"/api/lots/{lot}/release/overrides"
+    assert "signature refused" in api.post("boss", overrides, wrong, 403)["detail"]
+    made = api.post("boss", f"/api/lots/{lot}/release/overrides", propose, 201)
+    assert made["signature"].endswith("meaning: Proposed override")
+    assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
+    (pending,) = api.get("qa", f"/api/lots/{lot}/release")["pending_overrides"]
+    assert (pending["id"], pending["justification"]) == (made["override_id"], WHY)
+    assert pending["signature_verified"]
+
+    approval = f"/api/release/overrides/{made['override_id']}/approval"
+    approve = {"password": PASSWORD, "confirmed_rules": sorted(failed)}
+    same = api.post("boss", approval, approve, 409)["detail"]["message"]
+    assert "cannot also approve" in same
+    api.post("qa", approval, approve, 403)
+    api.post("boss2", approval, {**approve, "confirmed_rules": []}, 409)
+    assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
+    done = api.post("boss2", approval, approve, 200)
+    assert (done["verdict"], done["status"]) == ("override", "released")
+    assert done["signature"].startswith("Signed by Boss2 Person (boss2)")
+    assert done["signature"].endswith("meaning: Approved override")
+    api.post("boss2", approval, approve, 409)  # approved once, and the lot is released
+
+    (decision,) = api.get("op", f"/api/lots/{lot}/release")["decisions"]
+    assert decision["justification"] == WHY
+    assert decision["signature_verified"], decision["signature_problems"]
+    assert "(boss2)" in decision["signature"]
+    proposal = decision["override"]
+    assert "(boss)" in proposal["signature"]
+    assert proposal["signature"].endswith("meaning: Proposed override")
+    assert {r["rule"] for r in proposal["failed_rules"]} == failed
+    assert api.get("op", f"/api/lots/{lot}/release")["pending_overrides"] == []
     with psycopg.connect(db_url) as conn:
         trail = conn.execute(
-            "SELECT table_name, action, actor FROM erp.audit_log"
-            " WHERE table_name IN ('erp.release_decisions', 'erp.lots', 'erp.signatures')"
-            " AND actor = 'boss' ORDER BY id"
+            "SELECT table_name, actor FROM erp.audit_log WHERE table_name IN"
+            " ('erp.release_decisions', 'erp.release_overrides', 'erp.lots') ORDER BY id"
         ).fetchall()
-        (justification,) = conn.execute(
-            "SELECT justification FROM erp.release_decisions WHERE lot_id = %s", (lot,)
-        ).fetchone()
         assert verify(conn).ok
-    tables = {t for t, _, _ in trail}
-    assert tables == {"erp.release_decisions", "erp.lots", "erp.signatures"}
-    assert justification == WHY
+        assert forged_records(conn, keyring=session_keyring()) == ([], 0)
+    assert ("erp.release_overrides", "boss") in trail
+    assert ("erp.release_decisions", "boss2") in trail
+
+
+def _signature_row(conn: psycopg.Connection, username: str, *, table: str, meaning: str) -> int:
+    """A signature row written straight into the table, as a database writer could."""
+    (user_id,) = conn.execute(
+        "SELECT id FROM erp.users WHERE username = %s", (username,)
+    ).fetchone()
+    (sid,) = conn.execute(
+        "INSERT INTO erp.signatures (user_id, username, full_name, signed_at, meaning,"
+        " record_table, record_key, record_hash, signature_hash, algorithm, key_id)"
+        " VALUES (%s, %s, 'X', %s, %s, %s, '{\"lot_id\": 0}', repeat('a', 64), repeat('b', 64),"
+        " 'hmac-sha256', 'k')"
+        " RETURNING id",
+        (user_id, username, NOW, meaning, table),
+    ).fetchone()
+    return int(sid)
+
+
+def test_database_refuses_an_override_by_one_qa_manager(api: Api, db_url: str) -> None:
+    """Even the application role writing SQL cannot release over failed rules alone."""
+    hot = (NOW - timedelta(hours=3), 40, 11.0)
+    lot, sensor = fridge_with_lot(api, db_url, code="FO", lot_number="HOT-4E", hot=hot)
+    excursion(db_url, sensor, hot)
+    failed = sorted(rules_failed(api.get("qa", f"/api/lots/{lot}/release")))
+    propose = {"password": PASSWORD, "justification": WHY, "confirmed_rules": failed}
+    made = api.post("boss", f"/api/lots/{lot}/release/overrides", propose, 201)
+    rec = json.dumps([{"rule": r, "passed": False, "evidence": "x"} for r in failed])
+    insert = (
+        "INSERT INTO erp.release_decisions (lot_id, action, verdict, justification,"
+        " recommendation, signature_id, decided_by, decided_at, override_id)"
+        " VALUES (%s, 'release', %s, %s, %s, %s, %s, %s, %s)"
+    )
+    with psycopg.connect(db_url) as conn:
+        set_actor(conn, user="boss", reason="releasing alone")
+        approved = _signature_row(
+            conn, "boss", table="erp.release_decisions", meaning="Approved override"
+        )
+        conn.commit()
+        attempts = {
+            "no proposal": ("override", None),
+            "proposer approves": ("override", made["override_id"]),
+            "failed rules called allowed": ("allowed", None),
+        }
+        for what, (verdict, override_id) in attempts.items():
+            with pytest.raises(psycopg.errors.CheckViolation) as refused:
+                conn.execute(insert, (lot, verdict, WHY, rec, approved, "boss", NOW, override_id))
+            conn.rollback()
+            assert "qa_manager" in str(refused.value), what
+        set_actor(conn, user="boss", reason="releasing alone")
+        with pytest.raises(psycopg.errors.CheckViolation, match="signed QA decision"):
+            conn.execute("UPDATE erp.lots SET status = 'released' WHERE id = %s", (lot,))
+        conn.rollback()
+        set_actor(conn, user="qa", reason="a qa proposing")
+        sid = _signature_row(conn, "qa", table="erp.release_overrides", meaning="Proposed override")
+        with pytest.raises(psycopg.errors.CheckViolation, match="not an active qa_manager"):
+            conn.execute(
+                "INSERT INTO erp.release_overrides (lot_id, justification, failed_rules,"
+                " proposed_by, proposed_by_id, proposed_at, signature_id)"
+                " SELECT %s, %s, %s, 'qa', id, %s, %s FROM erp.users WHERE username = 'qa'",
+                (lot, WHY, rec, NOW, sid),
+            )
+        conn.rollback()
+        # The control: a second qa_manager's approval is what the database lets through.
+        set_actor(conn, user="boss2", reason="the second pair of eyes")
+        second = _signature_row(
+            conn, "boss2", table="erp.release_decisions", meaning="Approved override"
+        )
+        conn.execute(insert, (lot, "override", WHY, rec, second, "boss2", NOW, made["override_id"]))
+        conn.execute("UPDATE erp.lots SET status = 'released' WHERE id = %s", (lot,))
+        conn.rollback()
+    assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
 
 
 def test_dispositioned_deviation_lets_qa_release(api: Api, db_url: str) -> None:
@@ -321,18 +437,23 @@ def test_lot_page_shows_history_and_signs_from_the_browser(api: Api, db_url: str
         "justification": WHY,
         "csrf_token": csrf_of(html),
     }
-    refused = api.client.post(f"/lots/{lot}/release", data=form, follow_redirects=False)
+    alone = api.client.post(
+        f"/lots/{lot}/release", data={**form, "password": PASSWORD}, follow_redirects=False
+    )
+    assert alone.status_code == 409
+    assert "two QA managers" in alone.text  # an override takes a second qa_manager
+    reject = {**form, "action": "reject"}
+    refused = api.client.post(f"/lots/{lot}/release", data=reject, follow_redirects=False)
     assert refused.status_code == 409
     assert "Not signed" in refused.text
     assert api.get("op", f"/api/lots/{lot}")["status"] == "quarantine"
-    ok = api.client.post(
-        f"/lots/{lot}/release", data={**form, "password": PASSWORD}, follow_redirects=False
-    )
+    reject["password"] = PASSWORD
+    ok = api.client.post(f"/lots/{lot}/release", data=reject, follow_redirects=False)
     assert ok.status_code == 303, ok.text
-    assert api.get("op", f"/api/lots/{lot}")["status"] == "released"
+    assert api.get("op", f"/api/lots/{lot}")["status"] == "rejected"
     after = api.client.get(f"/lots/{lot}").text
     assert "Signed by Boss Person (boss)" in after
-    assert "RELEASED" in after
+    assert "REJECTED" in after
 
 
 def test_status_cannot_skip_the_signed_decision(api: Api, db_url: str) -> None:

@@ -9,7 +9,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from erp_core.release.rules import Action, Evidence, Excursion, Verdict, decide, recommend
+from erp_core.release.rules import (
+    Action,
+    Evidence,
+    Excursion,
+    Recommendation,
+    RuleResult,
+    Verdict,
+    approval_refusal,
+    decide,
+    recommend,
+    unconfirmed,
+)
 
 NOW = datetime(2026, 11, 25, 12, tzinfo=UTC)
 CLEAN = Evidence(
@@ -153,3 +164,41 @@ def test_qa_release_allowed_exactly_when_every_rule_passes(
     if qam:
         d2 = decide(ev, action=Action.RELEASE, roles=QAM, justification=WHY)
         assert d2.verdict is (Verdict.ALLOWED if expected_ok else Verdict.OVERRIDE)
+
+
+def _rec(*failed: str) -> Recommendation:
+    status = RuleResult("lot in quarantine and not expired", passed=True, evidence="ok")
+    bad = (RuleResult(name, passed=False, evidence=f"{name} failed") for name in failed)
+    return Recommendation((status, *bad))
+
+
+@given(
+    st.sets(st.sampled_from(["a", "b", "c", "d"]), min_size=1),
+    st.sets(st.sampled_from(["a", "b", "c", "d"])),
+)
+def test_every_failed_rule_must_be_confirmed_by_name(failed: set[str], seen: set[str]) -> None:
+    missing = {r.rule for r in unconfirmed(_rec(*sorted(failed)), seen)}
+    assert missing == failed - seen
+
+
+def test_an_override_is_approved_by_a_second_qa_manager_only() -> None:
+    rec = _rec("excursions dispositioned")
+    same = approval_refusal(
+        proposer="mei", approver="mei", proposed_failed={"excursions dispositioned"}, rec=rec
+    )
+    assert same is not None
+    assert "cannot also approve" in same
+    assert (
+        approval_refusal(
+            proposer="mei", approver="uwe", proposed_failed={"excursions dispositioned"}, rec=rec
+        )
+        is None
+    )
+    newer = approval_refusal(
+        proposer="mei",
+        approver="uwe",
+        proposed_failed={"excursions dispositioned"},
+        rec=_rec("excursions dispositioned", "mean kinetic temperature"),
+    )
+    assert newer is not None
+    assert "mean kinetic temperature" in newer
