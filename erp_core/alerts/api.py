@@ -10,10 +10,27 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from erp_core.alerts import service
-from erp_core.alerts.models import AckBody, AlertDetail, AlertSummary, CloseBody, Status
+from erp_core.alerts import service, signed_close
+from erp_core.alerts.models import (
+    AckBody,
+    AlertDetail,
+    AlertSummary,
+    CloseBody,
+    ClosedAlert,
+    Status,
+)
 from erp_core.auth.models import User
-from erp_core.deps import Connection, CurrentUser, Now, require_roles
+from erp_core.deps import (
+    AttemptLog,
+    Connection,
+    CurrentUser,
+    LoginLimits,
+    Now,
+    Records,
+    SigningKey,
+    require_roles,
+)
+from erp_core.signatures import http as signatures
 
 router = APIRouter(prefix="/api", tags=["alerts"])
 
@@ -60,23 +77,49 @@ def acknowledge(
 @router.post(
     "/alerts/{alert_id}/close",
     responses={
+        403: {"description": "Signature refused (password)"},
         404: {"description": "No such alert"},
         409: {"description": "Not acknowledged, already closed, or still in progress"},
     },
 )
-def close(
-    conn: Connection, now: Now, user: QaUser, alert_id: AlertId, body: CloseBody
-) -> AlertDetail:
-    """Close an acknowledged, ended alert with a disposition, as the signed-in QA user."""
+def close(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
+    conn: Connection,
+    now: Now,
+    user: QaUser,
+    alert_id: AlertId,
+    body: CloseBody,
+    policy: LoginLimits,
+    attempts: AttemptLog,
+    key: SigningKey,
+    records: Records,
+) -> ClosedAlert:
+    """Close an acknowledged, ended alert with a disposition, signed by the QA user.
+
+    The deviations the excursion opened on lots are closed with the lot disposition the
+    alert's disposition implies (or ``lot_disposition``), each signed.
+    """
     try:
-        service.close(
+        done = signed_close.close_signed(
             conn,
             alert_id=alert_id,
-            user=user.username,
+            user=user,
+            password=body.password,
             disposition=body.disposition,
+            chosen=body.lot_disposition,
             comment=body.comment,
-            now=now,
+            clock=lambda: now,
+            policy=policy,
+            record_attempt=attempts,
+            signing_key=key,
+            keyring=records.keyring,
         )
     except service.AlertTransitionError as err:
         raise HTTPException(409, str(err)) from err
-    return service.get_alert(conn, alert_id=alert_id)
+    except signatures.REFUSALS as err:
+        raise signatures.refused(err) from err
+    alert = service.get_alert(conn, alert_id=alert_id)
+    return ClosedAlert(
+        **alert.model_dump(),
+        signature=done.signature.manifestation,
+        deviations_closed=list(done.deviations_closed),
+    )

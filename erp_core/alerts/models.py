@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -85,7 +85,22 @@ class AckBody(_Frozen):
 
 
 class CloseBody(_Frozen):
-    """Request body of a close."""
+    """Request body of a close: signed (password re-entered), the disposition chosen.
+
+    No disposition is preselected. For an excursion, ``lot_disposition`` is what the
+    close means for the lots it touched (their deviations are closed with it): implied
+    by "no impact", "false alarm" (use as is) and "product rejected" (reject); to be
+    said with "product assessed".
+    """
 
     disposition: Disposition
     comment: str = Field(min_length=1, max_length=2000)
+    password: str = Field(min_length=1, repr=False)
+    lot_disposition: Literal["use_as_is", "reject"] | None = None
+
+
+class ClosedAlert(AlertDetail):
+    """A closed alert with the close's signature and the deviations it closed."""
+
+    signature: str = Field(description="The close's Part 11 signature manifestation")
+    deviations_closed: list[str] = Field(description="Deviation numbers closed with it")

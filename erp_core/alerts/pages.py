@@ -7,16 +7,18 @@ it with the same service functions (and rules) as ``/api/alerts/{id}/ack`` and
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from erp_core.alerts import service
+from erp_core.alerts import service, signed_close
 from erp_core.alerts.models import AlertSummary, Disposition, Status
+from erp_core.auth.errors import AuthError
 from erp_core.auth.models import Role
-from erp_core.deps import Connection, Now
+from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, Records, SigningKey
 from erp_core.errors import InvalidArgumentError
+from erp_core.signatures.errors import SignatureError
 from erp_core.web.format import format_time
 from erp_core.web.html import Html, Viewer, csrf_field, join, page, render
 from erp_core.web.session import PageSession, PageUser, form_user
@@ -38,9 +40,14 @@ _ACK_FORM = (
 )
 _CLOSE_FORM = (
     '<form method="post" action="/alerts/{id}/close" class="inline">{csrf}'
-    '<label>Close #{id} as <select name="disposition">{options}</select></label>'
+    '<label>Close #{id} as <select name="disposition" required>'
+    '<option value="" selected disabled>choose…</option>{options}</select></label>'
+    '<label>lots: <select name="lot_disposition"><option value="">as the disposition says'
+    '</option><option value="use_as_is">use as is</option><option value="reject">reject'
+    "</option></select></label>"
     '<label>because <input name="comment" placeholder="Your assessment" required size="50">'
-    '</label><button type="submit">Close</button></form>'
+    '</label><label>Password <input type="password" name="password" required '
+    'autocomplete="current-password"></label><button type="submit">Sign and close</button></form>'
 )
 
 
@@ -176,21 +183,33 @@ def close(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fields
     conn: Connection,
     now: Now,
     found: QaForm,
+    policy: LoginLimits,
+    attempts: AttemptLog,
+    key: SigningKey,
+    records: Records,
     alert_id: AlertId,
     disposition: Annotated[Disposition, Form()],
     comment: Comment,
+    password: Annotated[str, Form()],
+    lot_disposition: Annotated[Literal["", "use_as_is", "reject"], Form()] = "",
 ) -> Response:
-    """Close an acknowledged, ended alert with a disposition; back to the inbox."""
+    """Close an acknowledged, ended alert with a disposition, signed; back to the inbox."""
     try:
-        service.close(
+        signed_close.close_signed(
             conn,
             alert_id=alert_id,
-            user=found.user.username,
+            user=found.user,
+            password=password,
             disposition=disposition,
+            chosen=lot_disposition or None,
             comment=comment,
-            now=now,
+            clock=lambda: now,
+            policy=policy,
+            record_attempt=attempts,
+            signing_key=key,
+            keyring=records.keyring,
         )
-    except (service.AlertTransitionError, InvalidArgumentError) as err:
+    except (service.AlertTransitionError, InvalidArgumentError, AuthError, SignatureError) as err:
         conn.rollback()
         return _inbox(conn, now, found, error=f"Not closed: {err}")
     return RedirectResponse("/alerts", status_code=303)

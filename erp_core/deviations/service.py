@@ -148,3 +148,23 @@ def deviations_for(conn: Conn, *, lot_id: int) -> list[dict[str, Any]]:
         "closing_comment",
     )
     return [dict(zip(keys, r, strict=True)) | {"number": number(r[0])} for r in rows]
+
+
+_EXCURSION_DEVIATIONS = """
+SELECT d.id FROM erp.deviations d
+  JOIN telemetry.excursion_episodes o ON o.id = d.episode_id
+  JOIN telemetry.excursion_episodes e ON e.id = %(episode)s
+ WHERE d.status = 'open' AND o.sensor_id = e.sensor_id
+   AND o.start_t <= coalesce(e.end_t, e.last_t) AND coalesce(o.end_t, o.last_t) >= e.start_t
+ ORDER BY d.id
+"""
+
+
+def open_for_episode(conn: Conn, *, episode_id: int) -> list[int]:
+    """The open deviations an excursion episode opened on lots.
+
+    The same sensor, overlapping in time: a re-evaluated or merged episode reuses its
+    predecessor's deviation.
+    """
+    rows = conn.execute(_EXCURSION_DEVIATIONS, {"episode": episode_id}).fetchall()
+    return [int(r[0]) for r in rows]

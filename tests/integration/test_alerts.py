@@ -615,7 +615,11 @@ def test_alerts_api_reads_and_qa_roles_acknowledge_and_close(db_url):
             == 403
         )
         qa = token_for(api, "quinn", PASSWORDS["qa"])
-        close_body = {"disposition": "product assessed", "comment": "within stability data"}
+        close_body = {
+            "disposition": "product assessed",
+            "comment": "within stability data",
+            "password": PASSWORDS["qa_manager"],
+        }
         early = api.post(f"/api/alerts/{alert_id}/close", json=close_body, headers=bearer(qa))
         assert early.status_code == 409
         acked = api.post(f"/api/alerts/{alert_id}/ack", json=body, headers=bearer(qa))
@@ -635,6 +639,8 @@ def test_alerts_api_reads_and_qa_roles_acknowledge_and_close(db_url):
         closed = api.post(f"/api/alerts/{alert_id}/close", json=close_body, headers=bearer(mgr))
         assert closed.status_code == 200, closed.text
         assert closed.json()["status"] == "closed"
+        assert closed.json()["signature"].endswith("meaning: Reviewed: alert closed")
+        assert closed.json()["deviations_closed"] == []  # no lot was in that fridge
         assert closed.json()["closed_by"] == "mara"
         assert [e["event"] for e in closed.json()["events"]] == ["opened", "acknowledged", "closed"]
 

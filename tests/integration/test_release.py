@@ -15,12 +15,14 @@ import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
+from coldchain.profiles import AlarmProfile
 from erp_core.app import create_app
 from erp_core.audit.service import set_actor, verify
 from erp_core.auth import service as auth_service
 from erp_core.auth.models import Role
 from erp_core.release.records import forged_records
 from erp_core.settings import ApiSettings
+from ingest.evaluate import evaluate_pending
 from tests.integration.access_helpers import session_keyring
 from tests.integration.api_client import Api
 from tests.integration.web_helpers import csrf_of, sign_in
@@ -488,3 +490,58 @@ def test_expired_lots_are_locked_and_audited(api: Api, db_url: str, owner_db_url
     body = {"action": "release", "password": PASSWORD, "justification": WHY}
     refused = api.post("boss", f"/api/lots/{lot}/release", body, 409)["detail"]["message"]
     assert "expired" in refused
+
+
+def test_a_signed_alert_close_dispositions_the_lots_deviation(api: Api, db_url: str) -> None:
+    """The excursion's alert closed as "product assessed" (use as is) closes the deviation
+    it opened on the lot, signed; the inbox says who acknowledged and closed, when, why."""
+    hot = (NOW - timedelta(hours=3), 40, 11.0)
+    lot, sensor = fridge_with_lot(api, db_url, code="FA", lot_number="ALERT-1", hot=hot)
+    profile = AlarmProfile(name="fridge", low=2.0, high=8.0, alarm_delay_s=120)
+    with psycopg.connect(db_url) as conn:
+        (pid,) = conn.execute(
+            "INSERT INTO telemetry.alarm_profiles (name, spec) VALUES ('fridge', %s) RETURNING id",
+            (json.dumps(profile.to_dict()),),
+        ).fetchone()
+        conn.execute("INSERT INTO telemetry.sensor_profiles VALUES (%s, %s)", (sensor, pid))
+        conn.execute(
+            "INSERT INTO telemetry.eval_pending (sensor_id, min_t, max_t) VALUES (%s, %s, %s)",
+            (sensor, START, NOW),
+        )
+        evaluate_pending(conn, now=NOW)
+        (alert_id,) = conn.execute(
+            "SELECT id FROM telemetry.alerts WHERE sensor_id = %s AND episode_id IS NOT NULL",
+            (sensor,),
+        ).fetchone()
+    (dev,) = api.get("qa", f"/api/lots/{lot}/deviations")
+    assert dev["status"] == "open"
+    api.post("qa", f"/api/alerts/{alert_id}/ack", {"comment": "moving stock to fridge 2"}, 200)
+    path = f"/api/alerts/{alert_id}/close"
+    body = {"disposition": "product assessed", "comment": "S-14 covers it", "password": PASSWORD}
+    for missing in ("disposition", "password"):  # nothing preselected, nothing unsigned
+        api.post("qa", path, {k: v for k, v in body.items() if k != missing}, 422)
+    unsaid = api.post("qa", path, body, 422)  # assessed: use as is or reject?
+    assert "lot_disposition" in str(unsaid)
+    body["lot_disposition"] = "use_as_is"
+    api.post("qa", path, {**body, "password": "not-my-password"}, 403)
+    assert api.get("qa", f"/api/lots/{lot}/deviations")[0]["status"] == "open"
+
+    closed = api.post("qa", path, body, 200)
+    assert closed["deviations_closed"] == [dev["number"]]
+    assert closed["signature"].endswith("meaning: Reviewed: alert closed")
+    (after,) = api.get("op", f"/api/lots/{lot}/deviations")
+    assert (after["status"], after["disposition"], after["closed_by"]) == (
+        "closed",
+        "use_as_is",
+        "qa",
+    )
+    passed = {r["rule"] for r in api.get("qa", f"/api/lots/{lot}/release")["rules"] if r["passed"]}
+    assert {"no open deviation", "excursions dispositioned"} <= passed
+    (shown,) = api.get("op", "/api/alerts?status=closed")
+    assert (shown["acknowledged_by"], shown["ack_comment"]) == ("qa", "moving stock to fridge 2")
+    assert (shown["closed_by"], shown["close_comment"]) == ("qa", "S-14 covers it")
+    assert shown["disposition"] == "product assessed"
+    assert shown["acknowledged_at"] is not None
+    assert shown["closed_at"] is not None
+    with psycopg.connect(db_url) as conn:
+        assert forged_records(conn, keyring=session_keyring()) == ([], 0)

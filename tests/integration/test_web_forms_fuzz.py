@@ -65,7 +65,13 @@ FORMS = {
     "/sign-out": ["csrf_token"],
     "/lots/{lot_id}/release": ["action", "password", "justification", "csrf_token"],
     "/alerts/{alert_id}/ack": ["comment", "csrf_token"],
-    "/alerts/{alert_id}/close": ["disposition", "comment", "csrf_token"],
+    "/alerts/{alert_id}/close": [
+        "disposition",
+        "comment",
+        "password",
+        "lot_disposition",
+        "csrf_token",
+    ],
     "/scans/{source}/{event_id}/retry": ["csrf_token"],
 }
 PAGES = [

@@ -97,7 +97,11 @@ def test_every_page_sends_an_anonymous_browser_to_sign_in(web: Web) -> None:
     forms = {
         f"/lots/{web.lot}/release": {"action": "reject", "password": password("qa")},
         f"/alerts/{web.alert}/ack": {"comment": "seen"},
-        f"/alerts/{web.alert}/close": {"disposition": "no impact", "comment": "x"},
+        f"/alerts/{web.alert}/close": {
+            "disposition": "no impact",
+            "comment": "x",
+            "password": password("qa"),
+        },
         "/sign-out": {},
     }
     for url, data in forms.items():
@@ -217,7 +221,11 @@ def test_forms_without_the_sessions_csrf_token_change_nothing(web: Web, token: s
     forms = {
         f"/lots/{web.lot}/release": {"action": "reject", "password": password("qa")},
         f"/alerts/{web.alert}/ack": {"comment": "seen"},
-        f"/alerts/{web.alert}/close": {"disposition": "no impact", "comment": "fine"},
+        f"/alerts/{web.alert}/close": {
+            "disposition": "no impact",
+            "comment": "fine",
+            "password": password("qa"),
+        },
     }
     for url, data in forms.items():
         sent = data if token is None else {**data, "csrf_token": token}
@@ -344,7 +352,12 @@ def test_qa_acknowledges_and_closes_an_alert_from_the_inbox(web: Web) -> None:
     token = csrf_of(inbox.text)
     early = web.client.post(
         f"/alerts/{web.alert}/close",
-        data={"disposition": "no impact", "comment": "fine", "csrf_token": token},
+        data={
+            "disposition": "no impact",
+            "comment": "fine",
+            "password": password("boss"),
+            "csrf_token": token,
+        },
     )
     assert early.status_code == 409
     assert "it must be acknowledged first" in early.text
@@ -362,6 +375,7 @@ def test_qa_acknowledges_and_closes_an_alert_from_the_inbox(web: Web) -> None:
         data={
             "disposition": "product assessed",
             "comment": "Within study S-14",
+            "password": password("boss"),
             "csrf_token": token,
         },
         follow_redirects=False,
