@@ -7,9 +7,10 @@ decision of their own at another lot's genuine "Released" signature, or write a
 signature row, and every page showed "Signed by … meaning: Released" (red team, issue
 9). Everything here recomputes what each signature covers from the record as stored
 and checks it with the server's key ring: the lot page and API show the result per
-decision (``decision_checks``), and ``coldtrace audit verify`` sweeps every decision and
-every closed deviation (``forged_records``; the deviations' own check is
-``erp_core.deviations.records``).
+decision (``decision_checks``) and per override proposal (``proposal_checks``; an
+approved override carries its proposal, so both signatures are checked), and ``coldtrace
+audit verify`` sweeps every decision, pending proposal and closed deviation
+(``forged_records``; the deviations' own check is ``erp_core.deviations.records``).
 """
 
 from __future__ import annotations
