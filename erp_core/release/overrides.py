@@ -138,14 +138,15 @@ def approve_override(
 ) -> ReleaseRecord:
     """Approve proposal ``override_id`` as ``user``, a second qa_manager: release the lot."""
     found = conn.execute(
-        "SELECT o.lot_id, o.justification, o.failed_rules, o.proposed_by, d.id"
-        " FROM erp.release_overrides o"
+        "SELECT o.lot_id, o.justification, o.failed_rules, o.proposed_by, d.id,"
+        " o.proposed_at < l.status_changed_at FROM erp.release_overrides o"
+        " JOIN erp.lots l ON l.id = o.lot_id"
         " LEFT JOIN erp.release_decisions d ON d.override_id = o.id WHERE o.id = %s",
         (override_id,),
     ).fetchone()
     if found is None:
         raise NotFoundError("override proposal", override_id)
-    lot_id, justification, proposed_failed, proposer, approved = found
+    lot_id, justification, proposed_failed, proposer, approved, stale = found
     evidence = lock_and_gather(
         conn, lot_id=lot_id, user=user, reason=f"approve override of lot {lot_id}", now=signing.now
     )
@@ -158,6 +159,10 @@ def approve_override(
     rec = decision.recommendation
     if approved is not None:
         raise ReleaseRefusedError(lot_id, f"override {override_id} is already approved", rec)
+    if stale:
+        raise ReleaseRefusedError(
+            lot_id, f"override {override_id} predates the lot's last status change", rec
+        )
     if decision.verdict is Verdict.ALLOWED:
         raise ReleaseRefusedError(
             lot_id, "every release rule passes now: release the lot without an override", rec
@@ -187,9 +192,14 @@ def approve_override(
 
 
 def pending_for(conn: Conn, *, lot_id: int, keyring: Keyring) -> list[dict[str, Any]]:
-    """The lot's override proposals still waiting for a second QA manager, checked."""
+    """The lot's override proposals still waiting for a second QA manager, checked.
+
+    A proposal made before the lot's last status change (a hold, a release) is void.
+    """
+    row = conn.execute("SELECT status_changed_at FROM erp.lots WHERE id = %s", (lot_id,)).fetchone()
+    since = row[0] if row else None
     return [
         p
         for p in records.proposal_checks(conn, keyring=keyring, lot_id=lot_id)
-        if p["approved_by_decision"] is None
+        if p["approved_by_decision"] is None and (since is None or p["proposed_at"] >= since)
     ]
