@@ -17,6 +17,7 @@ from typing import Any
 
 import psycopg
 
+from coldchain.alert_kinds import RAISED_AT, AlertKind
 from coldchain.episodes import Episode, budget_exceeded
 from coldchain.profiles import AlarmProfile
 
@@ -130,7 +131,7 @@ def sync_episode_alert(  # noqa: PLR0913 - keyword-only, each one needed
     ep = episode
     started, ended = ms_to_dt(ep.start), ms_to_dt(ep.end) if ep.end is not None else None
     duration_s = ep.duration_ms / 1000
-    severity = "critical"
+    severity = RAISED_AT[AlertKind(f"excursion_{ep.kind}")]
     info = detail(
         sensor,
         kind=f"excursion_{ep.kind}",
@@ -258,8 +259,7 @@ def open_condition(  # noqa: PLR0913 - every field is part of the alert
     conn: Conn,
     *,
     sensor: SensorInfo,
-    kind: str,
-    severity: str,
+    kind: AlertKind,
     started_at: datetime,
     summary: str,
     info: dict[str, Any],
@@ -276,7 +276,7 @@ def open_condition(  # noqa: PLR0913 - every field is part of the alert
         "RETURNING id",
         (
             kind,
-            severity,
+            RAISED_AT[kind],
             sensor.id,
             sensor.gateway_id,
             sensor.site,

@@ -17,13 +17,13 @@ from typing import Any
 
 import psycopg
 
+from coldchain.alert_kinds import RAISED_AT, AlertKind
 from coldchain.episodes import PreAlarm
 from coldchain.profiles import AlarmProfile
 from ingest.alerts import SensorInfo, append_event, detail, ms_to_dt
 
 Conn = psycopg.Connection[Any]
-PRE_ALARM_KINDS = ("pre_alarm_high", "pre_alarm_low")
-SEVERITY = "warning"
+PRE_ALARM_KINDS = (AlertKind.PRE_ALARM_HIGH, AlertKind.PRE_ALARM_LOW)
 
 # The stored runs (live pre-alarm alerts) of a sensor, as (alert id, kind, start, run end).
 RUN_END_SQL = "(detail->>'run_ended_at')::timestamptz"
@@ -58,7 +58,7 @@ def sync_pre_alarm_alert(  # noqa: PLR0913 - keyword-only, each one needed
     now: datetime,
 ) -> int | None:
     """Open, update or withdraw the alert of one pre-alarm run; returns the alert touched."""
-    kind = f"pre_alarm_{run.kind}"
+    kind = AlertKind(f"pre_alarm_{run.kind}")
     started, ended = ms_to_dt(run.start), _end(run)
     duration_s = ((run.ended_at if run.ended_at is not None else run.last) - run.start) / 1000
     summary = _summary(sensor, run, profile)
@@ -95,7 +95,7 @@ def sync_pre_alarm_alert(  # noqa: PLR0913 - keyword-only, each one needed
             "RETURNING id",
             (
                 kind,
-                SEVERITY,
+                RAISED_AT[kind],
                 sensor.id,
                 sensor.gateway_id,
                 sensor.site,
