@@ -1,5 +1,4 @@
-"""The ERP's background work: scans and tag reads become movements, expired lots go on
-hold, the audit chain is anchored.
+"""The ERP's background work: scans become movements, expired lots go on hold, anchoring.
 
 ``run`` is the loop behind ``coldtrace erp-jobs``: it wakes on the queue trigger's
 NOTIFY (or every ``interval_s`` when notifications are lost) and processes the queue
@@ -125,10 +124,8 @@ def run(
     interval_s: float = 5.0,
     anchoring: Anchoring | None = None,
     expiry_every_s: float = EXPIRY_EVERY_S,
-    now: Callable[[], datetime] = utc_now,
 ) -> None:
-    """Process the edge-event queue whenever woken, lock expired lots (and anchor the audit
-    chain) until ``stop``."""
+    """Process queued edge events, lock expired lots (and anchor the audit chain) until ``stop``."""
     next_anchor = next_expiry = time.monotonic()
     state = AnchorState()
     while not stop.is_set():
@@ -136,16 +133,16 @@ def run(
             with psycopg.connect(db_url, autocommit=True) as conn:
                 conn.execute(f"LISTEN {CHANNEL}")
                 while not stop.is_set():
-                    counts = drain(conn, now=now)
+                    counts = drain(conn)
                     if counts:
                         log.info("edge events processed: %s", dict(counts))
                     if time.monotonic() >= next_expiry:
-                        _expire(conn, now())
+                        _expire(conn, utc_now())
                         next_expiry = time.monotonic() + expiry_every_s
                     wait = max(0.0, min(interval_s, next_expiry - time.monotonic()))
                     if anchoring is not None:
                         if time.monotonic() >= next_anchor:
-                            anchor_once(conn, anchoring, now=now, state=state)
+                            anchor_once(conn, anchoring, state=state)
                             next_anchor = time.monotonic() + anchoring.every_s
                         wait = max(0.0, min(wait, next_anchor - time.monotonic()))
                     for _ in conn.notifies(timeout=wait, stop_after=1):

@@ -46,7 +46,7 @@ def test_coldtrace_erp_jobs_locks_an_expired_lot(
         owner.execute("ALTER TABLE erp.lots ENABLE TRIGGER lots_status")
     env = {**os.environ, "COLDTRACE_DATABASE_URL": db_url}
     env.pop("COLDTRACE_RECORD_KEY_FILE", None)  # no anchoring needed here
-    proc = subprocess.Popen(  # noqa: S603 - our own CLI
+    proc = subprocess.Popen(
         [sys.executable, "-m", "coldtrace", "erp-jobs", "--plain-logs", "--interval", "0.5"],
         env=env,
         stdout=subprocess.DEVNULL,
@@ -78,7 +78,5 @@ def test_the_notifier_runs_alert_jobs_only_and_imports_no_erp_code(db_url: str) 
         "import sys, ingest.notify.main, ingest.notify.jobs, ingest.alerts, ingest.evaluate; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'erp_core'))"
     )
-    done = subprocess.run(  # noqa: S603 - our own interpreter
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
