@@ -339,13 +339,16 @@ def escalate_due(conn: Conn, *, now: datetime, after_minutes: float) -> list[int
     A pre-alarm that an alarm took over, or that was merged or withdrawn, does not
     escalate: the alarm (or the surviving pre-alarm) does.
     """
+    # Decide on an unlocked snapshot; the UPDATE then raises only alerts unchanged since
+    # (still open, same level, not updated), so a concurrent acknowledgement, take-over
+    # or another notifier's escalation wins; a changed alert is decided again next run.
     candidates = conn.execute(
-        "SELECT id, opened_at, escalation_level, detail FROM telemetry.alerts "
-        "WHERE status = 'open' ORDER BY id FOR UPDATE"
+        "SELECT id, opened_at, escalation_level, detail, updated_at FROM telemetry.alerts "
+        "WHERE status = 'open' ORDER BY id"
     ).fetchall()
     due = [
-        int(alert_id)
-        for alert_id, opened_at, level, info in candidates
+        (int(alert_id), int(level), updated_at)
+        for alert_id, opened_at, level, info, updated_at in candidates
         if escalation_due(
             AlertState(
                 Status.OPEN,
@@ -360,9 +363,11 @@ def escalate_due(conn: Conn, *, now: datetime, after_minutes: float) -> list[int
         )
     ]
     rows = conn.execute(
-        "UPDATE telemetry.alerts SET escalation_level = escalation_level + 1, updated_at = %s "
-        "WHERE id = ANY(%s) RETURNING id, detail",
-        (now, due),
+        "UPDATE telemetry.alerts a SET escalation_level = a.escalation_level + 1, "
+        "updated_at = %s FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[]) "
+        "AS d(id, level, updated_at) WHERE a.id = d.id AND a.escalation_level = d.level "
+        "AND a.updated_at = d.updated_at AND a.status = 'open' RETURNING a.id, a.detail",
+        (now, [i for i, _, _ in due], [lv for _, lv, _ in due], [u for _, _, u in due]),
     ).fetchall()
     for alert_id, info in rows:
         append_event(conn, alert_id=int(alert_id), event="escalated", at=now, detail=info)
