@@ -10,15 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from coldchain.alert_states import Status
 from erp_core.alerts import service, signed_close
-from erp_core.alerts.models import (
-    AckBody,
-    AlertDetail,
-    AlertSummary,
-    CloseBody,
-    ClosedAlert,
-    Status,
-)
+from erp_core.alerts.models import AckBody, AlertDetail, AlertSummary, CloseBody, ClosedAlert
 from erp_core.auth.models import User
 from erp_core.deps import (
     AttemptLog,

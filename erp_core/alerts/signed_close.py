@@ -18,8 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from coldchain.alert_states import Disposition
 from erp_core.alerts import service
-from erp_core.alerts.models import Disposition
 from erp_core.audit.keys import Keyring, RecordKey
 from erp_core.auth.models import AttemptRecorder, LoginPolicy, User
 from erp_core.deviations import service as deviations

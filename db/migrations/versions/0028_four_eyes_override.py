@@ -1,7 +1,7 @@
 """Four-eyes override of failed release rules, enforced by the database.
 
 Revision ID: 0028
-Revises: 0022
+Revises: 0023
 Create Date: 2026-12-06
 
 Before, one QA manager could release a lot whose release rules failed, with a written
@@ -32,7 +32,7 @@ upgrade``.
 from alembic import op
 
 revision = "0028"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
