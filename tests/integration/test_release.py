@@ -545,3 +545,27 @@ def test_a_signed_alert_close_dispositions_the_lots_deviation(api: Api, db_url: 
     assert shown["closed_at"] is not None
     with psycopg.connect(db_url) as conn:
         assert forged_records(conn, keyring=session_keyring()) == ([], 0)
+
+
+def test_an_override_proposed_before_the_lots_last_status_change_is_void(
+    api: Api, db_url: str, owner_db_url: str
+) -> None:
+    hot = (NOW - timedelta(hours=3), 40, 11.0)
+    lot, sensor = fridge_with_lot(api, db_url, code="FV", lot_number="HOT-VOID", hot=hot)
+    excursion(db_url, sensor, hot)
+    failed = sorted(rules_failed(api.get("qa", f"/api/lots/{lot}/release")))
+    propose = {"password": PASSWORD, "justification": WHY, "confirmed_rules": failed}
+    made = api.post("boss", f"/api/lots/{lot}/release/overrides", propose, 201)
+    assert len(api.get("qa", f"/api/lots/{lot}/release")["pending_overrides"]) == 1
+    with psycopg.connect(owner_db_url) as owner:  # the lot changed status after the proposal
+        owner.execute("ALTER TABLE erp.lots DISABLE TRIGGER lots_status")
+        set_actor(owner, user="test-setup")
+        owner.execute(
+            "UPDATE erp.lots SET status_changed_at = %s WHERE id = %s",
+            (NOW + timedelta(minutes=1), lot),
+        )
+        owner.execute("ALTER TABLE erp.lots ENABLE TRIGGER lots_status")
+    assert api.get("qa", f"/api/lots/{lot}/release")["pending_overrides"] == []
+    approve = {"password": PASSWORD, "confirmed_rules": failed}
+    path = f"/api/release/overrides/{made['override_id']}/approval"
+    assert "predates" in api.post("boss2", path, approve, 409)["detail"]["message"]
