@@ -75,8 +75,7 @@ BEGIN
             NEW.lot_id, NEW.signature_id, NEW.proposed_by
             USING ERRCODE = 'check_violation', CONSTRAINT = 'release_override_signature';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM jsonb_array_elements(NEW.failed_rules) AS f
-                    WHERE (f ->> 'passed')::boolean IS false) THEN
+    IF NOT NEW.failed_rules @> '[{"passed": false}]' THEN
         RAISE EXCEPTION 'override of lot %: no failed rule to override', NEW.lot_id
             USING ERRCODE = 'check_violation', CONSTRAINT = 'release_override_failed_rules';
     END IF;
@@ -106,14 +105,16 @@ BEGIN
             RAISE EXCEPTION 'a % decision approves no override proposal', NEW.verdict
                 USING ERRCODE = 'check_violation', CONSTRAINT = 'release_decision_override_id';
         END IF;
-        IF NEW.action = 'release' AND EXISTS (
-               SELECT 1 FROM jsonb_array_elements(NEW.recommendation) AS f
-                WHERE (f ->> 'passed')::boolean IS false) THEN
+        IF NEW.action = 'release' AND NEW.recommendation @> '[{"passed": false}]' THEN
             RAISE EXCEPTION 'lot %: a release with failed rules is an override, which needs '
                 'a second qa_manager', NEW.lot_id
                 USING ERRCODE = 'check_violation', CONSTRAINT = 'release_decision_four_eyes';
         END IF;
         RETURN NEW;
+    END IF;
+    IF jsonb_typeof(NEW.recommendation) IS DISTINCT FROM 'array' THEN
+        RAISE EXCEPTION 'lot %: an override records the rules it overrides', NEW.lot_id
+            USING ERRCODE = 'check_violation', CONSTRAINT = 'release_decision_four_eyes';
     END IF;
     SELECT * INTO v_prop FROM erp.release_overrides WHERE id = NEW.override_id;
     IF NOT FOUND OR v_prop.lot_id <> NEW.lot_id OR NEW.action <> 'release' THEN
