@@ -15,6 +15,10 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v socat >/dev/null 2>&1 || need+=(socat)  # pseudo-terminal pairs for the Modbus RTU test
+# The browser tests drive Debian's headless Chromium (Playwright's own download cannot work
+# offline); Noto CJK draws the Chinese pages' glyphs.
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
+fc-list 2>/dev/null | grep -q NotoSansCJK || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     $SUDO apt-get update -qq
