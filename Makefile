@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: all install services test demo lint bench clean
+.PHONY: all install services test demo lint bench clean messages
 
 all: test
 
@@ -31,6 +31,12 @@ lint: install
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy db telemetry coldchain firmware_sim gateway ingest erp_core coldtrace
 	# lint-imports: enabled once telemetry is pure (issue 10)
+
+# Re-extract the pages' messages and merge them into the catalogs (then translate the new
+# ones in erp_core/locale/zh_CN/LC_MESSAGES/messages.po; docs/web-ui.md).
+messages: install
+	$(VENV)/bin/pybabel extract -F babel.cfg --no-location --sort-output -o $(VENV)/messages.pot .
+	$(VENV)/bin/pybabel update -i $(VENV)/messages.pot -d erp_core/locale --no-wrap --ignore-obsolete
 
 bench: install services
 	$(PY) bench/ingest.py

@@ -76,12 +76,15 @@ def find_lot(conn: Conn, *, gtin: str, lot_number: str) -> Lot:
     return row
 
 
-def list_lots(conn: Conn, *, status: str | None = None) -> list[Lot]:
-    """Lots, all or in one status, newest first."""
+def list_lots(conn: Conn, *, status: str | None = None, search: str | None = None) -> list[Lot]:
+    """Lots, all or in one status, newest first; ``search``: part of the lot number, or a GTIN."""
     with conn.cursor(row_factory=class_row(Lot)) as cur:
         cur.execute(
-            _LOT + " WHERE %(s)s::text IS NULL OR l.status = %(s)s ORDER BY l.id DESC",
-            {"s": status},
+            _LOT + " WHERE (%(s)s::text IS NULL OR l.status = %(s)s)"
+            " AND (%(q)s::text IS NULL OR strpos(lower(l.lot_number), lower(%(q)s)) > 0"
+            " OR i.gtin = lpad(%(q)s, 14, '0'))"
+            " ORDER BY l.id DESC",
+            {"s": status, "q": search or None},
         )
         return cur.fetchall()
 

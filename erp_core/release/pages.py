@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from erp_core.audit.keys import Keyring
@@ -20,11 +20,14 @@ from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, Records, Sig
 from erp_core.deviations import service as deviations
 from erp_core.lot_history.history import lot_history
 from erp_core.lots.service import list_lots
+from erp_core.lots.status import STATUSES
 from erp_core.release import service, templates
 from erp_core.release.rules import Action, recommend
 from erp_core.signatures.errors import SignatureError
-from erp_core.web.html import page
+from erp_core.web.html import Html, page
+from erp_core.web.i18n import translations
 from erp_core.web.session import PageSession, PageUser, form_user
+from erp_core.web.templates import render_template
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 CHART_POINTS = 300
@@ -32,10 +35,29 @@ Signer = Annotated[PageSession, Depends(form_user("qa", "qa_manager"))]
 
 
 @router.get("/lots")
-def lots(conn: Connection, now: Now, found: PageUser) -> HTMLResponse:
-    """All lots with their status."""
-    body = templates.lots_body(list_lots(conn))
-    return HTMLResponse(page(title="Lots", body=body, now=now, viewer=found.viewer))
+def lots(
+    conn: Connection,
+    now: Now,
+    found: PageUser,
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: Annotated[str, Query(max_length=20)] = "",
+) -> HTMLResponse:
+    """The lots with their status; search by lot number or GTIN, filter by status.
+
+    The form sends ``status=`` for "all": any value that is not a status means all.
+    """
+    search = q.strip()
+    chosen = status if status in STATUSES else None
+    locale = found.viewer.locale
+    body = render_template(
+        "release/lots.html",
+        locale=locale,
+        lots=list_lots(conn, status=chosen, search=search or None),
+        search=search,
+        status=chosen or "",
+    )
+    title = translations(locale).gettext("Lots")
+    return HTMLResponse(page(title=title, body=Html(body), now=now, viewer=found.viewer))
 
 
 def _lot_page(  # noqa: PLR0913 - the request's parts, each explicit

@@ -27,30 +27,6 @@ def status_badge(status: str) -> Html:
     return render('<span class="badge {css}">{word}</span>', css=css, word=word)
 
 
-def lots_body(lots: list[Lot]) -> Html:
-    """The lot list."""
-    rows = join(
-        render(
-            '<tr><td><a href="/lots/{id}">{number}</a></td><td>{gtin}</td><td>{expiry}</td>'
-            '<td class="num">{qty}</td><td>{status}</td></tr>',
-            id=lot.id,
-            number=lot.lot_number,
-            gtin=lot.gtin,
-            expiry=lot.expires_on.isoformat(),
-            qty=f"{lot.quantity:g}",
-            status=status_badge(lot.status),
-        )
-        for lot in lots
-    )
-    if not lots:
-        return Html("<p>No lots yet.</p>")
-    return render(
-        "<table><thead><tr><th>Lot</th><th>GTIN</th><th>Expiry</th><th>Quantity</th>"
-        "<th>Status</th></tr></thead><tbody>{rows}</tbody></table>",
-        rows=rows,
-    )
-
-
 def _coverage(s: HistoryStats) -> str:
     """Coverage with every uncovered stretch accounted for, the short ones included."""
     text = f"{s.coverage_share:.1%} of the lot's life; {len(s.gaps)} gap(s) of "

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from babel.dates import format_date
+from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, PrefixLoader, StrictUndefined
 
 from erp_core.web.i18n import DEFAULT_LOCALE, LOCALES, translations
@@ -35,6 +37,8 @@ def _environment(locale: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["date"] = lambda d: format_date(d, format="medium", locale=locale)
+    env.filters["number"] = lambda n: format_decimal(n, locale=locale)
     # newstyle: ``_("%(n)s lots", n=...)`` escapes its variables before formatting.
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     return env

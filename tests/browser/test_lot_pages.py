@@ -1,0 +1,143 @@
+"""A QA user in real headless Chromium: sign in, find a lot, read its chart, in two languages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import psycopg
+import pytest
+from playwright.sync_api import Browser, Dialog
+from pydantic import SecretStr
+
+from erp_core.app import create_app
+from erp_core.settings import ApiSettings
+from tests.browser.conftest import Browse, browse
+from tests.integration.live_api import serve
+from tests.integration.stock_fixtures import (
+    NOW,
+    SECRET,
+    api_for,
+    assign,
+    at,
+    item,
+    lot,
+    move,
+    sensor,
+    site_with,
+)
+
+PASSWORD = "Long-enough-Pass-4711!"
+LOT = "L-2026-001"
+HOSTILE = "<script>alert(1)</script>"
+
+
+@dataclass(frozen=True)
+class Scene:
+    base_url: str
+    lot_id: int
+    hostile_lot_id: int
+
+
+@pytest.fixture
+def scene(db_url: str) -> Iterator[Scene]:
+    """A fridge read every minute (5 °C, 9 °C for 20 min), two lots in it; the app served."""
+    with contextmanager(api_for)(db_url) as api:
+        ids = site_with(api, ("F1", "fridge"))
+        probe = sensor(db_url, "T-F1")
+        assign(api, probe, ids["F1"], -60)
+        with psycopg.connect(db_url) as conn:
+            conn.execute(
+                "INSERT INTO telemetry.readings (time, sensor_id, value)"
+                " SELECT t, %s, CASE WHEN t >= %s AND t < %s THEN 9.0 ELSE 5.0 END"
+                " FROM generate_series(%s::timestamptz, %s, interval '1 minute') t",
+                (probe, at(120), at(140), at(-5), NOW),
+            )
+        product = item(api)
+        first = lot(api, product, LOT)
+        hostile = lot(api, product, HOSTILE)
+        for lot_id in (first, hostile):
+            move(api, lot_id, None, ids["F1"], 0)
+    settings = ApiSettings(
+        database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)
+    )
+    with serve(create_app(settings, clock=lambda: NOW)) as base_url:
+        yield Scene(base_url=base_url, lot_id=first, hostile_lot_id=hostile)
+
+
+def _sign_in(tab: Browse, username: str) -> None:
+    tab.open("/sign-in?next=/lots")
+    tab.page.fill("input[name=username]", username)
+    tab.page.fill("input[name=password]", PASSWORD)
+    tab.submit("button[type=submit]")
+
+
+def _band_values(tab: Browse) -> tuple[float, float]:
+    """The values at the top and bottom of the chart's allowed band, read off its axis."""
+    found = tab.page.evaluate(
+        """() => {
+        const svg = document.querySelector('svg.chart');
+        const ticks = [...svg.querySelectorAll('text.tick[text-anchor=end]')]
+            .map(t => [parseFloat(t.textContent), parseFloat(t.getAttribute('y'))]);
+        const band = svg.querySelector('rect.limits');
+        return {ticks, y: +band.getAttribute('y'), h: +band.getAttribute('height')};
+    }"""
+    )
+    (v0, y0), (v1, y1) = found["ticks"][0], found["ticks"][-1]
+
+    def value(y: float) -> float:
+        return v0 + (y - y0) * (v1 - v0) / (y1 - y0)
+
+    return value(found["y"] + found["h"]), value(found["y"])
+
+
+def test_qa_finds_a_lot_and_its_chart_shows_the_items_band(
+    browser: Browser, scene: Scene, tmp_path: Path
+) -> None:
+    tab = browse(browser, scene.base_url, tmp_path / "shots")
+    dialogs: list[Dialog] = []
+    tab.page.on("dialog", lambda d: (dialogs.append(d), d.dismiss()))
+    _sign_in(tab, "qa")
+    page = tab.page
+    assert page.url.endswith("/lots")
+    assert page.locator("span.who").inner_text().startswith("Signed in:")
+    # the hostile lot number is shown as text, and no script ran
+    assert page.get_by_role("link", name=HOSTILE).count() == 1
+
+    page.fill("input[name=q]", "2026-001")
+    tab.submit("form.search button")
+    links = page.locator("table a")
+    assert links.all_inner_texts() == [LOT]
+    assert "Jan 1, 2028" in page.locator("table").inner_text()  # the expiry, Babel "en"
+
+    with page.expect_navigation():
+        links.first.click()
+    tab.shot("lot")
+    assert page.locator("h1").inner_text() == f"Lot {LOT}"
+    low, high = _band_values(tab)
+    assert low == pytest.approx(2.0, abs=0.05)  # the item's storage range, 2 to 8 °C
+    assert high == pytest.approx(8.0, abs=0.05)
+    assert page.locator("svg.chart .alarm-band").count() >= 1  # the 9 °C stretch
+
+    tab.open(f"/lots/{scene.hostile_lot_id}")
+    assert HOSTILE in page.locator("h1").inner_text()
+    assert dialogs == []
+    assert len(tab.taken) == 5
+
+
+def test_a_chinese_browser_gets_chinese_labels_and_dates(
+    browser: Browser, scene: Scene, tmp_path: Path
+) -> None:
+    tab = browse(browser, scene.base_url, tmp_path / "shots", locale="zh-CN")
+    tab.open("/sign-in")
+    assert tab.page.locator("button[type=submit]").inner_text() == "登录"
+    _sign_in(tab, "qa")
+    page = tab.page
+    assert page.locator("h1").inner_text() == "批次"
+    assert page.locator("header nav").inner_text().startswith("总览")
+    table = page.locator("table").inner_text()
+    assert "2028年1月1日" in table  # the expiry, formatted for zh_CN
+    assert "隔离" in table  # quarantine, in words
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
