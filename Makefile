@@ -36,7 +36,7 @@ lint: install
 # ones in erp_core/locale/zh_CN/LC_MESSAGES/messages.po; docs/web-ui.md).
 messages: install
 	$(VENV)/bin/pybabel extract -F babel.cfg --no-location --sort-output -o $(VENV)/messages.pot .
-	$(VENV)/bin/pybabel update -i $(VENV)/messages.pot -d erp_core/locale --no-wrap --ignore-obsolete
+	$(VENV)/bin/pybabel update -i $(VENV)/messages.pot -d erp_core/locale --no-wrap --ignore-obsolete --no-fuzzy-matching
 
 bench: install services
 	$(PY) bench/ingest.py

@@ -1,8 +1,10 @@
-"""How times, ages and measured values are written on the pages (pure, UTC only)."""
+"""How times, ages and measured values are written on the pages (pure, UTC only; Babel locales)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+
+from babel import dates as babel_dates
 
 # UCUM codes as stored -> what a person reads; "1" is a dimensionless state (door, power).
 _UNITS = {"Cel": "°C", "%": "%", "hPa": "hPa", "V": "V", "1": ""}
@@ -36,6 +38,15 @@ def format_time(t: datetime | None) -> str:
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
+def format_moment(t: datetime | None, *, locale: str) -> str:
+    """A time for ``locale`` in UTC: ``Jun 1, 2026 08:00``, ``2026年6月1日 08:00``, or ``—``."""
+    if t is None:
+        return "—"
+    utc = t.astimezone(UTC)
+    day = babel_dates.format_date(utc, format="medium", locale=locale)
+    return f"{day} {babel_dates.format_time(utc, 'HH:mm', tzinfo=UTC, locale=locale)}"
+
+
 def format_age(t: datetime | None, *, now: datetime) -> str:
     """How long ago ``t`` was, coarsely: ``just now``, ``7 min ago``, ``3 h 5 min ago``."""
     if t is None:
@@ -63,3 +74,13 @@ def format_span(span: timedelta) -> str:
     if seconds >= 1:
         return f"{seconds:g} s"
     return f"{seconds * 1000:g} ms"
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration as a person reads it: ``41 s``, ``12 min 5 s``, ``3 h 20 min``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    return f"{s // 3600} h {s % 3600 // 60} min"

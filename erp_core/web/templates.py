@@ -14,10 +14,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from babel.dates import format_date
-from babel.numbers import format_decimal
+from babel.numbers import format_decimal, format_percent
 from jinja2 import Environment, FileSystemLoader, PrefixLoader, StrictUndefined
 
+from erp_core.web.format import format_moment, format_seconds
 from erp_core.web.i18n import DEFAULT_LOCALE, LOCALES, translations
+from erp_core.web.words import word_for
 
 ERP_DIR = Path(__file__).resolve().parent.parent
 NAV_TEMPLATE = "_nav.html"
@@ -37,8 +39,15 @@ def _environment(locale: str) -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["date"] = lambda d: format_date(d, format="medium", locale=locale)
-    env.filters["number"] = lambda n: format_decimal(n, locale=locale)
+    catalog = translations(locale)
+    env.filters.update(
+        date=lambda d: format_date(d, format="medium", locale=locale),
+        datetime=lambda t: format_moment(t, locale=locale),
+        number=lambda n, fmt=None: format_decimal(n, format=fmt, locale=locale),
+        percent=lambda n: format_percent(n, format="#,##0.0%", locale=locale),
+        duration=format_seconds,
+        code=lambda code: catalog.gettext(word_for(str(code))),
+    )
     # newstyle: ``_("%(n)s lots", n=...)`` escapes its variables before formatting.
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     return env

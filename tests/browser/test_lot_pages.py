@@ -141,3 +141,11 @@ def test_a_chinese_browser_gets_chinese_labels_and_dates(
     assert "2028年1月1日" in table  # the expiry, formatted for zh_CN
     assert "隔离" in table  # quarantine, in words
     assert page.locator("html").get_attribute("lang") == "zh-CN"
+
+    tab.open(f"/lots/{scene.lot_id}")
+    assert page.locator("h1").inner_text() == f"批次 {LOT}"
+    main = page.locator("main").inner_text()
+    assert "有效期至 2028年1月1日" in main  # "expiry", the date formatted for zh_CN
+    assert "批次存续期统计" in main  # "Statistics over the lot's life"
+    assert "禁止放行" in main  # "RELEASE BLOCKED": 20 min out of range, none allowed
+    assert "允许范围 2–8 °C" in page.locator("svg.chart").inner_html()
