@@ -107,8 +107,10 @@ def _chart(history: LotHistory, _: Callable[[str], str]) -> Html | None:
         return None
     chart = Chart(
         title=_("Lot %(number)s: temperature") % {"number": history.lot.lot_number},
-        quantity="temperature",
+        quantity=_("temperature"),
         unit="°C",
+        time_title=_("Time (UTC)"),
+        empty_text=_("No readings in this period"),
         start=s.life.start,
         end=s.life.end,
         buckets=[ChartBucket(b.start, b.end, b.min, b.max, b.mean) for b in history.buckets],

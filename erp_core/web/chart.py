@@ -57,6 +57,9 @@ class Chart:
     buckets: Sequence[ChartBucket]
     limits: tuple[float, float] | None = None
     limits_label: str = ""
+    # the words on the chart, in the page's language
+    time_title: str = "Time (UTC)"
+    empty_text: str = "No readings in this period"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +91,8 @@ def render_chart(chart: Chart) -> Html:
     if not chart.buckets:
         parts.append(
             render(
-                '<text class="empty" x="{x}" y="{y}" text-anchor="middle">'
-                "No readings in this period</text>",
+                '<text class="empty" x="{x}" y="{y}" text-anchor="middle">{text}</text>',
+                text=chart.empty_text,
                 x=LEFT + PLOT_W / 2,
                 y=TOP + PLOT_H / 2,
             )
@@ -242,11 +245,12 @@ def _grid(scale: _Scale, y_ticks: list[float]) -> Html:
         )
     parts.append(
         render(
-            '<text class="axis-title" x="{x}" y="{y}" text-anchor="middle">Time (UTC)</text>'
+            '<text class="axis-title" x="{x}" y="{y}" text-anchor="middle">{x_title}</text>'
             '<text class="axis-title" transform="translate(16 {cy}) rotate(-90)" '
             'text-anchor="middle">{y_title}</text>',
             x=LEFT + PLOT_W / 2,
             y=HEIGHT - 6,
+            x_title=chart.time_title,
             cy=TOP + PLOT_H / 2,
             y_title=f"{chart.quantity.capitalize()} ({chart.unit})"
             if chart.unit
