@@ -57,6 +57,8 @@ class Chart:
     buckets: Sequence[ChartBucket]
     limits: tuple[float, float] | None = None
     limits_label: str = ""
+    # the pre-alarm thresholds inside the limits (low + band, high - band), if any
+    warn: tuple[float, float] | None = None
     # the words on the chart, in the page's language
     time_title: str = "Time (UTC)"
     empty_text: str = "No readings in this period"
@@ -180,6 +182,7 @@ def _limits_band(scale: _Scale) -> Html:
     low, high = limits
     top, bottom = scale.y(high), scale.y(low)
     return render(
+        "{warn}"
         '<rect class="limits" x="{x}" y="{y}" width="{w}" height="{h}"/>'
         '<line class="limit" x1="{x}" x2="{x2}" y1="{y}" y2="{y}"/>'
         '<line class="limit" x1="{x}" x2="{x2}" y1="{y3}" y2="{y3}"/>'
@@ -193,6 +196,26 @@ def _limits_band(scale: _Scale) -> Html:
         tx=LEFT + 8,
         ty=_n(top + 16),
         label=scale.chart.limits_label,
+        warn=_pre_alarm_bands(scale),
+    )
+
+
+def _pre_alarm_bands(scale: _Scale) -> Html:
+    """The strips between each limit and its pre-alarm threshold, drawn inside the band."""
+    limits, warn = scale.chart.limits, scale.chart.warn
+    if limits is None or warn is None:
+        return Html("")
+    (low, high), (warn_low, warn_high) = limits, warn
+    return join(
+        render(
+            '<rect class="pre-alarm" x="{x}" y="{y}" width="{w}" height="{h}"/>',
+            x=LEFT,
+            y=_n(scale.y(upper)),
+            w=PLOT_W,
+            h=_n(scale.y(lower) - scale.y(upper)),
+        )
+        for lower, upper in ((warn_high, high), (low, warn_low))
+        if upper > lower
     )
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import psycopg
 import pytest
 from playwright.sync_api import Browser, Dialog
+from psycopg.types.json import Jsonb
 from pydantic import SecretStr
 
 from erp_core.app import create_app
@@ -39,6 +40,7 @@ class Scene:
     base_url: str
     lot_id: int
     hostile_lot_id: int
+    probe: int
 
 
 @pytest.fixture
@@ -55,6 +57,15 @@ def scene(db_url: str) -> Iterator[Scene]:
                 " FROM generate_series(%s::timestamptz, %s, interval '1 minute') t",
                 (probe, at(120), at(140), at(-5), NOW),
             )
+            # the probe's own alarm profile: 0-12 °C with 1 °C pre-alarm strips
+            spec = {"name": "wide-0-12", "low": 0.0, "high": 12.0, "pre_alarm_band": 1.0}
+            conn.execute(
+                "WITH p AS (INSERT INTO telemetry.alarm_profiles (name, spec)"
+                " VALUES ('wide-0-12', %s) RETURNING id)"
+                " INSERT INTO telemetry.sensor_profiles (sensor_id, profile_id)"
+                " SELECT %s, id FROM p",
+                (Jsonb(spec), probe),
+            )
         product = item(api)
         first = lot(api, product, LOT)
         hostile = lot(api, product, HOSTILE)
@@ -64,7 +75,7 @@ def scene(db_url: str) -> Iterator[Scene]:
         database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)
     )
     with serve(create_app(settings, clock=lambda: NOW)) as base_url:
-        yield Scene(base_url=base_url, lot_id=first, hostile_lot_id=hostile)
+        yield Scene(base_url=base_url, lot_id=first, hostile_lot_id=hostile, probe=probe)
 
 
 def _sign_in(tab: Browse, username: str) -> None:
@@ -74,23 +85,25 @@ def _sign_in(tab: Browse, username: str) -> None:
     tab.submit("button[type=submit]")
 
 
-def _band_values(tab: Browse) -> tuple[float, float]:
-    """The values at the top and bottom of the chart's allowed band, read off its axis."""
+def _band_values(tab: Browse, css: str = "limits") -> list[tuple[float, float]]:
+    """(bottom, top) of each ``rect.<css>`` of the chart, as values read off its axis."""
     found = tab.page.evaluate(
-        """() => {
+        """(css) => {
         const svg = document.querySelector('svg.chart');
         const ticks = [...svg.querySelectorAll('text.tick[text-anchor=end]')]
             .map(t => [parseFloat(t.textContent), parseFloat(t.getAttribute('y'))]);
-        const band = svg.querySelector('rect.limits');
-        return {ticks, y: +band.getAttribute('y'), h: +band.getAttribute('height')};
-    }"""
+        const rects = [...svg.querySelectorAll('rect.' + css)]
+            .map(r => [+r.getAttribute('y'), +r.getAttribute('height')]);
+        return {ticks, rects};
+    }""",
+        css,
     )
     (v0, y0), (v1, y1) = found["ticks"][0], found["ticks"][-1]
 
     def value(y: float) -> float:
-        return v0 + (y - y0) * (v1 - v0) / (y1 - y0)
+        return round(v0 + (y - y0) * (v1 - v0) / (y1 - y0), 2)
 
-    return value(found["y"] + found["h"]), value(found["y"])
+    return sorted((value(y + h), value(y)) for y, h in found["rects"])
 
 
 def test_qa_finds_a_lot_and_its_chart_shows_the_items_band(
@@ -116,15 +129,19 @@ def test_qa_finds_a_lot_and_its_chart_shows_the_items_band(
         links.first.click()
     tab.shot("lot")
     assert page.locator("h1").inner_text() == f"Lot {LOT}"
-    low, high = _band_values(tab)
-    assert low == pytest.approx(2.0, abs=0.05)  # the item's storage range, 2 to 8 °C
-    assert high == pytest.approx(8.0, abs=0.05)
+    assert _band_values(tab) == [(2.0, 8.0)]  # the item's storage range, 2 to 8 °C
     assert page.locator("svg.chart .alarm-band").count() >= 1  # the 9 °C stretch
+
+    # a sensor's chart draws its own alarm profile: 0-12 °C, pre-alarm 1 °C inside each limit
+    tab.open(f"/sensors/{scene.probe}?hours=24")
+    assert _band_values(tab) == [(0.0, 12.0)]
+    assert _band_values(tab, "pre-alarm") == [(0.0, 1.0), (11.0, 12.0)]
+    assert "wide-0-12" in page.locator("svg.chart").inner_html()
 
     tab.open(f"/lots/{scene.hostile_lot_id}")
     assert HOSTILE in page.locator("h1").inner_text()
     assert dialogs == []
-    assert len(tab.taken) == 5
+    assert len(tab.taken) == 6
 
 
 def test_a_chinese_browser_gets_chinese_labels_and_dates(
