@@ -21,6 +21,7 @@ from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, Records, Sig
 from erp_core.deviations import service as deviations
 from erp_core.lot_history.history import lot_history
 from erp_core.lot_history.models import LotHistory
+from erp_core.lots.search import parse_search
 from erp_core.lots.service import list_lots
 from erp_core.lots.status import STATUSES
 from erp_core.release import service
@@ -46,7 +47,7 @@ def lots(
     q: Annotated[str, Query(max_length=200)] = "",
     status: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
-    """The lots with their status; search by lot number or GTIN, filter by status.
+    """The lots with their status; search by lot number, GTIN or a pasted scan; filter by status.
 
     The form sends ``status=`` for "all": any value that is not a status means all.
     """
@@ -56,7 +57,7 @@ def lots(
     body = render_template(
         "release/lots.html",
         locale=locale,
-        lots=list_lots(conn, status=chosen, search=search or None),
+        lots=list_lots(conn, status=chosen, search=parse_search(search)),
         search=search,
         status=chosen or "",
     )
