@@ -43,6 +43,7 @@ class Scene:
     lot_id: int
     hostile_lot_id: int
     probe: int
+    alert: int
 
 
 @pytest.fixture
@@ -68,6 +69,12 @@ def scene(db_url: str) -> Iterator[Scene]:
                 " SELECT %s, id FROM p",
                 (Jsonb(spec), probe),
             )
+            (alert,) = conn.execute(
+                "INSERT INTO telemetry.alerts (kind, severity, sensor_id, status, started_at,"
+                " ended_at, summary, peak) VALUES ('excursion_high', 'critical', %s, 'open',"
+                " %s, %s, 'Fridge F1 above 8 °C for 20 min', 9.0) RETURNING id",
+                (probe, at(120), at(140)),
+            ).fetchone()
         product = item(api)
         first = lot(api, product, LOT)
         hostile = lot(api, product, HOSTILE)
@@ -77,7 +84,9 @@ def scene(db_url: str) -> Iterator[Scene]:
         database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)
     )
     with serve(create_app(settings, clock=lambda: NOW)) as base_url:
-        yield Scene(base_url=base_url, lot_id=first, hostile_lot_id=hostile, probe=probe)
+        yield Scene(
+            base_url=base_url, lot_id=first, hostile_lot_id=hostile, probe=probe, alert=alert
+        )
 
 
 def _sign_in(tab: Browse, username: str) -> None:
@@ -174,3 +183,22 @@ def test_a_chinese_browser_gets_chinese_labels_and_dates(
     assert "批次存续期统计" in main  # "Statistics over the lot's life"
     assert "禁止放行" in main  # "RELEASE BLOCKED": 20 min out of range, none allowed
     assert "允许范围 2–8 °C" in page.locator("svg.chart").inner_html()
+
+
+def test_qa_acknowledges_an_alert_from_the_inbox(
+    browser: Browser, scene: Scene, tmp_path: Path, db_url: str
+) -> None:
+    tab = browse(browser, scene.base_url, tmp_path / "shots")
+    _sign_in(tab, "qa")
+    page = tab.open("/alerts")
+    form = page.locator(f"form[action='/alerts/{scene.alert}/ack']")
+    form.locator("input[name=comment]").fill("Checking the fridge door and the product")
+    tab.submit(f"form[action='/alerts/{scene.alert}/ack'] button")
+    assert page.url.endswith("/alerts")
+    assert page.locator(f"form[action='/alerts/{scene.alert}/ack']").count() == 0
+    assert page.locator(f"form[action='/alerts/{scene.alert}/close']").count() == 1
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT status, acknowledged_by FROM telemetry.alerts WHERE id = %s", (scene.alert,)
+        ).fetchone()
+    assert row == ("acknowledged", "qa")
