@@ -59,6 +59,10 @@ class Viewer:
     refresh_url: str
     # The language the pages are shown in (erp_core.web.i18n.pick_locale).
     locale: str = DEFAULT_LOCALE
+    # The user's own choice of language (None: the browser's), and the page they are on
+    # (where the language form returns to).
+    chosen_locale: str | None = None
+    page_url: str = "/"
 
 
 def csrf_field(viewer: Viewer) -> Html:

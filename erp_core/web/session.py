@@ -177,7 +177,9 @@ def page_session(
         roles=tuple(sorted(user.roles)),
         csrf=web_session.csrf_token(session, secret=secret),
         refresh_url=f"{request.url.path}?{auto}",
-        locale=request_locale(request),
+        locale=user.locale or request_locale(request),
+        chosen_locale=user.locale,
+        page_url=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
     return PageSession(user=user, session=session, viewer=viewer)
 

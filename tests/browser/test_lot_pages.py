@@ -202,3 +202,24 @@ def test_qa_acknowledges_an_alert_from_the_inbox(
             "SELECT status, acknowledged_by FROM telemetry.alerts WHERE id = %s", (scene.alert,)
         ).fetchone()
     assert row == ("acknowledged", "qa")
+
+
+def test_the_users_language_setting_beats_the_browsers(
+    browser: Browser, scene: Scene, tmp_path: Path
+) -> None:
+    tab = browse(browser, scene.base_url, tmp_path / "shots")  # an English browser
+    _sign_in(tab, "qa")
+    page = tab.open(f"/lots/{scene.lot_id}")
+    assert page.locator("h1").inner_text() == f"Lot {LOT}"
+    page.select_option("form.language select", "zh_CN")
+    tab.submit("form.language button")
+    assert page.url.endswith(f"/lots/{scene.lot_id}")  # back on the same page, in Chinese
+    assert page.locator("h1").inner_text() == f"批次 {LOT}"
+    assert "有效期至 2028年1月1日" in page.locator("main").inner_text()
+
+    again = browse(browser, scene.base_url, tmp_path / "later")  # another day, same browser
+    _sign_in(again, "qa")
+    assert again.page.locator("h1").inner_text() == "批次"
+    again.page.select_option("form.language select", "")
+    again.submit("form.language button")
+    assert again.page.locator("h1").inner_text() == "Lots"  # as the browser asks again
