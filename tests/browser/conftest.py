@@ -19,8 +19,10 @@ from playwright.sync_api import Browser, Page, sync_playwright
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """Chromium for one test module; module-scoped because Playwright's sync API holds an
+    event loop on the main thread until it stops, and later tests call ``asyncio.run``."""
     if not Path(CHROMIUM).exists():
         pytest.fail("no chromium: run `bash scripts/services.sh` (make test does)")
     with sync_playwright() as p:
