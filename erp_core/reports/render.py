@@ -3,7 +3,7 @@
 The page layout is ``templates/lot_report.html`` with ``report.css``; the chart is the
 web pages' server-side SVG (``erp_core.web.chart``), embedded as an image with its own
 style sheet so it renders the same in a PDF as on a page. Nothing is fetched while
-rendering: every resource is inline and the URL fetcher refuses all URLs.
+rendering: every resource is inline and the URL fetcher allows ``data:`` URLs only.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 from datetime import UTC
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
@@ -29,11 +29,14 @@ TEMPLATES = HERE / "templates"
 
 
 class ReportRenderError(RuntimeError):
-    """A resource outside the report was asked for while rendering (never allowed)."""
+    """WeasyPrint gave no PDF."""
 
 
-def _refuse(url: str, *_args: object, **_kwargs: object) -> NoReturn:
-    raise ReportRenderError(f"reports fetch nothing, asked for {url!r}")
+def _fetcher() -> Any:
+    """A URL fetcher for ``data:`` URLs only (the chart): a report reads no file, no host."""
+    from weasyprint.urls import URLFetcher  # noqa: PLC0415 - pango loads only when printing
+
+    return URLFetcher(allowed_protocols=("data",), allow_redirects=False)
 
 
 def css_string(value: object) -> Markup:
@@ -91,7 +94,7 @@ def _chart_uri(report: LotReport, locale: str) -> str:
         % {"low": f"{stats.range_low:g}", "high": f"{stats.range_high:g}"},
     )
     svg = str(render_chart(chart))
-    style = (HERE / "chart.css").read_text(encoding="utf-8")
+    style = (TEMPLATES / "chart.css").read_text(encoding="utf-8")
     opening = svg.index(">") + 1
     svg = f"{svg[:opening]}<style>{style}</style>{svg[opening:]}"
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
@@ -106,7 +109,7 @@ def report_html(report: LotReport, *, locale: str) -> str:
         "s": report.stats,
         "digest": content_hash(canonical_json(report)),
         "chart": _chart_uri(report, locale),
-        "css": Markup((HERE / "report.css").read_text(encoding="utf-8")),  # noqa: S704 - ours
+        "css": Markup((TEMPLATES / "report.css").read_text(encoding="utf-8")),  # noqa: S704 - ours
         "html_lang": "zh-CN" if locale == "zh_CN" else "en",
     }
     return env.get_template("lot_report.html").render(values)
@@ -125,9 +128,9 @@ def report_pdf(report: LotReport, *, locale: str) -> bytes:
         created=when,
         modified=when,
         relationship="Data",
-        url_fetcher=_refuse,
+        url_fetcher=_fetcher(),
     )
-    pdf = HTML(string=report_html(report, locale=locale), url_fetcher=_refuse).write_pdf(
+    pdf = HTML(string=report_html(report, locale=locale), url_fetcher=_fetcher()).write_pdf(
         attachments=[attachment]
     )
     if pdf is None:  # pragma: no cover - write_pdf without a target returns the bytes
