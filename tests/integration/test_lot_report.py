@@ -99,6 +99,9 @@ def test_verify_accepts_the_file_and_refuses_one_changed_byte(
 ) -> None:
     lot = released_lot_with_excursion(api, db_url)
     pdf, digest = fetch(api, lot, "en")
+    assert api.client.get(f"/api/lots/{lot}/report.pdf").status_code == 401  # signed in only
+    missing = api.client.get("/api/lots/999999/report.pdf", headers=api.headers("op"))
+    assert missing.status_code == 404
     good = tmp_path / "report.pdf"
     good.write_bytes(pdf)
     runner = CliRunner()
