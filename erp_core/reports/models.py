@@ -1,8 +1,9 @@
-"""What a lot temperature report states: every fact printed, nothing else (frozen).
+"""What a temperature report states: every fact printed, nothing else (frozen).
 
 The report's content hash is the SHA-256 of this model's canonical JSON
 (``erp_core.reports.seal``), so the model is the report: the PDF is one rendering of
-it, in one language. Statistics are the lot history's own ``HistoryStats`` and the
+it, in one language. A shipment report is its shipment and the lot report of each lot
+on board. Statistics are the lot history's own ``HistoryStats`` and the
 rule table is the release rules' ``recommend`` over the same history
 (``erp_core.release.service.evidence_from``): the figures cannot differ from the ones
 the release decision used.
@@ -11,11 +12,12 @@ the release decision used.
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Literal
 
 from erp_core.lot_history.models import HistoryBucket, HistoryStats
 from erp_core.model_base import Frozen
 
-SCHEMA = "coldtrace.lot-report/1"
+SCHEMA: Literal["coldtrace.lot-report/1"] = "coldtrace.lot-report/1"
 
 
 class ProductHeader(Frozen):
@@ -111,7 +113,7 @@ class AuditLine(Frozen):
 class LotReport(Frozen):
     """The lot temperature report: the data its content hash covers."""
 
-    schema_id: str = SCHEMA
+    schema_id: Literal["coldtrace.lot-report/1"] = SCHEMA
     generated_at: datetime
     header: ProductHeader
     stats: HistoryStats | None
@@ -124,3 +126,33 @@ class LotReport(Frozen):
     custody: list[CustodyLine]
     signatures: list[SignatureLine]
     audit: list[AuditLine]
+
+
+SHIPMENT_SCHEMA: Literal["coldtrace.shipment-report/1"] = "coldtrace.shipment-report/1"
+
+
+class ShipmentHeader(Frozen):
+    """The shipment as its report's first page prints it."""
+
+    shipment_id: int
+    reference: str
+    truck: str
+    origin: str
+    destination: str
+    departed_at: datetime | None
+    arrived_at: datetime | None
+    loggers: list[str]
+    legs: list[CustodyLine]
+    quantities: list[float]  # of each lot on board, in the order of ``lots``
+
+
+class ShipmentReport(Frozen):
+    """The shipment temperature report: the shipment and the full report of each lot on it."""
+
+    schema_id: Literal["coldtrace.shipment-report/1"] = SHIPMENT_SCHEMA
+    generated_at: datetime
+    shipment: ShipmentHeader
+    lots: list[LotReport]
+
+
+Report = LotReport | ShipmentReport

@@ -1,6 +1,7 @@
-"""The lot report as HTML (Jinja2, autoescaped) and as a sealed PDF (WeasyPrint).
+"""The reports as HTML (Jinja2, autoescaped) and as sealed PDFs (WeasyPrint).
 
-The page layout is ``templates/lot_report.html`` with ``report.css``; the chart is the
+The layouts are ``templates/lot_report.html`` and ``shipment_report.html`` (which
+repeats each lot's sections, ``_lot_sections.html``) with ``report.css``; the chart is the
 web pages' server-side SVG (``erp_core.web.chart``), embedded as an image with its own
 style sheet so it renders the same in a PDF as on a page. Nothing is fetched while
 rendering: every resource is inline and the URL fetcher allows ``data:`` URLs only.
@@ -20,7 +21,7 @@ from markupsafe import Markup
 
 from erp_core.release.templates import format_seconds
 from erp_core.reports import i18n
-from erp_core.reports.models import LotReport
+from erp_core.reports.models import LotReport, Report, ShipmentReport
 from erp_core.reports.seal import ATTACHMENT, canonical_json, content_hash, seal
 from erp_core.web.chart import Chart, ChartBucket, render_chart
 
@@ -100,22 +101,24 @@ def _chart_uri(report: LotReport, locale: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg.encode()).decode()
 
 
-def report_html(report: LotReport, *, locale: str) -> str:
+def report_html(report: Report, *, locale: str) -> str:
     """The report as one self-contained HTML document in ``locale``."""
     env = ENVIRONMENTS.get(locale, ENVIRONMENTS[i18n.DEFAULT_LOCALE])
     values: dict[str, Any] = {
-        "r": report,
-        "h": report.header,
-        "s": report.stats,
+        "report": report,
         "digest": content_hash(canonical_json(report)),
-        "chart": _chart_uri(report, locale),
-        "css": Markup((TEMPLATES / "report.css").read_text(encoding="utf-8")),  # noqa: S704 - ours
+        "css": Markup((TEMPLATES / "report.css").read_text(encoding="utf-8")),  # noqa: S704
         "html_lang": "zh-CN" if locale == "zh_CN" else "en",
     }
+    if isinstance(report, ShipmentReport):
+        values["sh"] = report.shipment
+        values["charts"] = [_chart_uri(lot, locale) for lot in report.lots]
+        return env.get_template("shipment_report.html").render(values)
+    values.update(r=report, h=report.header, s=report.stats, chart=_chart_uri(report, locale))
     return env.get_template("lot_report.html").render(values)
 
 
-def report_pdf(report: LotReport, *, locale: str) -> bytes:
+def report_pdf(report: Report, *, locale: str) -> bytes:
     """The report as a sealed PDF: data attached, content hash on every page, file seal."""
     from weasyprint import HTML, Attachment  # noqa: PLC0415 - pango loads only when printing
 
@@ -124,7 +127,7 @@ def report_pdf(report: LotReport, *, locale: str) -> bytes:
     attachment = Attachment(
         string=data,
         name=ATTACHMENT,
-        description="ColdTrace lot report data; its SHA-256 is the content hash",
+        description="ColdTrace report data; its SHA-256 is the content hash",
         created=when,
         modified=when,
         relationship="Data",

@@ -1,15 +1,16 @@
 """The report's content hash and the file seal, and checking a PDF against both (pure).
 
 What the hash covers (docs/reports.md): the SHA-256 of the report data's canonical
-JSON (``LotReport``: keys sorted, no spaces, UTF-8), the same in every language. The
-JSON is embedded in the PDF as the attachment ``coldtrace-report.json`` and the hash is
-printed on every page, so a printed copy names the data it shows. The PDF bytes are
-then sealed: a last line ``%ColdTrace-file-sha256:<hex>`` after ``%%EOF`` (a PDF
-comment that readers ignore) holds the SHA-256 of every byte before it, so changing
-any byte of the file — a digit of the printed text, the attachment, the seal — makes
-``coldtrace report verify`` refuse it. Neither hash is a secret: they show a copy is
-unchanged since it was made, and the system can make the report again to confirm the
-content hash (``--against-db``).
+JSON (``LotReport`` or ``ShipmentReport``: keys sorted, no spaces, UTF-8), the same in
+every language. The JSON is embedded in the PDF as the attachment
+``coldtrace-report.json`` and the hash is printed on every page, so a printed copy
+names the data it shows. The PDF bytes are then sealed: a last line
+``%ColdTrace-file-sha256:<hex>`` after ``%%EOF`` (a PDF comment that readers ignore)
+holds the SHA-256 of every byte before it, so changing any byte of the file — a glyph
+of the printed text, the attachment, the seal — makes ``coldtrace report verify``
+refuse it. Neither hash is a secret: they show a copy is unchanged since it was made,
+and the system can make the report again to confirm the content hash
+(``--against-db``).
 """
 
 from __future__ import annotations
@@ -18,18 +19,22 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import pypdfium2 as pdfium
+from pydantic import Field, TypeAdapter, ValidationError
 
-from erp_core.reports.models import LotReport
+from erp_core.reports.models import LotReport, Report, ShipmentReport
 
 ATTACHMENT = "coldtrace-report.json"
+_REPORTS: TypeAdapter[Report] = TypeAdapter(
+    Annotated[LotReport | ShipmentReport, Field(discriminator="schema_id")]
+)
 HASH_PREFIX = "sha256:"
 _SEAL = re.compile(rb"\n%ColdTrace-file-sha256:([0-9a-f]{64})\n\Z")
 
 
-def canonical_json(report: LotReport) -> bytes:
+def canonical_json(report: Report) -> bytes:
     """The report data as canonical JSON: the bytes the content hash covers."""
     return _canonical(report.model_dump(mode="json"))
 
@@ -53,7 +58,7 @@ class Verification:
     """What ``verify`` found: ``ok`` when there is no problem."""
 
     content_hash: str | None = None
-    report: LotReport | None = None
+    report: Report | None = None
     pages: int = 0
     problems: list[str] = field(default_factory=list)
 
@@ -87,9 +92,9 @@ def _check_document(document: pdfium.PdfDocument) -> Verification:
         return Verification(problems=[f"no {ATTACHMENT} attached"])
     problems = []
     try:
-        report = LotReport.model_validate_json(embedded)
-    except ValueError as err:
-        return Verification(problems=[f"the attached data is not a lot report: {err}"])
+        report = _REPORTS.validate_json(embedded)
+    except ValidationError as err:
+        return Verification(problems=[f"the attached data is not a ColdTrace report: {err}"])
     if canonical_json(report) != embedded:
         problems.append("the attached data is not in canonical form")
     digest = content_hash(embedded)

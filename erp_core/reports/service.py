@@ -1,4 +1,4 @@
-"""Gather a lot's report from the database: the same history and evidence as the release.
+"""Gather a report from the database: the same history and evidence as the release.
 
 One read of ``lot_history`` (the chart's buckets and the statistics over every reading)
 feeds both the statistics printed and the release rules' evidence
@@ -29,9 +29,11 @@ from erp_core.reports.models import (
     LotReport,
     ProductHeader,
     RuleLine,
+    ShipmentHeader,
+    ShipmentReport,
     SignatureLine,
 )
-from erp_core.shipments.service import shipments_of_lot
+from erp_core.shipments.service import get_shipment, shipments_of_lot
 
 Conn = Connection[Any]
 
@@ -70,6 +72,53 @@ def lot_report(conn: Conn, *, lot_id: int, now: datetime, keyring: Keyring) -> L
     )
 
 
+def shipment_report(
+    conn: Conn, *, shipment_id: int, now: datetime, keyring: Keyring
+) -> ShipmentReport:
+    """The shipment's report as of ``now``: the shipment, then each lot's own report."""
+    shipment = get_shipment(conn, shipment_id=shipment_id)
+    loggers = _sensor_uids(conn, shipment.logger_sensor_ids)
+    return ShipmentReport(
+        generated_at=now,
+        shipment=ShipmentHeader(
+            shipment_id=shipment.id,
+            reference=shipment.reference,
+            truck=_place(conn, shipment.truck_location_id),
+            origin=_place(conn, shipment.origin_location_id),
+            destination=_place(conn, shipment.destination_location_id),
+            departed_at=shipment.departed_at,
+            arrived_at=shipment.arrived_at,
+            loggers=[loggers.get(i, str(i)) for i in shipment.logger_sensor_ids],
+            legs=[
+                CustodyLine(
+                    kind="shipment",
+                    what=f"{_place(conn, leg.from_location_id)} → "
+                    f"{_place(conn, leg.to_location_id)}",
+                    start=leg.departed_at,
+                    end=leg.arrived_at,
+                )
+                for leg in shipment.legs
+            ],
+            quantities=[lot.quantity for lot in shipment.lots],
+        ),
+        lots=[
+            lot_report(conn, lot_id=lot.lot_id, now=now, keyring=keyring) for lot in shipment.lots
+        ],
+    )
+
+
+def _place(conn: Conn, location_id: int) -> str:
+    place = get_location(conn, location_id=location_id)
+    return f"{place.code} — {place.name} ({place.kind})"
+
+
+def _sensor_uids(conn: Conn, ids: list[int]) -> dict[int, str]:
+    rows = conn.execute(
+        "SELECT id, uid FROM telemetry.sensors WHERE id = ANY(%s)", (sorted(set(ids)),)
+    ).fetchall()
+    return {int(i): str(uid) for i, uid in rows}
+
+
 def _header(conn: Conn, history: LotHistory) -> ProductHeader:
     lot = history.lot
     item = get_item(conn, item_id=lot.item_id)
@@ -92,10 +141,7 @@ def _header(conn: Conn, history: LotHistory) -> ProductHeader:
 def _excursions(conn: Conn, history: LotHistory, evidence: Evidence) -> list[ExcursionLine]:
     """Every episode of the lot's history; the dispositions the release rules saw."""
     dispositions = {x.id: x.disposition for x in evidence.excursions}
-    ids = sorted({x.sensor_id for x in history.excursions})
-    uids = dict(
-        conn.execute("SELECT id, uid FROM telemetry.sensors WHERE id = ANY(%s)", (ids,)).fetchall()
-    )
+    uids = _sensor_uids(conn, [x.sensor_id for x in history.excursions])
     return [
         ExcursionLine(
             id=x.id,
@@ -129,17 +175,15 @@ def _deviation(d: dict[str, Any]) -> DeviationLine:
 
 def _custody(conn: Conn, history: LotHistory) -> list[CustodyLine]:
     """The lot's location intervals and its shipments, in time order."""
-    lines = []
-    for interval in history.intervals:
-        place = get_location(conn, location_id=interval.location_id)
-        lines.append(
-            CustodyLine(
-                kind="location",
-                what=f"{place.code} — {place.name} ({place.kind})",
-                start=interval.start,
-                end=interval.end,
-            )
+    lines = [
+        CustodyLine(
+            kind="location",
+            what=_place(conn, interval.location_id),
+            start=interval.start,
+            end=interval.end,
         )
+        for interval in history.intervals
+    ]
     for shipment in shipments_of_lot(conn, lot_id=history.lot.id):
         origin = get_location(conn, location_id=shipment.origin_location_id)
         destination = get_location(conn, location_id=shipment.destination_location_id)

@@ -17,12 +17,12 @@ from typer.testing import CliRunner
 from coldtrace.cli import app as cli
 from erp_core.reports.seal import verify
 from tests.integration.api_client import Api
-from tests.integration.test_release import NOW, PASSWORD, api, excursion, fridge_with_lot  # noqa: F401
+from tests.integration.test_release import NOW, PASSWORD, WHY, api, excursion, fridge_with_lot  # noqa: F401
 
 LOT = "RPT-7<b>"  # markup in a lot number is printed as text
 
 
-def released_lot_with_excursion(app: Api, db_url: str) -> int:
+def released_lot_with_excursion(app: Api, db_url: str, *, release: bool = True) -> int:
     """A lot with a 10-minute excursion to 9 °C, dispositioned "use as is" and released."""
     hot = (NOW - timedelta(hours=2), 10, 9.0)
     lot, sensor = fridge_with_lot(app, db_url, code="FR", lot_number=LOT, hot=hot)
@@ -34,8 +34,14 @@ def released_lot_with_excursion(app: Api, db_url: str) -> int:
         "password": PASSWORD,
     }
     app.post("qa", f"/api/deviations/{dev['id']}/disposition", close, 200)
-    app.post("qa", f"/api/lots/{lot}/release", {"action": "release", "password": PASSWORD}, 200)
+    if release:
+        released(app, lot)
     return lot
+
+
+def released(app: Api, lot: int, *, who: str = "qa", justification: str | None = None) -> None:
+    body = {"action": "release", "password": PASSWORD, "justification": justification}
+    app.post(who, f"/api/lots/{lot}/release", body, 200)
 
 
 def fetch(app: Api, lot: int, lang: str) -> tuple[bytes, str]:
@@ -147,3 +153,55 @@ def test_report_from_the_cli_in_chinese(
     assert "批次温度报告" in page_texts(target.read_bytes(), tmp_path / "zh.png")[0]
     unknown = runner.invoke(cli, ["report", "lot", "NO-SUCH-LOT"])
     assert unknown.exit_code == 2
+
+
+def test_shipment_report_has_the_trip_and_each_lot_and_verifies(
+    api: Api,  # noqa: F811 - the fixture
+    db_url: str,
+    tmp_path: Path,
+) -> None:
+    lot = released_lot_with_excursion(api, db_url, release=False)
+    (fridge,) = [x for x in api.get("admin", "/api/locations") if x["code"] == "FR"]
+    truck = api.post(
+        "admin",
+        "/api/locations",
+        {"code": "TRK-9", "name": "Truck 9", "kind": "truck", "parent_id": fridge["parent_id"]},
+    )
+    ship = api.post(
+        "wh",
+        "/api/shipments",
+        {
+            "reference": "SH-RPT-1",
+            "truck_location_id": truck["id"],
+            "origin_location_id": fridge["id"],
+            "destination_location_id": fridge["id"],
+            "lots": [{"lot_id": lot, "quantity": 10}],
+        },
+    )
+    departed = (NOW - timedelta(minutes=30)).isoformat()
+    api.post("wh", f"/api/shipments/{ship['id']}/depart", {"time": departed}, 200)
+    # the truck has no sensor: the record has a gap, so a QA manager overrides
+    released(api, lot, who="boss", justification=WHY)
+    response = api.client.get(
+        f"/api/shipments/{ship['id']}/report.pdf?lang=zh_CN", headers=api.headers("op")
+    )
+    assert response.status_code == 200, response.text
+    texts = page_texts(response.content, tmp_path / "shipment-page1.png")
+    first = texts[0].replace("\n", "")
+    assert "运输温度报告" in first
+    assert "SH-RPT-1" in first
+    assert "TRK-9" in first
+    assert "运输中" in first  # not arrived yet
+    assert LOT in first  # the lots-on-board table
+    later = "".join(texts[1:]).replace("\n", "")
+    assert "Released (override of failed rules)" in later  # the lot's signature follows
+    assert WHY[:40] in later  # with its justification
+    found = verify(response.content)
+    assert found.ok, found.problems
+    assert found.content_hash == response.headers["x-content-hash"]
+    runner = CliRunner()
+    good = tmp_path / "shipment.pdf"
+    good.write_bytes(response.content)
+    result = runner.invoke(cli, ["report", "verify", str(good)])
+    assert result.exit_code == 0, result.output
+    assert "shipment SH-RPT-1" in " ".join(result.output.split())

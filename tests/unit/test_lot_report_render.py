@@ -164,9 +164,12 @@ def test_a_file_without_the_seal_is_refused() -> None:
 
 
 def _template_messages() -> set[str]:
-    with (TEMPLATES / "lot_report.html").open("rb") as f:
-        found = babel_extract(f, ("_", "gettext"), [], {"extensions": "jinja2.ext.i18n"})
-        return {m for _line, _func, m, _comments in found if isinstance(m, str)}
+    messages = set()
+    for template in TEMPLATES.glob("*.html"):
+        with template.open("rb") as f:
+            found = babel_extract(f, ("_", "gettext"), [], {"extensions": "jinja2.ext.i18n"})
+            messages |= {m for _line, _func, m, _comments in found if isinstance(m, str)}
+    return messages
 
 
 def _python_messages() -> set[str]:
