@@ -102,9 +102,13 @@ def record_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def migrated_template() -> Iterator[str]:
-    """A database migrated once per test session (as the owner), a template for each test."""
+    """A database migrated once per test session (as the owner), a template for each test.
+
+    Marked ``IS_TEMPLATE`` so that TimescaleDB's scheduler stays out of it (``copy_database``).
+    """
     name = f"ct_tpl_{uuid.uuid4().hex[:10]}"
     migrate.upgrade(_url(name))
+    migrate.mark_template(_url(name))
     yield name
     migrate.drop_database(_url(name))
 
@@ -113,8 +117,7 @@ def migrated_template() -> Iterator[str]:
 def test_database(migrated_template: str) -> Iterator[str]:
     """A fresh, migrated database of this test's own; its name."""
     name = f"ct_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    migrate.copy_database(_url(migrated_template), name)
     yield name
     migrate.drop_database(_url(name))
 

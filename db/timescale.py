@@ -1,0 +1,113 @@
+"""Whether the migrations may use TimescaleDB here, decided before anything is tried.
+
+``CREATE EXTENSION timescaledb`` on a server that has the extension's files but does not
+preload its library (the state right after installing the package, before tuning) is
+answered with FATAL: the server closes the connection, no savepoint can catch it, and
+the migration dies with ``PendingRollbackError``. So the probe asks first: is the
+extension installed (``pg_available_extensions``), is its loader in
+``shared_preload_libraries`` (readable by superusers and ``pg_read_all_settings``) — or,
+for other roles, has the loader defined its settings in this session, which it does only
+when preloaded. ``decide`` is the pure rule; ``probe`` reads the facts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import DBAPIError
+
+log = logging.getLogger("alembic.timescaledb")
+
+EXTENSION = "timescaledb"
+# Defined by the loader's _PG_init only when it was preloaded (PGC_POSTMASTER).
+LOADER_SETTING = "timescaledb.bgw_launcher_poll_time"
+
+
+@dataclass(frozen=True, slots=True)
+class Facts:
+    """What the server says about TimescaleDB, as read by ``probe``."""
+
+    created: bool  # the extension exists in this database
+    available: bool  # its files are installed (pg_available_extensions)
+    preload: str | None  # shared_preload_libraries, None when this role may not read it
+    loader_present: bool  # the loader's own settings exist in this session
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Use TimescaleDB (hypertable, compression, retention job) or plain tables, and why."""
+
+    timescale: bool
+    create_extension: bool
+    reason: str
+
+
+def _preloaded(preload: str) -> bool:
+    names = (part.strip().strip('"').rsplit("/", 1)[-1] for part in preload.split(","))
+    return any(name in {EXTENSION, f"{EXTENSION}.so"} for name in names)
+
+
+def decide(facts: Facts) -> Decision:
+    """The path the migrations take (pure; see the module docstring)."""
+    if facts.created:
+        return Decision(True, False, "the timescaledb extension exists in this database")
+    if not facts.available:
+        return Decision(False, False, "timescaledb is not installed on this server")
+    if facts.preload is not None:
+        if _preloaded(facts.preload):
+            return Decision(True, True, "timescaledb is installed and preloaded")
+        return Decision(
+            False,
+            False,
+            "timescaledb is installed but not in shared_preload_libraries "
+            f"({facts.preload!r}); add it and restart PostgreSQL to use it",
+        )
+    if facts.loader_present:
+        return Decision(True, True, "timescaledb is installed and its loader is running")
+    return Decision(
+        False,
+        False,
+        "timescaledb is installed but its loader is not running (not in "
+        "shared_preload_libraries); add it and restart PostgreSQL to use it",
+    )
+
+
+def probe(conn: Connection) -> Facts:
+    """Read the facts ``decide`` needs; never touches the extension itself."""
+    row = conn.exec_driver_sql(
+        f"""
+        SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = '{EXTENSION}'),
+               EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = '{EXTENSION}'),
+               (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'),
+               current_setting('{LOADER_SETTING}', true) IS NOT NULL
+        """  # noqa: S608 - constants
+    ).one()
+    return Facts(
+        created=bool(row[0]), available=bool(row[1]), preload=row[2], loader_present=bool(row[3])
+    )
+
+
+def enable(conn: Connection) -> bool:
+    """Create the extension where ``decide`` allows it; log which path was taken; True if in use."""
+    decision = decide(probe(conn))
+    if decision.create_extension:
+        nested = conn.begin_nested()
+        try:
+            conn.exec_driver_sql(f"CREATE EXTENSION IF NOT EXISTS {EXTENSION}")
+        except DBAPIError as err:  # preloaded, but this role may not create it
+            nested.rollback()
+            decision = Decision(False, False, f"CREATE EXTENSION {EXTENSION} failed: {err.orig}")
+        else:
+            nested.commit()
+    if decision.timescale:
+        log.info("TimescaleDB in use: telemetry.readings is a hypertable (%s)", decision.reason)
+    else:
+        log.warning("TimescaleDB not used, plain PostgreSQL tables: %s", decision.reason)
+    return decision.timescale
+
+
+def in_use(conn: Connection) -> bool:
+    """True when the extension exists in this database (later migrations ask this)."""
+    return probe(conn).created
