@@ -40,7 +40,6 @@ class Decision:
     """Use TimescaleDB (hypertable, compression, retention job) or plain tables, and why."""
 
     timescale: bool
-    create_extension: bool
     reason: str
 
 
@@ -52,24 +51,22 @@ def _preloaded(preload: str) -> bool:
 def decide(facts: Facts) -> Decision:
     """The path the migrations take (pure; see the module docstring)."""
     if facts.created:
-        return Decision(True, False, "the timescaledb extension exists in this database")
+        return Decision(timescale=True, reason="the timescaledb extension exists in this database")
     if not facts.available:
-        return Decision(False, False, "timescaledb is not installed on this server")
+        return Decision(timescale=False, reason="timescaledb is not installed on this server")
     if facts.preload is not None:
         if _preloaded(facts.preload):
-            return Decision(True, True, "timescaledb is installed and preloaded")
+            return Decision(timescale=True, reason="timescaledb is installed and preloaded")
         return Decision(
-            False,
-            False,
-            "timescaledb is installed but not in shared_preload_libraries "
+            timescale=False,
+            reason="timescaledb is installed but not in shared_preload_libraries "
             f"({facts.preload!r}); add it and restart PostgreSQL to use it",
         )
     if facts.loader_present:
-        return Decision(True, True, "timescaledb is installed and its loader is running")
+        return Decision(timescale=True, reason="timescaledb is installed and its loader is running")
     return Decision(
-        False,
-        False,
-        "timescaledb is installed but its loader is not running (not in "
+        timescale=False,
+        reason="timescaledb is installed but its loader is not running (not in "
         "shared_preload_libraries); add it and restart PostgreSQL to use it",
     )
 
@@ -91,20 +88,27 @@ def probe(conn: Connection) -> Facts:
 
 def enable(conn: Connection) -> bool:
     """Create the extension where ``decide`` allows it; log which path was taken; True if in use."""
-    decision = decide(probe(conn))
-    if decision.create_extension:
+    facts = probe(conn)
+    decision = decide(facts)
+    if decision.timescale and not facts.created:
         nested = conn.begin_nested()
         try:
             conn.exec_driver_sql(f"CREATE EXTENSION IF NOT EXISTS {EXTENSION}")
         except DBAPIError as err:  # preloaded, but this role may not create it
             nested.rollback()
-            decision = Decision(False, False, f"CREATE EXTENSION {EXTENSION} failed: {err.orig}")
+            decision = Decision(
+                timescale=False, reason=f"CREATE EXTENSION {EXTENSION} failed: {err.orig}"
+            )
         else:
             nested.commit()
     if decision.timescale:
         log.info("TimescaleDB in use: telemetry.readings is a hypertable (%s)", decision.reason)
-    else:
-        log.warning("TimescaleDB not used, plain PostgreSQL tables: %s", decision.reason)
+    else:  # a warning only when it is installed but cannot be used
+        log.log(
+            logging.WARNING if facts.available else logging.INFO,
+            "TimescaleDB not used, plain PostgreSQL tables: %s",
+            decision.reason,
+        )
     return decision.timescale
 
 
