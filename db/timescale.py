@@ -15,10 +15,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import psycopg
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import DBAPIError
 
-log = logging.getLogger("alembic.timescaledb")
+log = logging.getLogger(__name__)
 
 EXTENSION = "timescaledb"
 # Defined by the loader's _PG_init only when it was preloaded (PGC_POSTMASTER).
@@ -41,6 +42,12 @@ class Decision:
 
     timescale: bool
     reason: str
+
+    def summary(self) -> str:
+        """One line for people: which storage telemetry.readings has, and why."""
+        if self.timescale:
+            return f"telemetry.readings: TimescaleDB hypertable, compressed ({self.reason})"
+        return f"telemetry.readings: plain PostgreSQL table ({self.reason})"
 
 
 def _preloaded(preload: str) -> bool:
@@ -71,19 +78,35 @@ def decide(facts: Facts) -> Decision:
     )
 
 
-def probe(conn: Connection) -> Facts:
-    """Read the facts ``decide`` needs; never touches the extension itself."""
-    row = conn.exec_driver_sql(
-        f"""
-        SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = '{EXTENSION}'),
-               EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = '{EXTENSION}'),
-               (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'),
-               current_setting('{LOADER_SETTING}', true) IS NOT NULL
-        """  # noqa: S608 - constants
-    ).one()
+PROBE = f"""
+SELECT EXISTS (SELECT 1 FROM pg_extension WHERE extname = '{EXTENSION}'),
+       EXISTS (SELECT 1 FROM pg_available_extensions WHERE name = '{EXTENSION}'),
+       (SELECT setting FROM pg_settings WHERE name = 'shared_preload_libraries'),
+       current_setting('{LOADER_SETTING}', true) IS NOT NULL
+"""  # noqa: S608 - constants
+
+
+def _facts(row: tuple[object, ...]) -> Facts:
+    preload = row[2]
     return Facts(
-        created=bool(row[0]), available=bool(row[1]), preload=row[2], loader_present=bool(row[3])
+        created=bool(row[0]),
+        available=bool(row[1]),
+        preload=None if preload is None else str(preload),
+        loader_present=bool(row[3]),
     )
+
+
+def probe(conn: Connection) -> Facts:
+    """Read the facts ``decide`` needs (in a migration); never touches the extension itself."""
+    return _facts(tuple(conn.exec_driver_sql(PROBE).one()))
+
+
+def storage(url: str) -> Decision:
+    """The path a database at ``url`` is on, and why (for ``db upgrade`` and the demo)."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute(PROBE).fetchone()
+    assert row is not None
+    return decide(_facts(tuple(row)))
 
 
 def enable(conn: Connection) -> bool:

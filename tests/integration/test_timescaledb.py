@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 import psycopg
 import pytest
 
-from db import migrate
+from db import migrate, timescale
 from erp_core.audit.service import set_actor
 from erp_core.stock import lots, master, movements
 from erp_core.stock.models import AssignmentIn, ItemIn, LocationIn, LotIn, MovementIn
@@ -62,15 +62,18 @@ def test_template_copies_are_reliable(migrated_template: str) -> None:
 def test_the_path_taken_is_logged(caplog: pytest.LogCaptureFixture) -> None:
     url = _url(f"ct_path_{uuid.uuid4().hex[:10]}")
     try:
-        with caplog.at_level(logging.INFO, logger="alembic.timescaledb"):
+        with caplog.at_level(logging.INFO, logger="db.timescale"):
             migrate.upgrade(url)
         used = timescale_in(url)
+        summary = timescale.storage(url).summary()  # what db upgrade and the demo print
     finally:
         migrate.drop_database(url)
-    lines = [r.getMessage() for r in caplog.records if r.name == "alembic.timescaledb"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "db.timescale"]
     expected = "TimescaleDB in use" if used else "TimescaleDB not used, plain PostgreSQL tables"
     assert len(lines) == 1
     assert lines[0].startswith(expected)
+    kind = "TimescaleDB hypertable" if used else "plain PostgreSQL table"
+    assert summary.startswith(f"telemetry.readings: {kind}")
 
 
 @pytest.mark.skipif(
@@ -89,7 +92,7 @@ def test_installed_but_not_preloaded_migrates_to_plain_tables(
         ).fetchone()
     assert available == 1, "this cluster must have timescaledb installed"
     try:
-        with caplog.at_level(logging.INFO, logger="alembic.timescaledb"):
+        with caplog.at_level(logging.INFO, logger="db.timescale"):
             assert migrate.upgrade(url) == []
         assert not timescale_in(url)
         with psycopg.connect(url) as conn:
