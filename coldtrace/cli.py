@@ -221,10 +221,15 @@ def erp_jobs(
     interval: Annotated[
         float, typer.Option(help="Seconds between passes without a wake-up.")
     ] = 5.0,
+    rollup_interval: Annotated[
+        float, typer.Option(help="Seconds between refreshes of the reading rollup (0: never).")
+    ] = 60.0,
     log_level: LogLevel = "INFO",
     plain_logs: Plain = False,
 ) -> None:
-    """Turn scans and tag reads into movements and anchor the audit chain, until SIGTERM.
+    """Turn scans into movements, anchor the audit chain, keep the rollup current; until SIGTERM.
+
+    Grafana's long-range panels read the reading rollup, refreshed every ROLLUP_INTERVAL s.
 
     Anchoring needs COLDTRACE_RECORD_KEY_FILE and COLDTRACE_RECORD_ANCHOR_FILE (every
     COLDTRACE_RECORD_CHECKPOINT_INTERVAL_S seconds); without them it is off, and says so.
@@ -257,7 +262,13 @@ def erp_jobs(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        run(DatabaseSettings().url, stop, interval_s=interval, anchoring=anchoring)
+        run(
+            DatabaseSettings().url,
+            stop,
+            interval_s=interval,
+            anchoring=anchoring,
+            rollup_every_s=rollup_interval or None,
+        )
     except KeyboardInterrupt:
         stop.set()
 

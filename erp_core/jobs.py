@@ -14,6 +14,13 @@ file that lost the line this runner wrote last, or one that holds no anchor whil
 chain has entries: the runner never starts the file again by itself (a person does,
 ``coldtrace audit checkpoint --start``), or deleting it would be forgotten within a
 minute.
+
+Every ``rollup_every_s`` it also brings the hourly and daily reading rollup
+(``erp.reading_hours``/``reading_days``) of every sensor up to date, a few sensors per
+transaction: Grafana's long-range panels read the rollup and, with the read-only role,
+cannot refresh it themselves (lot histories refresh it on read as before). It serves
+TimescaleDB and plain PostgreSQL alike, in place of a continuous aggregate
+(docs/timescaledb.md).
 """
 
 from __future__ import annotations
@@ -32,11 +39,13 @@ import psycopg
 from erp_core.audit.anchoring import checkpoint
 from erp_core.audit.errors import AnchorError
 from erp_core.audit.keys import Keyring
+from erp_core.stock import rollup_refresh
 from erp_core.stock.edge_movements import process_queue
 
 log = logging.getLogger(__name__)
 CHANNEL = "coldtrace_edge_events"
 BATCH = 500
+ROLLUP_BATCH = 20  # sensors per rollup transaction
 
 
 def utc_now() -> datetime:
@@ -53,6 +62,15 @@ def drain(conn: psycopg.Connection, *, now: Callable[[], datetime] = utc_now) ->
         total.update(counts)
         if counts.total() < BATCH:
             return total
+
+
+def refresh_rollup(conn: psycopg.Connection, *, batch: int = ROLLUP_BATCH) -> int:
+    """Bring every sensor's reading rollup up to date, ``batch`` sensors per transaction."""
+    sensors = [int(r[0]) for r in conn.execute("SELECT id FROM telemetry.sensors ORDER BY id")]
+    for start in range(0, len(sensors), batch):
+        with conn.transaction():
+            rollup_refresh.refresh(conn, sensor_ids=sensors[start : start + batch])
+    return len(sensors)
 
 
 @dataclass(slots=True)
@@ -107,9 +125,11 @@ def run(
     *,
     interval_s: float = 5.0,
     anchoring: Anchoring | None = None,
+    rollup_every_s: float | None = 60.0,
 ) -> None:
-    """Process the edge-event queue whenever woken (and anchor the audit chain) until ``stop``."""
+    """Process the edge-event queue when woken, anchor, refresh the rollup; until ``stop``."""
     next_anchor = time.monotonic()
+    next_rollup = time.monotonic()
     state = AnchorState()
     while not stop.is_set():
         try:
@@ -125,6 +145,11 @@ def run(
                             anchor_once(conn, anchoring, state=state)
                             next_anchor = time.monotonic() + anchoring.every_s
                         wait = max(0.0, min(interval_s, next_anchor - time.monotonic()))
+                    if rollup_every_s is not None:
+                        if time.monotonic() >= next_rollup:
+                            refresh_rollup(conn)
+                            next_rollup = time.monotonic() + rollup_every_s
+                        wait = max(0.0, min(wait, next_rollup - time.monotonic()))
                     for _ in conn.notifies(timeout=wait, stop_after=1):
                         pass
         except psycopg.OperationalError as err:
