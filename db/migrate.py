@@ -72,24 +72,50 @@ def upgrade(
     return missing
 
 
-def mark_template(url: str) -> None:
-    """Make the database named in ``url`` a template that copies are made from.
+def mark_template(url: str, *, superuser_url: str | None = None) -> bool:
+    """Make the database named in ``url`` a template that copies never wait for; True if so.
 
-    A template (``IS_TEMPLATE``) is what TimescaleDB's scheduler stays out of: on
-    ``CREATE DATABASE … TEMPLATE`` TimescaleDB restarts the template's scheduler, and a
-    scheduler that reconnects to an ordinary database makes the copy fail ("source
-    database is being accessed by other users"); in a template it exits at once.
+    ``CREATE DATABASE … TEMPLATE`` fails while any session is connected to the template
+    ("source database is being accessed by other users", after waiting 5 s). TimescaleDB
+    keeps a background scheduler connected to each database with the extension, and on
+    that very statement restarts the template's scheduler, which waits for the copy to
+    finish while the copy waits for it to leave. A database that allows no connections
+    gets no restart and no scheduler (the restart is skipped, the launcher passes it by),
+    so this sets ``ALLOW_CONNECTIONS false`` and ends the sessions still there: the
+    scheduler started when the migration created the extension, a superuser's process
+    (``superuser_url``, a login to any database of the cluster, may end it). If they
+    cannot be ended, connections are allowed again and False returned: copies then retry
+    as before (``copy_database``).
     """
     name = str(psycopg.conninfo.conninfo_to_dict(url).get("dbname", ""))
     admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    allow = sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}")
     with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(sql.SQL("ALTER DATABASE {} IS_TEMPLATE true").format(sql.Identifier(name)))
+        conn.execute(allow.format(sql.Identifier(name), sql.SQL("false")))
+    ender = psycopg.conninfo.make_conninfo(superuser_url or url, dbname="postgres")
+    with psycopg.connect(ender, autocommit=True) as conn:
+        for _ in range(DROP_ATTEMPTS):
+            try:
+                left = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                ).fetchall()
+            except psycopg.errors.InsufficientPrivilege:
+                break
+            if not left:
+                return True
+            time.sleep(0.1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(allow.format(sql.Identifier(name), sql.SQL("true")))
+    log.warning("sessions on template %s could not be ended: copies may wait for them", name)
+    return False
 
 
 def copy_database(template_url: str, name: str) -> None:
     """Create database ``name`` as a copy of the database in ``template_url``.
 
-    Retries while another session is leaving the template (PostgreSQL waits 5 s each time).
+    Retries while another session is leaving the template (PostgreSQL waits 5 s each time;
+    ``mark_template`` makes sure none is there).
     """
     template = str(psycopg.conninfo.conninfo_to_dict(template_url).get("dbname", ""))
     admin = psycopg.conninfo.make_conninfo(template_url, dbname="postgres")
@@ -108,17 +134,11 @@ def copy_database(template_url: str, name: str) -> None:
 
 
 def drop_database(url: str) -> None:
-    """Drop the database named in ``url`` (tests and demo clean-up), a template too."""
+    """Drop the database named in ``url`` (tests and demo clean-up)."""
     name = str(psycopg.conninfo.conninfo_to_dict(url).get("dbname", ""))
     admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
     drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     with psycopg.connect(admin, autocommit=True) as conn:
-        if conn.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s AND datistemplate", (name,)
-        ).fetchone():
-            conn.execute(
-                sql.SQL("ALTER DATABASE {} IS_TEMPLATE false").format(sql.Identifier(name))
-            )
         # A session another role just closed can outlive its client for a moment, and
         # FORCE may not end a superuser's session: wait for it to go rather than fail.
         for _ in range(DROP_ATTEMPTS - 1):

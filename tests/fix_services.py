@@ -103,11 +103,13 @@ def record_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 def migrated_template() -> Iterator[str]:
     """A database migrated once per test session (as the owner), a template for each test.
 
-    Marked ``IS_TEMPLATE`` so that TimescaleDB's scheduler stays out of it (``copy_database``).
+    It allows no connections, so TimescaleDB's scheduler stays out of it and copies never
+    wait (``migrate.mark_template``; the superuser ends the scheduler already there).
     """
     name = f"ct_tpl_{uuid.uuid4().hex[:10]}"
     migrate.upgrade(_url(name))
-    migrate.mark_template(_url(name))
+    no_wait = migrate.mark_template(_url(name), superuser_url=SUPERUSER_URL)
+    assert no_wait, f"sessions on {name} could not be ended (see docs/timescaledb.md)"
     yield name
     migrate.drop_database(_url(name))
 
