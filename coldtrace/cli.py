@@ -227,9 +227,10 @@ def erp_jobs(
     log_level: LogLevel = "INFO",
     plain_logs: Plain = False,
 ) -> None:
-    """Turn scans into movements, anchor the audit chain, keep the rollup current; until SIGTERM.
+    """Turn scans and tag reads into movements, lock expired lots, anchor the audit chain.
 
-    Grafana's long-range panels read the reading rollup, refreshed every ROLLUP_INTERVAL s.
+    Runs until SIGTERM; expired lots are put on hold every minute, and the reading rollup
+    that Grafana's long-range panels read is refreshed every ROLLUP_INTERVAL seconds.
 
     Anchoring needs COLDTRACE_RECORD_KEY_FILE and COLDTRACE_RECORD_ANCHOR_FILE (every
     COLDTRACE_RECORD_CHECKPOINT_INTERVAL_S seconds); without them it is off, and says so.
@@ -242,7 +243,7 @@ def erp_jobs(
     from db.settings import DatabaseSettings
     from erp_core.audit.errors import RecordKeyError
     from erp_core.audit.settings import RecordSettings
-    from erp_core.jobs import Anchoring, run
+    from erp_core.jobs import Anchoring, Every, run
 
     logs.setup(log_level, plain=plain_logs)
     records = RecordSettings()
@@ -267,7 +268,7 @@ def erp_jobs(
             stop,
             interval_s=interval,
             anchoring=anchoring,
-            rollup_every_s=rollup_interval or None,
+            every=Every(rollup_s=rollup_interval or None),
         )
     except KeyboardInterrupt:
         stop.set()

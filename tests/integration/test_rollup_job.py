@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import psycopg
 
-from erp_core.jobs import refresh_rollup, run
+from erp_core.jobs import Every, refresh_rollup, run
 
 DAY = datetime(2026, 3, 2, tzinfo=UTC)
 
@@ -72,7 +72,7 @@ def test_the_job_runner_refreshes_the_rollup_on_its_own(db_url: str) -> None:
     ids = sensors_with_readings(db_url)
     stop = threading.Event()
     runner = threading.Thread(
-        target=run, args=(db_url, stop), kwargs={"interval_s": 0.2, "rollup_every_s": 0.2}
+        target=run, args=(db_url, stop), kwargs={"interval_s": 0.2, "every": Every(rollup_s=0.2)}
     )
     runner.start()
     try:

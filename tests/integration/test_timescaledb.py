@@ -18,8 +18,12 @@ import pytest
 
 from db import migrate, timescale
 from erp_core.audit.service import set_actor
-from erp_core.stock import lots, master, movements
-from erp_core.stock.models import AssignmentIn, ItemIn, LocationIn, LotIn, MovementIn
+from erp_core.lots import service as lots
+from erp_core.lots.models import LotIn
+from erp_core.masterdata import service as master
+from erp_core.masterdata.models import AssignmentIn, ItemIn, LocationIn
+from erp_core.movements import service as movements
+from erp_core.movements.models import MovementIn
 from tests.fix_services import ADMIN_URL, _url
 
 NOT_PRELOADED_URL = os.environ.get("COLDTRACE_TEST_NOT_PRELOADED_URL")

@@ -17,7 +17,7 @@ keeps every reading a lot under retention needs. Plain PostgreSQL gets the same 
   retention job's deletes. Every query is the same text on both back-ends.
 
 Revision ID: 0025
-Revises: 0022
+Revises: 0023 (the lead re-chains it after 0024 at merge)
 Create Date: 2026-12-06
 """
 
@@ -26,7 +26,7 @@ from alembic import op
 from db import timescale
 
 revision = "0025"
-down_revision = "0022"
+down_revision = "0023"
 branch_labels = None
 depends_on = None
 
