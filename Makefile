@@ -36,7 +36,7 @@ test-timescale: install
 		|| { echo "no TimescaleDB preloaded at $(TIMESCALE_SUPERUSER_URL)" >&2; exit 1; }
 	COLDTRACE_TEST_ADMIN_URL="$(TIMESCALE_ADMIN_URL)" \
 	COLDTRACE_TEST_SUPERUSER_URL="$(TIMESCALE_SUPERUSER_URL)" \
-	COLDTRACE_TEST_REQUIRE_TIMESCALE=1 $(VENV)/bin/pytest -q $(PYTEST_ARGS)
+	COLDTRACE_TEST_REQUIRE_TIMESCALE=1 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 demo: install services
 	$(VENV)/bin/coldtrace demo $(DEMO_ARGS)
