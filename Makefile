@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: all install services test demo lint bench clean messages
+.PHONY: all install services test test-timescale demo lint bench clean messages
 
 all: test
 
@@ -20,8 +20,23 @@ install: $(STAMP)
 services:
 	bash scripts/services.sh
 
+# Each test has its own database and broker, so tests run in parallel, one worker per core
+# (TEST_WORKERS=0 runs them in this process, e.g. to debug).
+TEST_WORKERS ?= auto
 test: install services
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS)
+
+# The whole suite against a PostgreSQL of your own with TimescaleDB preloaded, given by
+# URL (docs/timescaledb.md): its owner role's and its superuser's logins to the database
+# postgres, roles created as scripts/services.sh does. Timescale-only tests must run there.
+TIMESCALE_ADMIN_URL ?= postgresql://coldtrace:coldtrace@127.0.0.1:5433/postgres
+TIMESCALE_SUPERUSER_URL ?= postgresql://postgres@127.0.0.1:5433/postgres
+test-timescale: install
+	psql "$(TIMESCALE_SUPERUSER_URL)" -Atc "SHOW shared_preload_libraries" | grep -q timescaledb \
+		|| { echo "no TimescaleDB preloaded at $(TIMESCALE_SUPERUSER_URL)" >&2; exit 1; }
+	COLDTRACE_TEST_ADMIN_URL="$(TIMESCALE_ADMIN_URL)" \
+	COLDTRACE_TEST_SUPERUSER_URL="$(TIMESCALE_SUPERUSER_URL)" \
+	COLDTRACE_TEST_REQUIRE_TIMESCALE=1 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 demo: install services
 	$(VENV)/bin/coldtrace demo $(DEMO_ARGS)
