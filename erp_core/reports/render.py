@@ -19,11 +19,11 @@ from babel.numbers import format_decimal, format_percent
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
-from erp_core.release.templates import format_seconds
 from erp_core.reports import i18n
 from erp_core.reports.models import LotReport, Report, ShipmentReport
 from erp_core.reports.seal import ATTACHMENT, canonical_json, content_hash, seal
 from erp_core.web.chart import Chart, ChartBucket, render_chart
+from erp_core.web.format import format_seconds
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
