@@ -74,6 +74,7 @@ class Worker:
             client_id=settings.client_id,
             share_group=settings.share_group,
             security=settings.mqtt_security(),
+            session_expiry_s=settings.session_expiry_s,
         )
         self.consumer.inbox = Intake(
             max_messages=settings.intake_max_messages,
