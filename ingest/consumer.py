@@ -73,7 +73,7 @@ class Consumer:
             protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
-        self._connect_properties = Properties(PacketTypes.CONNECT)
+        self._connect_properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
         self._connect_properties.SessionExpiryInterval = session_expiry_s
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._refused: str | None = None  # why the broker last refused us, if it did
