@@ -51,7 +51,7 @@ class Consumer:
     settings before `start`.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - dependencies are passed in, not looked up
         self,
         *,
         host: str,
