@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: all install services test demo lint bench clean
+.PHONY: all install services test chaos demo lint bench clean
 
 all: test
 
@@ -22,6 +22,11 @@ services:
 
 test: install services
 	$(VENV)/bin/pytest -q
+
+# Faults injected into the running chain, one table row each (docs/reliability.md); about
+# 10 minutes, loopback and its own processes only; not part of `make test`.
+chaos: install services
+	$(VENV)/bin/pytest -p no:cacheprovider -q tests/chaos $(CHAOS_ARGS)
 
 demo: install services
 	$(VENV)/bin/coldtrace demo $(DEMO_ARGS)

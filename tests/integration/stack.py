@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psycopg
+import yaml
 
 from coldtrace.broker import Broker, free_port
 from coldtrace.demo import outbox_counts, write_gateway_config
@@ -25,10 +27,7 @@ class Stack:
     db_url: str
     sup: Supervisor
     ports: list[int]
-
-    @property
-    def outbox(self) -> Path:
-        return self.tmp / "outbox.sqlite"
+    outbox: Path
 
     def produced(self) -> int:
         return outbox_counts(self.outbox)[0]
@@ -76,15 +75,16 @@ def start_stack(
     batch_max: int,
     resend_after_s: float = 2.0,
     ingest_env: dict[str, str] | None = None,
+    gateway: dict[str, dict[str, Any]] | None = None,
 ) -> Stack:
+    """Start the devices, one ingest worker and the gateway; ``gateway`` overrides keys
+    of the gateway config's sections (e.g. ``{"mqtt": {"port": …}}``)."""
     ports = [free_port() for _ in range(3)]
     sup = Supervisor(logdir=tmp / "logs")
     sim = ["sim", "--plain-logs", "--speed", "60", "--fail", str(ports[2]), "--fail-after", "60"]
     for p in ports:
         sim += ["--port", str(p)]
     sup.add("sim", coldtrace_args(*sim))
-    stack = Stack(tmp, broker, db_url, sup, ports)
-    stack.start_ingest(**(ingest_env or {}))
     cfg = write_gateway_config(
         tmp,
         broker,
@@ -94,5 +94,11 @@ def start_stack(
         resend_after_s=resend_after_s,
         state_interval_s=2,
     )
+    settings = yaml.safe_load(cfg.read_text())
+    for section, values in (gateway or {}).items():
+        settings[section] = {**settings.get(section, {}), **values}
+    cfg.write_text(yaml.safe_dump(settings, sort_keys=False))
+    stack = Stack(tmp, broker, db_url, sup, ports, Path(settings["outbox"]["path"]))
+    stack.start_ingest(**(ingest_env or {}))
     sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(cfg), "--plain-logs"))
     return stack
