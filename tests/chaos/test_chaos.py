@@ -6,6 +6,8 @@ long until ingest's watermark covers everything the gateway had numbered by then
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
 import re
 import shutil
@@ -13,12 +15,17 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Iterator
+from email import message_from_bytes
+from email.policy import default
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
 
 from coldtrace.broker import Broker
+from coldtrace.mailcatcher import MailCatcher
+from coldtrace.supervise import Child, coldtrace_args
 from tests.chaos.cluster import Cluster
 from tests.chaos.conftest import Row
 from tests.chaos.proxy import CuttableProxy
@@ -297,3 +304,99 @@ def test_full_disk_under_the_outbox(tmp_path, broker, db_url, small_disk, watche
     refused = re.findall(r"(\d+) items refused since", gateway_log.read_text())
     note = f"{refused[-1]} new readings refused while full: logged, counted in the state message"
     finish(stack, record, "full disk under the outbox (tmpfs), ingest away", recovered, note)
+
+
+# ---------------------------------------------------------------------------- the notifier
+
+EVENTS = 60
+DETAIL = {
+    "sensor": "fridge-a", "quantity": "temperature", "unit": "Cel", "peak": 9.5,
+    "duration_s": 1805, "late": False, "started_at": "2025-11-24T16:00:00+00:00",
+    "limits": {"low": 2.0, "high": 8.0},
+}  # fmt: skip
+
+
+class SlowCatcher(MailCatcher):
+    """A mail server that takes 50 ms per message, so a kill lands mid-conversation."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+        await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_notifier_killed_mid_delivery(tmp_path, db_url, record):
+    with psycopg.connect(db_url) as conn:
+        conn.execute(
+            "INSERT INTO telemetry.recipients (name, email, site)"
+            " VALUES ('Li Wei', 'li.wei@example.com', 'plant-1')"
+        )
+        conn.execute("INSERT INTO telemetry.notify_routes (channel, role) VALUES ('email', 'qa')")
+        for _ in range(EVENTS):
+            (alert,) = conn.execute(
+                "INSERT INTO telemetry.alerts (kind, severity, site, started_at, peak,"
+                " duration_s, summary) VALUES ('excursion', 'critical', 'plant-1', now(), 9.5,"
+                " 1800, 'too warm') RETURNING id"
+            ).fetchone()
+            conn.execute(
+                "INSERT INTO telemetry.alert_events (alert_id, event, level, detail)"
+                " VALUES (%s, 'opened', 0, %s)",
+                (alert, json.dumps(DETAIL)),
+            )
+    mail = SlowCatcher(tmp_path / "mail")
+    mail.start()
+    env = {
+        "COLDTRACE_DATABASE_URL": db_url,
+        "COLDTRACE_NOTIFY_SMTP_HOST": "127.0.0.1",
+        "COLDTRACE_NOTIFY_SMTP_PORT": str(mail.port),
+        "COLDTRACE_NOTIFY_SEND_TIMEOUT_S": "2",
+        "COLDTRACE_NOTIFY_LEASE_S": "3",
+        "COLDTRACE_NOTIFY_POLL_INTERVAL_S": "0.2",
+        "COLDTRACE_NOTIFY_BACKOFF_BASE_S": "0.5",
+        "COLDTRACE_NOTIFY_BATCH_SIZE": "1",  # one at a time, so kills land mid-stream
+        "COLDTRACE_NOTIFY_RUN_ALERT_JOBS": "false",
+    }
+    notifier = Child(
+        "notifier", coldtrace_args("notifier", "--plain-logs"), tmp_path / "n.log", env
+    )
+
+    def sent() -> int:
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute(
+                "SELECT count(*) FROM telemetry.notify_deliveries WHERE status = 'sent'"
+            ).fetchone()
+        return int(row[0]) if row else 0
+
+    try:
+        notifier.start()
+        kills = 0
+        for _ in range(3):  # SIGKILL while it delivers: just as the server took a message
+            before = len(mail.messages)
+            if not wait_until(lambda b=before: len(mail.messages) >= b + 3, timeout=30):
+                break
+            notifier.kill()
+            kills += 1
+            time.sleep(0.3)
+            notifier.start()
+        assert kills == 3, "the notifier delivered too fast to be killed mid-delivery"
+        start = time.monotonic()
+        assert wait_until(lambda: sent() == EVENTS, timeout=120), (tmp_path / "n.log").read_text()
+        recovered = time.monotonic() - start
+        time.sleep(1)  # room for a (wrong) further send
+    finally:
+        notifier.stop()
+        mail.stop()
+    got = [message_from_bytes(m, policy=default) for m in mail.messages]
+    events = {str(m["X-ColdTrace-Event"]) for m in got}
+    message_ids = {str(m["Message-ID"]) for m in got}
+    resends = len(got) - len(message_ids)
+    row = Row(
+        f"notifier SIGKILLed {kills} times mid-delivery (e-mails, not readings)",
+        EVENTS,
+        len(events),
+        EVENTS - len(events),
+        len(message_ids) - len(events),
+        recovered,
+        f"{resends} re-sent with the same Message-ID (killed after DATA, before the 250)",
+    )
+    record.append(row)
+    assert (row.lost, row.duplicated) == (0, 0), row
