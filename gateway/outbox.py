@@ -182,8 +182,10 @@ class Outbox:
             raise OutboxError(path, "open", str(err)) from err
         try:
             return cls(conn, path, str(stream), max_bytes=max_bytes, reserve_bytes=reserve_bytes)
-        except sqlite3.Error as err:
+        except (sqlite3.Error, OutboxError) as err:
             conn.close()
+            if isinstance(err, OutboxError):
+                raise
             raise OutboxError(path, "open", str(err)) from err
 
     @property
@@ -204,10 +206,14 @@ class Outbox:
             disk = os.statvfs(self._path.parent)
         except OSError:
             return
-        (pages,) = self._conn.execute("PRAGMA page_count").fetchone()
-        room = int(pages) * self._page_size + disk.f_bavail * disk.f_frsize - self._reserve_bytes
-        limit = room if self._max_bytes is None else min(self._max_bytes, room)
-        self._conn.execute(f"PRAGMA max_page_count={max(1, limit // self._page_size)}")
+        try:
+            (pages,) = self._conn.execute("PRAGMA page_count").fetchone()
+            room = int(pages) * self._page_size + disk.f_bavail * disk.f_frsize
+            room -= self._reserve_bytes
+            limit = room if self._max_bytes is None else min(self._max_bytes, room)
+            self._conn.execute(f"PRAGMA max_page_count={max(1, limit // self._page_size)}")
+        except sqlite3.Error as err:
+            raise OutboxError(self._path, "set its size limit", str(err)) from err
 
     def size(self) -> tuple[int, int]:
         """Return (bytes in use, bytes it may grow to) of the outbox file, as last fitted."""
@@ -321,6 +327,7 @@ class Outbox:
     def _delete_upto(
         self, action: str, table: str, where: str, args: tuple[str, ...], committed: int
     ) -> int:
+        """Delete ``table``'s rows with seq <= ``committed`` (and ``where``); return how many."""
         sql = f"DELETE FROM {table} WHERE seq <= ?{where}"  # noqa: S608 - our own names
         with self._transaction(action) as conn:
             return int(conn.execute(sql, (committed, *args)).rowcount)
@@ -345,9 +352,9 @@ class Outbox:
         self._stream = stream
         return stream
 
-    def _scalar(self, sql: str, action: str, args: tuple[str, ...] = ()) -> int | None:
+    def _scalar(self, sql: str, action: str) -> int | None:
         try:
-            (value,) = self._conn.execute(sql, args).fetchone()
+            (value,) = self._conn.execute(sql).fetchone()
         except sqlite3.Error as err:
             raise OutboxError(self._path, action, str(err)) from err
         return None if value is None else int(value)
