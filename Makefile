@@ -20,8 +20,11 @@ install: $(STAMP)
 services:
 	bash scripts/services.sh
 
+# Each test has its own database and broker, so tests run in parallel, one worker per core
+# (TEST_WORKERS=0 runs them in this process, e.g. to debug).
+TEST_WORKERS ?= auto
 test: install services
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS)
 
 # Faults injected into the running chain, one table row each (docs/reliability.md); about
 # 10 minutes, loopback and its own processes only; not part of `make test`.
@@ -34,8 +37,8 @@ demo: install services
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy db telemetry coldchain firmware_sim gateway ingest erp_core coldtrace
-	# lint-imports: enabled once telemetry is pure (issue 10)
+	$(VENV)/bin/mypy db telemetry identifiers coldchain firmware_sim gateway ingest erp_core coldtrace
+	$(VENV)/bin/lint-imports
 
 bench: install services
 	$(PY) bench/ingest.py
