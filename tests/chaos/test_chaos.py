@@ -337,9 +337,8 @@ def test_notifier_killed_mid_delivery(tmp_path, db_url, record):
                 " duration_s, summary) VALUES ('excursion', 'critical', 'plant-1', now(), 9.5,"
                 " 1800, 'too warm') RETURNING id"
             ).fetchone()
-            conn.execute(
-                "INSERT INTO telemetry.alert_events (alert_id, event, level, detail)"
-                " VALUES (%s, 'opened', 0, %s)",
+            conn.execute(  # as the evaluator does: through ingest's function
+                "SELECT telemetry.alert_append_event(%s, 'opened', now(), NULL, %s)",
                 (alert, json.dumps(DETAIL)),
             )
     mail = SlowCatcher(tmp_path / "mail")
