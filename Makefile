@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: all install services test test-timescale demo lint bench clean messages
+.PHONY: all install services test test-timescale chaos demo lint bench clean messages
 
 all: test
 
@@ -25,6 +25,11 @@ services:
 TEST_WORKERS ?= auto
 test: install services
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS)
+
+# Faults injected into the running chain, one table row each (docs/reliability.md); about
+# 10 minutes, loopback and its own processes only; not part of `make test`.
+chaos: install services
+	$(VENV)/bin/pytest -p no:cacheprovider -q tests/chaos $(CHAOS_ARGS)
 
 # The whole suite against a PostgreSQL of your own with TimescaleDB preloaded, given by
 # URL (docs/timescaledb.md): its owner role's and its superuser's logins to the database
