@@ -13,7 +13,9 @@ as the release decision counts it) — never a copy of their SQL.
 the interval is a whole number of hours the location chart reads the hourly rollup
 ``erp.reading_hours``, and from a whole number of days the daily one
 ``erp.reading_days`` (docs/erp-stock.md), so a year is a few hundred rows per sensor.
-The unused branches are constant-false and cost nothing.
+The unused branches are constant-false and cost nothing. A rollup row counts when its
+hour (day) overlaps the sensor's time at the location: at those widths the chart's
+edge buckets may include a partial hour (day) of the sensor elsewhere.
 
 ``tests/integration/test_dashboard_queries.py`` expands every query of the generated
 dashboards as Grafana does and runs it, as the reader role, on a database filled by the
@@ -149,12 +151,14 @@ SELECT {bucket("r.time")} AS time, a.uid AS metric, avg(r.value) AS mean, max(r.
  GROUP BY 1, 2
 UNION ALL
 SELECT {bucket("h.hour")}, a.uid, sum(h.vsum) / sum(h.n), max(h.vmax)
-  FROM a JOIN erp.reading_hours h ON h.sensor_id = a.sensor_id AND h.hour >= a.f AND h.hour < a.t
+  FROM a JOIN erp.reading_hours h ON h.sensor_id = a.sensor_id
+                           AND h.hour > a.f - interval '1 hour' AND h.hour < a.t
  WHERE {_WHOLE_HOURS} AND NOT ({_WHOLE_DAYS})
  GROUP BY 1, 2
 UNION ALL
 SELECT {bucket("d.day")}, a.uid, sum(d.vsum) / sum(d.n), max(d.vmax)
-  FROM a JOIN erp.reading_days d ON d.sensor_id = a.sensor_id AND d.day >= a.f AND d.day < a.t
+  FROM a JOIN erp.reading_days d ON d.sensor_id = a.sensor_id
+                          AND d.day > a.f - interval '1 day' AND d.day < a.t
  WHERE {_WHOLE_DAYS}
  GROUP BY 1, 2
  ORDER BY 1""",
