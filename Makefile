@@ -29,7 +29,7 @@ demo: install services
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy db telemetry coldchain firmware_sim gateway ingest erp_core coldtrace
+	$(VENV)/bin/mypy db telemetry coldchain firmware_sim gateway ingest erp_core coldtrace dashboards
 
 bench: install services
 	$(PY) bench/ingest.py

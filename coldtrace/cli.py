@@ -295,6 +295,10 @@ from coldtrace.cli_devices import devices_app  # noqa: E402 - typer, rich and ya
 
 app.add_typer(devices_app, name="devices")
 
+from coldtrace.cli_dashboards import dashboards_app  # noqa: E402 - typer and rich only
+
+app.add_typer(dashboards_app, name="dashboards")
+
 
 def main() -> None:
     """Entry point for ``python -m coldtrace``."""

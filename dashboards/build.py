@@ -237,7 +237,7 @@ def batch() -> db.Dashboard:
         .annotation(_annotation("温度偏差 · Excursions", q.BATCH_EXCURSIONS, "red"))
         .with_panel(
             _chart(
-                "批次温度（含到达保持值）· Lot temperature, held value at arrival (°C)",
+                "批次温度（含到达保持值） · Lot temperature, held value at arrival (°C)",
                 _grid(0, 0, 24, 12),
                 q.BATCH_HISTORY,
             ).unit("celsius")

@@ -154,11 +154,13 @@ def _fill(db_url: str, now: datetime) -> dict[str, str]:
             assert row is not None
             alerts.append(int(row[0]))
         event = conn.execute(
-            "INSERT INTO telemetry.alert_events (alert_id, event) VALUES (%s, 'opened') RETURNING id",
+            "INSERT INTO telemetry.alert_events (alert_id, event) VALUES (%s, 'opened')"
+            " RETURNING id",
             (alerts[0],),
         ).fetchone()
         recipient = conn.execute("SELECT min(id) FROM telemetry.recipients").fetchone()
-        assert event is not None and recipient is not None
+        assert event is not None
+        assert recipient is not None
         conn.execute(
             "INSERT INTO telemetry.notify_deliveries (event_id, alert_id, recipient_id, channel,"
             " address, status, failed_at) VALUES (%s, %s, %s, 'email', 'qa@x.example', 'failed',"
