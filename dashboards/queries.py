@@ -280,9 +280,10 @@ SELECT 10000 / -ln(sum(extract(epoch FROM held_until - time) * exp(-10000 / (val
            / sum(extract(epoch FROM held_until - time)) AS mean,
        min(value) AS min, max(value) AS max,
        count(*) FILTER (WHERE NOT held) AS readings,
-       coalesce((SELECT seconds FROM outside), 0) / 60 AS tor_minutes,
+       (coalesce((SELECT seconds FROM outside), 0) / 60)::float8 AS tor_minutes,
        i.tor_budget_minutes,
-       (SELECT seconds FROM covered) / extract(epoch FROM (SELECT t - f FROM life)) AS coverage
+       ((SELECT seconds FROM covered) / extract(epoch FROM (SELECT t - f FROM life)))::float8
+           AS coverage
   FROM r, erp.lots l JOIN erp.items i ON i.id = l.item_id
  WHERE l.id = $lot
  GROUP BY i.mkt_limit, i.tor_budget_minutes""",

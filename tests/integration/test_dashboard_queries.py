@@ -27,6 +27,7 @@ from dashboards.generate import render
 from dashboards.macros import QueryContext, interpolate
 from dashboards.targets import SqlTarget, sql_targets
 from erp_core.audit.service import set_actor
+from erp_core.release.service import gather_evidence
 from erp_core.stock import movements, rollup_refresh, shipments
 from erp_core.stock.models import MovementIn, ShipmentIn, ShipmentLotIn
 from firmware_sim.thermal import CompressorFailure, FridgeModel, FridgeParams
@@ -40,6 +41,7 @@ INTERVALS = (
     timedelta(hours=1),
     timedelta(days=1),
 )
+GAP = (timedelta(minutes=100), timedelta(minutes=125))
 BY_SQL = {q.sql: q for q in vars(queries).values() if isinstance(q, queries.Query)}
 
 
@@ -92,8 +94,27 @@ def _fill(db_url: str, now: datetime) -> dict[str, str]:
                 (start + timedelta(minutes=m), model.step(60).measured_temp_c)
                 for m in range(1, 180)
             ]
+            if i == 2:  # fridge 3's probe is silent for 25 minutes: a gap in its lot's record
+                rows = [r for r in rows if not start + GAP[0] <= r[0] < start + GAP[1]]
             _readings(conn, sensor, rows)
         set_actor(conn, user="test:dashboards", reason="dashboard test data")
+        # fridge 3's second probe (the profile asks for two): 30 s after the first, silent
+        # from 10 minutes earlier, so the lot's coverage is the union of both probes' spans
+        second = _sensor(conn, "FRIDGE-3B", "temperature", "Cel")
+        conn.execute(
+            "INSERT INTO erp.sensor_assignments (sensor_id, location_id, valid_from)"
+            " VALUES (%s, %s, %s)",
+            (second, lots.fridges[2], start),
+        )
+        _readings(
+            conn,
+            second,
+            [
+                (t + timedelta(seconds=30), v + 0.1)
+                for t, v in rows
+                if not start + GAP[0] - timedelta(minutes=10) <= t < start + GAP[1]
+            ],
+        )
         moved_at = start + timedelta(minutes=10)
         for lot, fridge in zip(
             (lots.clean, lots.shipped, lots.excursion), lots.fridges, strict=True
@@ -218,3 +239,25 @@ def test_the_first_dashboards_interval_cast_is_caught(reader_db_url: str) -> Non
     assert "date_bin(20m::interval" in interpolate(target.sql, ctx)
     with pytest.raises(psycopg.errors.SyntaxError, match="trailing junk"):
         _run(reader_db_url, target, ctx)
+
+
+def test_batch_figures_equal_the_release_evidence(db_url: str, reader_db_url: str) -> None:
+    """The batch dashboard's figures are the ones the QA release decision is shown."""
+    now = datetime.now(UTC)
+    variables = _fill(db_url, now)
+    lot = int(variables["lot"])
+    with psycopg.connect(db_url) as conn:
+        evidence = gather_evidence(conn, lot_id=lot, now=datetime.now(UTC))
+    target = SqlTarget("batch stats", queries.BATCH_STATS.sql, "table")
+    ctx = QueryContext(now - timedelta(days=30), now, timedelta(hours=1), {"lot": str(lot)})
+    columns, rows = _run(reader_db_url, target, ctx)
+    figures = dict(zip(columns, rows[0], strict=True))
+    assert evidence.mkt is not None
+    assert figures["mkt"] == pytest.approx(evidence.mkt, abs=0.01)
+    assert figures["mkt_limit"] == evidence.mkt_limit
+    assert figures["tor_budget_minutes"] == evidence.tor_budget_min
+    # the hot fridge's lot is out of range when the test runs: a second apart at most
+    assert evidence.tor_cumulative_min > 30
+    assert float(figures["tor_minutes"]) == pytest.approx(evidence.tor_cumulative_min, abs=1 / 60)
+    assert evidence.coverage < 0.95  # the probe's silence, less the 15 min a value holds
+    assert float(figures["coverage"]) == pytest.approx(evidence.coverage, abs=1e-4)
