@@ -30,6 +30,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy db telemetry coldchain firmware_sim gateway ingest erp_core coldtrace dashboards
+	# lint-imports: enabled once telemetry is pure (issue 10)
 
 bench: install services
 	$(PY) bench/ingest.py
