@@ -37,8 +37,16 @@ ADMIN_URL = os.environ.get(
 READER_LOGIN = os.environ.get("COLDTRACE_BENCH_READER_LOGIN", "coldtrace_reader:coldtrace_reader")
 YEAR_START = datetime(2025, 1, 1, tzinfo=UTC)  # as bench/lot_history.py
 YEAR_END = YEAR_START + timedelta(days=365)
-PANELS = (q.LOCATION_HISTORY, q.LOCATION_BAND, q.LOCATION_STATS, q.LOCATION_EVENTS,
-          q.LOCATION_ALERTS, q.BATCH_HISTORY, q.BATCH_EXCURSIONS, q.BATCH_STATS)
+PANELS = (
+    q.LOCATION_HISTORY,
+    q.LOCATION_BAND,
+    q.LOCATION_STATS,
+    q.LOCATION_EVENTS,
+    q.LOCATION_ALERTS,
+    q.BATCH_HISTORY,
+    q.BATCH_EXCURSIONS,
+    q.BATCH_STATS,
+)
 INTERVALS = (timedelta(hours=1), timedelta(hours=12), timedelta(days=1))
 
 
@@ -59,8 +67,9 @@ def main() -> None:
             "SELECT (SELECT id FROM erp.locations WHERE code = 'CR-1'),"
             " (SELECT id FROM erp.lots WHERE lot_number = 'BENCH-1')"
         ).fetchone()
-        readings = conn.execute("SELECT reltuples::bigint FROM pg_class"
-                                " WHERE oid = 'telemetry.readings'::regclass").fetchone()[0]
+        readings = conn.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = 'telemetry.readings'::regclass"
+        ).fetchone()[0]
         print(f"{args.reuse}: ~{readings:,} readings; location {location}, lot {lot}")
         variables = {"location": str(location), "lot": str(lot)}
         for query in PANELS:
@@ -75,9 +84,11 @@ def main() -> None:
                     times.append((time.perf_counter() - t0) * 1000)
                 times.sort()
                 p95 = times[max(0, round(0.95 * len(times)) - 1)]
-                print(f"{query.key:20} {interval!s:>16}: {rows:5} rows, p50"
-                      f" {statistics.median(times):7.1f} ms, p95 {p95:7.1f} ms,"
-                      f" max {times[-1]:7.1f} ms")
+                print(
+                    f"{query.key:20} {interval!s:>16}: {rows:5} rows, p50"
+                    f" {statistics.median(times):7.1f} ms, p95 {p95:7.1f} ms,"
+                    f" max {times[-1]:7.1f} ms"
+                )
     print(f"load average {os.getloadavg()}")
 
 
