@@ -6,13 +6,16 @@ datasource/macros_test.go) and the interval text of ``gtime.FormatInterval``.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from dashboards.generate import render
 from dashboards.macros import MacroError, QueryContext, format_interval, interpolate
+from dashboards.targets import sql_targets
 
 FROM = datetime(2018, 4, 12, 18, 0, tzinfo=UTC)
 CTX = QueryContext(FROM, FROM + timedelta(minutes=5), timedelta(minutes=20))
@@ -121,3 +124,30 @@ def test_interval_text_is_never_a_postgres_interval_cast_safe_number(ms: int) ->
     text = format_interval(timedelta(milliseconds=ms))
     assert text[-1] in "smhdy"
     assert text[0].isdigit()
+
+
+@given(
+    st.datetimes(
+        min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.just(UTC)
+    ),
+    st.timedeltas(min_value=timedelta(seconds=1), max_value=timedelta(days=3650)),
+    st.timedeltas(min_value=timedelta(milliseconds=1), max_value=timedelta(days=400)),
+)
+def test_every_dashboard_query_expands_completely(
+    start: datetime, span: timedelta, interval: timedelta
+) -> None:
+    """Whatever the range and interval, no ``$`` is left for PostgreSQL to choke on."""
+    ctx = QueryContext(start, start + span, interval, {"location": "3", "lot": "7"})
+    for text in render().values():
+        for target in sql_targets(json.loads(text)):
+            assert "$" not in interpolate(target.sql, ctx), target.where
+
+
+@given(st.timedeltas(min_value=timedelta(milliseconds=1), max_value=timedelta(days=364)))
+def test_time_group_interval_parses_what_format_interval_writes(interval: timedelta) -> None:
+    """``$__timeGroup(c, $__interval)`` works: Grafana's parser reads the text form back
+    as the interval rounded down to its largest whole unit."""
+    text = format_interval(interval)
+    expanded = interpolate(f"$__timeGroup(c, {text})", QueryContext(FROM, FROM, interval))
+    seconds = float(expanded.split("/")[1].split(")")[0])
+    assert 0 < seconds <= interval.total_seconds()
