@@ -179,22 +179,50 @@ LOCATION_BAND = Query(
     ("time", "low", "high", "pre_low", "pre_high"),
     "time_series",
 )
-# Each reading weighs the time until the next one (at most 15 min, the API's max_hold).
+# Each reading weighs the time until the sensor's next one, at most 15 min (the API's
+# max_hold) and not past the range. Long ranges read the hourly rollup as the lot history
+# does (docs/erp-stock.md): an hour is *clean* when it lies inside the range (its last
+# step too), has a rollup row, no step above 15 min and every value inside the band;
+# its step-weighted sums stand for its readings, exactly. Every other hour (the edges,
+# excursions, hours the rollup has not reached yet) is read raw.
 LOCATION_STATS = Query(
     "location_stats",
     f"""{_AT_LOCATION},
-w AS (
-    SELECT r.value, extract(epoch FROM least(
-               lead(r.time) OVER (PARTITION BY r.sensor_id ORDER BY r.time),
-               r.time + interval '15 minutes', a.t) - r.time) AS w, band.low, band.high
+hours AS (
+    SELECT a.sensor_id, a.f, a.t, g.hour, b.low, b.high,
+           h.vmin, h.vmax, h.w_sum, h.wv_sum, h.wexp_sum,
+           coalesce(g.hour >= a.f AND g.hour + interval '75 minutes' <= a.t
+                    AND h.max_step <= 900 AND h.vmin >= b.low AND h.vmax <= b.high,
+                    false) AS clean
       FROM a
-      JOIN telemetry.readings r ON r.sensor_id = a.sensor_id AND r.time >= a.f AND r.time < a.t
       JOIN LATERAL (SELECT {_BAND} FROM telemetry.sensor_effective_profiles p
-                     WHERE p.sensor_id = a.sensor_id) band ON true)
-SELECT 10000 / -ln(sum(w * exp(-10000 / (value + 273.15))) / sum(w)) - 273.15 AS mkt,
-       sum(w * value) / sum(w) AS mean, min(value) AS min, max(value) AS max,
-       coalesce(sum(w) FILTER (WHERE value < low OR value > high), 0) / 60 AS minutes_out_of_range
-  FROM w WHERE w > 0""",
+                     WHERE p.sensor_id = a.sensor_id) b ON true
+     CROSS JOIN LATERAL generate_series(date_trunc('hour', a.f), a.t, interval '1 hour') AS g(hour)
+      LEFT JOIN erp.reading_hours h ON h.sensor_id = a.sensor_id AND h.hour = g.hour
+     WHERE g.hour < a.t),
+raw AS (
+    SELECT r.value, hs.low, hs.high, extract(epoch FROM least(
+               coalesce(lead(r.time) OVER (PARTITION BY hs.sensor_id, hs.hour ORDER BY r.time),
+                        (SELECT n.time FROM telemetry.readings n
+                          WHERE n.sensor_id = r.sensor_id AND n.time > r.time
+                          ORDER BY n.time LIMIT 1)),
+               r.time + interval '15 minutes', hs.t) - r.time) AS w
+      FROM hours hs
+     CROSS JOIN LATERAL (  -- per hour through the primary key (OFFSET 0: not flattened
+           SELECT x.sensor_id, x.time, x.value FROM telemetry.readings x  -- into a scan)
+            WHERE x.sensor_id = hs.sensor_id AND x.time >= greatest(hs.hour, hs.f)
+              AND x.time < least(hs.hour + interval '1 hour', hs.t) OFFSET 0) r
+     WHERE NOT hs.clean),
+sums AS (
+    SELECT w_sum AS w, wv_sum AS wv, wexp_sum AS wexp, vmin, vmax, 0::float8 AS w_out
+      FROM hours WHERE clean
+    UNION ALL
+    SELECT w, w * value, w * exp(-10000 / (value + 273.15)), value, value,
+           CASE WHEN value < low OR value > high THEN w ELSE 0 END
+      FROM raw WHERE w > 0)
+SELECT 10000 / -ln(sum(wexp) / sum(w)) - 273.15 AS mkt, sum(wv) / sum(w) AS mean,
+       min(vmin) AS min, max(vmax) AS max, sum(w_out) / 60 AS minutes_out_of_range
+  FROM sums""",
     ("mkt", "mean", "min", "max", "minutes_out_of_range"),
 )
 LOCATION_EVENTS = Query(

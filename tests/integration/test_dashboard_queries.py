@@ -201,6 +201,8 @@ def _fill(db_url: str, now: datetime) -> dict[str, str]:
 
 def _run(reader_db_url: str, target: SqlTarget, ctx: QueryContext) -> tuple[list[str], list[Any]]:
     with psycopg.connect(reader_db_url) as conn:
+        # as Grafana's session: the reader role has JIT off (scripts/services.sh, db/roles.py)
+        assert conn.execute("SHOW jit").fetchone() == ("off",)
         cur = conn.execute(interpolate(target.sql, ctx).encode())
         return [d.name for d in cur.description or []], cur.fetchall()
 
@@ -261,3 +263,60 @@ def test_batch_figures_equal_the_release_evidence(db_url: str, reader_db_url: st
     assert float(figures["tor_minutes"]) == pytest.approx(evidence.tor_cumulative_min, abs=1 / 60)
     assert evidence.coverage < 0.95  # the probe's silence, less the 15 min a value holds
     assert float(figures["coverage"]) == pytest.approx(evidence.coverage, abs=1e-4)
+
+
+# Location figures from every raw reading: what the rollup path must equal.
+_ALL_RAW_LOCATION_STATS = """
+WITH a AS (
+    SELECT a.sensor_id, greatest(a.valid_from, %(f)s) AS f,
+           least(coalesce(a.valid_to, 'infinity'), %(t)s) AS t
+      FROM erp.sensor_assignments a
+      JOIN telemetry.sensors s ON s.id = a.sensor_id AND s.quantity = 'temperature'
+     WHERE a.location_id = %(location)s AND a.during && tstzrange(%(f)s, %(t)s, '[]')),
+w AS (
+    SELECT r.value, extract(epoch FROM least(
+               (SELECT n.time FROM telemetry.readings n WHERE n.sensor_id = r.sensor_id
+                   AND n.time > r.time ORDER BY n.time LIMIT 1),
+               r.time + interval '15 minutes', a.t) - r.time) AS w,
+           (p.spec->>'low')::float8 AS low, (p.spec->>'high')::float8 AS high
+      FROM a
+      JOIN telemetry.readings r ON r.sensor_id = a.sensor_id AND r.time >= a.f AND r.time < a.t
+      JOIN telemetry.sensor_effective_profiles p ON p.sensor_id = a.sensor_id)
+SELECT 10000 / -ln(sum(w * exp(-10000 / (value + 273.15))) / sum(w)) - 273.15,
+       sum(w * value) / sum(w), min(value), max(value),
+       coalesce(sum(w) FILTER (WHERE value < low OR value > high), 0) / 60
+  FROM w WHERE w > 0
+"""
+
+
+@pytest.mark.parametrize("fridge", [0, 2])
+def test_location_figures_from_the_rollup_equal_every_raw_reading(
+    db_url: str, reader_db_url: str, fridge: int
+) -> None:
+    """Clean hours come from the hourly rollup, the rest raw: the same figures as reading
+    every reading (fridge 1 in range; fridge 3 with an excursion and a silent probe)."""
+    now = datetime.now(UTC)
+    _fill(db_url, now)
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT id FROM erp.locations WHERE code = %s", (f"F{fridge + 1}",)
+        ).fetchone()
+        assert row is not None
+        location = int(row[0])
+        clean = conn.execute(
+            "SELECT count(*) FROM erp.reading_hours h JOIN erp.sensor_assignments a"
+            " ON a.sensor_id = h.sensor_id WHERE a.location_id = %s AND h.vmin >= 2"
+            " AND h.vmax <= 8 AND h.max_step <= 900",
+            (location,),
+        ).fetchone()
+    assert clean is not None
+    assert clean[0] >= 1, "the test needs a clean hour to read from the rollup"
+    start, end = now - timedelta(hours=6), now + timedelta(minutes=1)
+    ctx = QueryContext(start, end, timedelta(hours=1), {"location": str(location)})
+    _, rows = _run(reader_db_url, SqlTarget("stats", queries.LOCATION_STATS.sql, "table"), ctx)
+    with psycopg.connect(reader_db_url) as conn:
+        expected = conn.execute(
+            _ALL_RAW_LOCATION_STATS, {"f": start, "t": end, "location": location}
+        ).fetchone()
+    assert expected is not None
+    assert [float(v) for v in rows[0]] == pytest.approx([float(v) for v in expected], rel=1e-9)
