@@ -52,9 +52,9 @@ from erp_core.audit.settings import RecordConfig  # noqa: E402
 from erp_core.auth import service as auth_service  # noqa: E402
 from erp_core.auth import tokens  # noqa: E402
 from erp_core.auth.models import Role  # noqa: E402
+from erp_core.lot_history.history import lot_history  # noqa: E402
+from erp_core.lot_history.models import HistoryBucket  # noqa: E402
 from erp_core.settings import ApiSettings  # noqa: E402
-from erp_core.stock.history import lot_history  # noqa: E402
-from erp_core.stock.history_models import HistoryBucket  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "COLDTRACE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"

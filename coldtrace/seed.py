@@ -25,10 +25,11 @@ from erp_core.audit.keys import Keyring
 from erp_core.audit.service import set_actor
 from erp_core.auth import service as auth_service
 from erp_core.auth.models import Role
-from erp_core.stock import lots, master
-from erp_core.stock.edge_models import LotTagIn
-from erp_core.stock.edge_movements import register_tag
-from erp_core.stock.models import AssignmentIn, ItemIn, LocationIn, LotIn, ReaderIn
+from erp_core.lots import service as lots
+from erp_core.lots.models import LotIn, LotTagIn
+from erp_core.lots.tags import register_tag
+from erp_core.masterdata import service as master
+from erp_core.masterdata.models import AssignmentIn, ItemIn, LocationIn, ReaderIn
 from telemetry.epc import decode_epc, encode_sscc96
 from telemetry.gs1 import encode_gs1
 from telemetry.gtin import check_digit, to_gtin14

@@ -123,29 +123,29 @@ TABLES: dict[str, Grant] = {
     ),
     "erp.web_sessions": Grant("erp_core.auth", app=APPEND, why="security log"),
     "erp.web_session_ends": Grant("erp_core.auth", app=APPEND, why="security log"),
-    # --- erp: master data, stock, shipments, lot history (0005, 0010, 0012, 0014) ---
-    "erp.items": Grant("erp_core.stock", app=WRITE, reader=READ),
-    "erp.locations": Grant("erp_core.stock", app=WRITE, reader=READ),
-    "erp.lot_status_transitions": Grant("erp_core.stock", app=READ, reader=READ),
-    "erp.lots": Grant("erp_core.stock", app=WRITE, reader=READ),
-    "erp.sensor_assignments": Grant("erp_core.stock", app=WRITE, reader=READ),
-    "erp.reader_locations": Grant("erp_core.stock", app=WRITE, reader=READ),
+    # --- erp: master data, lots, movements, shipments, lot history, edge events (0005-0014) ---
+    "erp.items": Grant("erp_core.masterdata", app=WRITE, reader=READ),
+    "erp.locations": Grant("erp_core.masterdata", app=WRITE, reader=READ),
+    "erp.lot_status_transitions": Grant("erp_core.lots", app=READ, reader=READ),
+    "erp.lots": Grant("erp_core.lots", app=WRITE, reader=READ),
+    "erp.sensor_assignments": Grant("erp_core.masterdata", app=WRITE, reader=READ),
+    "erp.reader_locations": Grant("erp_core.masterdata", app=WRITE, reader=READ),
     "erp.stock_movements": Grant(
-        "erp_core.stock", app=APPEND, reader=READ, why="custody record: corrected by new rows"
+        "erp_core.movements", app=APPEND, reader=READ, why="custody record: corrected by new rows"
     ),
-    "erp.shipments": Grant("erp_core.stock", app=WRITE, reader=READ),
-    "erp.shipment_lots": Grant("erp_core.stock", app=WRITE, reader=READ),
-    "erp.shipment_loggers": Grant("erp_core.stock", app=WRITE, reader=READ),
-    "erp.shipment_legs": Grant("erp_core.stock", app=WRITE, reader=READ),
-    "erp.lot_tags": Grant("erp_core.stock", app=WRITE, reader=READ),
-    "erp.reading_hours": Grant("erp_core.stock", app=FULL, reader=READ, why="derived rollup"),
-    "erp.reading_days": Grant("erp_core.stock", app=FULL, reader=READ, why="derived rollup"),
-    "erp.reading_hours_state": Grant("erp_core.stock", app=WRITE),
-    "erp.edge_event_queue": Grant("erp_core.stock", app=FULL),
-    "erp.edge_event_outcomes": Grant("erp_core.stock", app=WRITE, reader=READ),
-    # --- erp: release (0007) ---
+    "erp.shipments": Grant("erp_core.shipments", app=WRITE, reader=READ),
+    "erp.shipment_lots": Grant("erp_core.shipments", app=WRITE, reader=READ),
+    "erp.shipment_loggers": Grant("erp_core.shipments", app=WRITE, reader=READ),
+    "erp.shipment_legs": Grant("erp_core.shipments", app=WRITE, reader=READ),
+    "erp.lot_tags": Grant("erp_core.lots", app=WRITE, reader=READ),
+    "erp.reading_hours": Grant("erp_core.lot_history", app=FULL, reader=READ, why="derived rollup"),
+    "erp.reading_days": Grant("erp_core.lot_history", app=FULL, reader=READ, why="derived rollup"),
+    "erp.reading_hours_state": Grant("erp_core.lot_history", app=WRITE),
+    "erp.edge_event_queue": Grant("erp_core.edge_events", app=FULL),
+    "erp.edge_event_outcomes": Grant("erp_core.edge_events", app=WRITE, reader=READ),
+    # --- erp: release and deviations (0007) ---
     "erp.inspections": Grant("erp_core.release", app=WRITE, reader=READ),
-    "erp.deviations": Grant("erp_core.release", app=WRITE, reader=READ),
+    "erp.deviations": Grant("erp_core.deviations", app=WRITE, reader=READ),
     "erp.release_decisions": Grant(
         "erp_core.release", app=APPEND, reader=READ, why="signed QA decisions: append-only"
     ),
@@ -187,43 +187,43 @@ FUNCTIONS: dict[str, Grant] = {
     "erp.check_separation_of_duties()": Grant("erp_core.auth", why=TABLE_TRIGGER),
     "erp.users_password_serial()": Grant("erp_core.auth", why=TABLE_TRIGGER),
     "erp.password_resets_check()": Grant("erp_core.auth", why=TABLE_TRIGGER),
-    # master data and stock
-    "erp.gtin_valid(text)": Grant("erp_core.stock", app=EXECUTE, reader=EXECUTE),
-    "erp.lots_check_status()": Grant("erp_core.stock", why=TABLE_TRIGGER),
-    "erp.locations_check_parent()": Grant("erp_core.stock", why=TABLE_TRIGGER),
-    "erp.refuse_retired()": Grant("erp_core.stock", why=TABLE_TRIGGER),
+    # master data, lots, movements, lot history, edge events
+    "erp.gtin_valid(text)": Grant("erp_core.masterdata", app=EXECUTE, reader=EXECUTE),
+    "erp.lots_check_status()": Grant("erp_core.lots", why=TABLE_TRIGGER),
+    "erp.locations_check_parent()": Grant("erp_core.masterdata", why=TABLE_TRIGGER),
+    "erp.refuse_retired()": Grant("erp_core.masterdata", why=TABLE_TRIGGER),
     "erp.sensor_assignments_no_overlap()": Grant(
-        "erp_core.stock", why=TABLE_TRIGGER + " (without btree_gist)", optional=True
+        "erp_core.masterdata", why=TABLE_TRIGGER + " (without btree_gist)", optional=True
     ),
-    "erp.queue_scans()": Grant("erp_core.stock", why=TABLE_TRIGGER),
-    "erp.queue_tag_reads()": Grant("erp_core.stock", why=TABLE_TRIGGER),
+    "erp.queue_scans()": Grant("erp_core.edge_events", why=TABLE_TRIGGER),
+    "erp.queue_tag_reads()": Grant("erp_core.edge_events", why=TABLE_TRIGGER),
     "erp.requeue_edge_event(text,bigint)": Grant(
-        "erp_core.stock", app=EXECUTE, why="SECURITY DEFINER: a retry and its audit entry"
+        "erp_core.edge_events", app=EXECUTE, why="SECURITY DEFINER: a retry and its audit entry"
     ),
-    "erp.lot_intervals(bigint)": Grant("erp_core.stock", app=EXECUTE, reader=EXECUTE),
+    "erp.lot_intervals(bigint)": Grant("erp_core.movements", app=EXECUTE, reader=EXECUTE),
     f"erp.lot_segments(bigint,{TIMESTAMPTZ},{TIMESTAMPTZ})": Grant(
-        "erp_core.stock", app=EXECUTE, reader=EXECUTE
+        "erp_core.lot_history", app=EXECUTE, reader=EXECUTE
     ),
     f"erp.lot_readings(bigint,{TIMESTAMPTZ},{TIMESTAMPTZ},interval)": Grant(
-        "erp_core.stock",
+        "erp_core.lot_history",
         app=EXECUTE,
         reader=EXECUTE,
         why="a lot's readings with the held value at arrival (0022): API, release, Grafana",
     ),
     f"erp.lot_lead_ins(bigint,{TIMESTAMPTZ},{TIMESTAMPTZ},interval)": Grant(
-        "erp_core.stock",
+        "erp_core.lot_history",
         app=EXECUTE,
         reader=EXECUTE,
         why="the held values at arrival alone (part of erp.lot_readings)",
     ),
     f"erp.refresh_reading_hours(integer,{TIMESTAMPTZ},{TIMESTAMPTZ})": Grant(
-        "erp_core.stock", app=EXECUTE
+        "erp_core.lot_history", app=EXECUTE
     ),
     f"erp.refresh_reading_days(integer,{TIMESTAMPTZ},{TIMESTAMPTZ})": Grant(
-        "erp_core.stock", app=EXECUTE
+        "erp_core.lot_history", app=EXECUTE
     ),
-    # release, retention, expiry
-    "erp.open_deviations_for_episode()": Grant("erp_core.release", why=TABLE_TRIGGER),
+    # deviations, release, retention, expiry
+    "erp.open_deviations_for_episode()": Grant("erp_core.deviations", why=TABLE_TRIGGER),
     "erp.lots_require_decision()": Grant("erp_core.release", why=TABLE_TRIGGER),
     "erp.lot_retained_until(bigint)": Grant("erp_core.release", app=EXECUTE, reader=EXECUTE),
     f"erp.lock_expired_lots({TIMESTAMPTZ})": Grant("erp_core.release", app=EXECUTE),

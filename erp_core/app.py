@@ -17,7 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 import uvicorn
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 from fastapi.staticfiles import StaticFiles
 from psycopg_pool import ConnectionPool
 
@@ -28,19 +28,59 @@ from erp_core.audit import api as audit_api
 from erp_core.audit.settings import RecordConfig, RecordSettings
 from erp_core.auth import api as auth_api
 from erp_core.auth.gate import GateLimits, LoginGate
+from erp_core.compliance import api as compliance_api
 from erp_core.deps import AppContext, Clock, DbConnection, login_policy, utc_now
+from erp_core.deviations import api as deviations_api
+from erp_core.edge_events import api as edge_events_api
+from erp_core.edge_events import pages as edge_events_pages
 from erp_core.http_errors import install_error_handlers
+from erp_core.lot_history import api as lot_history_api
+from erp_core.lots import api as lots_api
+from erp_core.masterdata import api as masterdata_api
 from erp_core.metrics import ApiMetrics, install_metrics_middleware
 from erp_core.monitoring import api as monitoring_api
 from erp_core.monitoring import pages as monitoring_pages
+from erp_core.movements import api as movements_api
 from erp_core.release import api as release_api
 from erp_core.release import pages as release_pages
 from erp_core.settings import ApiSettings, UnsafeSettingsError, require_safe
-from erp_core.stock import api as stock_api
+from erp_core.shipments import api as shipments_api
 from erp_core.web import account, signin
 from erp_core.web import session as web_session
 
 STATIC_DIR = Path(__file__).parent / "static"
+
+ROUTERS: tuple[APIRouter, ...] = (
+    # the JSON API (in this order in the OpenAPI document): each domain's ``api.router``
+    health.router,
+    auth_api.router,
+    audit_api.router,
+    monitoring_api.router,
+    alerts_api.router,
+    release_api.router,
+    deviations_api.router,
+    masterdata_api.router,
+    lots_api.router,
+    lot_history_api.router,
+    movements_api.router,
+    shipments_api.router,
+    compliance_api.router,
+    edge_events_api.router,
+    # the HTML pages: each domain's ``pages.router`` (and the web package's sign-in, account)
+    signin.router,
+    account.router,
+    release_pages.router,
+    alerts_pages.router,
+    monitoring_pages.router,
+    edge_events_pages.router,
+)
+"""Every router of the app: a domain package mounts its ``api.router`` and ``pages.router``.
+
+A new domain adds its routers here, and nothing else to this file: its errors are
+``erp_core.errors`` subclasses, answered by ``erp_core.http_errors`` (409 for a
+``ConflictError``), and ``tests/unit/test_app_routers.py`` fails for a domain whose
+router is not listed.
+"""
 
 
 def create_app(
@@ -97,20 +137,10 @@ def create_app(
     )
     install_metrics_middleware(app, metrics)
     install_error_handlers(app, clock=clock)
-    app.include_router(health.router)
-    app.include_router(auth_api.router)
-    app.include_router(audit_api.router)
     auth_api.install_access_error_handlers(app, clock=clock)
-    app.include_router(monitoring_api.router)
-    app.include_router(alerts_api.router)
-    app.include_router(release_api.router)
     web_session.install(app, clock=clock)
-    app.include_router(signin.router)
-    app.include_router(account.router)
-    app.include_router(release_pages.router)
-    app.include_router(alerts_pages.router)
-    app.include_router(monitoring_pages.router)
-    stock_api.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
     openapi_layers.install(app)  # after every router: declares their error answers
     docs.install(app)  # its asset mount goes before the /static mount
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -39,3 +39,13 @@ class InvalidArgumentError(ErpError):
         self.name = name
         self.value = value
         self.reason = reason
+
+
+class ConflictError(ErpError):
+    """The request clashes with the stored records; ``code`` names the rule (409).
+
+    Each domain's conflicts subclass it (``erp_core.masterdata.errors`` and the like),
+    so one handler answers them all the same way.
+    """
+
+    code = "conflict"

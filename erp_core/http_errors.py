@@ -21,7 +21,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from erp_core.deps import Clock
-from erp_core.errors import InvalidArgumentError, InvalidRangeError, NotFoundError
+from erp_core.errors import (
+    ConflictError,
+    InvalidArgumentError,
+    InvalidRangeError,
+    NotFoundError,
+)
 from erp_core.web.html import page, render
 
 JSON_PREFIXES = ("/api/", "/health", "/metrics", "/openapi.json", "/docs")
@@ -55,6 +60,11 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
     def invalid_argument(request: Request, err: InvalidArgumentError) -> Response:
         detail = [_validation_item(err.name, str(err), err.value, where=_where(request, err.name))]
         return answer(request, 422, "Invalid request", str(err), detail)
+
+    @app.exception_handler(ConflictError)
+    def conflict(_request: Request, err: ConflictError) -> Response:
+        # JSON on every path, pages included: the rule's code is for the client
+        return JSONResponse({"detail": str(err), "code": err.code}, status_code=409)
 
     _install_database_handlers(app, answer)
 

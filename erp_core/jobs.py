@@ -32,7 +32,7 @@ import psycopg
 from erp_core.audit.anchoring import checkpoint
 from erp_core.audit.errors import AnchorError
 from erp_core.audit.keys import Keyring
-from erp_core.stock.edge_movements import process_queue
+from erp_core.edge_events.service import process_queue
 
 log = logging.getLogger(__name__)
 CHANNEL = "coldtrace_edge_events"

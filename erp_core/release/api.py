@@ -1,15 +1,14 @@
-"""HTTP views of QA release: the recommendation, the signed decision, deviations, inspections."""
+"""HTTP views of QA release: the recommendation, the signed decision, inspections."""
 
 from __future__ import annotations
 
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
 from erp_core.audit.service import set_actor
-from erp_core.auth.errors import AccountLockedError
 from erp_core.auth.models import User
 from erp_core.deps import (
     AttemptLog,
@@ -21,25 +20,13 @@ from erp_core.deps import (
     SigningKey,
     require_roles,
 )
+from erp_core.lots.api import KnownLotId as LotId
 from erp_core.release import service
 from erp_core.release.rules import Action, recommend
-from erp_core.signatures.errors import SignatureRefusedError
-from erp_core.stock import lots
+from erp_core.signatures import http as signatures
 
 router = APIRouter(prefix="/api", tags=["release"])
 QaUser = Annotated[User, Depends(require_roles("qa", "qa_manager"))]
-
-
-def known_lot(conn: Connection, lot_id: Annotated[int, Path(ge=1)]) -> int:
-    """The path's lot id; NotFoundError (404) if there is no such lot.
-
-    Declared after the user in each view, so a stranger learns nothing about which exist.
-    """
-    lots.get_lot(conn, lot_id=lot_id)
-    return lot_id
-
-
-LotId = Annotated[int, Depends(known_lot)]
 
 
 class DecisionIn(BaseModel):
@@ -49,15 +36,6 @@ class DecisionIn(BaseModel):
     password: str = Field(min_length=1, repr=False)
     justification: str | None = Field(default=None, description="Required for an override")
     comment: str | None = None
-
-
-class DispositionIn(BaseModel):
-    """A deviation's disposition; closing it is signed."""
-
-    disposition: Literal["use_as_is", "reject", "investigate"]
-    comment: str = Field(min_length=1)
-    capa_ref: str | None = None
-    password: str = Field(min_length=1, repr=False)
 
 
 class InspectionIn(BaseModel):
@@ -84,11 +62,6 @@ class RefusalOut(BaseModel):
 REFUSED: dict[int | str, dict[str, Any]] = {
     409: {"model": RefusalOut, "description": "The release rules refuse this decision"}
 }
-CLOSED: dict[int | str, dict[str, Any]] = {409: {"description": "The deviation is not open"}}
-
-
-def _signature_refused(err: SignatureRefusedError | AccountLockedError) -> HTTPException:
-    return HTTPException(403, f"signature refused: {err}")
 
 
 @router.get("/lots/{lot_id}/release")
@@ -142,8 +115,8 @@ def decide_lot(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
     except service.ReleaseRefusedError as err:
         rules = [asdict(r) for r in err.recommendation.results]
         raise HTTPException(409, {"message": str(err), "rules": rules}) from err
-    except (SignatureRefusedError, AccountLockedError) as err:
-        raise _signature_refused(err) from err
+    except signatures.REFUSALS as err:
+        raise signatures.refused(err) from err
     return {
         "decision_id": record.decision_id,
         "lot_id": lot_id,
@@ -152,47 +125,6 @@ def decide_lot(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
         "status": record.new_status,
         "signature": record.signature.manifestation,
     }
-
-
-@router.get("/lots/{lot_id}/deviations")
-def lot_deviations(conn: Connection, _user: CurrentUser, lot_id: LotId) -> list[dict[str, Any]]:
-    """The lot's deviations, open first."""
-    return service.deviations_for(conn, lot_id=lot_id)
-
-
-@router.post("/deviations/{deviation_id}/disposition", responses=CLOSED)
-def disposition(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
-    conn: Connection,
-    user: QaUser,
-    policy: LoginLimits,
-    attempts: AttemptLog,
-    now: Now,
-    deviation_id: Annotated[int, Path(ge=1)],
-    body: DispositionIn,
-    key: SigningKey,
-    records: Records,
-) -> dict[str, Any]:
-    """Disposition a deviation (use as is / reject, signed; investigate keeps it open)."""
-    try:
-        service.close_deviation(
-            conn,
-            deviation_id=deviation_id,
-            user=user,
-            password=body.password,
-            disposition=body.disposition,
-            comment=body.comment,
-            capa_ref=body.capa_ref,
-            clock=lambda: now,
-            policy=policy,
-            record_attempt=attempts,
-            signing_key=key,
-            keyring=records.keyring,
-        )
-    except service.ReleaseRefusedError as err:
-        raise HTTPException(409, str(err)) from err
-    except (SignatureRefusedError, AccountLockedError) as err:
-        raise _signature_refused(err) from err
-    return {"id": deviation_id, "disposition": body.disposition}
 
 
 @router.post("/lots/{lot_id}/inspections", status_code=201)

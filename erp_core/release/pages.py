@@ -17,11 +17,12 @@ from erp_core.audit.keys import Keyring
 from erp_core.auth.errors import AuthError
 from erp_core.auth.models import SIGNING_ROLES
 from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, Records, SigningKey
+from erp_core.deviations import service as deviations
+from erp_core.lot_history.history import lot_history
+from erp_core.lots.service import list_lots
 from erp_core.release import service, templates
 from erp_core.release.rules import Action, recommend
 from erp_core.signatures.errors import SignatureError
-from erp_core.stock.history import lot_history
-from erp_core.stock.lots import list_lots
 from erp_core.web.html import page
 from erp_core.web.session import PageSession, PageUser, form_user
 
@@ -52,7 +53,7 @@ def _lot_page(  # noqa: PLR0913 - the request's parts, each explicit
         history,
         rec,
         service.decisions_for(conn, lot_id=lot_id, keyring=keyring),
-        service.deviations_for(conn, lot_id=lot_id),
+        deviations.deviations_for(conn, lot_id=lot_id),
         viewer=found.viewer,
         may_sign=found.user.has_any(SIGNING_ROLES),
         error=error,

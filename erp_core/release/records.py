@@ -8,7 +8,8 @@ signature row, and every page showed "Signed by … meaning: Released" (red team
 9). Everything here recomputes what each signature covers from the record as stored
 and checks it with the server's key ring: the lot page and API show the result per
 decision (``decision_checks``), and ``coldtrace audit verify`` sweeps every decision and
-every closed deviation (``forged_records``).
+every closed deviation (``forged_records``; the deviations' own check is
+``erp_core.deviations.records``).
 """
 
 from __future__ import annotations
@@ -19,16 +20,14 @@ from typing import Any
 from psycopg import Connection
 
 from erp_core.audit.keys import Keyring
-from erp_core.errors import NotFoundError
+from erp_core.deviations import records as deviation_records
 from erp_core.signatures.canonical import manifestation
 from erp_core.signatures.models import Signature
-from erp_core.signatures.service import check, get_signature
+from erp_core.signatures.service import MISSING, check, named_signature
 
 Conn = Connection[Any]
 
 DECISIONS = "erp.release_decisions"
-DEVIATIONS = "erp.deviations"
-MISSING = "the signature it names does not exist"
 LEGACY = "not verifiable with a key"  # how `check` starts the note on a pre-0018 signature
 
 _DECISIONS = (
@@ -56,22 +55,6 @@ def signed_content(  # noqa: PLR0913 - the signed fields, each explicit
         "recommendation": recommendation,
         "decided_at": decided_at,
     }
-
-
-def disposition_content(
-    disposition: str, comment: str | None, capa_ref: str | None
-) -> dict[str, Any]:
-    """What a deviation disposition's signature covers."""
-    return {"disposition": disposition, "comment": comment, "capa_ref": capa_ref}
-
-
-def _signature(conn: Conn, signature_id: int | None) -> Signature | None:
-    if signature_id is None:
-        return None
-    try:
-        return get_signature(conn, signature_id=signature_id)
-    except NotFoundError:
-        return None
 
 
 def _decision_problems(row: tuple[Any, ...], signature: Signature, keyring: Keyring) -> list[str]:
@@ -116,7 +99,7 @@ def decision_checks(
     """
     out = []
     for r in conn.execute(_DECISIONS, {"lot": lot_id}).fetchall():
-        signature = _signature(conn, r[6])
+        signature = named_signature(conn, r[6])
         problems = [MISSING] if signature is None else _decision_problems(r, signature, keyring)
         shown = (
             "(no signature)"
@@ -144,30 +127,6 @@ def decision_checks(
     return out
 
 
-def disposition_checks(conn: Conn, *, keyring: Keyring) -> list[tuple[int, list[str]]]:
-    """Closed deviations whose disposition signature does not verify: (id, problems)."""
-    rows = conn.execute(
-        "SELECT id, disposition, closing_comment, capa_ref, signature_id FROM erp.deviations"
-        " WHERE status = 'closed' ORDER BY id"
-    ).fetchall()
-    out = []
-    for dev_id, disposition, comment, capa_ref, signature_id in rows:
-        signature = _signature(conn, signature_id)
-        if signature is None:
-            out.append((dev_id, [MISSING]))
-            continue
-        found = check(
-            signature,
-            record_table=DEVIATIONS,
-            record_key={"id": dev_id},
-            record_content=disposition_content(disposition, comment, capa_ref),
-            keyring=keyring,
-        )
-        if found.problems:
-            out.append((dev_id, list(found.problems)))
-    return out
-
-
 def forged_records(conn: Conn, *, keyring: Keyring) -> tuple[list[str], int]:
     """Release decisions and closed deviations whose signature does not verify.
 
@@ -184,7 +143,7 @@ def forged_records(conn: Conn, *, keyring: Keyring) -> tuple[list[str], int]:
     ]
     named += [
         (f"deviation {dev_id} closed", problems)
-        for dev_id, problems in disposition_checks(conn, keyring=keyring)
+        for dev_id, problems in deviation_records.disposition_checks(conn, keyring=keyring)
     ]
     legacy = sum(1 for _, problems in named if all(p.startswith(LEGACY) for p in problems))
     found = [

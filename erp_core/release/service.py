@@ -23,7 +23,10 @@ from psycopg.types.json import Jsonb
 from erp_core.audit.keys import Keyring, RecordKey
 from erp_core.audit.service import set_actor
 from erp_core.auth.models import AttemptRecorder, LoginPolicy, User
-from erp_core.errors import ErpError, NotFoundError
+from erp_core.deviations import service as deviations
+from erp_core.errors import ErpError
+from erp_core.lot_history.history import lot_history
+from erp_core.lots.service import change_status
 from erp_core.release import records
 from erp_core.release.rules import (
     Action,
@@ -36,8 +39,6 @@ from erp_core.release.rules import (
 )
 from erp_core.signatures.models import Signature
 from erp_core.signatures.service import sign
-from erp_core.stock.history import lot_history
-from erp_core.stock.lots import change_status
 
 Conn = Connection[Any]
 
@@ -94,13 +95,6 @@ def gather_evidence(conn: Conn, *, lot_id: int, now: datetime) -> Evidence:
         " count(*) FILTER (WHERE result = 'pending') FROM erp.inspections WHERE lot_id = %s",
         (lot_id,),
     ).fetchone()
-    open_devs = tuple(
-        f"DEV-{r[0]:05d}"
-        for r in conn.execute(
-            "SELECT id FROM erp.deviations WHERE lot_id = %s AND status = 'open' ORDER BY id",
-            (lot_id,),
-        ).fetchall()
-    )
     lot = history.lot
     return Evidence(
         lot_status=lot.status,
@@ -117,7 +111,7 @@ def gather_evidence(conn: Conn, *, lot_id: int, now: datetime) -> Evidence:
         coverage_gaps=tuple((g.start, g.end) for g in stats.gaps) if stats else (),
         inspections_failed=int(counts[0]) if counts else 0,
         inspections_pending=int(counts[1]) if counts else 0,
-        open_deviations=open_devs,
+        open_deviations=deviations.open_numbers(conn, lot_id=lot_id),
     )
 
 
@@ -215,84 +209,3 @@ def decisions_for(conn: Conn, *, lot_id: int, keyring: Keyring) -> list[dict[str
     with ``keyring``; ``signature_problems`` says why not (``erp_core.release.records``).
     """
     return records.decision_checks(conn, keyring=keyring, lot_id=lot_id)
-
-
-def close_deviation(  # noqa: PLR0913 - every input of a signed disposition is explicit
-    conn: Conn,
-    *,
-    deviation_id: int,
-    user: User,
-    password: str,
-    disposition: str,
-    comment: str,
-    capa_ref: str | None,
-    clock: Callable[[], datetime],
-    policy: LoginPolicy,
-    record_attempt: AttemptRecorder,
-    signing_key: RecordKey,
-    keyring: Keyring | None = None,
-) -> int:
-    """Give a deviation its disposition, signed; 'investigate' keeps it open."""
-    now = clock()
-    set_actor(conn, user=user.username, reason=f"deviation {deviation_id}: {disposition}")
-    row = conn.execute(
-        "SELECT lot_id, status FROM erp.deviations WHERE id = %s FOR UPDATE", (deviation_id,)
-    ).fetchone()
-    if row is None:
-        raise NotFoundError("deviation", deviation_id)
-    if row[1] != "open":
-        raise ReleaseRefusedError(
-            int(row[0]), f"deviation {deviation_id} is already closed", Recommendation(())
-        )
-    if disposition == "investigate":
-        conn.execute(
-            "UPDATE erp.deviations SET disposition = 'investigate', capa_ref = %s WHERE id = %s",
-            (capa_ref, deviation_id),
-        )
-        return deviation_id
-    meaning = {"use_as_is": "Reviewed: use as is", "reject": "Reviewed: reject"}[disposition]
-    signature = sign(
-        conn,
-        user=user,
-        password=password,
-        record_table=records.DEVIATIONS,
-        record_key={"id": deviation_id},
-        record_content=records.disposition_content(disposition, comment, capa_ref),
-        meaning=meaning,
-        clock=lambda: now,
-        policy=policy,
-        record_attempt=record_attempt,
-        signing_key=signing_key,
-        keyring=keyring,
-    )
-    conn.execute(
-        "UPDATE erp.deviations SET status = 'closed', disposition = %s, capa_ref = %s,"
-        " closed_at = %s, closed_by = %s, closing_comment = %s, signature_id = %s WHERE id = %s",
-        (disposition, capa_ref, now, user.username, comment, signature.id, deviation_id),
-    )
-    return deviation_id
-
-
-def deviations_for(conn: Conn, *, lot_id: int) -> list[dict[str, Any]]:
-    """The lot's deviations, open first."""
-    rows = conn.execute(
-        "SELECT id, episode_id, title, description, status, disposition, capa_ref, opened_at,"
-        " opened_by, closed_at, closed_by, closing_comment FROM erp.deviations"
-        " WHERE lot_id = %s ORDER BY status DESC, id",
-        (lot_id,),
-    ).fetchall()
-    keys = (
-        "id",
-        "episode_id",
-        "title",
-        "description",
-        "status",
-        "disposition",
-        "capa_ref",
-        "opened_at",
-        "opened_by",
-        "closed_at",
-        "closed_by",
-        "closing_comment",
-    )
-    return [dict(zip(keys, r, strict=True)) | {"number": f"DEV-{r[0]:05d}"} for r in rows]

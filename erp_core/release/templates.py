@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from erp_core.deviations.templates import deviations_table
+from erp_core.lot_history.models import HistoryStats, LotHistory
+from erp_core.lots.models import Lot
 from erp_core.release.rules import Recommendation
-from erp_core.stock.history_models import HistoryStats, LotHistory
-from erp_core.stock.models import Lot
 from erp_core.web.chart import Chart, ChartBucket, render_chart
 from erp_core.web.format import format_time
 from erp_core.web.html import Html, Viewer, csrf_field, join, render
@@ -120,28 +121,6 @@ def _chart(history: LotHistory) -> Html:
         limits_label=f"allowed {s.range_low:g}–{s.range_high:g} °C (item storage condition)",
     )
     return render('<div class="chart-box">{svg}</div>', svg=render_chart(chart))
-
-
-def _deviations(devs: list[dict[str, Any]]) -> Html:
-    if not devs:
-        return Html("<p>No deviation.</p>")
-    rows = join(
-        render(
-            "<tr><td>{number}</td><td>{title}</td><td>{status}</td><td>{disp}</td>"
-            "<td>{opened}</td></tr>",
-            number=d["number"],
-            title=d["title"],
-            status=d["status"].upper(),
-            disp=d["disposition"] or "–",
-            opened=format_time(d["opened_at"]),
-        )
-        for d in devs
-    )
-    return render(
-        "<table><thead><tr><th>Deviation</th><th>What</th><th>Status</th><th>Disposition</th>"
-        "<th>Opened (UTC)</th></tr></thead><tbody>{rows}</tbody></table>",
-        rows=rows,
-    )
 
 
 _SIGN_FORM = (
@@ -266,6 +245,6 @@ def lot_body(  # noqa: PLR0913 - each part of the page is explicit
         chart=_chart(history),
         stats=_stats(history),
         exc=excursions or Html("<li>None.</li>"),
-        devs=_deviations(deviations),
+        devs=deviations_table(deviations),
         panel=_panel(rec, decisions, _sign_form(lot, viewer, may_sign=may_sign), error),
     )

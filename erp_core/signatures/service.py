@@ -151,6 +151,20 @@ def get_signature(conn: Conn, *, signature_id: int) -> Signature:
     return _signature(row)
 
 
+MISSING = "the signature it names does not exist"
+"""The problem reported for a record whose signature row is gone (``named_signature``)."""
+
+
+def named_signature(conn: Conn, signature_id: int | None) -> Signature | None:
+    """The signature a record names, or None if it names none or that row does not exist."""
+    if signature_id is None:
+        return None
+    try:
+        return get_signature(conn, signature_id=signature_id)
+    except NotFoundError:
+        return None
+
+
 def signatures_for(
     conn: Conn, *, record_table: str, record_key: Mapping[str, Any]
 ) -> list[Signature]:

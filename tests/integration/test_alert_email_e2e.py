@@ -19,8 +19,8 @@ from coldtrace.broker import Broker
 from coldtrace.mailcatcher import MailCatcher
 from erp_core.alerts import service as alert_service
 from erp_core.audit.service import set_actor
-from erp_core.stock import master
-from erp_core.stock.models import AssignmentIn, LocationIn
+from erp_core.masterdata import service as master
+from erp_core.masterdata.models import AssignmentIn, LocationIn
 from ingest.alerts import escalate_due
 from ingest.notify.main import open_notifier
 from ingest.notify.settings import NotifySettings

@@ -13,9 +13,13 @@ import psycopg
 import pytest
 
 from erp_core.audit.service import set_actor
-from erp_core.stock import master, movements, shipments
-from erp_core.stock.errors import ShipmentStateError, StockConflictError
-from erp_core.stock.models import MovementIn, ReaderIn
+from erp_core.errors import ConflictError
+from erp_core.masterdata import service as master
+from erp_core.masterdata.models import ReaderIn
+from erp_core.movements import service as movements
+from erp_core.movements.models import MovementIn
+from erp_core.shipments import service as shipments
+from erp_core.shipments.errors import ShipmentStateError
 from tests.integration.stock_fixtures import (
     NOW,
     StockApi,
@@ -239,7 +243,7 @@ def test_movements_of_one_lot_are_serialised(api: StockApi, db_url: str) -> None
             try:
                 movements.record_movement(second, movement=out_of_fridge(ids["F3"], 50), now=NOW)
                 outcome.append("stored")
-            except StockConflictError as err:
+            except ConflictError as err:
                 outcome.append(err.code)
 
     with psycopg.connect(db_url) as first:
@@ -335,7 +339,7 @@ def test_a_scan_waits_for_a_concurrent_move_and_starts_where_it_left_the_lot(
                     second, reader_id="dock-3", time=at(120), lot_id=lot_id, now=NOW
                 )
                 outcome.append(moved and moved.from_location_id)
-            except StockConflictError as err:
+            except ConflictError as err:
                 outcome.append(err.code)
 
     with psycopg.connect(db_url) as first:

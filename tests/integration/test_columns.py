@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from coldchain.tor import from_micros
-from erp_core.stock.columns import fetch_columns
+from erp_core.lot_history.columns import fetch_columns
 
 QUERY = """
 SELECT i, big, t, v

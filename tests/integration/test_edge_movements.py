@@ -22,11 +22,13 @@ from erp_core.audit.service import entries_for, set_actor, verify
 from erp_core.auth import service as auth_service
 from erp_core.auth.models import Role
 from erp_core.jobs import drain
+from erp_core.lots import service as lots
+from erp_core.lots.models import LotIn, LotTagIn
+from erp_core.lots.tags import register_tag
+from erp_core.masterdata import service as master
+from erp_core.masterdata.models import ItemIn, LocationIn, ReaderIn
+from erp_core.movements import service as movements
 from erp_core.settings import ApiSettings
-from erp_core.stock import lots, master, movements
-from erp_core.stock.edge_models import LotTagIn
-from erp_core.stock.edge_movements import register_tag
-from erp_core.stock.models import ItemIn, LocationIn, LotIn, ReaderIn
 from tests.integration.access_helpers import session_keyring
 from tests.integration.api_client import Api
 from tests.integration.web_helpers import csrf_of, sign_in

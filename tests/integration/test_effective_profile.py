@@ -19,8 +19,8 @@ import psycopg
 from coldchain.profiles import AlarmProfile
 from erp_core.audit.service import set_actor
 from erp_core.compliance import service as compliance
-from erp_core.stock import master
-from erp_core.stock.models import AssignmentIn, LocationIn
+from erp_core.masterdata import service as master
+from erp_core.masterdata.models import AssignmentIn, LocationIn
 from ingest.eval_target import load_targets
 from ingest.notify.admin import required_people
 

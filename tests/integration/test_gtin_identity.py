@@ -17,10 +17,12 @@ import psycopg
 import pytest
 
 from erp_core.audit.service import set_actor
-from erp_core.stock import lots, master
-from erp_core.stock.edge_movements import EdgeEvent, lot_for
-from erp_core.stock.errors import DuplicateGtinError, InvalidGtinError
-from erp_core.stock.models import ItemIn, LotIn
+from erp_core.edge_events.service import EdgeEvent, lot_for
+from erp_core.lots import service as lots
+from erp_core.lots.models import LotIn
+from erp_core.masterdata import service as master
+from erp_core.masterdata.errors import DuplicateGtinError, InvalidGtinError
+from erp_core.masterdata.models import ItemIn
 from telemetry.gtin import is_gtin14, with_check_digit
 from tests.integration.stock_fixtures import NOW, StockApi, api_for, item, lot, site_with
 

@@ -13,9 +13,13 @@ import psycopg
 import pytest
 
 from erp_core.audit.service import set_actor
-from erp_core.stock import history, master, movements
-from erp_core.stock.lots import create_lot
-from erp_core.stock.models import AssignmentIn, ItemIn, LocationIn, LotIn, MovementIn
+from erp_core.lot_history import history
+from erp_core.lots.models import LotIn
+from erp_core.lots.service import create_lot
+from erp_core.masterdata import service as master
+from erp_core.masterdata.models import AssignmentIn, ItemIn, LocationIn
+from erp_core.movements import service as movements
+from erp_core.movements.models import MovementIn
 from tests.integration.test_lot_history import add_readings, add_sensor, at
 
 NOW = 11  # minutes: the lot lives from 0.5 to 11

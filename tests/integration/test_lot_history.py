@@ -20,9 +20,13 @@ import psycopg
 import pytest
 
 from erp_core.audit.service import set_actor
-from erp_core.stock import history, master, movements, rollup_refresh
-from erp_core.stock.lots import create_lot
-from erp_core.stock.models import AssignmentIn, ItemIn, LocationIn, LotIn, MovementIn
+from erp_core.lot_history import history, rollup_refresh
+from erp_core.lots.models import LotIn
+from erp_core.lots.service import create_lot
+from erp_core.masterdata import service as master
+from erp_core.masterdata.models import AssignmentIn, ItemIn, LocationIn
+from erp_core.movements import service as movements
+from erp_core.movements.models import MovementIn
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 NOW_MIN = 300

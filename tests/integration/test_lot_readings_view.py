@@ -30,8 +30,8 @@ from datetime import datetime, timedelta
 import psycopg
 import pytest
 
+from erp_core.lot_history import history
 from erp_core.release.service import gather_evidence
-from erp_core.stock import history
 from tests.integration.stock_fixtures import (
     NOW,
     StockApi,

@@ -14,9 +14,12 @@ import pytest
 
 from erp_core.audit.service import set_actor
 from erp_core.errors import ErpError
-from erp_core.stock import changes, movements
-from erp_core.stock.lots import create_lot
-from erp_core.stock.models import AssignmentIn, LotIn, MovementIn
+from erp_core.lots.models import LotIn
+from erp_core.lots.service import create_lot
+from erp_core.masterdata import changes
+from erp_core.masterdata.models import AssignmentIn
+from erp_core.movements import service as movements
+from erp_core.movements.models import MovementIn
 from tests.integration.stock_fixtures import (
     NOW,
     StockApi,

@@ -24,7 +24,7 @@ from coldtrace.seed import (
     seed_demo,
 )
 from coldtrace.supervise import Supervisor, coldtrace_args
-from erp_core.stock.movements import current_locations
+from erp_core.movements.service import current_locations
 from tests.integration.access_helpers import session_keyring
 from tests.mqtt_helpers import ingest_env, wait_until
 

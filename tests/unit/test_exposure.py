@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from coldchain.mkt import mean_kinetic_temperature
 from coldchain.tor import Span, micros
-from erp_core.stock.exposure import Block, SegmentReadings, exposure
+from erp_core.lot_history.exposure import Block, SegmentReadings, exposure
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 LOW, HIGH = 2.0, 8.0

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
-from erp_core.stock.rollup import DAY, HOUR
-from erp_core.stock.rollup_refresh import hour_ranges, widen
+from erp_core.lot_history.rollup import DAY, HOUR
+from erp_core.lot_history.rollup_refresh import hour_ranges, widen
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

@@ -1,1 +1,0 @@
-"""ERP stock: items, lots, locations, sensor assignments, movements, shipments, lot history."""
