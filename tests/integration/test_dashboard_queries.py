@@ -27,9 +27,12 @@ from dashboards.generate import render
 from dashboards.macros import QueryContext, interpolate
 from dashboards.targets import SqlTarget, sql_targets
 from erp_core.audit.service import set_actor
+from erp_core.lot_history import rollup_refresh
+from erp_core.movements import service as movements
+from erp_core.movements.models import MovementIn
 from erp_core.release.service import gather_evidence
-from erp_core.stock import movements, rollup_refresh, shipments
-from erp_core.stock.models import MovementIn, ShipmentIn, ShipmentLotIn
+from erp_core.shipments import service as shipments
+from erp_core.shipments.models import ShipmentIn, ShipmentLotIn
 from firmware_sim.thermal import CompressorFailure, FridgeModel, FridgeParams
 from tests.integration.access_helpers import session_keyring
 
