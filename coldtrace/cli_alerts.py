@@ -33,9 +33,9 @@ def list_alerts(
     """Show alerts as a table, newest first."""
     import psycopg
 
+    from coldchain.alert_states import Status
     from db.settings import DatabaseSettings
     from erp_core.alerts import service
-    from erp_core.alerts.models import Status
 
     try:
         wanted = Status(status) if status else None
@@ -103,10 +103,10 @@ def close(
     """Close an acknowledged alert whose condition has ended; you are the OS user running this."""
     import psycopg
 
+    from coldchain.alert_states import Disposition
     from coldtrace.cli_admin import cli_actor
     from db.settings import DatabaseSettings
     from erp_core.alerts import service
-    from erp_core.alerts.models import Disposition
     from erp_core.errors import ErpError
 
     try:

@@ -49,7 +49,7 @@ from coldtrace.seed import (
     seed_demo,
 )
 from coldtrace.supervise import Supervisor, coldtrace_args
-from db import migrate
+from db import migrate, timescale
 from erp_core.audit import anchoring, keys
 
 SITE = "plant-demo"
@@ -307,6 +307,7 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
     console.print(f"preparing database [bold]{db_url.rsplit('/', 1)[1]}[/bold] (fresh) …")
     migrate.drop_database(owner_url)
     migrate.upgrade(owner_url)
+    console.print(timescale.storage(owner_url).summary(), markup=False, highlight=False)
     records = _records(workdir)
     with psycopg.connect(db_url) as conn:
         lots = seed_demo(

@@ -2,5 +2,6 @@
 
 from dashboards.generate import write
 
-for path in write():
-    print(path)  # noqa: T201 - the command's output
+if __name__ == "__main__":
+    for path in write():
+        print(path)  # noqa: T201 - the command's output

@@ -7,8 +7,8 @@ notifier's own tables hold people's names and addresses, so the read-only role
 counts and nothing else. A view runs with its owner's privileges, so the reader needs
 no grant on ``telemetry.notify_deliveries``.
 
-Revision ID: 0024
-Revises: 0022 (the lead re-chains it after the TimescaleDB migration 0023 at merge)
+Revision ID: 0026
+Revises: 0025
 Create Date: 2026-12-06
 
 The privileges of the application and reader roles are not set here: ``coldtrace db
@@ -17,8 +17,8 @@ upgrade`` applies ``db/grants.py`` after every migration.
 
 from alembic import op
 
-revision = "0024"
-down_revision = "0022"
+revision = "0026"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
