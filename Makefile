@@ -49,7 +49,7 @@ demo: install services
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy db telemetry identifiers coldchain firmware_sim gateway ingest erp_core coldtrace
+	$(VENV)/bin/mypy db telemetry identifiers coldchain firmware_sim gateway ingest erp_core coldtrace dashboards
 	$(VENV)/bin/lint-imports
 
 # Re-extract the pages' messages and merge them into the catalogs (then translate the new

@@ -311,6 +311,10 @@ from coldtrace.cli_report import report_app  # noqa: E402 - typer and rich only
 
 app.add_typer(report_app, name="report")
 
+from coldtrace.cli_dashboards import dashboards_app  # noqa: E402 - typer and rich only
+
+app.add_typer(dashboards_app, name="dashboards")
+
 
 def main() -> None:
     """Entry point for ``python -m coldtrace``."""

@@ -98,6 +98,12 @@ TABLES: dict[str, Grant] = {
     "telemetry.notify_attempts": Grant("ingest.notify", app=WRITE),
     "telemetry.notify_routed": Grant("ingest.notify", app=APPEND),
     "telemetry.notify_problems": Grant("ingest.notify", app=READ),
+    "telemetry.notify_failures_hourly": Grant(
+        "ingest.notify",
+        app=READ,
+        reader=READ,
+        why="view (0026): failed deliveries per hour and channel, no addresses (Grafana)",
+    ),
     # --- erp: access, audit, signatures (0004, 0011) ---
     "erp.audit_log": Grant(
         "erp_core.audit",

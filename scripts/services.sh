@@ -62,6 +62,8 @@ ALTER ROLE coldtrace NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 GRANT pg_signal_backend TO coldtrace;
 ALTER ROLE coldtrace_app NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 ALTER ROLE coldtrace_reader NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+-- Grafana's panel queries: no JIT compilation (db/roles.py says why).
+ALTER ROLE coldtrace_reader SET jit = off;
 DO $$ DECLARE m record; BEGIN
   -- Neither may act as the owner (or as anyone else): no role memberships at all.
   FOR m IN SELECT r.rolname AS granted, u.rolname AS member FROM pg_auth_members a
