@@ -5,14 +5,14 @@ means "as my browser asks" (``Accept-Language``). A column of the users table, s
 changes are in the users' audit trail like any other change of the account.
 
 Revision ID: 0027
-Revises: 0025
+Revises: 0026
 Create Date: 2026-12-06
 """
 
 from alembic import op
 
 revision = "0027"
-down_revision = "0025"
+down_revision = "0026"
 branch_labels = None
 depends_on = None
 
