@@ -29,8 +29,8 @@ demo: install services
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy db telemetry coldchain firmware_sim gateway ingest erp_core coldtrace
-	# lint-imports: enabled once telemetry is pure (issue 10)
+	$(VENV)/bin/mypy db telemetry identifiers coldchain firmware_sim gateway ingest erp_core coldtrace
+	$(VENV)/bin/lint-imports
 
 bench: install services
 	$(PY) bench/ingest.py

@@ -30,9 +30,9 @@ from erp_core.lots.models import LotIn, LotTagIn
 from erp_core.lots.tags import register_tag
 from erp_core.masterdata import service as master
 from erp_core.masterdata.models import AssignmentIn, ItemIn, LocationIn, ReaderIn
-from telemetry.epc import decode_epc, encode_sscc96
-from telemetry.gs1 import encode_gs1
-from telemetry.gtin import check_digit, to_gtin14
+from identifiers.epc import decode_epc, encode_sscc96
+from identifiers.gs1 import encode_gs1
+from identifiers.gtin import check_digit, to_gtin14
 
 DEMO_PASSWORD = "ColdTrace-demo-2026!"  # noqa: S105 - demo only; printed by `coldtrace demo`
 USERS = (

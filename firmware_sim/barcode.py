@@ -15,10 +15,10 @@ import datetime as dt
 import random
 
 from firmware_sim.lines import LineServer
-from telemetry.gs1 import GS, encode_gs1
-from telemetry.gtin import with_check_digit
-from telemetry.hibc import encode_concatenated, encode_primary
-from telemetry.nmpa_udi import encode_ma
+from identifiers.gs1 import GS, encode_gs1
+from identifiers.gtin import with_check_digit
+from identifiers.hibc import encode_concatenated, encode_primary
+from identifiers.nmpa_udi import encode_ma
 
 
 class SimulatedScanner:

@@ -1,6 +1,6 @@
 """A simulated Modbus relay module, the gateway's local alarm output, on a real pymodbus server.
 
-It emulates a module from ``telemetry/profiles/relays.yaml`` (the Waveshare Modbus
+It emulates a module from ``telemetry/profiles/relays.toml`` (the Waveshare Modbus
 RTU Relay by default): its unit answers "write single coil" (function 05) on the
 coils of its channels, and refuses other functions, as far as the gateway uses the
 module. Tests read `channel` to see whether the alarm relay is energised. It is served

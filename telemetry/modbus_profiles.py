@@ -1,21 +1,23 @@
-"""Register maps of Modbus devices, as data: YAML files shared by gateway and simulator.
+"""Register maps of Modbus devices, as data: TOML files shared by gateway and simulator.
 
 The gateway decodes register words into readings with `decode`; the simulator encodes
 its model's values into the same words with `encode`, so a profile is exercised from
 both ends and the same profile reads the real device. Relay modules, which the
 gateway drives as local alarm outputs, have a coil map instead (`RelayProfile`,
-``profiles/relays.yaml``).
+``profiles/relays.toml``). The files are TOML, read by the standard library's tomllib,
+so the wire contract loads no parser library (docs/devices.md, "Profiles").
 """
 
 from __future__ import annotations
 
 import functools
 import math
+import tomllib
+from collections.abc import Mapping
 from enum import StrEnum
 from importlib import resources
 from typing import Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from telemetry.payloads import UNITS
@@ -161,27 +163,35 @@ def encode(profile: Profile, values: dict[str, float]) -> list[int]:
 
 
 def parse_profiles(text: str) -> dict[str, Profile]:
-    """Parse a profiles YAML document; errors name the profile and the field."""
-    return _parse(text, Profile)
+    """Parse a profiles TOML document; errors name the profile and the field."""
+    return profiles_from(_load(text))
 
 
 def parse_relay_profiles(text: str) -> dict[str, RelayProfile]:
-    """Parse a relay profiles YAML document; errors name the profile and the field."""
-    return _parse(text, RelayProfile)
+    """Parse a relay profiles TOML document; errors name the profile and the field."""
+    return _validate(_load(text), RelayProfile)
 
 
-def _parse(text: str, model: type[_M]) -> dict[str, _M]:
+def profiles_from(doc: object) -> dict[str, Profile]:
+    """Validate an already parsed profiles document (profile name -> mapping)."""
+    return _validate(doc, Profile)
+
+
+def _load(text: str) -> object:
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        raise ProfileError(f"profiles file is not valid YAML: {err}") from err
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise ProfileError(f"profiles file is not valid TOML: {err}") from err
     except RecursionError as err:
-        raise ProfileError("profiles file is not valid YAML: nested too deeply") from err
-    if not isinstance(doc, dict):
+        raise ProfileError("profiles file is not valid TOML: nested too deeply") from err
+
+
+def _validate(doc: object, model: type[_M]) -> dict[str, _M]:
+    if not isinstance(doc, Mapping):
         raise ProfileError("a profiles file must map profile names to profiles")
     profiles: dict[str, _M] = {}
     for name, spec in doc.items():
-        if not isinstance(spec, dict):
+        if not isinstance(spec, Mapping):
             raise ProfileError(f"profile {name}: expected a mapping, got {type(spec).__name__}")
         try:
             profiles[name] = model.model_validate({"name": name, **spec}, strict=False)
@@ -196,12 +206,12 @@ def _parse(text: str, model: type[_M]) -> dict[str, _M]:
 @functools.cache
 def builtin_profiles() -> dict[str, Profile]:
     """The profiles shipped with ColdTrace."""
-    text = resources.files("telemetry").joinpath("profiles/modbus.yaml").read_text("utf-8")
+    text = resources.files("telemetry").joinpath("profiles/modbus.toml").read_text("utf-8")
     return parse_profiles(text)
 
 
 @functools.cache
 def builtin_relay_profiles() -> dict[str, RelayProfile]:
     """The relay module profiles shipped with ColdTrace."""
-    text = resources.files("telemetry").joinpath("profiles/relays.yaml").read_text("utf-8")
+    text = resources.files("telemetry").joinpath("profiles/relays.toml").read_text("utf-8")
     return parse_relay_profiles(text)

@@ -9,7 +9,7 @@ from pydantic import Field, field_validator, model_validator
 
 from erp_core.lots.status import LotStatus
 from erp_core.model_base import Frozen
-from telemetry.gtin import to_gtin14
+from identifiers.gtin import to_gtin14
 
 
 class LotIn(Frozen):

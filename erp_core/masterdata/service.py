@@ -36,7 +36,7 @@ from erp_core.masterdata.models import (
     Reader,
     ReaderIn,
 )
-from telemetry.gtin import GtinError, to_gtin14
+from identifiers.gtin import GtinError, to_gtin14
 
 Conn = psycopg.Connection[Any]
 

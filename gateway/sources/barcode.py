@@ -6,7 +6,7 @@ simulated scanner). Scanners in USB keyboard mode type into a terminal or the
 gateway's stdin, read through `gateway.sources.keyboard.KeyboardInput`. A line ends
 at CR or LF; GS (0x1D, FNC1) and a leading AIM symbology identifier (``]C1``,
 ``]d2``) are kept as the scanner sends them. Every line becomes a scan record:
-decoded as GS1, HIBC or MA by the pure `telemetry.udi`, or, if it is not a valid
+decoded as GS1, HIBC or MA by the pure `identifiers.udi`, or, if it is not a valid
 label, recorded as a failed scan with the reason (a rejected label at goods-in is
 evidence too). Scanners have no clock: time is the gateway's.
 """
@@ -28,9 +28,9 @@ from gateway.errors import SourceError
 from gateway.flow import Backoff
 from gateway.sources.base import Clock, EventSink, Health, Sink, millis
 from gateway.sources.keyboard import KeyboardInput
+from identifiers.udi import BarcodeError, Label, decode_label
 from telemetry.payloads import ScanItem, SourceState
 from telemetry.topics import Kind
-from telemetry.udi import BarcodeError, Label, decode_label
 
 log = logging.getLogger(__name__)
 

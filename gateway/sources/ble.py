@@ -2,7 +2,7 @@
 
 Only `BleSource.run` touches the adapter (bleak's `BleakScanner` with a detection
 callback); everything else — which advertiser is ours, decoding via the pure
-`telemetry.bthome`, dropping repeated packet ids — happens in `BleSource.handle`,
+`gateway.ble`, dropping repeated packet ids — happens in `BleSource.handle`,
 which takes bleak's own `BLEDevice` and `AdvertisementData` and is tested without
 a radio. Advertisements carry no timestamp: the reading time is the gateway clock.
 """
@@ -18,11 +18,11 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 from habluetooth import BluetoothServiceInfoBleak
 
+from gateway.ble import bthome, govee
 from gateway.config import BleConfig
 from gateway.errors import SourceError
 from gateway.flow import Backoff
 from gateway.sources.base import Clock, Health, Sink, millis
-from telemetry import bthome, govee
 from telemetry.payloads import Reading, SourceState
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,8 @@ from gateway.errors import SourceError
 from gateway.flow import Backoff
 from gateway.sources.base import Clock, EventSink, Health, Sink, millis
 from gateway.sources.rfid import MAX_MILLIS, tag_item
-from telemetry.epc import EpcError, TagRead, collapse_and_forget, epc_hex
+from gateway.tag_reads import TagRead, collapse_and_forget
+from identifiers.epc import EpcError, epc_hex
 from telemetry.payloads import SourceState, TagItem
 from telemetry.topics import Kind
 

@@ -1,6 +1,6 @@
 """Modbus source: polls one device's register block and turns it into readings.
 
-The register map is data (telemetry/profiles/modbus.yaml) and decoding is the pure
+The register map is data (telemetry/profiles/modbus.toml) and decoding is the pure
 `telemetry.modbus_profiles.decode`; this module only does the I/O with pymodbus and
 the retry policy. These devices have no clock, so a reading's time is the gateway
 clock at the poll. A failing device is retried forever with capped exponential backoff

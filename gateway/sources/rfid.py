@@ -5,7 +5,7 @@ A reader (or the middleware in front of it) serves one JSON object per line:
 ``t`` are optional (without ``t`` the gateway clock is used), unknown fields are
 ignored. Readers report a tag in the field many times a second, so repeated reads
 of one tag on one antenna within ``collapse_window_s`` become one read
-(`telemetry.epc.collapse_and_forget`). SGTIN-96 and SSCC-96 EPCs are decoded to GTIN +
+(`gateway.tag_reads.collapse_and_forget`). SGTIN-96 and SSCC-96 EPCs are decoded to GTIN +
 serial and SSCC on the way; other EPCs are kept raw. Readers that speak LLRP are
 read by `gateway.sources.llrp` (``protocol: llrp``).
 """
@@ -22,7 +22,8 @@ from gateway.config import RfidReader
 from gateway.errors import SourceError
 from gateway.flow import Backoff
 from gateway.sources.base import Clock, EventSink, Health, Sink, millis
-from telemetry.epc import EpcError, TagRead, collapse_and_forget, decode_epc, epc_hex
+from gateway.tag_reads import TagRead, collapse_and_forget
+from identifiers.epc import EpcError, decode_epc, epc_hex
 from telemetry.payloads import SourceState, TagItem
 from telemetry.topics import Kind
 

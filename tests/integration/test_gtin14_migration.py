@@ -29,7 +29,7 @@ from db.migrate import alembic_config
 from db.settings import DatabaseSettings
 from erp_core.audit.service import entries_for, verify
 from erp_core.lots.service import find_lot
-from telemetry.gtin import to_gtin14
+from identifiers.gtin import to_gtin14
 from tests.fix_services import ADMIN_URL
 
 pytestmark = pytest.mark.timeout(240)

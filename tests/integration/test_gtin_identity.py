@@ -23,7 +23,7 @@ from erp_core.lots.models import LotIn
 from erp_core.masterdata import service as master
 from erp_core.masterdata.errors import DuplicateGtinError, InvalidGtinError
 from erp_core.masterdata.models import ItemIn
-from telemetry.gtin import is_gtin14, with_check_digit
+from identifiers.gtin import is_gtin14, with_check_digit
 from tests.integration.stock_fixtures import NOW, StockApi, api_for, item, lot, site_with
 
 GRAFT_13, GRAFT_14 = "4006381333931", "04006381333931"
@@ -171,7 +171,7 @@ def test_a_tag_registered_under_any_form_is_found_by_the_read(api: StockApi, db_
 
 
 def test_the_database_check_is_the_python_rule(db_url: str) -> None:
-    """The SQL check digit (erp.gtin_valid) and CHECK agree with telemetry.gtin on every value."""
+    """The SQL check digit (erp.gtin_valid) and CHECK agree with identifiers.gtin on every value."""
     rnd = random.Random(10)
     candidates = {GRAFT_14, "00000096385074", "00036000291452", "0400638133393１", "4006381333931"}
     for _ in range(400):

@@ -288,9 +288,12 @@ def test_run_devices_stops_all_when_one_cannot_bind():
 def test_a_model_value_the_register_map_cannot_hold_stops_the_device_loudly():
     # Milli-degrees in an int16 end at 32.767 °C; a failed fridge in a 45 °C room gets there.
     milli = parse_profiles(
-        "milli: {table: holding, serial: {baudrate: 9600, bytesize: 8, parity: N, stopbits: 1},"
-        " registers: [{address: 0, qty: temperature, unit: Cel, scale: 0.001, signed: true},"
-        " {address: 1, qty: humidity, unit: '%', scale: 0.1, signed: false}]}"
+        "[milli]\n"
+        'table = "holding"\n'
+        'serial = {baudrate = 9600, bytesize = 8, parity = "N", stopbits = 1}\n'
+        "registers = ["
+        '{address = 0, qty = "temperature", unit = "Cel", scale = 0.001, signed = true},'
+        ' {address = 1, qty = "humidity", unit = "%", scale = 0.1, signed = false}]\n'
     )
     spec = DeviceSpec(
         "hot",

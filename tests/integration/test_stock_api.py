@@ -22,7 +22,7 @@ from erp_core.auth import service as auth_service
 from erp_core.auth.models import Role
 from erp_core.lots.status import ALLOWED
 from erp_core.settings import ApiSettings
-from telemetry.gtin import is_valid_gtin
+from identifiers.gtin import is_valid_gtin
 from tests.integration.access_helpers import session_keyring
 from tests.integration.api_client import Api
 

@@ -8,10 +8,10 @@ from bleak.backends.scanner import AdvertisementData
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware_sim.ble import SimulatedBleLogger, to_bleak
+from firmware_sim.ble import SimulatedBleLogger, encode_bthome_v2, to_bleak
+from gateway.ble.bthome import BTHOME_UUID
 from gateway.config import BleConfig, BleLogger
 from gateway.sources.ble import BleSource
-from telemetry.bthome import BTHOME_UUID, encode_v2
 
 ADDRESS = "A4:C1:38:00:00:01"
 T0 = 1_764_000_000.0
@@ -24,7 +24,7 @@ def source() -> BleSource:
 
 def test_encoder_matches_the_bthome_specification_examples() -> None:
     # bthome.io v2 format: 0x02 CA09 = 25.06 °C, 0x03 BF13 = 50.55 %, 0x01 61 = 97 %
-    frame = encode_v2(temperature=25.06, humidity=50.55, battery=97, packet_id=5)
+    frame = encode_bthome_v2(temperature=25.06, humidity=50.55, battery=97, packet_id=5)
     assert frame == bytes.fromhex("400005016102CA0903BF13")
 
 

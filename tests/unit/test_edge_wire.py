@@ -15,8 +15,8 @@ from gateway.outbox import Outbox
 from gateway.sources.barcode import scan_item, split_lines
 from gateway.sources.rfid import parse_event, tag_item
 from gateway.streams import build_event_batch
+from identifiers.epc import EpcError
 from telemetry.codec import DecodeError, decode_scans, decode_tags, encode
-from telemetry.epc import EpcError
 from telemetry.payloads import ScanItem, TagItem
 from telemetry.topics import Kind
 

@@ -30,8 +30,8 @@ from hypothesis import strategies as st
 
 from gateway.sources.barcode import MAX_LINE, scan_item, split_lines
 from gateway.sources.keyboard import KeyboardInput
+from identifiers.udi import BarcodeError, decode_label
 from telemetry.payloads import ScanItem
-from telemetry.udi import BarcodeError, decode_label
 from tests.fuzz_support import (
     assert_scales_linearly,
     encoded,

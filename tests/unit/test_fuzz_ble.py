@@ -1,4 +1,4 @@
-"""Fuzzing BLE advertisements: BTHome v2 (telemetry/bthome.py) and Govee H5075 (telemetry/govee.py).
+"""Fuzzing BLE advertisements: BTHome v2 and Govee H5075 (gateway/ble/).
 
 Contract: ``decode(service_info) -> BthomeFrame | None`` never raises. An advertisement
 that is not an unencrypted frame of the format, or that the device flags as an error,
@@ -24,10 +24,10 @@ from habluetooth import BluetoothServiceInfoBleak
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from firmware_sim.ble import to_bleak
+from firmware_sim.ble import encode_bthome_v2, encode_h5075, to_bleak
+from gateway.ble import bthome, govee
 from gateway.config import BleConfig, BleLogger
 from gateway.sources.ble import BleSource
-from telemetry import bthome, govee
 from telemetry.payloads import UNITS, Reading
 from tests.fuzz_support import assert_scales_linearly, fuzz_settings
 
@@ -152,7 +152,7 @@ def test_a_long_frame_takes_linear_time() -> None:
 def test_bthome_frames_built_per_the_spec_decode_to_their_values(
     temperature: float, humidity: float | None, battery: int | None, packet_id: int
 ) -> None:
-    payload = bthome.encode_v2(
+    payload = encode_bthome_v2(
         temperature=temperature, humidity=humidity, battery=battery, packet_id=packet_id
     )
     frame = bthome.decode(_info(*_adv({bthome.BTHOME_UUID: payload}, {})))
@@ -174,7 +174,7 @@ def test_bthome_frames_built_per_the_spec_decode_to_their_values(
 def test_govee_frames_built_per_the_layout_decode_to_their_values(
     tenths: int, humidity: int, battery: int
 ) -> None:
-    payload = govee.encode_h5075(temperature=tenths / 10, humidity=humidity / 10, battery=battery)
+    payload = encode_h5075(temperature=tenths / 10, humidity=humidity / 10, battery=battery)
     frame = govee.decode(_info(*_adv({}, {govee.COMPANY_ID: payload})))
     assert frame is not None
     assert frame.values["temperature"] == (pytest.approx(tenths / 10), "Cel")

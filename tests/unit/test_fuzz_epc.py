@@ -17,7 +17,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from telemetry.epc import EpcError, decode_epc, encode_sgtin96, encode_sscc96, epc_hex
+from identifiers.epc import EpcError, decode_epc, encode_sgtin96, encode_sscc96, epc_hex
 from tests.fuzz_support import assert_scales_linearly, fuzz_settings, hostile_text, mutated
 
 HEX = "0123456789abcdefABCDEF"

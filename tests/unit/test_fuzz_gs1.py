@@ -18,8 +18,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from telemetry.gs1 import parse_gs1
-from telemetry.udi import MAX_LABEL_CHARS, BarcodeError, Scheme
+from identifiers.gs1 import parse_gs1
+from identifiers.udi import MAX_LABEL_CHARS, BarcodeError, Scheme
 from tests.fuzz_support import (
     NON_ASCII_DIGITS,
     assert_scales_linearly,
@@ -36,7 +36,7 @@ OWN = "0123456789" + GS + "]Cd12Q3" + "ABCXYZ-./"
 
 
 def check_digit(digits: str) -> str:
-    """GS1 mod-10 check digit, written here from the GS1 recipe (not telemetry.gs1's).
+    """GS1 mod-10 check digit, written here from the GS1 recipe (not identifiers.gs1's).
 
     "Multiply value of each position by 3, 1, 3, … counted from the position next to
     the check digit, add the results, subtract the sum from the nearest equal or

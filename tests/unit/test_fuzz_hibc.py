@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telemetry.hibc import parse_hibc
-from telemetry.udi import BarcodeError, Scheme
+from identifiers.hibc import parse_hibc
+from identifiers.udi import BarcodeError, Scheme
 from tests.fuzz_support import assert_scales_linearly, fuzz_settings, hostile_text, mutated
 
 # ANSI/HIBC 2.6: character values 0-9, A-Z = 10-35, then - . space $ / + % = 36-42

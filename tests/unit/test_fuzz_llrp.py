@@ -39,7 +39,7 @@ from firmware_sim.llrp_reader import (
 from gateway.config import RfidReader
 from gateway.sources.llrp import LlrpSource, tag_read
 from gateway.sources.rfid import tag_item
-from telemetry.epc import EpcError
+from identifiers.epc import EpcError
 from telemetry.payloads import TagItem
 from tests.fuzz_support import assert_scales_linearly, fuzz_settings
 

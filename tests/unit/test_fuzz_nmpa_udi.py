@@ -19,8 +19,8 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from telemetry.nmpa_udi import encode_ma, parse_ma
-from telemetry.udi import BarcodeError, Scheme
+from identifiers.nmpa_udi import encode_ma, parse_ma
+from identifiers.udi import BarcodeError, Scheme
 from tests.fuzz_support import (
     NON_ASCII_DIGITS,
     assert_scales_linearly,

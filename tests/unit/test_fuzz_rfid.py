@@ -21,7 +21,8 @@ from hypothesis import strategies as st
 
 from gateway.config import RfidReader
 from gateway.sources.rfid import MAX_LINE, RfidSource, parse_event, tag_item
-from telemetry.epc import EpcError, TagRead
+from gateway.tag_reads import TagRead
+from identifiers.epc import EpcError
 from telemetry.payloads import TagItem
 from tests.fuzz_support import (
     assert_scales_linearly,

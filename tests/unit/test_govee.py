@@ -6,10 +6,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from firmware_sim.ble import SimulatedBleLogger, SimulatedGoveeLogger, to_bleak
+from firmware_sim.ble import SimulatedBleLogger, SimulatedGoveeLogger, encode_h5075, to_bleak
+from gateway.ble.govee import COMPANY_ID
 from gateway.config import BleConfig, BleLogger
 from gateway.sources.ble import BleSource
-from telemetry.govee import COMPANY_ID, encode_h5075
 
 ADDRESS = "A4:C1:38:00:00:75"
 

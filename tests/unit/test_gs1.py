@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telemetry.gs1 import GS, encode_gs1, parse_gs1
-from telemetry.gtin import with_check_digit
-from telemetry.udi import BarcodeError, Scheme, decode_label
+from identifiers.gs1 import GS, encode_gs1, parse_gs1
+from identifiers.gtin import with_check_digit
+from identifiers.udi import BarcodeError, Scheme, decode_label
 
 
 def test_gs1_128_with_fnc1_separator_and_dd00_expiry() -> None:

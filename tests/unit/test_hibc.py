@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telemetry.hibc import check_character, encode_concatenated, encode_primary, parse_hibc
-from telemetry.udi import BarcodeError, Scheme, decode_label
+from identifiers.hibc import check_character, encode_concatenated, encode_primary, parse_hibc
+from identifiers.udi import BarcodeError, Scheme, decode_label
 
 
 def test_check_character_examples_of_the_standard() -> None:

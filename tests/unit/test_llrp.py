@@ -24,7 +24,7 @@ from firmware_sim.llrp_reader import (
 )
 from gateway.config import RfidReader
 from gateway.sources.llrp import tag_read
-from telemetry.epc import EpcError
+from identifiers.epc import EpcError
 
 SGTIN = "3074257BF7194E4000001A85"  # GS1 TDS example: sgtin 0614141.812345.6789
 SSCC = "3174257BF4499602D2000000"  # GS1 TDS example: sscc 0614141.1234567890

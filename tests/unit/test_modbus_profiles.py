@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -15,6 +14,7 @@ from telemetry.modbus_profiles import (
     decode,
     encode,
     parse_profiles,
+    profiles_from,
 )
 
 PROFILES = builtin_profiles()
@@ -130,18 +130,18 @@ def test_decode_refuses_a_short_block(profile):
         decode(profile, [0] * (profile.count - 1))
 
 
-SERIAL = "serial: {baudrate: 9600, bytesize: 8, parity: N, stopbits: 1}"
+SERIAL = 'serial = {baudrate = 9600, bytesize = 8, parity = "N", stopbits = 1}'
 
 
 @pytest.mark.parametrize(
     "text",
     [
         "- just a list",
-        f"dev: {{table: coils, {SERIAL}, registers: []}}",
-        "dev: {table: input, registers: []}",
-        f"dev: {{table: input, {SERIAL}, registers: [{{address: 1, qty: temperature}}]}}",
+        f'dev = {{table = "coils", {SERIAL}, registers = []}}',
+        'dev = {table = "input", registers = []}',
+        f'dev = {{table = "input", {SERIAL}, registers = [{{address = 1, qty = "temperature"}}]}}',
     ],
-    ids=["not-a-mapping", "unknown-table", "no-serial", "register-without-scale"],
+    ids=["not-toml", "unknown-table", "no-serial", "register-without-scale"],
 )
 def test_a_malformed_profiles_file_raises_profile_error(text):
     with pytest.raises(ProfileError):
@@ -173,12 +173,12 @@ _GOOD = {
 def test_bad_profile_names_profile_and_field(change: dict[str, object], message: str) -> None:
     doc = {"dev": {**_GOOD, **change}}
     with pytest.raises(ProfileError, match=f"profile dev: .*{message}"):
-        parse_profiles(yaml.safe_dump(doc))
+        profiles_from(doc)
 
 
 def test_profile_that_is_not_a_mapping() -> None:
     with pytest.raises(ProfileError, match="expected a mapping"):
-        parse_profiles("dev: 5")
+        parse_profiles("dev = 5")
 
 
 def test_encode_rejects_missing_and_non_finite_values() -> None:

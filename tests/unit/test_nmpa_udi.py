@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from telemetry.nmpa_udi import encode_ma, parse_ma
-from telemetry.udi import BarcodeError, Scheme, decode_label
+from identifiers.nmpa_udi import encode_ma, parse_ma
+from identifiers.udi import BarcodeError, Scheme, decode_label
 
 DI = "MA.156.M0.100761.21234561"  # country 156, industry M0, registrant, product code
 

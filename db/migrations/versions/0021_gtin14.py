@@ -31,7 +31,7 @@ Column by column (docs/master-data.md, "GTIN identity"):
 
 The GTIN-14 form is computed here in SQL with ``lpad(gtin, 14, '0')``: every stored
 item GTIN already passed ``erp.gtin_valid`` (8, 12, 13 or 14 digits and a correct check
-digit), and for such a value that is exactly ``telemetry.gtin.to_gtin14`` (the schema
+digit), and for such a value that is exactly ``identifiers.gtin.to_gtin14`` (the schema
 package imports no application code). The downgrade restores the old constraints; the
 GTINs stay GTIN-14 (valid under them) and merged items stay merged.
 """

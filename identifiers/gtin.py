@@ -8,12 +8,11 @@ of AI (01)), so UPC-A ``036000291452``, EAN-13 ``0036000291452`` and GTIN-14
 ``00036000291452`` name one product. ColdTrace stores, compares and shows a GTIN only
 in that 14-digit form (`to_gtin14`); the database refuses any other (migration 0021).
 
-Why here, in the wire contract and not in ``coldchain``: the gateway (EPC decoding),
-the simulator (its labels), ingest and the ERP all need these rules, and the gateway and
-the simulator may import only ``telemetry`` (docs/master-data.md, "GTIN identity"). This
-module imports nothing but the standard library — unlike ``telemetry.gs1``, which needs
-biip to parse element strings — so whoever imports it pulls in no barcode or device
-library. The database holds the same check-digit rule in SQL for its CHECK constraints
+Why in ``identifiers`` and not in ``coldchain``: the gateway (EPC decoding), the
+simulator (its labels), ingest and the ERP all need these rules, and the gateway and the
+simulator may not import ``coldchain`` (docs/identifiers.md). This module imports nothing
+but the standard library (the GS1 parser, ``identifiers.gs1``, needs biip; this does not).
+The database holds the same check-digit rule in SQL for its CHECK constraints
 (``erp.gtin_valid``); a test keeps the two equal.
 """
 

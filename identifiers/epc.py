@@ -5,17 +5,15 @@ RFID readers report the EPC memory bank as hex. SGTIN-96 (header 0x30) and SSCC-
 partition that splits the next bits between the GS1 company prefix and the item
 reference (or serial reference), then a 38-bit serial (SGTIN) or 24 reserved bits
 (SSCC). Other headers are returned undecoded: the raw EPC is still a valid tag read.
-Also `collapse_reads`: repeated reads of one tag on one antenna within a window
-become one read (readers report a tag in the field many times a second). No I/O.
+No I/O.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from telemetry.gtin import with_check_digit
+from identifiers.gtin import with_check_digit
 
 SGTIN96_HEADER = 0x30
 SSCC96_HEADER = 0x31
@@ -119,51 +117,3 @@ def encode_sscc96(company: str, reference: str, *, filter_value: int = 2) -> str
     value = (SSCC96_HEADER << 88) | (filter_value << 85) | (partition << 82)
     value |= (int(company) << (82 - cp_bits)) | (int(reference) << 24)
     return f"{value:024X}"
-
-
-@dataclass(frozen=True, slots=True)
-class TagRead:
-    """One report of a tag by a reader antenna."""
-
-    t_ms: int
-    reader: str
-    antenna: int
-    epc: str
-    rssi: float | None = None
-
-
-def collapse_reads(
-    reads: Iterable[TagRead], *, window_ms: int, last_kept: dict[tuple[str, int, str], int]
-) -> list[TagRead]:
-    """Drop reads of a (reader, antenna, epc) within ``window_ms`` of the last one kept.
-
-    ``last_kept`` is the caller's memory across calls, updated in place; a read that is
-    kept starts a new window, so a tag lying on a shelf is reported once per window.
-    """
-    out: list[TagRead] = []
-    for read in reads:
-        key = (read.reader, read.antenna, read.epc)
-        last = last_kept.get(key)
-        if last is not None and 0 <= read.t_ms - last < window_ms:
-            continue
-        last_kept[key] = read.t_ms
-        out.append(read)
-    return out
-
-
-def collapse_and_forget(
-    reads: Sequence[TagRead], *, window_ms: int, last_kept: dict[tuple[str, int, str], int]
-) -> list[TagRead]:
-    """`collapse_reads`, then forget tags not seen for a while so memory stays bounded.
-
-    "A while" is measured on the reader's own time axis (the newest read), never the
-    gateway's clock: a reader whose clock is off would otherwise have every entry
-    forgotten at once, and its repeats would no longer be collapsed.
-    """
-    kept = collapse_reads(reads, window_ms=window_ms, last_kept=last_kept)
-    newest = max((r.t_ms for r in reads), default=None)
-    if newest is not None:
-        horizon = newest - 2 * window_ms - 60_000
-        for key in [k for k, t in last_kept.items() if t < horizon]:
-            del last_kept[key]
-    return kept

@@ -2,8 +2,8 @@
 
 The plant receives goods labelled under three UDI issuing agencies: GS1 (GS1-128,
 GS1 DataMatrix), HIBCC (HIBC LIC) and, for devices made for China, the MA code
-(IDcode). Each scheme has its own pure decoder module (`telemetry.gs1`,
-`telemetry.hibc`, `telemetry.nmpa_udi`); this module holds the one result type they
+(IDcode). Each scheme has its own pure decoder module (`identifiers.gs1`,
+`identifiers.hibc`, `identifiers.nmpa_udi`); this module holds the one result type they
 share, the one error they raise, and `decode_label`, which picks the decoder from
 the data itself. No I/O.
 """
@@ -75,7 +75,7 @@ def split_symbology(text: str) -> tuple[str | None, str]:
 def decode_label(text: str) -> Label:
     """Decode one scan into a `Label`; raise `BarcodeError` with the reason if it is not one."""
     # local imports: each scheme module imports this one for Label and BarcodeError
-    from telemetry import gs1, hibc, nmpa_udi  # noqa: PLC0415
+    from identifiers import gs1, hibc, nmpa_udi  # noqa: PLC0415
 
     check_length(text)
     text = text.strip("\r\n")

@@ -5,8 +5,8 @@ identifiers ``]C1``/``]d2``, the DD=00 "last day of the month" rule of AI 17, ch
 digits) is left to biip, a maintained pure-Python library; this module only maps its
 result onto `Label` and turns every biip complaint into a `BarcodeError`. The encoder
 exists for round-trip tests and for the simulated scanner. No I/O. The GS1 check digit
-and the GTIN-14 form belong to `telemetry.gtin` (which needs no biip); a `Label`'s GTIN is
-always the 14-digit form, as AI (01) carries it.
+and the GTIN-14 form belong to `identifiers.gtin`; a `Label`'s GTIN is always the
+14-digit form, as AI (01) carries it.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import datetime as dt
 import biip
 from biip.gs1_element_strings import GS1ElementString
 
-from telemetry.udi import BarcodeError, Label, Scheme, check_length
+from identifiers.udi import BarcodeError, Label, Scheme, check_length
 
 GS = "\x1d"  # FNC1 in the data stream, as scanners transmit it
 

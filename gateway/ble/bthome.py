@@ -2,24 +2,19 @@
 
 Decoding is done by bthome-ble, the maintained parser Home Assistant uses; this module
 only maps its result to our quantities and UCUM units, and keeps the packet id so the
-caller can drop repeats (a logger sends each packet many times). `encode_v2` writes the
-frames the simulator advertises, from the BTHome v2 format: a device-information byte
-(0x40: version 2, unencrypted, sent regularly) followed by objects in id order —
-0x00 packet id (uint8), 0x01 battery (uint8, %), 0x02 temperature (sint16, 0.01 °C),
-0x03 humidity (uint16, 0.01 %). No I/O.
+caller can drop repeats (a logger sends each packet many times). The simulator's
+encoder is `firmware_sim.ble.encode_bthome_v2`. No I/O.
 """
 
 from __future__ import annotations
 
 import math
-import struct
 from dataclasses import dataclass
 
 from bthome_ble import BTHomeBluetoothDeviceData
 from habluetooth import BluetoothServiceInfoBleak
 
 BTHOME_UUID = "0000fcd2-0000-1000-8000-00805f9b34fb"
-DEVICE_INFO_V2 = 0x40
 
 # bthome-ble key -> (our quantity, UCUM unit)
 QUANTITIES: dict[str, tuple[str, str]] = {
@@ -62,26 +57,3 @@ def decode(service_info: BluetoothServiceInfoBleak) -> BthomeFrame | None:
 def is_repeat(previous: int | None, packet_id: int | None) -> bool:
     """Whether a frame with ``packet_id`` repeats the last one seen from the same device."""
     return packet_id is not None and previous is not None and packet_id == previous
-
-
-def encode_v2(
-    *, temperature: float, humidity: float | None = None, battery: int | None = None, packet_id: int
-) -> bytes:
-    """Build an unencrypted BTHome v2 service-data payload."""
-    out = bytearray([DEVICE_INFO_V2, 0x00, packet_id & 0xFF])
-    if battery is not None:
-        out += bytes([0x01, battery])
-    out += b"\x02" + struct.pack("<h", round(temperature * 100))
-    if humidity is not None:
-        out += b"\x03" + struct.pack("<H", round(humidity * 100))
-    return bytes(out)
-
-
-def advertising_data(service_data: bytes, *, name: str) -> bytes:
-    """Wrap a service-data payload into raw BLE advertising data (flags, name, 0x16 AD)."""
-    encoded_name = name.encode()[:20]
-    flags = bytes([2, 0x01, 0x06])
-    local_name = bytes([len(encoded_name) + 1, 0x09]) + encoded_name
-    uuid16 = bytes([0xD2, 0xFC])
-    service = bytes([len(service_data) + 3, 0x16]) + uuid16 + service_data
-    return flags + local_name + service

@@ -21,7 +21,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, replace
 
-from telemetry.udi import BarcodeError, Label, Scheme
+from identifiers.udi import BarcodeError, Label, Scheme
 
 CHARSET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-. $/+%"
 _VALUE = {c: i for i, c in enumerate(CHARSET)}

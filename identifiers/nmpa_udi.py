@@ -21,7 +21,7 @@ import datetime as dt
 import re
 from dataclasses import replace
 
-from telemetry.udi import BarcodeError, Label, Scheme
+from identifiers.udi import BarcodeError, Label, Scheme
 
 # [0-9], not \d: \d also matches Arabic-Indic, full-width and other Unicode digits
 _DI_RE = re.compile(
