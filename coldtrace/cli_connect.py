@@ -13,13 +13,12 @@ import re
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import psycopg
 import typer
-from psycopg import errors
 
-from db.settings import URL_ENV, DatabaseSettings
+if TYPE_CHECKING:
+    import psycopg
 
 DEMO_HINT = "after `coldtrace demo`: source var/demo/demo.env"
 
@@ -43,6 +42,12 @@ def fail(text: str) -> typer.Exit:
 @contextmanager
 def app_connection(url: str | None = None) -> Iterator[psycopg.Connection[Any]]:
     """A connection as the application role (``COLDTRACE_DATABASE_URL``), or a clear exit."""
+    # server libraries, imported when a command runs: the CLI modules import on a gateway
+    import psycopg
+    from psycopg import errors
+
+    from db.settings import URL_ENV, DatabaseSettings
+
     url = url or DatabaseSettings().url
     where = f"{URL_ENV}={shown_url(url)}"
     try:
