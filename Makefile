@@ -20,8 +20,11 @@ install: $(STAMP)
 services:
 	bash scripts/services.sh
 
+# Each test has its own database and broker, so tests run in parallel, one worker per core
+# (TEST_WORKERS=0 runs them in this process, e.g. to debug).
+TEST_WORKERS ?= auto
 test: install services
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS)
 
 demo: install services
 	$(VENV)/bin/coldtrace demo $(DEMO_ARGS)

@@ -224,7 +224,9 @@ def erp_jobs(
     log_level: LogLevel = "INFO",
     plain_logs: Plain = False,
 ) -> None:
-    """Turn scans and tag reads into movements and anchor the audit chain, until SIGTERM.
+    """Turn scans and tag reads into movements, lock expired lots, anchor the audit chain.
+
+    Runs until SIGTERM; expired lots are put on hold every minute.
 
     Anchoring needs COLDTRACE_RECORD_KEY_FILE and COLDTRACE_RECORD_ANCHOR_FILE (every
     COLDTRACE_RECORD_CHECKPOINT_INTERVAL_S seconds); without them it is off, and says so.

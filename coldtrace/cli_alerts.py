@@ -31,9 +31,9 @@ def list_alerts(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
 ) -> None:
     """Show alerts as a table, newest first."""
+    from coldchain.alert_states import Status
     from coldtrace.cli_connect import app_connection
     from erp_core.alerts import service
-    from erp_core.alerts.models import Status
 
     try:
         wanted = Status(status) if status else None
@@ -97,10 +97,10 @@ def close(
     comment: Annotated[str, typer.Option(help="The assessment behind the disposition.")],
 ) -> None:
     """Close an acknowledged alert whose condition has ended; you are the OS user running this."""
+    from coldchain.alert_states import Disposition
     from coldtrace.cli_admin import cli_actor
     from coldtrace.cli_connect import app_connection
     from erp_core.alerts import service
-    from erp_core.alerts.models import Disposition
     from erp_core.errors import ErpError
 
     try:

@@ -79,9 +79,17 @@ TABLES: dict[str, Grant] = {
     "telemetry.eval_pending": Grant("ingest", app=FULL),
     "telemetry.excursion_episodes": Grant("ingest", app=WRITE, reader=READ),
     "telemetry.rolling_checks": Grant("ingest", app=WRITE, reader=READ),
-    "telemetry.alerts": Grant("ingest", app=WRITE, reader=READ),
+    "telemetry.alerts": Grant(
+        "ingest",
+        app=WRITE,
+        reader=READ,
+        why="the evaluator's figures; status, ack and close only by the 0023 functions (trigger)",
+    ),
     "telemetry.alert_events": Grant(
-        "ingest", app=WRITE, reader=READ, why="the alert log; UPDATE for the notifier's FOR UPDATE"
+        "ingest",
+        app=READ | {"UPDATE"},
+        reader=READ,
+        why="appended only by the 0023 functions; UPDATE for the notifier's FOR UPDATE",
     ),
     # The notifier's tables hold people's addresses: not for the reader role.
     "telemetry.recipients": Grant("ingest.notify", app=WRITE),
@@ -167,6 +175,18 @@ FUNCTIONS: dict[str, Grant] = {
     # telemetry
     "telemetry.commit_seq_ranges(text,text,bigint[],bigint[])": Grant("ingest", app=EXECUTE),
     "telemetry.notify_alert_event()": Grant("ingest.notify", why=TABLE_TRIGGER),
+    f"telemetry.alert_append_event(bigint,text,{TIMESTAMPTZ},text,jsonb)": Grant(
+        "ingest",
+        app=EXECUTE,
+        why="SECURITY DEFINER: the one writer of opened/updated/escalated events",
+    ),
+    f"telemetry.alert_acknowledge(bigint,text,text,{TIMESTAMPTZ})": Grant(
+        "ingest", app=EXECUTE, why="SECURITY DEFINER: open → acknowledged and its event (ERP)"
+    ),
+    f"telemetry.alert_close(bigint,text,text,text,{TIMESTAMPTZ})": Grant(
+        "ingest", app=EXECUTE, why="SECURITY DEFINER: acknowledged → closed and its event (ERP)"
+    ),
+    "telemetry.alerts_lifecycle_guard()": Grant("ingest", why=TABLE_TRIGGER),
     # audit trail: only the owner's triggers append; nobody calls these directly
     "erp.audit_field(text)": Grant("erp_core.audit", why="part of erp.audit_hash"),
     "erp.audit_hash(bigint,timestamp with time zone,text,text,jsonb,jsonb,jsonb,text,text,text)": (

@@ -1,9 +1,11 @@
-"""The ERP's background work: scans and tag reads become movements; the audit chain is anchored.
+"""The ERP's background work: scans become movements, expired lots go on hold, anchoring.
 
 ``run`` is the loop behind ``coldtrace erp-jobs``: it wakes on the queue trigger's
 NOTIFY (or every ``interval_s`` when notifications are lost) and processes the queue
 until it is empty, one transaction per batch. Any number may run; an advisory lock lets
-one work at a time, so events are applied in device-time order.
+one work at a time, so events are applied in device-time order. Every ``expiry_every_s``
+it puts lots past their expiry date on hold (``erp.lock_expired_lots``, audited as
+``system:expiry``); this is an ERP job, so the ERP's runner runs it, not the notifier.
 
 With ``anchoring`` it also writes a checkpoint of the audit chain's head to the anchor
 file every ``anchoring.every_s`` (erp_core/audit/anchoring.py); several job runners may
@@ -37,6 +39,7 @@ from erp_core.edge_events.service import process_queue
 log = logging.getLogger(__name__)
 CHANNEL = "coldtrace_edge_events"
 BATCH = 500
+EXPIRY_EVERY_S = 60.0
 
 
 def utc_now() -> datetime:
@@ -53,6 +56,19 @@ def drain(conn: psycopg.Connection, *, now: Callable[[], datetime] = utc_now) ->
         total.update(counts)
         if counts.total() < BATCH:
             return total
+
+
+def lock_expired_lots(conn: psycopg.Connection, *, now: datetime) -> int:
+    """Put lots whose expiry date has come on hold (audited); how many."""
+    row = conn.execute("SELECT erp.lock_expired_lots(%s)", (now,)).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _expire(conn: psycopg.Connection, now: datetime) -> None:
+    with conn.transaction():
+        locked = lock_expired_lots(conn, now=now)
+    if locked:
+        log.info("%s expired lot(s) put on hold", locked)
 
 
 @dataclass(slots=True)
@@ -107,9 +123,10 @@ def run(
     *,
     interval_s: float = 5.0,
     anchoring: Anchoring | None = None,
+    expiry_every_s: float = EXPIRY_EVERY_S,
 ) -> None:
-    """Process the edge-event queue whenever woken (and anchor the audit chain) until ``stop``."""
-    next_anchor = time.monotonic()
+    """Process queued edge events, lock expired lots (and anchor the audit chain) until ``stop``."""
+    next_anchor = next_expiry = time.monotonic()
     state = AnchorState()
     while not stop.is_set():
         try:
@@ -119,12 +136,15 @@ def run(
                     counts = drain(conn)
                     if counts:
                         log.info("edge events processed: %s", dict(counts))
-                    wait = interval_s
+                    if time.monotonic() >= next_expiry:
+                        _expire(conn, utc_now())
+                        next_expiry = time.monotonic() + expiry_every_s
+                    wait = max(0.0, min(interval_s, next_expiry - time.monotonic()))
                     if anchoring is not None:
                         if time.monotonic() >= next_anchor:
                             anchor_once(conn, anchoring, state=state)
                             next_anchor = time.monotonic() + anchoring.every_s
-                        wait = max(0.0, min(interval_s, next_anchor - time.monotonic()))
+                        wait = max(0.0, min(wait, next_anchor - time.monotonic()))
                     for _ in conn.notifies(timeout=wait, stop_after=1):
                         pass
         except psycopg.OperationalError as err:

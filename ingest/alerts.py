@@ -17,10 +17,10 @@ from typing import Any
 
 import psycopg
 
+from coldchain.alert_kinds import RAISED_AT, AlertKind
+from coldchain.alert_states import AlertState, Status, Told, escalation_due, meaningful_changes
 from coldchain.episodes import Episode, budget_exceeded
 from coldchain.profiles import AlarmProfile
-
-PEAK_STEP = 0.5  # °C the peak must rise (or fall) before people are told again
 
 Conn = psycopg.Connection[Any]
 
@@ -101,11 +101,14 @@ def append_event(  # noqa: PLR0913 - keyword-only fields of one event row
     detail: dict[str, Any],
     actor: str | None = None,
 ) -> None:
-    """Append one row to the alert's event log (at the alert's current escalation level)."""
+    """Append one row to the alert's event log (at the alert's current escalation level).
+
+    Through ``telemetry.alert_append_event`` (migration 0023), the one writer of
+    evaluation events; acknowledging and closing append theirs in their own functions.
+    """
     conn.execute(
-        "INSERT INTO telemetry.alert_events (alert_id, event, level, at, actor, detail) "
-        "SELECT id, %s, escalation_level, %s, %s, %s::jsonb FROM telemetry.alerts WHERE id = %s",
-        (event, at, actor, json.dumps(detail), alert_id),
+        "SELECT telemetry.alert_append_event(%s, %s, %s, %s, %s::jsonb)",
+        (alert_id, event, at, actor, json.dumps(detail)),
     )
 
 
@@ -130,7 +133,7 @@ def sync_episode_alert(  # noqa: PLR0913 - keyword-only, each one needed
     ep = episode
     started, ended = ms_to_dt(ep.start), ms_to_dt(ep.end) if ep.end is not None else None
     duration_s = ep.duration_ms / 1000
-    severity = "critical"
+    severity = RAISED_AT[AlertKind(f"excursion_{ep.kind}")]
     info = detail(
         sensor,
         kind=f"excursion_{ep.kind}",
@@ -189,18 +192,15 @@ def sync_episode_alert(  # noqa: PLR0913 - keyword-only, each one needed
         append_event(conn, alert_id=int(inserted[0]), event="opened", at=now, detail=info)
         return int(inserted[0])
     alert_id, notified_peak, old_end, old_late, old_abs, old_budget = row
-    changes = []
-    rise = ep.peak - notified_peak if ep.kind == "high" else notified_peak - ep.peak
-    if rise >= PEAK_STEP:
-        changes.append("peak")
-    if old_end is None and ended is not None:
-        changes.append("ended")
-    if ep.late and not old_late:
-        changes.append("late")
-    if ep.abs_breach and old_abs != "true":
-        changes.append("abs_breach")
-    if info["budget_exceeded"] and not old_budget:
-        changes.append("budget")
+    told = Told(
+        notified_peak, ended=old_end is not None, late=old_late, abs_breach=old_abs == "true",
+        budget=bool(old_budget),
+    )  # fmt: skip
+    now_told = Told(
+        ep.peak, ended=ended is not None, late=ep.late, abs_breach=ep.abs_breach,
+        budget=bool(info["budget_exceeded"]),
+    )  # fmt: skip
+    changes = list(meaningful_changes(told, now_told, side=ep.kind))
     conn.execute(
         "UPDATE telemetry.alerts SET late = late OR %s, started_at = %s, ended_at = %s, "
         "peak = %s, duration_s = %s, summary = %s, detail = %s::jsonb, updated_at = %s, "
@@ -258,8 +258,7 @@ def open_condition(  # noqa: PLR0913 - every field is part of the alert
     conn: Conn,
     *,
     sensor: SensorInfo,
-    kind: str,
-    severity: str,
+    kind: AlertKind,
     started_at: datetime,
     summary: str,
     info: dict[str, Any],
@@ -276,7 +275,7 @@ def open_condition(  # noqa: PLR0913 - every field is part of the alert
         "RETURNING id",
         (
             kind,
-            severity,
+            RAISED_AT[kind],
             sensor.id,
             sensor.gateway_id,
             sensor.site,
@@ -340,13 +339,35 @@ def escalate_due(conn: Conn, *, now: datetime, after_minutes: float) -> list[int
     A pre-alarm that an alarm took over, or that was merged or withdrawn, does not
     escalate: the alarm (or the surviving pre-alarm) does.
     """
+    # Decide on an unlocked snapshot; the UPDATE then raises only alerts unchanged since
+    # (still open, same level, not updated), so a concurrent acknowledgement, take-over
+    # or another notifier's escalation wins; a changed alert is decided again next run.
+    candidates = conn.execute(
+        "SELECT id, opened_at, escalation_level, detail, updated_at FROM telemetry.alerts "
+        "WHERE status = 'open' ORDER BY id"
+    ).fetchall()
+    due = [
+        (int(alert_id), int(level), updated_at)
+        for alert_id, opened_at, level, info, updated_at in candidates
+        if escalation_due(
+            AlertState(
+                Status.OPEN,
+                ended=False,
+                escalation_level=level,
+                opened_at=opened_at,
+                superseded=info.get("alarm_at") is not None
+                or info.get("run_status", "active") != "active",
+            ),
+            now=now,
+            after_minutes=after_minutes,
+        )
+    ]
     rows = conn.execute(
-        "UPDATE telemetry.alerts SET escalation_level = escalation_level + 1, updated_at = %s "
-        "WHERE status = 'open' "
-        "AND detail->>'alarm_at' IS NULL AND coalesce(detail->>'run_status', 'active') = 'active' "
-        "AND %s >= opened_at + (escalation_level + 1) * %s * interval '1 minute' "
-        "RETURNING id, detail",
-        (now, now, after_minutes),
+        "UPDATE telemetry.alerts a SET escalation_level = a.escalation_level + 1, "
+        "updated_at = %s FROM unnest(%s::bigint[], %s::int[], %s::timestamptz[]) "
+        "AS d(id, level, updated_at) WHERE a.id = d.id AND a.escalation_level = d.level "
+        "AND a.updated_at = d.updated_at AND a.status = 'open' RETURNING a.id, a.detail",
+        (now, [i for i, _, _ in due], [lv for _, lv, _ in due], [u for _, _, u in due]),
     ).fetchall()
     for alert_id, info in rows:
         append_event(conn, alert_id=int(alert_id), event="escalated", at=now, detail=info)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from coldchain.alert_kinds import AlertKind
 from ingest import alerts
 from ingest.eval_target import LATE_AFTER, Conn, Target
 
@@ -42,34 +43,31 @@ def bad_run(
     return (bad_start if bad_now else None), (None if bad_now else good_after), bool(late)
 
 
-_CONDITIONS: dict[str, tuple[str, str, str]] = {
-    # quantity -> (alert kind, severity, what the message says)
-    "power": ("power_loss", "critical", "mains power lost"),
-    "battery": ("low_battery", "warning", "battery low"),
+_CONDITIONS: dict[str, tuple[AlertKind, str]] = {
+    # quantity -> (alert kind, what the message says); the severity is the kind's
+    "power": (AlertKind.POWER_LOSS, "mains power lost"),
+    "battery": (AlertKind.LOW_BATTERY, "battery low"),
 }
 
 
 def conditions(conn: Conn, *, target: Target, now: datetime) -> set[int]:
     """Power loss or low battery of a ``power``/``battery`` sensor: open or end its alert."""
     sensor = target.sensor
-    kind, severity, text = _CONDITIONS[sensor.quantity]
+    kind, text = _CONDITIONS[sensor.quantity]
     args: tuple[Any, ...] = ()
     if sensor.quantity == "power":
         bad_sql = "value = 0"
     else:
         pct = target.profile.low_battery_pct if target.profile else 15.0
         bad_sql, args = "value < %s", (pct,)
-    return condition(
-        conn, target=target, kind=kind, severity=severity, text=text, bad=(bad_sql, args), now=now
-    )
+    return condition(conn, target=target, kind=kind, text=text, bad=(bad_sql, args), now=now)
 
 
 def condition(  # noqa: PLR0913 - the condition is described by its fields
     conn: Conn,
     *,
     target: Target,
-    kind: str,
-    severity: str,
+    kind: AlertKind,
     text: str,
     bad: tuple[str, tuple[Any, ...]],
     now: datetime,
@@ -86,7 +84,6 @@ def condition(  # noqa: PLR0913 - the condition is described by its fields
             conn,
             sensor=sensor,
             kind=kind,
-            severity=severity,
             started_at=started,
             summary=f"{where}: {text}" + (" (late data)" if late else ""),
             info=info,
@@ -108,8 +105,7 @@ def fault(conn: Conn, *, target: Target, now: datetime) -> set[int]:
     return condition(
         conn,
         target=target,
-        kind="sensor_fault",
-        severity="warning",
+        kind=AlertKind.SENSOR_FAULT,
         text="sensor fault (impossible value)",
         bad=("NOT value BETWEEN %s AND %s", (p.fault_low, p.fault_high)),
         now=now,
@@ -147,8 +143,7 @@ def stuck(conn: Conn, *, target: Target, now: datetime) -> set[int]:
         opened = alerts.open_condition(
             conn,
             sensor=sensor,
-            kind="sensor_stuck",
-            severity="warning",
+            kind=AlertKind.SENSOR_STUCK,
             started_at=run_start,
             summary=f"{sensor.location or sensor.uid}: value stuck at {value:g}",
             info=info,
@@ -205,8 +200,7 @@ def offline(conn: Conn, *, target: Target, now: datetime) -> set[int]:
     opened = alerts.open_condition(
         conn,
         sensor=sensor,
-        kind="offline",
-        severity="warning",
+        kind=AlertKind.OFFLINE,
         started_at=last,
         summary=f"{where}: no data since {last:%Y-%m-%d %H:%M} UTC",
         info=info,
@@ -240,8 +234,7 @@ def calibration(conn: Conn, *, target: Target, now: datetime) -> set[int]:
     opened = alerts.open_condition(
         conn,
         sensor=sensor,
-        kind="calibration_overdue",
-        severity="warning",
+        kind=AlertKind.CALIBRATION_OVERDUE,
         started_at=started,
         summary=f"{sensor.location or sensor.uid}: calibration overdue since {due.isoformat()}",
         info=info,

@@ -28,14 +28,14 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
+from coldchain.alert_kinds import AlertKind
 from coldchain.mkt import DELTA_H_J_PER_MOL, GAS_CONSTANT_J_PER_MOL_K, KELVIN_OFFSET, mkt_from_sums
 from coldchain.profiles import AlarmProfile
 from ingest import alerts
 from ingest.eval_target import CONDITION_QUANTITIES, Conn, Target
 
-MKT_KIND = "mkt_exceeded"
-TOR_KIND = "tor_budget_exceeded"
-SEVERITY = "critical"
+MKT_KIND = AlertKind.MKT_EXCEEDED
+TOR_KIND = AlertKind.TOR_BUDGET_EXCEEDED
 
 _SUMS_SQL = """
 SELECT k.id, x.a_sum, x.w_sum, x.tor_s
@@ -215,7 +215,7 @@ def _raise(  # noqa: PLR0913 - keyword-only facts of one alert
     conn: Conn,
     *,
     target: Target,
-    kind: str,
+    kind: AlertKind,
     value: float,
     summary: str,
     extra: dict[str, Any],
@@ -234,7 +234,7 @@ def _raise(  # noqa: PLR0913 - keyword-only facts of one alert
         extra={**extra, "window_start": start.isoformat(), "checked_at": now.isoformat()},
     )
     opened = alerts.open_condition(
-        conn, sensor=target.sensor, kind=kind, severity=SEVERITY, started_at=now,
+        conn, sensor=target.sensor, kind=kind, started_at=now,
         summary=summary, info=info, now=now,
     )  # fmt: skip
     if opened is not None:

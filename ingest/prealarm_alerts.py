@@ -17,13 +17,14 @@ from typing import Any
 
 import psycopg
 
+from coldchain.alert_kinds import RAISED_AT, AlertKind
+from coldchain.alert_states import Told, meaningful_changes
 from coldchain.episodes import PreAlarm
 from coldchain.profiles import AlarmProfile
 from ingest.alerts import SensorInfo, append_event, detail, ms_to_dt
 
 Conn = psycopg.Connection[Any]
-PRE_ALARM_KINDS = ("pre_alarm_high", "pre_alarm_low")
-SEVERITY = "warning"
+PRE_ALARM_KINDS = (AlertKind.PRE_ALARM_HIGH, AlertKind.PRE_ALARM_LOW)
 
 # The stored runs (live pre-alarm alerts) of a sensor, as (alert id, kind, start, run end).
 RUN_END_SQL = "(detail->>'run_ended_at')::timestamptz"
@@ -58,7 +59,7 @@ def sync_pre_alarm_alert(  # noqa: PLR0913 - keyword-only, each one needed
     now: datetime,
 ) -> int | None:
     """Open, update or withdraw the alert of one pre-alarm run; returns the alert touched."""
-    kind = f"pre_alarm_{run.kind}"
+    kind = AlertKind(f"pre_alarm_{run.kind}")
     started, ended = ms_to_dt(run.start), _end(run)
     duration_s = ((run.ended_at if run.ended_at is not None else run.last) - run.start) / 1000
     summary = _summary(sensor, run, profile)
@@ -95,7 +96,7 @@ def sync_pre_alarm_alert(  # noqa: PLR0913 - keyword-only, each one needed
             "RETURNING id",
             (
                 kind,
-                SEVERITY,
+                RAISED_AT[kind],
                 sensor.id,
                 sensor.gateway_id,
                 sensor.site,
@@ -122,11 +123,14 @@ def sync_pre_alarm_alert(  # noqa: PLR0913 - keyword-only, each one needed
         "SELECT ended_at, late FROM telemetry.alerts WHERE id = %s FOR UPDATE", (alert_id,)
     ).fetchone()
     old_end, old_late = old or (None, False)
-    changes = []
-    if old_end is None and ended is not None:
-        changes.append("alarm" if run.alarm_at is not None else "ended")
-    if run.late and not old_late:
-        changes.append("late")
+    changes = list(
+        meaningful_changes(
+            Told(None, ended=old_end is not None, late=old_late),
+            Told(None, ended=ended is not None, late=run.late),
+            side=run.kind,
+            ended_as="alarm" if run.alarm_at is not None else "ended",
+        )
+    )
     conn.execute(
         "UPDATE telemetry.alerts SET late = late OR %s, started_at = %s, ended_at = %s, "
         "peak = %s, duration_s = %s, summary = %s, detail = %s::jsonb, updated_at = %s "

@@ -12,3 +12,7 @@ settings.register_profile(
     "deep", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
+# The CLI prints through rich, which wraps at the terminal's width: 80 columns where there is
+# no terminal (pytest-xdist workers, CI). Tests read that output, so give every run one width.
+os.environ["COLUMNS"] = "300"

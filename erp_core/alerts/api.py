@@ -10,8 +10,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
+from coldchain.alert_states import Status
 from erp_core.alerts import service
-from erp_core.alerts.models import AckBody, AlertDetail, AlertSummary, CloseBody, Status
+from erp_core.alerts.models import AckBody, AlertDetail, AlertSummary, CloseBody
 from erp_core.auth.models import User
 from erp_core.deps import Connection, CurrentUser, Now, require_roles
 

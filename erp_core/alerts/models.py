@@ -3,27 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class Disposition(StrEnum):
-    """How quality staff concluded an alert."""
-
-    NO_IMPACT = "no impact"
-    PRODUCT_ASSESSED = "product assessed"
-    PRODUCT_REJECTED = "product rejected"
-    FALSE_ALARM = "false alarm"
-
-
-class Status(StrEnum):
-    """Where an alert is in its lifecycle."""
-
-    OPEN = "open"
-    ACKNOWLEDGED = "acknowledged"
-    CLOSED = "closed"
+from coldchain.alert_kinds import AlertKind
+from coldchain.alert_states import Disposition, Status
 
 
 class _Frozen(BaseModel):
@@ -34,11 +19,7 @@ class AlertSummary(_Frozen):
     """One alert as the inbox lists it."""
 
     id: int
-    kind: str = Field(
-        description="excursion_high, excursion_low, pre_alarm_high, pre_alarm_low, "
-        "mkt_exceeded, tor_budget_exceeded, offline, power_loss, low_battery, sensor_fault, "
-        "sensor_stuck, calibration_overdue"
-    )
+    kind: str = Field(description=", ".join(AlertKind))
     severity: str
     status: Status
     sensor_id: int | None

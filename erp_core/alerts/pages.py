@@ -12,8 +12,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from coldchain.alert_states import Disposition, Status
 from erp_core.alerts import service
-from erp_core.alerts.models import AlertSummary, Disposition, Status
+from erp_core.alerts.models import AlertSummary
 from erp_core.auth.models import Role
 from erp_core.deps import Connection, Now
 from erp_core.errors import InvalidArgumentError

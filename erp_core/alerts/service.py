@@ -1,22 +1,23 @@
 """Alert lifecycle services: list, read, acknowledge and close (DB state only, no commit).
 
 open → acknowledged (who, when, comment) → closed (who, when, disposition, comment).
-Closing needs an acknowledgement first and an ended condition (an excursion still in
-progress cannot be closed). Every transition appends an ``alert_events`` row, which is
-also what the notifier reads; acknowledging stops escalation because escalation only
-looks at open alerts.
+The rules are ``coldchain.alert_states``: closing needs an acknowledgement first and an
+ended condition (an excursion still in progress cannot be closed). The alerts are
+ingest's: the step and its ``alert_events`` row (what the notifier reads) are written
+by the owner's functions ``telemetry.alert_acknowledge`` / ``telemetry.alert_close``
+(migration 0023). Acknowledging stops escalation because only open alerts escalate.
 """
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
 from typing import Any
 
 import psycopg
 from psycopg.rows import class_row
 
-from erp_core.alerts.models import AlertDetail, AlertEvent, AlertSummary, Disposition, Status
+from coldchain.alert_states import Action, AlertState, Disposition, Status, refusal
+from erp_core.alerts.models import AlertDetail, AlertEvent, AlertSummary
 from erp_core.errors import ErpError, InvalidArgumentError, NotFoundError
 
 Conn = psycopg.Connection[Any]
@@ -86,25 +87,14 @@ def get_alert(conn: Conn, *, alert_id: int) -> AlertDetail:
     return AlertDetail(**alert.model_dump(), events=events)
 
 
-def _lock(conn: Conn, alert_id: int) -> tuple[str, datetime | None, int | None, dict[str, Any]]:
+def _lock(conn: Conn, alert_id: int) -> AlertState:
     row = conn.execute(
-        "SELECT status, ended_at, episode_id, detail FROM telemetry.alerts "
-        "WHERE id = %s FOR UPDATE",
+        "SELECT status, ended_at, episode_id FROM telemetry.alerts WHERE id = %s FOR UPDATE",
         (alert_id,),
     ).fetchone()
     if row is None:
         raise NotFoundError("alert", alert_id)
-    return row[0], row[1], row[2], row[3]
-
-
-def _event(  # noqa: PLR0913 - keyword-only fields of one event row
-    conn: Conn, *, alert_id: int, event: str, at: datetime, actor: str, detail: dict[str, Any]
-) -> None:
-    conn.execute(
-        "INSERT INTO telemetry.alert_events (alert_id, event, level, at, actor, detail) "
-        "SELECT id, %s, escalation_level, %s, %s, %s::jsonb FROM telemetry.alerts WHERE id = %s",
-        (event, at, actor, json.dumps(detail), alert_id),
-    )
+    return AlertState(Status(row[0]), ended=row[1] is not None, episode=row[2] is not None)
 
 
 def _need_text(name: str, value: str) -> None:
@@ -112,25 +102,19 @@ def _need_text(name: str, value: str) -> None:
         raise InvalidArgumentError(name, value, "must not be empty")
 
 
-def acknowledge(conn: Conn, *, alert_id: int, user: str, comment: str, now: datetime) -> None:
-    """Acknowledge an open alert: who, when and why; stops its escalation."""
+def _allowed(conn: Conn, alert_id: int, action: Action, *, user: str, comment: str) -> None:
     _need_text("user", user)
     _need_text("comment", comment)
-    status, _ended, _episode, detail = _lock(conn, alert_id)
-    if status != Status.OPEN:
-        raise AlertTransitionError(alert_id, "acknowledge", f"it is {status}")
+    reason = refusal(_lock(conn, alert_id), action, actor=user, comment=comment)
+    if reason is not None:
+        raise AlertTransitionError(alert_id, action.value, reason)
+
+
+def acknowledge(conn: Conn, *, alert_id: int, user: str, comment: str, now: datetime) -> None:
+    """Acknowledge an open alert: who, when and why; stops its escalation."""
+    _allowed(conn, alert_id, Action.ACKNOWLEDGE, user=user, comment=comment)
     conn.execute(
-        "UPDATE telemetry.alerts SET status = 'acknowledged', acknowledged_at = %s, "
-        "acknowledged_by = %s, ack_comment = %s, updated_at = %s WHERE id = %s",
-        (now, user, comment, now, alert_id),
-    )
-    _event(
-        conn,
-        alert_id=alert_id,
-        event="acknowledged",
-        at=now,
-        actor=user,
-        detail={**detail, "comment": comment},
+        "SELECT telemetry.alert_acknowledge(%s, %s, %s, %s)", (alert_id, user, comment, now)
     )
 
 
@@ -144,26 +128,8 @@ def close(  # noqa: PLR0913 - keyword-only, each one part of the record
     now: datetime,
 ) -> None:
     """Close an acknowledged alert whose condition has ended, with a disposition."""
-    _need_text("user", user)
-    _need_text("comment", comment)
-    status, ended, episode_id, detail = _lock(conn, alert_id)
-    if status == Status.OPEN:
-        raise AlertTransitionError(alert_id, "close", "it must be acknowledged first")
-    if status == Status.CLOSED:
-        raise AlertTransitionError(alert_id, "close", "it is already closed")
-    if ended is None:
-        what = "the excursion is still in progress" if episode_id else "the condition lasts"
-        raise AlertTransitionError(alert_id, "close", what)
+    _allowed(conn, alert_id, Action.CLOSE, user=user, comment=comment)
     conn.execute(
-        "UPDATE telemetry.alerts SET status = 'closed', closed_at = %s, closed_by = %s, "
-        "disposition = %s, close_comment = %s, updated_at = %s WHERE id = %s",
-        (now, user, disposition.value, comment, now, alert_id),
-    )
-    _event(
-        conn,
-        alert_id=alert_id,
-        event="closed",
-        at=now,
-        actor=user,
-        detail={**detail, "disposition": disposition.value, "comment": comment},
+        "SELECT telemetry.alert_close(%s, %s, %s, %s, %s)",
+        (alert_id, user, disposition.value, comment, now),
     )

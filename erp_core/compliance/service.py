@@ -6,10 +6,11 @@ measured as the median step between its readings in the last ``window`` (storage
 transport from the location kind: a truck is transport); its interval while out of
 range (median step after an out-of-range reading in the last ``excursion_window``);
 its calibration date (``telemetry.sensors.calibration_due`` minus the profile's
-calibration interval); and how many named people a limit alarm reaches (the notifier's
-routes, see ``recipients``). The profiles that apply are those of its probes and of the
-items it holds now, or the temperature default when there are neither; every one is
-checked. Reads only; the caller owns the transaction.
+calibration interval); and how many named people an alarm reaches at once
+(``coldchain.recipients.fewest_reached`` over the notifier's recipients and routes,
+the same count as ``coldtrace recipients check``). The profiles that apply are those
+of its probes and of the items it holds now, or the temperature default when there
+are neither; every one is checked. Reads only; the caller owns the transaction.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg.rows import dict_row
 
 from coldchain.compliance import LocationSetup, Mode, Probe, Violation, check
 from coldchain.profiles import AlarmProfile, profile_from_dict
+from coldchain.recipients import Recipient, Route, fewest_reached, route_from_row
 from erp_core.compliance.models import LocationCompliance, ProbeOut, ViolationOut
-from erp_core.compliance.recipients import RecipientRow, RouteRow, people_reached
 from erp_core.errors import NotFoundError
 
 Conn = psycopg.Connection[Any]
@@ -35,21 +37,18 @@ UNITS = ("cold_room", "fridge", "freezer", "dock", "truck", "warehouse")
 _SILENT_RULES = ("interval", "excursion_interval")
 
 
-def _routing(conn: Conn) -> tuple[list[RouteRow], list[RecipientRow]]:
-    routes = [
-        RouteRow(a, b, c, d, e, frozenset(f) if f is not None else None, frozenset(g), h, i)
-        for a, b, c, d, e, f, g, h, i in conn.execute(
-            "SELECT channel, recipient_id, role, site, min_severity, kinds, events, min_level, "
-            "active FROM telemetry.notify_routes ORDER BY id"
-        ).fetchall()
-    ]
-    recipients = [
-        RecipientRow(*row)
-        for row in conn.execute(
-            "SELECT id, name, email, phone, role, site, active FROM telemetry.recipients "
-            "ORDER BY id"
-        ).fetchall()
-    ]
+def _routing(conn: Conn) -> tuple[list[Route], list[Recipient]]:
+    with conn.cursor(row_factory=dict_row) as cur:
+        cur.execute(
+            "SELECT id, channel, recipient_id, role, site, min_severity, kinds, events,"
+            " min_level, active FROM telemetry.notify_routes ORDER BY id"
+        )
+        routes = [route_from_row(row) for row in cur.fetchall()]
+        cur.execute(
+            "SELECT id, name, email, phone, webhook_url, role, site, active"
+            " FROM telemetry.recipients ORDER BY id"
+        )
+        recipients = [Recipient(**row) for row in cur.fetchall()]
     return routes, recipients
 
 
@@ -162,7 +161,7 @@ def check_location(  # noqa: PLR0913 - keyword-only inputs, each one needed
     now: datetime,
     window: timedelta = WINDOW,
     excursion_window: timedelta = EXCURSION_WINDOW,
-    routing: tuple[list[RouteRow], list[RecipientRow]] | None = None,
+    routing: tuple[list[Route], list[Recipient]] | None = None,
 ) -> LocationCompliance:
     """The compliance of one location's monitoring set-up as of ``now``."""
     loc_id, code, name, kind = _location_row(conn, location_id)
@@ -171,7 +170,7 @@ def check_location(  # noqa: PLR0913 - keyword-only inputs, each one needed
     profiles = _profiles(conn, probes, _item_profiles(conn, loc_id, now))
     routes, recipients = routing if routing is not None else _routing(conn)
     sites = [site for _, _, _, site, _, _ in probes]
-    reached = people_reached(sites, routes, recipients)
+    reached = fewest_reached(sites, routes, recipients)
     measured = {sid: _intervals(conn, sid, now, window) for sid, *_ in probes}
     silent = {uid for sid, uid, *_ in probes if measured[sid][0] < 2}
     out: list[ViolationOut] = []

@@ -12,9 +12,10 @@ from typing import Any
 from psycopg import AsyncConnection, errors
 from psycopg.rows import dict_row
 
+from coldchain.alert_kinds import SEVERITIES
+from coldchain.recipients import CoverageGap, coverage_gaps
 from ingest.notify.errors import RecipientError
-from ingest.notify.models import CHANNELS, EVENTS, SEVERITIES
-from ingest.notify.routing import LIMIT_KINDS, CoverageGap, coverage_gaps
+from ingest.notify.models import CHANNELS, EVENTS
 from ingest.notify.store import load_recipients, load_routes
 
 
@@ -133,18 +134,16 @@ async def required_people(conn: AsyncConnection[Any]) -> dict[str | None, int]:
 
 
 async def coverage_gaps_in_db(conn: AsyncConnection[Any]) -> list[CoverageGap]:
-    """Route-set gaps against the profiles' ``min_recipients``, per known site and alert kind.
+    """Route-set gaps against the profiles' ``min_recipients``, per known site and alarm.
 
-    A site none of whose sensors has a profile requires ``MIN_PEOPLE_ON_LIMIT`` (two).
+    The alarms are ``coldchain.alert_kinds.TWO_PERSON_ALARMS``. A site none of whose
+    sensors has a profile requires ``MIN_PEOPLE_ON_LIMIT`` (two).
     """
     sites: list[str | None] = list(await known_sites(conn)) or [None]
-    cur = await conn.execute("SELECT DISTINCT kind FROM telemetry.alerts")
-    kinds = {str(r[0]) for r in await cur.fetchall()} | set(LIMIT_KINDS)
     return coverage_gaps(
         await load_routes(conn),
         await load_recipients(conn),
         sites=sites,
-        kinds=sorted(kinds),
         required=await required_people(conn),
     )
 

@@ -42,7 +42,7 @@ def in_thread(db_url: str, name: str, job: SyncJob) -> PeriodicJob:
 
 
 def alert_jobs(db_url: str, *, escalate_after_minutes: float) -> list[PeriodicJob]:
-    """Escalation, the evaluation sweep (offline, calibration) and locking expired lots."""
+    """Escalation and the evaluation sweep (offline, calibration, rolling checks)."""
     from ingest import alerts, evaluate  # noqa: PLC0415 - numpy only when the jobs run
 
     def escalate(conn: psycopg.Connection[Any], now: datetime) -> object:
@@ -60,12 +60,7 @@ def alert_jobs(db_url: str, *, escalate_after_minutes: float) -> list[PeriodicJo
         rest.alerts |= drained.alerts
         return rest
 
-    def lock_expired(conn: psycopg.Connection[Any], now: datetime) -> object:
-        row = conn.execute("SELECT erp.lock_expired_lots(%s)", (now,)).fetchone()
-        return f"{row[0]} expired lot(s) put on hold" if row and row[0] else None
-
     return [
         in_thread(db_url, "escalate_due", escalate),
         in_thread(db_url, "sweep", sweep),
-        in_thread(db_url, "lock_expired_lots", lock_expired),
     ]

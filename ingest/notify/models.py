@@ -1,4 +1,6 @@
-"""Value types of the notifier: recipients, routes, the alert event to tell, messages.
+"""Value types of the notifier: the alert event to tell, deliveries, messages.
+
+Recipients and routes are ``coldchain.recipients`` (the ERP counts people with them too).
 
 Frozen dataclasses with no I/O, so routing and rendering are pure functions of them.
 """
@@ -9,51 +11,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal
 
-Severity = Literal["info", "warning", "critical"]
 ChannelName = Literal["email", "sms", "voice", "webhook", "mqtt"]
 
-SEVERITIES: tuple[Severity, ...] = ("info", "warning", "critical")
 CHANNELS: tuple[ChannelName, ...] = ("email", "sms", "voice", "webhook", "mqtt")
 EVENTS = ("opened", "updated", "escalated", "acknowledged", "closed")
-# Channels that put a message in front of a named person at once (NMPA: two people).
-PERSONAL_CHANNELS: frozenset[str] = frozenset({"email", "sms", "voice"})
-SYSTEM_ROLE = "system"
-
-
-def severity_rank(severity: str) -> int:
-    """Order of a severity: info < warning < critical (unknown counts as critical)."""
-    ranks: dict[str, int] = {name: i for i, name in enumerate(SEVERITIES)}
-    return ranks.get(severity, len(SEVERITIES) - 1)
-
-
-@dataclass(frozen=True, slots=True)
-class Recipient:
-    """A person (or, with role ``system``, a machine endpoint) alerts can reach."""
-
-    id: int
-    name: str
-    email: str | None = None
-    phone: str | None = None
-    webhook_url: str | None = None
-    role: str = "qa"
-    site: str | None = None
-    active: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Route:
-    """Which events reach which recipient(s) over which channel."""
-
-    id: int
-    channel: str
-    recipient_id: int | None = None
-    role: str | None = None
-    site: str | None = None
-    min_severity: str = "warning"
-    kinds: frozenset[str] | None = None
-    events: frozenset[str] = frozenset({"opened", "escalated"})
-    min_level: int = 0
-    active: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,8 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from ingest.notify.models import ClaimedDelivery, EventFacts, ExposedLot, Recipient, Route
+from coldchain.recipients import Recipient, Route, route_from_row
+from ingest.notify.models import ClaimedDelivery, EventFacts, ExposedLot
 from ingest.notify.notice import build_notice
 from ingest.notify.routing import AfterFailure, Unreachable, route_event
 
@@ -53,16 +54,7 @@ async def load_routes(conn: AsyncConnection[Any]) -> list[Route]:
         "SELECT id, channel, recipient_id, role, site, min_severity, kinds, events,"
         " min_level, active FROM telemetry.notify_routes ORDER BY id"
     )
-    return [
-        Route(
-            **{
-                **row,
-                "kinds": frozenset(row["kinds"]) if row["kinds"] is not None else None,
-                "events": frozenset(row["events"]),
-            }
-        )
-        for row in await cur.fetchall()
-    ]
+    return [route_from_row(row) for row in await cur.fetchall()]
 
 
 async def route_new_events(

@@ -16,8 +16,10 @@ from tests.integration.web_helpers import sign_in
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def test_inbox_shows_open_alerts_first_and_closed_below(db_url: str) -> None:
-    with psycopg.connect(db_url) as conn:
+def test_inbox_shows_open_alerts_first_and_closed_below(db_url: str, owner_db_url: str) -> None:
+    # as the owner: a closed alert is written straight into its final state (the
+    # application role moves alerts only through telemetry.alert_acknowledge/_close)
+    with psycopg.connect(owner_db_url) as conn:
         (sensor,) = conn.execute(
             "INSERT INTO telemetry.sensors (uid, quantity, unit, gateway_id)"
             " VALUES ('FRIDGE-9', 'temperature', 'Cel', 'gw-1') RETURNING id"

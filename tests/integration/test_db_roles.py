@@ -48,6 +48,10 @@ REFUSED_TO_THE_APP = [
     "DELETE FROM erp.release_decisions",
     "UPDATE erp.stock_movements SET quantity = 1",
     "DELETE FROM erp.login_attempts",
+    # alert events are appended only by ingest's functions (migration 0023)
+    "INSERT INTO telemetry.alert_events (alert_id, event) VALUES (1, 'closed')",
+    "DELETE FROM telemetry.alert_events",
+    "ALTER TABLE telemetry.alerts DISABLE TRIGGER alerts_lifecycle_guard",
     # the schema: alter, disable triggers, grant, create, become the owner
     "ALTER TABLE erp.audit_log DISABLE TRIGGER audit_log_append_only",
     "ALTER TABLE erp.user_roles DISABLE TRIGGER user_roles_separation",

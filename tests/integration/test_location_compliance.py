@@ -83,7 +83,7 @@ def probe(
 
 
 def people(db_url: str, *names: str, role: str = "qa", channel: str = "email") -> None:
-    """Named recipients and one route per role that sends limit alarms to them."""
+    """Named recipients and one route per role that sends every alarm to them."""
     with psycopg.connect(db_url) as conn:
         for name in names:
             conn.execute(
@@ -93,7 +93,7 @@ def people(db_url: str, *names: str, role: str = "qa", channel: str = "email") -
             )
         conn.execute(
             "INSERT INTO telemetry.notify_routes (role, channel, min_severity) "
-            "VALUES (%s, %s, 'critical')",
+            "VALUES (%s, %s, 'warning')",
             (role, channel),
         )
 

@@ -185,10 +185,13 @@ def add_event(
             "location": "Cold room 2 / Fridge 7", "peak": 9.5, "duration_s": 1805,
             "late": True, "started_at": T0.isoformat(), "limits": {"low": 2.0, "high": 8.0},
         }  # fmt: skip
+    # as the evaluator does: the level is the alert's, the event appended by ingest's function
+    conn.execute(
+        "UPDATE telemetry.alerts SET escalation_level = %s WHERE id = %s", (level, alert_id)
+    )
     row = conn.execute(
-        "INSERT INTO telemetry.alert_events (alert_id, event, level, detail)"
-        " VALUES (%s, %s, %s, %s) RETURNING id",
-        (alert_id, event, level, json.dumps(detail)),
+        "SELECT telemetry.alert_append_event(%s, %s, now(), NULL, %s)",
+        (alert_id, event, json.dumps(detail)),
     ).fetchone()
     return row[0]
 

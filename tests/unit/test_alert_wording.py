@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from hypothesis import given
 from hypothesis import strategies as st
 
-from coldchain.alert_kinds import KIND_WORDS, kind_words
+from coldchain.alert_kinds import KIND_WORDS, AlertKind, kind_words
 from ingest.notify.models import AlertNotice, ExposedLot
 from ingest.notify.render import LOTS_IN_SUBJECT, format_lasting, render
 from telemetry.payloads import UNITS
@@ -77,6 +77,11 @@ def test_every_wire_unit_has_a_symbol_and_temperatures_read_in_celsius() -> None
     assert with_unit(8.04, "Cel", decimals=2) == "8.04 °C"
     assert with_unit(1, "1") == "1"
     assert display_unit("mystery") == "mystery"
+
+
+def test_every_alert_kind_has_its_words() -> None:
+    """A new kind gets words in coldchain.alert_kinds, or this fails."""
+    assert set(KIND_WORDS) == set(AlertKind)
 
 
 @given(st.text(alphabet="abcdefghij_", min_size=1, max_size=20))

@@ -9,13 +9,14 @@ from zoneinfo import ZoneInfo
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.notify.models import AlertNotice, EventFacts, Recipient, Route
+from coldchain.alert_kinds import TWO_PERSON_ALARMS
+from coldchain.recipients import Recipient, Route, coverage_gaps
+from ingest.notify.models import AlertNotice, EventFacts
 from ingest.notify.notice import build_notice
 from ingest.notify.render import format_duration, format_time, render
 from ingest.notify.routing import (
     after_failure,
     backoff_delay,
-    coverage_gaps,
     route_event,
 )
 
@@ -86,7 +87,8 @@ def test_duplicate_routes_make_one_target_and_missing_addresses_are_reported() -
 
 
 def gaps_for(routes, recips, **kw):
-    return coverage_gaps(routes, recips, kinds=["excursion_high"], **kw)
+    alarms = [("excursion_high", "warning"), ("excursion_high", "critical")]
+    return coverage_gaps(routes, recips, alarms=alarms, **kw)
 
 
 def test_two_person_rule() -> None:
@@ -266,7 +268,7 @@ def test_a_gap_is_reported_exactly_when_fewer_than_two_people_hear_at_once(
         for pid, ch in oracle(opening, routes, recips)
         if p.id == pid and ch in ("email", "sms", "voice") and p.role != "system"
     }
-    gaps = coverage_gaps(routes, recips, sites=[site], severities=[severity], kinds=["excursion"])
+    gaps = coverage_gaps(routes, recips, sites=[site], alarms=[("excursion", severity)])
     assert bool(gaps) == (len(named) < 2)
 
 
@@ -326,7 +328,7 @@ def test_a_gap_is_reported_exactly_when_fewer_people_hear_than_the_site_requires
         if p.id == pid and ch in ("email", "sms", "voice") and p.role != "system"
     }
     gaps = coverage_gaps(
-        routes, recips, sites=[site], severities=["critical"], kinds=["excursion"],
+        routes, recips, sites=[site], alarms=[("excursion", "critical")],
         required=required, default_required=default,
     )  # fmt: skip
     need = max(1, required.get(site, default))
@@ -334,7 +336,7 @@ def test_a_gap_is_reported_exactly_when_fewer_people_hear_than_the_site_requires
     assert all(g.required == need and f"at least {need} are" in str(g) for g in gaps)
 
 
-def test_the_new_limit_kinds_are_checked_by_default() -> None:
+def test_the_two_person_alarms_are_checked_by_default() -> None:
     one = [Recipient(1, "Li Wei", email="li@x.cn")]
-    kinds = {g.kind for g in coverage_gaps([Route(1, "email", role="qa")], one, sites=[None])}
-    assert {"mkt_exceeded", "tor_budget_exceeded", "excursion_high"} <= kinds
+    gaps = coverage_gaps([Route(1, "email", role="qa")], one, sites=[None])
+    assert [(g.kind, g.severity) for g in gaps] == list(TWO_PERSON_ALARMS)
