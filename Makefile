@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: all install services test demo lint bench clean
+.PHONY: all install services test test-timescale demo lint bench clean
 
 all: test
 
@@ -25,6 +25,18 @@ services:
 TEST_WORKERS ?= auto
 test: install services
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS)
+
+# The whole suite against a PostgreSQL of your own with TimescaleDB preloaded, given by
+# URL (docs/timescaledb.md): its owner role's and its superuser's logins to the database
+# postgres, roles created as scripts/services.sh does. Timescale-only tests must run there.
+TIMESCALE_ADMIN_URL ?= postgresql://coldtrace:coldtrace@127.0.0.1:5433/postgres
+TIMESCALE_SUPERUSER_URL ?= postgresql://postgres@127.0.0.1:5433/postgres
+test-timescale: install
+	psql "$(TIMESCALE_SUPERUSER_URL)" -Atc "SHOW shared_preload_libraries" | grep -q timescaledb \
+		|| { echo "no TimescaleDB preloaded at $(TIMESCALE_SUPERUSER_URL)" >&2; exit 1; }
+	COLDTRACE_TEST_ADMIN_URL="$(TIMESCALE_ADMIN_URL)" \
+	COLDTRACE_TEST_SUPERUSER_URL="$(TIMESCALE_SUPERUSER_URL)" \
+	COLDTRACE_TEST_REQUIRE_TIMESCALE=1 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
 
 demo: install services
 	$(VENV)/bin/coldtrace demo $(DEMO_ARGS)

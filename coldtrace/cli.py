@@ -221,12 +221,16 @@ def erp_jobs(
     interval: Annotated[
         float, typer.Option(help="Seconds between passes without a wake-up.")
     ] = 5.0,
+    rollup_interval: Annotated[
+        float, typer.Option(help="Seconds between refreshes of the reading rollup (0: never).")
+    ] = 60.0,
     log_level: LogLevel = "INFO",
     plain_logs: Plain = False,
 ) -> None:
     """Turn scans and tag reads into movements, lock expired lots, anchor the audit chain.
 
-    Runs until SIGTERM; expired lots are put on hold every minute.
+    Runs until SIGTERM; expired lots are put on hold every minute, and the reading rollup
+    that Grafana's long-range panels read is refreshed every ROLLUP_INTERVAL seconds.
 
     Anchoring needs COLDTRACE_RECORD_KEY_FILE and COLDTRACE_RECORD_ANCHOR_FILE (every
     COLDTRACE_RECORD_CHECKPOINT_INTERVAL_S seconds); without them it is off, and says so.
@@ -239,7 +243,7 @@ def erp_jobs(
     from db.settings import DatabaseSettings
     from erp_core.audit.errors import RecordKeyError
     from erp_core.audit.settings import RecordSettings
-    from erp_core.jobs import Anchoring, run
+    from erp_core.jobs import Anchoring, Every, run
 
     logs.setup(log_level, plain=plain_logs)
     records = RecordSettings()
@@ -259,7 +263,13 @@ def erp_jobs(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        run(DatabaseSettings().url, stop, interval_s=interval, anchoring=anchoring)
+        run(
+            DatabaseSettings().url,
+            stop,
+            interval_s=interval,
+            anchoring=anchoring,
+            every=Every(rollup_s=rollup_interval or None),
+        )
     except KeyboardInterrupt:
         stop.set()
 

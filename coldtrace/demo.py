@@ -51,7 +51,7 @@ from coldtrace.seed import (
     seed_demo,
 )
 from coldtrace.supervise import StopRequest, Supervisor, coldtrace_args, stop_requests
-from db import migrate
+from db import migrate, timescale
 from erp_core.audit import anchoring, keys
 
 SITE = "plant-demo"
@@ -356,6 +356,7 @@ def run_demo(  # noqa: PLR0913 - keyword-only options of the command
     console.print(f"preparing database [bold]{database}[/bold] (fresh) …")
     migrate.drop_database(owner_url)
     migrate.upgrade(owner_url)
+    console.print(timescale.storage(owner_url).summary(), markup=False, highlight=False)
     records = _records(workdir)
     with psycopg.connect(db_url) as conn:
         lots = seed_demo(

@@ -259,6 +259,13 @@ FUNCTIONS: dict[str, Grant] = {
     f"erp.retention_delete({TIMESTAMPTZ},text,{TIMESTAMPTZ})": Grant(
         "erp_core.release", why="SECURITY DEFINER; with a chosen 'now': owner only"
     ),
+    "erp.retention_job(integer,jsonb)": Grant(
+        "erp_core.release",
+        why="procedure (0025): scheduled retention through erp.retention_delete; owner only",
+    ),
+    "telemetry.set_compress_after(interval)": Grant(
+        "ingest", why="TimescaleDB only (0025): the age of compressed readings", optional=True
+    ),
 }
 
 

@@ -12,7 +12,7 @@
   imports erp_core; it reads this view), the alert pages and the CLI.
 
 Revision ID: 0026
-Revises: 0023
+Revises: 0025
 Create Date: 2026-12-06
 
 The privileges of the application and reader roles are not set here: ``coldtrace db
@@ -22,7 +22,7 @@ upgrade`` applies ``db/grants.py`` after every migration.
 from alembic import op
 
 revision = "0026"
-down_revision = "0023"
+down_revision = "0025"
 branch_labels = None
 depends_on = None
 
