@@ -317,6 +317,10 @@ from coldtrace.cli_devices import devices_app  # noqa: E402 - typer, rich and ya
 
 app.add_typer(devices_app, name="devices")
 
+from coldtrace.cli_report import report_app  # noqa: E402 - typer and rich only
+
+app.add_typer(report_app, name="report")
+
 
 def main() -> None:
     """Entry point for ``python -m coldtrace``."""

@@ -15,6 +15,9 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v socat >/dev/null 2>&1 || need+=(socat)  # pseudo-terminal pairs for the Modbus RTU test
+# PDF reports (docs/reports.md): WeasyPrint lays out with Debian's pango; Noto CJK prints Chinese.
+ldconfig -p 2>/dev/null | grep libpangoft2-1.0 >/dev/null || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null || need+=(fonts-noto-cjk)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     $SUDO apt-get update -qq

@@ -120,6 +120,11 @@ def decision_checks(
                 "justification": r[3],
                 "decided_at": r[4],
                 "signature": shown,
+                # the manifestation's parts, for printouts that show them apart (§11.50)
+                "signed_by": None if signature is None else signature.full_name,
+                "signed_by_username": None if signature is None else signature.username,
+                "signed_at": None if signature is None else signature.signed_at,
+                "meaning": None if signature is None else signature.meaning,
                 "signature_verified": not problems,
                 "signature_problems": problems,
             }
