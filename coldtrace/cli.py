@@ -284,11 +284,21 @@ def demo(
     ),
     api_port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8000,
     speed: Annotated[float, typer.Option(help="Simulated fridge time per real second.")] = 30.0,
+    database: Annotated[
+        str, typer.Option(help="Name of the demo's database (dropped and made afresh).")
+    ] = "coldtrace_demo",
 ) -> None:
-    """Run the platform end to end: simulated fridges → gateway → MQTT → ingest → DB → web UI."""
+    """Run the platform end to end: simulated fridges → gateway → MQTT → ingest → DB → web UI.
+
+    Ctrl-C or SIGTERM stops every service and prints the summary; WORKDIR/demo.env points
+    the CLI at the demo's database (`source var/demo/demo.env`).
+    """
     from coldtrace.demo import run_demo
 
-    raise typer.Exit(run_demo(workdir=workdir, duration=duration, api_port=api_port, speed=speed))
+    code = run_demo(
+        workdir=workdir, duration=duration, api_port=api_port, speed=speed, database=database
+    )
+    raise typer.Exit(code)
 
 
 from coldtrace import cli_notify  # noqa: E402 - after the core commands; imports nothing heavy

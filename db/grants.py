@@ -160,6 +160,12 @@ TABLES: dict[str, Grant] = {
     "erp.retention_policy": Grant("erp_core.release", app=WRITE, reader=READ),
     "erp.protected_ranges": Grant("erp_core.release", app=READ, reader=READ),
     "erp.lots_expiry": Grant("erp_core.release", app=READ, reader=READ),
+    "erp.alert_lots": Grant(
+        "erp_core.lot_history",
+        app=READ,
+        reader=READ,
+        why="view (0028): the lots exposed during each alert; the notifier names them",
+    ),
 }
 
 # Sequences other than those of identity columns (which need no privilege of their own:
@@ -235,6 +241,12 @@ FUNCTIONS: dict[str, Grant] = {
         app=EXECUTE,
         reader=EXECUTE,
         why="the held values at arrival alone (part of erp.lot_readings)",
+    ),
+    f"erp.sensor_lots(integer,{TIMESTAMPTZ},{TIMESTAMPTZ})": Grant(
+        "erp_core.lot_history",
+        app=EXECUTE,
+        reader=EXECUTE,
+        why="the lots a sensor stood for in a window (0028): deviations, alert e-mails",
     ),
     f"erp.refresh_reading_hours(integer,{TIMESTAMPTZ},{TIMESTAMPTZ})": Grant(
         "erp_core.lot_history", app=EXECUTE

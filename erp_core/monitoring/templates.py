@@ -26,7 +26,6 @@ from erp_core.monitoring.status import (
 )
 from erp_core.web.chart import Chart, ChartBucket, render_chart
 from erp_core.web.format import (
-    display_unit,
     format_age,
     format_range,
     format_span,
@@ -34,6 +33,7 @@ from erp_core.web.format import (
     format_value,
 )
 from erp_core.web.html import Html, join, render
+from telemetry.units import display_unit
 
 LOW_C, HIGH_C = ASSUMED_TEMPERATURE_RANGE_C
 LIMITS_FOOTNOTE = (

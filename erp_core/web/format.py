@@ -6,22 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from babel import dates as babel_dates
 
-# UCUM codes as stored -> what a person reads; "1" is a dimensionless state (door, power).
-_UNITS = {"Cel": "°C", "%": "%", "hPa": "hPa", "V": "V", "1": ""}
-
-
-def display_unit(unit: str) -> str:
-    """The printed form of a UCUM unit code."""
-    return _UNITS.get(unit, unit)
+from telemetry.units import display_unit, with_unit
 
 
 def format_value(value: float | None, unit: str) -> str:
     """A measured value with its unit, e.g. ``4.3 °C``; an em dash when there is none."""
-    if value is None:
-        return "—"
-    shown = display_unit(unit)
-    number = f"{value:g}" if unit == "1" else f"{value:.1f}"
-    return f"{number} {shown}" if shown else number
+    return "—" if value is None else with_unit(value, unit)
 
 
 def format_range(low: float, high: float, unit: str) -> str:
