@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell sha1sum pyproject.toml | cut -c1-12)
 
-.PHONY: all install services test demo lint bench clean
+.PHONY: all install services test test-timescale chaos demo lint bench clean messages
 
 all: test
 
@@ -26,14 +26,37 @@ TEST_WORKERS ?= auto
 test: install services
 	$(VENV)/bin/pytest -q -n $(TEST_WORKERS)
 
+# Faults injected into the running chain, one table row each (docs/reliability.md); about
+# 10 minutes, loopback and its own processes only; not part of `make test`.
+chaos: install services
+	$(VENV)/bin/pytest -p no:cacheprovider -q tests/chaos $(CHAOS_ARGS)
+
+# The whole suite against a PostgreSQL of your own with TimescaleDB preloaded, given by
+# URL (docs/timescaledb.md): its owner role's and its superuser's logins to the database
+# postgres, roles created as scripts/services.sh does. Timescale-only tests must run there.
+TIMESCALE_ADMIN_URL ?= postgresql://coldtrace:coldtrace@127.0.0.1:5433/postgres
+TIMESCALE_SUPERUSER_URL ?= postgresql://postgres@127.0.0.1:5433/postgres
+test-timescale: install
+	psql "$(TIMESCALE_SUPERUSER_URL)" -Atc "SHOW shared_preload_libraries" | grep -q timescaledb \
+		|| { echo "no TimescaleDB preloaded at $(TIMESCALE_SUPERUSER_URL)" >&2; exit 1; }
+	COLDTRACE_TEST_ADMIN_URL="$(TIMESCALE_ADMIN_URL)" \
+	COLDTRACE_TEST_SUPERUSER_URL="$(TIMESCALE_SUPERUSER_URL)" \
+	COLDTRACE_TEST_REQUIRE_TIMESCALE=1 $(VENV)/bin/pytest -q -n $(TEST_WORKERS) $(PYTEST_ARGS)
+
 demo: install services
 	$(VENV)/bin/coldtrace demo $(DEMO_ARGS)
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy db telemetry identifiers coldchain firmware_sim gateway ingest erp_core coldtrace
+	$(VENV)/bin/mypy db telemetry identifiers coldchain firmware_sim gateway ingest erp_core coldtrace dashboards
 	$(VENV)/bin/lint-imports
+
+# Re-extract the pages' messages and merge them into the catalogs (then translate the new
+# ones in erp_core/locale/zh_CN/LC_MESSAGES/messages.po; docs/web-ui.md).
+messages: install
+	$(VENV)/bin/pybabel extract -F babel.cfg --no-location --sort-output -o $(VENV)/messages.pot .
+	$(VENV)/bin/pybabel update -i $(VENV)/messages.pot -d erp_core/locale --no-wrap --ignore-obsolete --no-fuzzy-matching
 
 bench: install services
 	$(PY) bench/ingest.py

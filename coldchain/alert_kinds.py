@@ -4,7 +4,8 @@
 there. Each kind is raised at one severity (``RAISED_AT``): the evaluation takes it from
 here, and the two-person rule (``coldchain.recipients``) checks the route set at exactly
 the severity each kind arrives with. ``Severity`` mirrors the CHECK constraint of
-``telemetry.alerts.severity`` (a test compares them).
+``telemetry.alerts.severity`` (a test compares them). ``KIND_WORDS``: what each kind
+means in words, for e-mails, pages and reports, instead of its code.
 """
 
 from __future__ import annotations
@@ -83,3 +84,35 @@ TWO_PERSON_KINDS: tuple[AlertKind, ...] = (
 TWO_PERSON_ALARMS: tuple[tuple[AlertKind, Severity], ...] = tuple(
     (kind, RAISED_AT[kind]) for kind in TWO_PERSON_KINDS
 )
+
+# What happened, in words, completing "FRIDGE-3 temperature ..." ("above the upper limit").
+KIND_WORDS: Mapping[str, str] = MappingProxyType(
+    {
+        AlertKind.EXCURSION_HIGH: "above the upper limit",
+        AlertKind.EXCURSION_LOW: "below the lower limit",
+        AlertKind.PRE_ALARM_HIGH: "close to the upper limit (pre-alarm)",
+        AlertKind.PRE_ALARM_LOW: "close to the lower limit (pre-alarm)",
+        AlertKind.MKT_EXCEEDED: "mean kinetic temperature over its limit",
+        AlertKind.TOR_BUDGET_EXCEEDED: "time out of range over its budget",
+        AlertKind.POWER_LOSS: "mains power lost",
+        AlertKind.OFFLINE: "no readings arriving (offline)",
+        AlertKind.LOW_BATTERY: "battery low",
+        AlertKind.SENSOR_FAULT: "sensor fault",
+        AlertKind.SENSOR_STUCK: "stuck on one value (sensor fault suspected)",
+        AlertKind.CALIBRATION_OVERDUE: "calibration overdue",
+    }
+)
+# Kinds whose figure is not a peak reading: what the figure is.
+FIGURE_WORDS: Mapping[str, str] = MappingProxyType(
+    {AlertKind.MKT_EXCEEDED: "MKT", AlertKind.TOR_BUDGET_EXCEEDED: "time out of range"}
+)
+
+
+def kind_words(kind: str) -> str:
+    """``excursion_high`` → ``above the upper limit``; an unknown kind with spaces."""
+    return KIND_WORDS.get(kind, kind.replace("_", " "))
+
+
+def figure_words(kind: str) -> str:
+    """What the alert's figure is: ``peak`` unless the kind says otherwise (``MKT``)."""
+    return FIGURE_WORDS.get(kind, "peak")

@@ -275,6 +275,7 @@ class Broker:
             [exe, "-c", str(self.config_path)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
+            start_new_session=True,  # a terminal's Ctrl-C is for its owner, who stops it last
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -221,12 +221,16 @@ def erp_jobs(
     interval: Annotated[
         float, typer.Option(help="Seconds between passes without a wake-up.")
     ] = 5.0,
+    rollup_interval: Annotated[
+        float, typer.Option(help="Seconds between refreshes of the reading rollup (0: never).")
+    ] = 60.0,
     log_level: LogLevel = "INFO",
     plain_logs: Plain = False,
 ) -> None:
     """Turn scans and tag reads into movements, lock expired lots, anchor the audit chain.
 
-    Runs until SIGTERM; expired lots are put on hold every minute.
+    Runs until SIGTERM; expired lots are put on hold every minute, and the reading rollup
+    that Grafana's long-range panels read is refreshed every ROLLUP_INTERVAL seconds.
 
     Anchoring needs COLDTRACE_RECORD_KEY_FILE and COLDTRACE_RECORD_ANCHOR_FILE (every
     COLDTRACE_RECORD_CHECKPOINT_INTERVAL_S seconds); without them it is off, and says so.
@@ -239,7 +243,7 @@ def erp_jobs(
     from db.settings import DatabaseSettings
     from erp_core.audit.errors import RecordKeyError
     from erp_core.audit.settings import RecordSettings
-    from erp_core.jobs import Anchoring, run
+    from erp_core.jobs import Anchoring, Every, run
 
     logs.setup(log_level, plain=plain_logs)
     records = RecordSettings()
@@ -259,7 +263,13 @@ def erp_jobs(
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     try:
-        run(DatabaseSettings().url, stop, interval_s=interval, anchoring=anchoring)
+        run(
+            DatabaseSettings().url,
+            stop,
+            interval_s=interval,
+            anchoring=anchoring,
+            every=Every(rollup_s=rollup_interval or None),
+        )
     except KeyboardInterrupt:
         stop.set()
 
@@ -274,11 +284,21 @@ def demo(
     ),
     api_port: Annotated[int, typer.Option(help="Port of the web UI.")] = 8000,
     speed: Annotated[float, typer.Option(help="Simulated fridge time per real second.")] = 30.0,
+    database: Annotated[
+        str, typer.Option(help="Name of the demo's database (dropped and made afresh).")
+    ] = "coldtrace_demo",
 ) -> None:
-    """Run the platform end to end: simulated fridges → gateway → MQTT → ingest → DB → web UI."""
+    """Run the platform end to end: simulated fridges → gateway → MQTT → ingest → DB → web UI.
+
+    Ctrl-C or SIGTERM stops every service and prints the summary; WORKDIR/demo.env points
+    the CLI at the demo's database (`source var/demo/demo.env`).
+    """
     from coldtrace.demo import run_demo
 
-    raise typer.Exit(run_demo(workdir=workdir, duration=duration, api_port=api_port, speed=speed))
+    code = run_demo(
+        workdir=workdir, duration=duration, api_port=api_port, speed=speed, database=database
+    )
+    raise typer.Exit(code)
 
 
 from coldtrace import cli_notify  # noqa: E402 - after the core commands; imports nothing heavy
@@ -296,6 +316,14 @@ app.add_typer(locations_app, name="locations")
 from coldtrace.cli_devices import devices_app  # noqa: E402 - typer, rich and yaml only
 
 app.add_typer(devices_app, name="devices")
+
+from coldtrace.cli_report import report_app  # noqa: E402 - typer and rich only
+
+app.add_typer(report_app, name="report")
+
+from coldtrace.cli_dashboards import dashboards_app  # noqa: E402 - typer and rich only
+
+app.add_typer(dashboards_app, name="dashboards")
 
 
 def main() -> None:

@@ -73,14 +73,12 @@ def audit_verify() -> None:
     whose signature does not verify); 3: the chain is consistent but nothing outside the
     database was there to check it against.
     """
-    import psycopg
-
-    from db.settings import DatabaseSettings
+    from coldtrace.cli_connect import app_connection
     from erp_core.audit.anchoring import verify_anchored
     from erp_core.release.records import forged_records
 
     keyring, anchor_file = _records(need_anchor=False)
-    with psycopg.connect(DatabaseSettings().url) as conn:
+    with app_connection() as conn:
         checked = verify_anchored(conn, keyring=keyring, anchor_file=anchor_file)
         forged, legacy = ([], 0) if keyring is None else forged_records(conn, keyring=keyring)
     result, report = checked.chain, checked.anchors
@@ -133,9 +131,7 @@ def audit_checkpoint(
     ] = False,
 ) -> None:
     """Anchor the chain's head in the anchor file now (the ERP jobs do it periodically)."""
-    import psycopg
-
-    from db.settings import DatabaseSettings
+    from coldtrace.cli_connect import app_connection
     from erp_core.audit.anchoring import checkpoint
     from erp_core.audit.errors import AnchorError
     from erp_core.deps import utc_now
@@ -144,7 +140,7 @@ def audit_checkpoint(
     assert keyring is not None
     assert anchor_file is not None
     try:
-        with psycopg.connect(DatabaseSettings().url) as conn:
+        with app_connection() as conn:
             anchor = checkpoint(
                 conn, keyring=keyring, anchor_file=anchor_file, now=utc_now(), start=start
             )
@@ -159,9 +155,7 @@ def audit_checkpoint(
 @audit_app.command("acknowledge-restore")
 def audit_acknowledge_restore(reason: Reason) -> None:
     """Record, signed, that a restore lost the entries after the last matching anchor."""
-    import psycopg
-
-    from db.settings import DatabaseSettings
+    from coldtrace.cli_connect import app_connection
     from erp_core.audit.anchoring import acknowledge_restore
     from erp_core.audit.errors import AnchorError
     from erp_core.deps import utc_now
@@ -170,7 +164,7 @@ def audit_acknowledge_restore(reason: Reason) -> None:
     assert keyring is not None
     assert anchor_file is not None
     try:
-        with psycopg.connect(DatabaseSettings().url) as conn:
+        with app_connection() as conn:
             anchor = acknowledge_restore(
                 conn,
                 keyring=keyring,

@@ -31,10 +31,8 @@ def list_alerts(
     limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
 ) -> None:
     """Show alerts as a table, newest first."""
-    import psycopg
-
     from coldchain.alert_states import Status
-    from db.settings import DatabaseSettings
+    from coldtrace.cli_connect import app_connection
     from erp_core.alerts import service
 
     try:
@@ -42,7 +40,7 @@ def list_alerts(
     except ValueError:
         console.print(f"[red]unknown status {status!r}: use open, acknowledged or closed[/red]")
         raise typer.Exit(2) from None
-    with psycopg.connect(DatabaseSettings().url) as conn:
+    with app_connection() as conn:
         rows = service.list_alerts(conn, status=wanted, site=site, sensor_id=sensor, limit=limit)
     table = Table(title=f"{len(rows)} alert(s)")
     for col in ("id", "status", "severity", "kind", "sensor", "started", "ended", "peak", "lvl",
@@ -71,15 +69,13 @@ def ack(
     comment: Annotated[str, typer.Option(help="What is being done about it.")],
 ) -> None:
     """Acknowledge an open alert (stops its escalation); you are the OS user running this."""
-    import psycopg
-
     from coldtrace.cli_admin import cli_actor
-    from db.settings import DatabaseSettings
+    from coldtrace.cli_connect import app_connection
     from erp_core.alerts import service
     from erp_core.errors import ErpError
 
     user = cli_actor()
-    with psycopg.connect(DatabaseSettings().url) as conn:
+    with app_connection() as conn:
         try:
             service.acknowledge(
                 conn, alert_id=alert_id, user=user, comment=comment, now=datetime.now(UTC)
@@ -101,11 +97,9 @@ def close(
     comment: Annotated[str, typer.Option(help="The assessment behind the disposition.")],
 ) -> None:
     """Close an acknowledged alert whose condition has ended; you are the OS user running this."""
-    import psycopg
-
     from coldchain.alert_states import Disposition
     from coldtrace.cli_admin import cli_actor
-    from db.settings import DatabaseSettings
+    from coldtrace.cli_connect import app_connection
     from erp_core.alerts import service
     from erp_core.errors import ErpError
 
@@ -116,7 +110,7 @@ def close(
         console.print(f"[red]unknown disposition {disposition!r}: use one of {choices}[/red]")
         raise typer.Exit(2) from None
     user = cli_actor()
-    with psycopg.connect(DatabaseSettings().url) as conn:
+    with app_connection() as conn:
         try:
             service.close(
                 conn,

@@ -23,7 +23,7 @@ def db_upgrade(
     """Migrate as the owner (COLDTRACE_DATABASE_OWNER_URL), then apply the declared privileges."""
     from alembic.util import CommandError
 
-    from db import migrate
+    from db import migrate, timescale
     from db.roles import DatabaseRoles, RolesError
     from db.settings import DatabaseSettings
 
@@ -44,6 +44,7 @@ def db_upgrade(
         f"[green]database at {revision}; privileges of {db.app_role} and {db.reader_role} "
         "applied[/green]"
     )
+    console.print(timescale.storage(db.owner_url).summary(), markup=False, highlight=False)
 
 
 @db_app.command("roles")

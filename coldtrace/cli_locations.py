@@ -27,14 +27,12 @@ def compliance(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
     """Check each location's probes, intervals, calibration and alarm recipients."""
-    import psycopg
-
-    from db.settings import DatabaseSettings
+    from coldtrace.cli_connect import app_connection
     from erp_core.compliance import service
     from erp_core.errors import NotFoundError
 
     now = datetime.now(UTC)
-    with psycopg.connect(DatabaseSettings().url) as conn:
+    with app_connection() as conn:
         try:
             results = (
                 [service.check_location(conn, location_id=location, now=now)]

@@ -66,19 +66,12 @@ def _policy() -> LoginPolicy:
     return login_policy(ApiSettings())
 
 
-def _url() -> str:
-    from db.settings import DatabaseSettings
-
-    return DatabaseSettings().url
-
-
 def _bootstrap(username: str) -> bool:
     """True if no active QA manager other than ``username`` could confirm a reset."""
-    import psycopg
-
+    from coldtrace.cli_connect import app_connection
     from erp_core.auth.accounts import bootstrap_allowed
 
-    with psycopg.connect(_url()) as conn:
+    with app_connection() as conn:
         return bootstrap_allowed(conn, username=username)
 
 
@@ -114,8 +107,7 @@ def users_add(
     An account with a signing role (qa, qa_manager) gets no password here while another
     active QA manager exists: a reset is requested for that QA manager to confirm.
     """
-    import psycopg
-
+    from coldtrace.cli_connect import app_connection
     from erp_core.audit.service import set_actor
     from erp_core.auth import accounts, rules, service
     from erp_core.auth.errors import AuthError
@@ -130,7 +122,7 @@ def users_add(
         typed = _typed_password(username, password_env)
     request = None
     try:
-        with psycopg.connect(_url()) as conn:
+        with app_connection() as conn:
             set_actor(conn, user=cli_actor(), reason=reason)
             if bootstrap:
                 if not accounts.bootstrap_allowed(conn, username=username):
@@ -172,12 +164,11 @@ def users_add(
 @users_app.command("list")
 def users_list() -> None:
     """Every user with roles, active flag and login lock state."""
-    import psycopg
-
+    from coldtrace.cli_connect import app_connection
     from erp_core.auth import service
     from erp_core.deps import utc_now
 
-    with psycopg.connect(_url()) as conn:
+    with app_connection() as conn:
         statuses = service.list_users(conn, now=utc_now(), policy=_policy())
     table = Table("username", "full name", "roles", "active", "locked until", "failures")
     for s in statuses:
@@ -193,14 +184,14 @@ def users_list() -> None:
 
 
 def _set_active(username: str, *, active: bool, reason: str) -> None:
-    import psycopg
 
+    from coldtrace.cli_connect import app_connection
     from erp_core.audit.service import set_actor
     from erp_core.auth import service
     from erp_core.errors import ErpError
 
     try:
-        with psycopg.connect(_url()) as conn:
+        with app_connection() as conn:
             set_actor(conn, user=cli_actor(), reason=reason)
             service.set_active(conn, username=username, active=active)
     except ErpError as err:
@@ -227,8 +218,7 @@ def users_set_roles(username: Username, role: Roles, reason: Reason) -> None:
     An account that starts to hold a signing role loses its password until a QA manager
     confirms its reset.
     """
-    import psycopg
-
+    from coldtrace.cli_connect import app_connection
     from erp_core.audit.service import set_actor
     from erp_core.auth import accounts
     from erp_core.deps import utc_now
@@ -237,7 +227,7 @@ def users_set_roles(username: Username, role: Roles, reason: Reason) -> None:
     roles = _roles(role)
     keyring = _keyring()
     try:
-        with psycopg.connect(_url()) as conn:
+        with app_connection() as conn:
             set_actor(conn, user=cli_actor(), reason=reason)
             user, request = accounts.set_roles(
                 conn,
@@ -278,8 +268,7 @@ def users_reset_password(
     QA manager confirms it (`confirm-reset`) and alone sees the one-time password. While
     no other active QA manager exists, the person types a new password here instead.
     """
-    import psycopg
-
+    from coldtrace.cli_connect import app_connection
     from erp_core.audit.service import set_actor
     from erp_core.auth import accounts, rules, service, web_sessions
     from erp_core.auth.errors import SigningAccountPasswordError
@@ -289,7 +278,7 @@ def users_reset_password(
     keyring = _keyring()
     now = utc_now()
     try:
-        with psycopg.connect(_url()) as conn:
+        with app_connection() as conn:
             target = service.get_user(conn, username=username)
         signing = rules.needs_confirmed_reset(target.roles)
         if signing and choose:
@@ -301,7 +290,7 @@ def users_reset_password(
             chosen = typer.prompt(
                 f"{prompt} for {username}", hide_input=True, confirmation_prompt=True
             )
-        with psycopg.connect(_url()) as conn:
+        with app_connection() as conn:
             set_actor(conn, user=cli_actor(), reason=reason)
             if bootstrap:
                 user = service.set_password(
@@ -339,13 +328,12 @@ def users_reset_password(
 @users_app.command("resets")
 def users_resets() -> None:
     """Resets of accounts that sign, waiting for a QA manager's confirmation."""
-    import psycopg
-
+    from coldtrace.cli_connect import app_connection
     from erp_core.auth import resets
     from erp_core.deps import utc_now
 
     policy = _policy()
-    with psycopg.connect(_url()) as conn:
+    with app_connection() as conn:
         waiting = resets.open_requests(conn, now=utc_now(), policy=policy)
     table = Table("id", "username", "requested by", "requested at", "reason", "expires")
     for r in waiting:
@@ -375,8 +363,7 @@ def users_confirm_reset(
     Prints the account's one-time password once, to you only: hand it to the person in
     person. The confirmation is audited and signed ("Password reset confirmed").
     """
-    import psycopg
-
+    from coldtrace.cli_connect import app_connection
     from erp_core.auth import resets, service
     from erp_core.auth.models import LoginAttempt
     from erp_core.deps import utc_now
@@ -387,11 +374,11 @@ def users_confirm_reset(
     password = typer.prompt(f"Password of {username} (your signature)", hide_input=True)
 
     def record(attempt: LoginAttempt) -> None:
-        with psycopg.connect(_url()) as own:
+        with app_connection() as own:
             service.record_attempt(own, attempt=attempt)
 
     try:
-        with psycopg.connect(_url()) as conn:
+        with app_connection() as conn:
             confirmer = service.get_user(conn, username=username)
             done = resets.confirm(
                 conn,
@@ -425,13 +412,12 @@ def users_bind_passwords(
     after the upgrade is refused, not bound (have its password reset); a binding that
     does not verify is reported. Exit 1 if any account is left unusable.
     """
-    import psycopg
-
+    from coldtrace.cli_connect import app_connection
     from erp_core.audit.service import set_actor
     from erp_core.auth import accounts
 
     keyring = _keyring()
-    with psycopg.connect(_url()) as conn:
+    with app_connection() as conn:
         set_actor(conn, user=cli_actor(), reason=reason)
         report = accounts.bind_passwords(conn, keyring=keyring)
     console.print(

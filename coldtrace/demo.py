@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shlex
 import shutil
 import sqlite3
 import time
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,8 +50,8 @@ from coldtrace.seed import (
     goods_in_script,
     seed_demo,
 )
-from coldtrace.supervise import Supervisor, coldtrace_args
-from db import migrate
+from coldtrace.supervise import StopRequest, Supervisor, coldtrace_args, stop_requests
+from db import migrate, timescale
 from erp_core.audit import anchoring, keys
 
 SITE = "plant-demo"
@@ -79,11 +81,11 @@ DEMO_APP_URL = "postgresql://coldtrace_app:coldtrace_app@127.0.0.1:5432/coldtrac
 DEMO_OWNER_URL = "postgresql://coldtrace:coldtrace@127.0.0.1:5432/coldtrace"
 
 
-def _demo_db_urls() -> tuple[str, str]:
+def _demo_db_urls(database: str) -> tuple[str, str]:
     """The demo database as the application role and as the owner."""
     app = os.environ.get("COLDTRACE_DATABASE_URL", DEMO_APP_URL)
     owner = os.environ.get("COLDTRACE_DATABASE_OWNER_URL", DEMO_OWNER_URL)
-    return f"{app.rsplit('/', 1)[0]}/coldtrace_demo", f"{owner.rsplit('/', 1)[0]}/coldtrace_demo"
+    return f"{app.rsplit('/', 1)[0]}/{database}", f"{owner.rsplit('/', 1)[0]}/{database}"
 
 
 def _records(workdir: Path) -> dict[str, str]:
@@ -294,19 +296,67 @@ def _view(counts: Counts, sup: Supervisor, url: str, elapsed: float) -> Group:
     )
 
 
-def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
-    *, workdir: Path, duration: float | None, api_port: int, speed: float
+DEMO_DATABASE = "coldtrace_demo"
+ENV_FILE = "demo.env"
+PLAIN_PROGRESS_EVERY_S = 10.0  # a progress line this often when the output is not a terminal
+
+
+def _write_env_file(workdir: Path, env: dict[str, str]) -> Path:
+    """``demo.env``: the variables that point the CLI at the demo's database (mode 0600)."""
+    lines = ["# coldtrace demo: `source` this file so the CLI uses the demo's database"]
+    lines += [f"export {k}={shlex.quote(v)}" for k, v in env.items()]
+    path = workdir / ENV_FILE
+    write_file(path, "\n".join(lines) + "\n", SECRET_MODE)
+    return path
+
+
+def _shown_path(path: Path) -> str:
+    """``path`` relative to the working directory when it is below it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _sign_in_text(url: str) -> str:
+    """Who can sign in to the web UI, with the demo password (shown first and last)."""
+    users = ", ".join(f"[bold]{u}[/bold] ({r.value})" for u, _, r in USERS)
+    return f"sign in at {url} as {users} — password [bold]{DEMO_PASSWORD}[/bold]"
+
+
+def _plain_progress(counts: Counts, sup: Supervisor, elapsed: float) -> str:
+    """One log line of the live counts, for output that is not a terminal."""
+    temps = " ".join(f"{uid}={last:.1f}°C" for uid, _q, last, _lo, _hi in counts.latest or [])
+    down = [n for n, c in sup.children.items() if not c.running]
+    return (
+        f"demo {elapsed:.0f} s: produced {counts.produced}, outbox {counts.outbox_depth},"
+        f" stored {counts.stored}, dead-lettered {counts.dead_letters},"
+        f" edge events: {_edge_text(counts.edge)};"
+        f" alarms on: {', '.join(counts.local_alarms or []) or 'none'}; {temps}"
+        + (f"; not running: {', '.join(down)}" if down else "")
+    )
+
+
+def run_demo(  # noqa: PLR0913 - keyword-only options of the command
+    *,
+    workdir: Path,
+    duration: float | None,
+    api_port: int,
+    speed: float,
+    database: str = DEMO_DATABASE,
+    console: Console | None = None,
 ) -> int:
-    """Run the demo until ``duration`` passes or Ctrl-C; print a summary; return an exit code."""
-    console = Console()
+    """Run the demo until ``duration`` passes, Ctrl-C or SIGTERM; print a summary; exit code."""
+    console = console or Console()
     workdir = workdir.resolve()
     if workdir.exists():
         shutil.rmtree(workdir)
     workdir.mkdir(parents=True)
-    db_url, owner_url = _demo_db_urls()
-    console.print(f"preparing database [bold]{db_url.rsplit('/', 1)[1]}[/bold] (fresh) …")
+    db_url, owner_url = _demo_db_urls(database)
+    console.print(f"preparing database [bold]{database}[/bold] (fresh) …")
     migrate.drop_database(owner_url)
     migrate.upgrade(owner_url)
+    console.print(timescale.storage(owner_url).summary(), markup=False, highlight=False)
     records = _records(workdir)
     with psycopg.connect(db_url) as conn:
         lots = seed_demo(
@@ -316,117 +366,167 @@ def run_demo(  # noqa: PLR0915 - the orchestration reads top to bottom
             keyring=keys.load(Path(records["COLDTRACE_RECORD_KEY_FILE"])),
         )
     _start_anchoring(db_url, records)  # the ERP jobs continue it, never start it themselves
-
-    # the demo's own broker: accounts for the gateway, each ingest worker and the notifier
-    # (an account is one connection); the gateway comes in over TLS (a CA made for the
-    # demo), the services on loopback
-    broker = Broker(workdir=workdir / "mosquitto", tls_port=free_port())
-    broker.start()
-    ports = [free_port() for _ in range(3)]
-    relay_port = free_port()
-    scanners = {name: free_port() for name in (*FRIDGE_SCANNERS, DOCK_SCANNER)}
-    readers = {TRUCK_PORTAL: free_port()}
-    gw_config = write_gateway_config(
-        workdir,
-        broker,
-        ports,
-        scanners=scanners,
-        readers=readers,
-        relay_port=relay_port,
-        tls=True,
-    )
-    script = workdir / "warehouse.jsonl"
     env = {"COLDTRACE_DATABASE_URL": db_url, **records}
+    env_file = _write_env_file(workdir, env)
     url = f"http://127.0.0.1:{api_port}/"
-    sup = Supervisor(logdir=workdir / "logs")
-    sim_args = ["sim", "--plain-logs", "--speed", str(speed), "--fail", str(ports[2])]
-    sim_args += ["--relay-port", str(relay_port)]
-    sim_args += ["--fail-after", "600", "--fail-for", "5400"]  # visible within a minute
-    for p in ports:
-        sim_args += ["--port", str(p)]
-    sup.add("sim", coldtrace_args(*sim_args))
-    wh_args = ["sim-warehouse", "--plain-logs", "--script", str(script)]
-    wh_args += [f"--scanner={n}={p}" for n, p in scanners.items()]
-    wh_args += [f"--reader={n}={p}" for n, p in readers.items()]
-    sup.add("warehouse", coldtrace_args(*wh_args))
-    for worker in INGEST_WORKERS:  # one account each, in the same secret share group
-        worker_env = env | broker.service_env(INGEST, worker)
-        sup.add(worker, coldtrace_args("ingest", "--plain-logs"), worker_env)
-    sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(gw_config), "--plain-logs"))
-    # The API refuses to start without a JWT secret: the demo makes one per run.
-    api_env = {**env, "COLDTRACE_API_JWT_SECRET": secrets.token_urlsafe(48)}
-    sup.add("api", coldtrace_args("api", "--port", str(api_port)), api_env)
-    sup.add("erp-jobs", coldtrace_args("erp-jobs", "--plain-logs", "--interval", "2"), env)
-    mail = MailCatcher(workdir / "mail")
-    mail.start()
-    notify_env = {
-        **env,
-        "COLDTRACE_NOTIFY_SMTP_HOST": "127.0.0.1",
-        "COLDTRACE_NOTIFY_SMTP_PORT": str(mail.port),
-        "COLDTRACE_NOTIFY_BASE_URL": url.rstrip("/"),
-        "COLDTRACE_NOTIFY_JOBS_INTERVAL_S": "15",
-        **broker.service_env(NOTIFIER),  # alert events on ct/v1/{site}/alerts
-    }
-    sup.add("notifier", coldtrace_args("notifier"), notify_env)
-    console.print(f"web UI: [bold]{url}[/bold]   logs: {sup.logdir}")
-
-    counts = Counts()
-    started = time.monotonic()
-    try:
-        with psycopg.connect(db_url) as conn, Live(console=console, refresh_per_second=2) as live:
-            received_at: float | None = None
-            dispatched = False
-            while duration is None or time.monotonic() - started < duration:
-                sup.watch()
-                if received_at is None and first_readings_at(conn, gateway=GATEWAY) is not None:
-                    _play(script, goods_in_script(lots))  # records start with readings
-                    received_at = time.monotonic()
-                if (
-                    not dispatched
-                    and received_at is not None
-                    and time.monotonic() - received_at > DISPATCH_AFTER_S
-                ):
-                    _play(script, dispatch_script(lots))
-                    dispatched = True
-                counts.produced, counts.outbox_depth = outbox_counts(workdir / "outbox.sqlite")
-                _db_counts(conn, counts)
-                live.update(_view(counts, sup, url, time.monotonic() - started))
-                time.sleep(1)
-    except KeyboardInterrupt:
-        console.print("stopping …")
-    try:
-        return _finish(console, sup, broker, workdir, db_url, counts, url, lots, mail, records)
-    finally:
-        mail.stop()
+    console.print(_sign_in_text(url))
+    console.print(
+        f"the CLI on the demo's database (now and after it): "
+        f"[bold]source {_shown_path(env_file)}[/bold], then e.g. `coldtrace alerts list`"
+    )
+    with stop_requests() as stop:
+        demo = _Running(workdir=workdir, db_url=db_url, env=env, url=url, speed=speed)
+        try:
+            demo.start(api_port)
+            console.print(f"web UI: [bold]{url}[/bold]   logs: {demo.sup.logdir}")
+            _loop(console, demo, lots, stop, duration)
+            if stop.requested:
+                console.print(f"{stop.signal_name}: stopping …")
+            return _finish(console, demo, lots, env_file)
+        finally:
+            demo.close()
 
 
-def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
+@dataclass
+class _Running:
+    """The demo's broker, mail catcher and supervised children, and how to stop them all."""
+
+    workdir: Path
+    db_url: str
+    env: dict[str, str]
+    url: str
+    speed: float
+    sup: Supervisor = field(init=False)
+    broker: Broker = field(init=False)
+    mail: MailCatcher = field(init=False)
+    counts: Counts = field(default_factory=Counts)
+
+    def __post_init__(self) -> None:
+        self.sup = Supervisor(logdir=self.workdir / "logs")
+        self.broker = Broker(workdir=self.workdir / "mosquitto", tls_port=free_port())
+        self.mail = MailCatcher(self.workdir / "mail")
+
+    @property
+    def script(self) -> Path:
+        """The warehouse script ``coldtrace sim-warehouse`` follows."""
+        return self.workdir / "warehouse.jsonl"
+
+    def start(self, api_port: int) -> None:
+        """Start the broker, the mail catcher and every child."""
+        # the demo's own broker: accounts for the gateway, each ingest worker and the
+        # notifier (an account is one connection); the gateway comes in over TLS (a CA
+        # made for the demo), the services on loopback
+        broker, sup, env = self.broker, self.sup, self.env
+        broker.start()
+        self.mail.start()
+        ports = [free_port() for _ in range(3)]
+        relay_port = free_port()
+        scanners = {name: free_port() for name in (*FRIDGE_SCANNERS, DOCK_SCANNER)}
+        readers = {TRUCK_PORTAL: free_port()}
+        gw_config = write_gateway_config(
+            self.workdir,
+            broker,
+            ports,
+            scanners=scanners,
+            readers=readers,
+            relay_port=relay_port,
+            tls=True,
+        )
+        sim_args = ["sim", "--plain-logs", "--speed", str(self.speed), "--fail", str(ports[2])]
+        sim_args += ["--relay-port", str(relay_port)]
+        sim_args += ["--fail-after", "600", "--fail-for", "5400"]  # visible within a minute
+        for p in ports:
+            sim_args += ["--port", str(p)]
+        sup.add("sim", coldtrace_args(*sim_args))
+        wh_args = ["sim-warehouse", "--plain-logs", "--script", str(self.script)]
+        wh_args += [f"--scanner={n}={p}" for n, p in scanners.items()]
+        wh_args += [f"--reader={n}={p}" for n, p in readers.items()]
+        sup.add("warehouse", coldtrace_args(*wh_args))
+        for worker in INGEST_WORKERS:  # one account each, in the same secret share group
+            worker_env = env | broker.service_env(INGEST, worker)
+            sup.add(worker, coldtrace_args("ingest", "--plain-logs"), worker_env)
+        sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(gw_config), "--plain-logs"))
+        # The API refuses to start without a JWT secret: the demo makes one per run.
+        api_env = {**env, "COLDTRACE_API_JWT_SECRET": secrets.token_urlsafe(48)}
+        sup.add("api", coldtrace_args("api", "--port", str(api_port)), api_env)
+        sup.add("erp-jobs", coldtrace_args("erp-jobs", "--plain-logs", "--interval", "2"), env)
+        notify_env = {
+            **env,
+            "COLDTRACE_NOTIFY_SMTP_HOST": "127.0.0.1",
+            "COLDTRACE_NOTIFY_SMTP_PORT": str(self.mail.port),
+            "COLDTRACE_NOTIFY_BASE_URL": self.url.rstrip("/"),
+            "COLDTRACE_NOTIFY_JOBS_INTERVAL_S": "15",
+            **broker.service_env(NOTIFIER),  # alert events on ct/v1/{site}/alerts
+        }
+        sup.add("notifier", coldtrace_args("notifier"), notify_env)
+
+    def refresh(self, conn: psycopg.Connection) -> None:
+        """Read the outbox and the database into ``counts``."""
+        outbox = self.workdir / "outbox.sqlite"
+        self.counts.produced, self.counts.outbox_depth = outbox_counts(outbox)
+        _db_counts(conn, self.counts)
+
+    def close(self) -> None:
+        """Stop whatever still runs (after an error too): no child outlives the demo."""
+        self.sup.stop()
+        self.broker.stop()
+        self.mail.stop()
+
+
+def _loop(
     console: Console,
-    sup: Supervisor,
-    broker: Broker,
-    workdir: Path,
-    db_url: str,
-    counts: Counts,
-    url: str,
+    demo: _Running,
     lots: DemoLots,
-    mail: MailCatcher,
-    records: dict[str, str],
-) -> int:
-    # Stop the devices first, let the gateway drain its outbox, then stop the rest.
+    stop: StopRequest,
+    duration: float | None,
+) -> None:
+    """Watch the children and play the warehouse until time is up or a stop is requested."""
+    started = time.monotonic()
+    live = Live(console=console, refresh_per_second=2) if console.is_terminal else None
+    last_line = -PLAIN_PROGRESS_EVERY_S
+    with psycopg.connect(demo.db_url) as conn, live or nullcontext():
+        received_at: float | None = None
+        dispatched = False
+        while not stop.requested and (duration is None or time.monotonic() - started < duration):
+            demo.sup.watch()
+            if received_at is None and first_readings_at(conn, gateway=GATEWAY) is not None:
+                _play(demo.script, goods_in_script(lots))  # records start with readings
+                received_at = time.monotonic()
+            if (
+                not dispatched
+                and received_at is not None
+                and time.monotonic() - received_at > DISPATCH_AFTER_S
+            ):
+                _play(demo.script, dispatch_script(lots))
+                dispatched = True
+            demo.refresh(conn)
+            elapsed = time.monotonic() - started
+            if live is not None:
+                live.update(_view(demo.counts, demo.sup, demo.url, elapsed))
+            elif elapsed - last_line >= PLAIN_PROGRESS_EVERY_S:
+                console.print(
+                    _plain_progress(demo.counts, demo.sup, elapsed), markup=False, highlight=False
+                )
+                last_line = elapsed
+            time.sleep(1)
+
+
+def _finish(console: Console, demo: _Running, lots: DemoLots, env_file: Path) -> int:
+    """Stop the devices, let the pipeline drain, stop the rest; print the summary."""
+    sup, counts, url, db_url = demo.sup, demo.counts, demo.url, demo.db_url
     sup.children["sim"].stop()
     sup.children["warehouse"].stop()
     deadline = time.monotonic() + 30
     with psycopg.connect(db_url) as conn:
         while time.monotonic() < deadline:
-            counts.produced, counts.outbox_depth = outbox_counts(workdir / "outbox.sqlite")
-            _db_counts(conn, counts)
+            demo.refresh(conn)
             if counts.outbox_depth == 0 and counts.stored + counts.dead_letters >= counts.produced:
                 break
             time.sleep(0.5)
     time.sleep(2)  # let the notifier send what the last flush raised
     time.sleep(3)  # let the ERP jobs turn the last scans into movements
     codes = sup.stop(["gateway", *INGEST_WORKERS, "erp-jobs", "notifier", "api"])
-    broker.stop()
+    demo.broker.stop()
     summary = Table(title="ColdTrace demo — summary", show_header=False)
     summary.add_row("readings produced by the gateway", f"{counts.produced:,}")
     summary.add_row("readings stored", f"{counts.stored:,}")
@@ -454,17 +554,15 @@ def _finish(  # noqa: PLR0913, PLR0917 - the demo's pieces, passed explicitly
             summary.add_row(label, f"{url}lots/{lot_id} — {open_devs} open deviation(s)")
         row = conn.execute("SELECT count(*) FROM telemetry.alerts").fetchone()
         summary.add_row("alerts raised", f"{int(row[0]) if row else 0} ({url}alerts)")
-    summary.add_row("audit trail", _audit_text(db_url, records))
-    summary.add_row("alert emails received", f"{len(mail.messages)} (in {mail.folder})")
-    for subject in mail.subjects()[:3]:
+    summary.add_row("audit trail", _audit_text(db_url, demo.env))
+    summary.add_row("alert emails received", f"{len(demo.mail.messages)} (in {demo.mail.folder})")
+    for subject in demo.mail.subjects()[:3]:
         summary.add_row("", subject)
-    users = ", ".join(f"{u} ({r.value})" for u, _, r in USERS)
-    summary.add_row("demo users", f"{users}; password {DEMO_PASSWORD}")
-    summary.add_row("database", db_url.rsplit("/", 1)[1] + " (kept; `coldtrace api` serves it)")
+    summary.add_row("sign-in (while running)", _sign_in_text(url))
     summary.add_row(
-        "web UI (while running)",
-        f"{url} — sign in as qa, qam, wh or admin with the demo password;"
-        " a session ends after 15 min without activity",
+        "database",
+        f"{db_url.rsplit('/', 1)[1]}, kept: `source {_shown_path(env_file)}` points"
+        " `coldtrace alerts list`, `coldtrace api` … at it",
     )
     summary.add_row("exit codes", ", ".join(f"{k}={v}" for k, v in codes.items()))
     console.print(summary)

@@ -12,8 +12,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import FrameType
 
 
 @dataclass
@@ -115,3 +118,38 @@ class Supervisor:
         self.stopping = True
         names = order or list(reversed(self.children))
         return {name: self.children[name].stop() for name in names}
+
+
+@dataclass
+class StopRequest:
+    """Set by SIGTERM or SIGINT (Ctrl-C) while `stop_requests` is active."""
+
+    signal_name: str | None = None
+
+    @property
+    def requested(self) -> bool:
+        """Whether a stop was asked for."""
+        return self.signal_name is not None
+
+
+@contextmanager
+def stop_requests() -> Iterator[StopRequest]:
+    """Turn SIGTERM and SIGINT into a flag the caller's loop polls; restore the handlers after.
+
+    The children run in sessions of their own (``start_new_session``), so neither a
+    terminal's Ctrl-C nor a ``kill`` of the supervisor reaches them: the supervisor must
+    see the signal, leave its loop and stop them itself. A second signal changes nothing:
+    the stop already under way is what ends the children cleanly.
+    """
+    request = StopRequest()
+
+    def _handle(signum: int, _frame: FrameType | None) -> None:
+        if request.signal_name is None:
+            request.signal_name = signal.Signals(signum).name
+
+    previous = {s: signal.signal(s, _handle) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield request
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)

@@ -98,6 +98,12 @@ TABLES: dict[str, Grant] = {
     "telemetry.notify_attempts": Grant("ingest.notify", app=WRITE),
     "telemetry.notify_routed": Grant("ingest.notify", app=APPEND),
     "telemetry.notify_problems": Grant("ingest.notify", app=READ),
+    "telemetry.notify_failures_hourly": Grant(
+        "ingest.notify",
+        app=READ,
+        reader=READ,
+        why="view (0026): failed deliveries per hour and channel, no addresses (Grafana)",
+    ),
     # --- erp: access, audit, signatures (0004, 0011) ---
     "erp.audit_log": Grant(
         "erp_core.audit",
@@ -155,11 +161,17 @@ TABLES: dict[str, Grant] = {
         "erp_core.release",
         app=APPEND,
         reader=READ,
-        why="signed override proposals (0028): append-only, approved by a second qa_manager",
+        why="signed override proposals (0029): append-only, approved by a second qa_manager",
     ),
     "erp.retention_policy": Grant("erp_core.release", app=WRITE, reader=READ),
     "erp.protected_ranges": Grant("erp_core.release", app=READ, reader=READ),
     "erp.lots_expiry": Grant("erp_core.release", app=READ, reader=READ),
+    "erp.alert_lots": Grant(
+        "erp_core.lot_history",
+        app=READ,
+        reader=READ,
+        why="view (0028): the lots exposed during each alert; the notifier names them",
+    ),
 }
 
 # Sequences other than those of identity columns (which need no privilege of their own:
@@ -236,6 +248,12 @@ FUNCTIONS: dict[str, Grant] = {
         reader=EXECUTE,
         why="the held values at arrival alone (part of erp.lot_readings)",
     ),
+    f"erp.sensor_lots(integer,{TIMESTAMPTZ},{TIMESTAMPTZ})": Grant(
+        "erp_core.lot_history",
+        app=EXECUTE,
+        reader=EXECUTE,
+        why="the lots a sensor stood for in a window (0028): deviations, alert e-mails",
+    ),
     f"erp.refresh_reading_hours(integer,{TIMESTAMPTZ},{TIMESTAMPTZ})": Grant(
         "erp_core.lot_history", app=EXECUTE
     ),
@@ -256,6 +274,13 @@ FUNCTIONS: dict[str, Grant] = {
     ),
     f"erp.retention_delete({TIMESTAMPTZ},text,{TIMESTAMPTZ})": Grant(
         "erp_core.release", why="SECURITY DEFINER; with a chosen 'now': owner only"
+    ),
+    "erp.retention_job(integer,jsonb)": Grant(
+        "erp_core.release",
+        why="procedure (0025): scheduled retention through erp.retention_delete; owner only",
+    ),
+    "telemetry.set_compress_after(interval)": Grant(
+        "ingest", why="TimescaleDB only (0025): the age of compressed readings", optional=True
     ),
 }
 

@@ -22,6 +22,7 @@ from db.settings import alembic_url
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 DROP_ATTEMPTS = 50  # 5 s for sessions that are closing to go
+COPY_ATTEMPTS = 20  # PostgreSQL itself waits 5 s for other sessions at each
 log = logging.getLogger(__name__)
 
 
@@ -69,6 +70,67 @@ def upgrade(
             *(obj.kind, obj.name),
         )
     return missing
+
+
+def mark_template(url: str, *, superuser_url: str | None = None) -> bool:
+    """Make the database named in ``url`` a template that copies never wait for; True if so.
+
+    ``CREATE DATABASE … TEMPLATE`` fails while any session is connected to the template
+    ("source database is being accessed by other users", after waiting 5 s). TimescaleDB
+    keeps a background scheduler connected to each database with the extension, and on
+    that very statement restarts the template's scheduler, which waits for the copy to
+    finish while the copy waits for it to leave. A database that allows no connections
+    gets no restart and no scheduler (the restart is skipped, the launcher passes it by),
+    so this sets ``ALLOW_CONNECTIONS false`` and ends the sessions still there: the
+    scheduler started when the migration created the extension, a superuser's process
+    (``superuser_url``, a login to any database of the cluster, may end it). If they
+    cannot be ended, connections are allowed again and False returned: copies then retry
+    as before (``copy_database``).
+    """
+    name = str(psycopg.conninfo.conninfo_to_dict(url).get("dbname", ""))
+    admin = psycopg.conninfo.make_conninfo(url, dbname="postgres")
+    allow = sql.SQL("ALTER DATABASE {} ALLOW_CONNECTIONS {}")
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(allow.format(sql.Identifier(name), sql.SQL("false")))
+    ender = psycopg.conninfo.make_conninfo(superuser_url or url, dbname="postgres")
+    with psycopg.connect(ender, autocommit=True) as conn:
+        for _ in range(DROP_ATTEMPTS):
+            try:
+                left = conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s",
+                    (name,),
+                ).fetchall()
+            except psycopg.errors.InsufficientPrivilege:
+                break
+            if not left:
+                return True
+            time.sleep(0.1)
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(allow.format(sql.Identifier(name), sql.SQL("true")))
+    log.warning("sessions on template %s could not be ended: copies may wait for them", name)
+    return False
+
+
+def copy_database(template_url: str, name: str) -> None:
+    """Create database ``name`` as a copy of the database in ``template_url``.
+
+    Retries while another session is leaving the template (PostgreSQL waits 5 s each time;
+    ``mark_template`` makes sure none is there).
+    """
+    template = str(psycopg.conninfo.conninfo_to_dict(template_url).get("dbname", ""))
+    admin = psycopg.conninfo.make_conninfo(template_url, dbname="postgres")
+    create = sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(
+        sql.Identifier(name), sql.Identifier(template)
+    )
+    with psycopg.connect(admin, autocommit=True) as conn:
+        for attempt in range(1, COPY_ATTEMPTS + 1):
+            try:
+                conn.execute(create)
+                break
+            except psycopg.errors.ObjectInUse as err:
+                if attempt == COPY_ATTEMPTS:
+                    raise
+                log.warning("copy of %s, attempt %d: %s", template, attempt, err)
 
 
 def drop_database(url: str) -> None:

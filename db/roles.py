@@ -103,4 +103,9 @@ def create(
             ).fetchall():
                 conn.execute(sql.SQL("REVOKE {} FROM {}").format(sql.Identifier(granted), ident))
                 done.append(f"revoked membership of {granted} from {name}")
+    # Grafana sends each panel's SQL as it is, with no session settings of its own. On a
+    # big readings table the planner's cost estimates switch JIT compilation on, which
+    # alone takes most of a second for queries that run in tens of milliseconds
+    # (docs/grafana.md, "Downsampling"); the API turns it off per transaction.
+    conn.execute(sql.SQL("ALTER ROLE {} SET jit = off").format(sql.Identifier(roles.reader)))
     return done

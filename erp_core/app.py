@@ -43,6 +43,7 @@ from erp_core.monitoring import pages as monitoring_pages
 from erp_core.movements import api as movements_api
 from erp_core.release import api as release_api
 from erp_core.release import pages as release_pages
+from erp_core.reports import api as reports_api
 from erp_core.settings import ApiSettings, UnsafeSettingsError, require_safe
 from erp_core.shipments import api as shipments_api
 from erp_core.web import account, signin
@@ -66,6 +67,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     shipments_api.router,
     compliance_api.router,
     edge_events_api.router,
+    reports_api.router,
     # the HTML pages: each domain's ``pages.router`` (and the web package's sign-in, account)
     signin.router,
     account.router,

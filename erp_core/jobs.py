@@ -3,7 +3,7 @@
 ``run`` is the loop behind ``coldtrace erp-jobs``: it wakes on the queue trigger's
 NOTIFY (or every ``interval_s`` when notifications are lost) and processes the queue
 until it is empty, one transaction per batch. Any number may run; an advisory lock lets
-one work at a time, so events are applied in device-time order. Every ``expiry_every_s``
+one work at a time, so events are applied in device-time order. Every ``Every.expiry_s``
 it puts lots past their expiry date on hold (``erp.lock_expired_lots``, audited as
 ``system:expiry``); this is an ERP job, so the ERP's runner runs it, not the notifier.
 
@@ -16,6 +16,13 @@ file that lost the line this runner wrote last, or one that holds no anchor whil
 chain has entries: the runner never starts the file again by itself (a person does,
 ``coldtrace audit checkpoint --start``), or deleting it would be forgotten within a
 minute.
+
+Every ``Every.rollup_s`` it also brings the hourly and daily reading rollup
+(``erp.reading_hours``/``reading_days``) of every sensor up to date, a few sensors per
+transaction: Grafana's long-range panels read the rollup and, with the read-only role,
+cannot refresh it themselves (lot histories refresh it on read as before). It serves
+TimescaleDB and plain PostgreSQL alike, in place of a continuous aggregate
+(docs/timescaledb.md).
 """
 
 from __future__ import annotations
@@ -35,11 +42,14 @@ from erp_core.audit.anchoring import checkpoint
 from erp_core.audit.errors import AnchorError
 from erp_core.audit.keys import Keyring
 from erp_core.edge_events.service import process_queue
+from erp_core.lot_history import rollup_refresh
 
 log = logging.getLogger(__name__)
 CHANNEL = "coldtrace_edge_events"
 BATCH = 500
 EXPIRY_EVERY_S = 60.0
+ROLLUP_EVERY_S = 60.0
+ROLLUP_BATCH = 20  # sensors per rollup transaction
 
 
 def utc_now() -> datetime:
@@ -56,6 +66,15 @@ def drain(conn: psycopg.Connection, *, now: Callable[[], datetime] = utc_now) ->
         total.update(counts)
         if counts.total() < BATCH:
             return total
+
+
+def refresh_rollup(conn: psycopg.Connection, *, batch: int = ROLLUP_BATCH) -> int:
+    """Bring every sensor's reading rollup up to date, ``batch`` sensors per transaction."""
+    sensors = [int(r[0]) for r in conn.execute("SELECT id FROM telemetry.sensors ORDER BY id")]
+    for start in range(0, len(sensors), batch):
+        with conn.transaction():
+            rollup_refresh.refresh(conn, sensor_ids=sensors[start : start + batch])
+    return len(sensors)
 
 
 def lock_expired_lots(conn: psycopg.Connection, *, now: datetime) -> int:
@@ -117,17 +136,47 @@ def anchor_once(
     return True
 
 
+@dataclass(frozen=True, slots=True)
+class Every:
+    """How often the runner does its periodic work, in seconds (rollup None: never)."""
+
+    expiry_s: float = EXPIRY_EVERY_S
+    rollup_s: float | None = ROLLUP_EVERY_S
+
+
+@dataclass(slots=True)
+class _Periodic:
+    """One piece of periodic work and when it is due next (``time.monotonic``)."""
+
+    every_s: float
+    work: Callable[[psycopg.Connection], object]
+    due: float = 0.0
+
+    def run_if_due(self, conn: psycopg.Connection) -> float:
+        """Do the work if it is due; the seconds until it is due next."""
+        if time.monotonic() >= self.due:
+            self.work(conn)
+            self.due = time.monotonic() + self.every_s
+        return max(0.0, self.due - time.monotonic())
+
+
 def run(
     db_url: str,
     stop: threading.Event,
     *,
     interval_s: float = 5.0,
     anchoring: Anchoring | None = None,
-    expiry_every_s: float = EXPIRY_EVERY_S,
+    every: Every = Every(),
 ) -> None:
-    """Process queued edge events, lock expired lots (and anchor the audit chain) until ``stop``."""
-    next_anchor = next_expiry = time.monotonic()
+    """Process edge events, lock expired lots, anchor, refresh the rollup; until ``stop``."""
     state = AnchorState()
+    periodic = [_Periodic(every.expiry_s, lambda conn: _expire(conn, utc_now()))]
+    if anchoring is not None:
+        periodic.append(
+            _Periodic(anchoring.every_s, lambda conn: anchor_once(conn, anchoring, state=state))
+        )
+    if every.rollup_s is not None:
+        periodic.append(_Periodic(every.rollup_s, refresh_rollup))
     while not stop.is_set():
         try:
             with psycopg.connect(db_url, autocommit=True) as conn:
@@ -136,15 +185,7 @@ def run(
                     counts = drain(conn)
                     if counts:
                         log.info("edge events processed: %s", dict(counts))
-                    if time.monotonic() >= next_expiry:
-                        _expire(conn, utc_now())
-                        next_expiry = time.monotonic() + expiry_every_s
-                    wait = max(0.0, min(interval_s, next_expiry - time.monotonic()))
-                    if anchoring is not None:
-                        if time.monotonic() >= next_anchor:
-                            anchor_once(conn, anchoring, state=state)
-                            next_anchor = time.monotonic() + anchoring.every_s
-                        wait = max(0.0, min(wait, next_anchor - time.monotonic()))
+                    wait = min([interval_s, *(p.run_if_due(conn) for p in periodic)])
                     for _ in conn.notifies(timeout=wait, stop_after=1):
                         pass
         except psycopg.OperationalError as err:

@@ -3,7 +3,9 @@
 `run_gateway` is what ``coldtrace gateway run -c FILE`` calls. Each source runs under
 a supervisor so a bug in one adapter restarts that adapter and not the gateway; an
 outbox failure (disk full, corrupt file) stops the gateway, because carrying on would
-lose readings silently. On stop the sources end first, then the publisher sends the
+lose readings silently — except a full outbox (its cap or the disk), which refuses new
+readings, keeps what it holds and says so until there is room again (docs/reliability.md).
+On stop the sources end first, then the publisher sends the
 offline state, then the outbox is closed.
 """
 
@@ -133,7 +135,12 @@ async def run_gateway(
             stop = asyncio.Event()
             cleanup.callback(install_signal_handlers(stop))
         outbox = cleanup.enter_context(
-            Outbox.open(cfg.outbox.path, synchronous=cfg.outbox.synchronous)
+            Outbox.open(
+                cfg.outbox.path,
+                synchronous=cfg.outbox.synchronous,
+                max_bytes=cfg.outbox.max_bytes,
+                reserve_bytes=cfg.outbox.min_free_disk_bytes,
+            )
         )
         await _run(cfg, outbox, stop, clock)
 
@@ -182,8 +189,7 @@ async def _run(cfg: GatewayConfig, outbox: Outbox, stop: asyncio.Event, clock: C
     def sink(readings: Sequence[Reading]) -> None:
         for alarm in alarms:  # local, first: needs neither the broker nor the outbox
             alarm.observe(readings)
-        outbox.append(readings)
-        publisher.notify()
+        publisher.store(readings)
 
     log.info(
         "gateway %s/%s: stream %s, %d readings waiting, %d sources",

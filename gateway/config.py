@@ -37,6 +37,7 @@ from gateway.config_modbus import (
 )
 from gateway.config_types import Loc, Section, SensorUid, TopicId, format_loc
 from gateway.errors import ConfigError, ConfigIssue
+from gateway.outbox import RESERVE_BYTES
 from telemetry.modbus_profiles import Profile, builtin_profiles, builtin_relay_profiles
 
 __all__ = [
@@ -184,6 +185,11 @@ class OutboxConfig(Section):
     resend_after_s: float = Field(default=10.0, gt=0)
     max_unconfirmed: int = Field(default=50_000, ge=1)
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # The outbox file's size cap (None: only the disk's room); past it, or with less than
+    # min_free_disk_bytes free on its disk, new readings are refused, counted and
+    # reported, and what it holds is kept (docs/reliability.md).
+    max_bytes: int | None = Field(default=None, ge=1024 * 1024)
+    min_free_disk_bytes: int = Field(default=RESERVE_BYTES, ge=0)
 
     @field_validator("synchronous", mode="before")
     @classmethod

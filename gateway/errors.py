@@ -50,6 +50,14 @@ class OutboxError(GatewayError):
         super().__init__(f"outbox {path}: cannot {action}: {reason}")
 
 
+class OutboxFullError(OutboxError):
+    """The outbox is at its size cap or its disk is full; what it holds is intact.
+
+    Nothing new fits until ingest confirms held items or the disk has room again
+    (docs/reliability.md).
+    """
+
+
 class SourceError(GatewayError):
     """A source (one device or reader) failed one attempt; it will retry."""
 

@@ -75,6 +75,10 @@ class HealthState(GatewayState, frozen=True):
     gaps: list[Gap] = msgspec.field(default_factory=list)
     alarms: list[AlarmState] = msgspec.field(default_factory=list)
     ignored_acks: int = 0  # acks for seqs never assigned (forged, or a restored outbox)
+    outbox_bytes: int | None = None  # outbox file in use
+    outbox_limit_bytes: int | None = None  # what it may grow to: its cap, or the disk's room
+    outbox_full_since: int | None = None  # gateway time (ms) appends began to be refused
+    outbox_refused: int = 0  # items refused for a full outbox since the gateway started
 
 
 def missed_intervals(prev_t: int, t: int, interval_ms: int) -> int:
@@ -120,6 +124,26 @@ class HealthMonitor:
     _sensors: dict[str, _Sensor] = field(default_factory=dict)
     _gaps: deque[Gap] = field(default_factory=lambda: deque(maxlen=MAX_GAPS))
     _skew: deque[int] = field(default_factory=lambda: deque(maxlen=SKEW_SAMPLES))
+    _refused: int = 0
+    _full_since: int | None = None
+
+    def refused(self, n: int, now_ms: int) -> bool:
+        """Count ``n`` items the full outbox refused; return whether it was not full before."""
+        self._refused += n
+        if self._full_since is not None:
+            return False
+        self._full_since = now_ms
+        return True
+
+    def accepted(self) -> int | None:
+        """The outbox took an append: return since when it had been full, None if it was not."""
+        since, self._full_since = self._full_since, None
+        return since
+
+    @property
+    def refused_total(self) -> int:
+        """Items refused for a full outbox since the gateway started."""
+        return self._refused
 
     def observe(self, readings: Sequence[Reading], now_ms: int) -> None:
         """Take readings that were just stored at gateway time ``now_ms``."""
@@ -194,6 +218,7 @@ class HealthMonitor:
         oldest_t: int | None,
         alarms: Sequence[AlarmState] = (),
         ignored_acks: int = 0,
+        outbox_size: tuple[int, int] | None = None,
     ) -> HealthState:
         """Build the state message as of ``now_ms``."""
         return HealthState(
@@ -212,4 +237,8 @@ class HealthMonitor:
             gaps=self.gaps(now_ms),
             alarms=list(alarms),
             ignored_acks=ignored_acks,
+            outbox_bytes=outbox_size[0] if outbox_size else None,
+            outbox_limit_bytes=outbox_size[1] if outbox_size else None,
+            outbox_full_since=self._full_since,
+            outbox_refused=self._refused,
         )

@@ -18,19 +18,31 @@ deletes are ranges of the integer primary key (the rowid b-tree, no extra index)
 ``depth`` is arithmetic on the contiguous seqs instead of a table scan, and the WAL
 is checkpointed every ``WAL_AUTOCHECKPOINT_PAGES`` and truncated back to
 ``JOURNAL_SIZE_LIMIT`` so it cannot grow with the backlog.
+
+The file is bounded by SQLite's own ``max_page_count``: the smaller of the configured
+cap (``max_bytes``) and what the disk has free less ``reserve_bytes``, re-read at most
+every ``FIT_EVERY_S`` while appending. Past it an append fails with ``SQLITE_FULL``,
+refused whole, as `OutboxFullError`; nothing held is touched — the oldest data is the
+evidence, and the gateway reports what it refused (docs/reliability.md). The reserve
+matters: on a disk that is really full SQLite cannot checkpoint its WAL into the main
+file, and then not even a delete commits, so the outbox could never drain (measured on
+a full tmpfs). Pages that confirmed rows free are reused and freed disk space raises
+the limit again, so appends resume by themselves.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import secrets
 import sqlite3
+import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
 from pathlib import Path
 from types import TracebackType
 from typing import Literal, Self
 
-from gateway.errors import OutboxError
+from gateway.errors import OutboxError, OutboxFullError
 from telemetry.payloads import Reading
 
 Synchronous = Literal["FULL", "NORMAL"]
@@ -40,6 +52,8 @@ Listener = Callable[[Sequence[Reading]], None]
 CACHE_KIB = 8192  # SQLite page cache per connection; the default is 2 MiB
 WAL_AUTOCHECKPOINT_PAGES = 1000  # about 4 MiB of WAL before a checkpoint (SQLite default)
 JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024  # WAL bytes kept on disk after a checkpoint
+RESERVE_BYTES = 64 * 1024 * 1024  # disk left free for the WAL, checkpoints and deletes
+FIT_EVERY_S = 1.0  # how often appends re-read the disk's free space
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS stream (
@@ -75,6 +89,11 @@ CREATE TABLE IF NOT EXISTS events (
 """
 
 
+def _full(err: sqlite3.Error) -> bool:
+    """Whether SQLite failed for want of room: the cap (``max_page_count``) or the disk."""
+    return getattr(err, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL
+
+
 def new_stream_id() -> str:
     """Return a random stream id that fits the wire's ``StreamId`` pattern."""
     return secrets.token_urlsafe(12)
@@ -93,17 +112,42 @@ def _renumber(
 class Outbox:
     """A SQLite outbox of readings keyed by contiguous gateway sequence numbers."""
 
-    def __init__(self, conn: sqlite3.Connection, path: Path, stream: str) -> None:
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        path: Path,
+        stream: str,
+        *,
+        max_bytes: int | None = None,
+        reserve_bytes: int = RESERVE_BYTES,
+    ) -> None:
         self._conn = conn
         self._path = path
         self._stream = stream
+        self._max_bytes = max_bytes
+        self._reserve_bytes = reserve_bytes
+        (page_size,) = conn.execute("PRAGMA page_size").fetchone()
+        self._page_size = int(page_size)
+        self._fitted_at: float | None = None
+        self._fit()
         self._series: dict[tuple[str, str, str], int] = {}
         self._series_by_id: dict[int, tuple[str, str, str]] = {}
         self._listeners: list[Listener] = []
 
     @classmethod
-    def open(cls, path: Path | str, *, synchronous: Synchronous = "FULL") -> Self:
-        """Open (creating if needed) the outbox file at ``path``."""
+    def open(
+        cls,
+        path: Path | str,
+        *,
+        synchronous: Synchronous = "FULL",
+        max_bytes: int | None = None,
+        reserve_bytes: int = RESERVE_BYTES,
+    ) -> Self:
+        """Open (creating if needed) the outbox file at ``path``.
+
+        It grows to at most ``max_bytes`` (None: no cap of its own) and never into the
+        last ``reserve_bytes`` of free disk space.
+        """
         path = Path(path)
         if synchronous not in ("FULL", "NORMAL"):
             raise OutboxError(
@@ -136,19 +180,57 @@ class Outbox:
         except sqlite3.Error as err:
             conn.close()
             raise OutboxError(path, "open", str(err)) from err
-        return cls(conn, path, str(stream))
+        try:
+            return cls(conn, path, str(stream), max_bytes=max_bytes, reserve_bytes=reserve_bytes)
+        except (sqlite3.Error, OutboxError) as err:
+            conn.close()
+            if isinstance(err, OutboxError):
+                raise
+            raise OutboxError(path, "open", str(err)) from err
 
     @property
     def path(self) -> Path:
         """The outbox file."""
         return self._path
 
+    def _fit(self) -> None:
+        """Set ``max_page_count`` from the cap and the disk's room, every ``FIT_EVERY_S``.
+
+        SQLite keeps it at least the file's current size.
+        """
+        now = time.monotonic()
+        if self._fitted_at is not None and now - self._fitted_at < FIT_EVERY_S:
+            return
+        self._fitted_at = now
+        try:
+            disk = os.statvfs(self._path.parent)
+        except OSError:
+            return
+        try:
+            (pages,) = self._conn.execute("PRAGMA page_count").fetchone()
+            room = int(pages) * self._page_size + disk.f_bavail * disk.f_frsize
+            room -= self._reserve_bytes
+            limit = room if self._max_bytes is None else min(self._max_bytes, room)
+            self._conn.execute(f"PRAGMA max_page_count={max(1, limit // self._page_size)}")
+        except sqlite3.Error as err:
+            raise OutboxError(self._path, "set its size limit", str(err)) from err
+
+    def size(self) -> tuple[int, int]:
+        """Return (bytes in use, bytes it may grow to) of the outbox file, as last fitted."""
+        try:
+            (pages,) = self._conn.execute("PRAGMA page_count").fetchone()
+            (free,) = self._conn.execute("PRAGMA freelist_count").fetchone()
+            (limit,) = self._conn.execute("PRAGMA max_page_count").fetchone()
+        except sqlite3.Error as err:
+            raise OutboxError(self._path, "read", str(err)) from err
+        return (int(pages) - int(free)) * self._page_size, int(limit) * self._page_size
+
     @property
     def stream(self) -> str:
         """The random id of this outbox's sequence stream, fixed for the file's life."""
         return self._stream
 
-    @contextmanager
+    @contextlib.contextmanager
     def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
         try:
             self._conn.execute("BEGIN IMMEDIATE")
@@ -160,6 +242,11 @@ class Outbox:
                 raise
             self._conn.execute("COMMIT")
         except sqlite3.Error as err:
+            if self._conn.in_transaction:  # a COMMIT that failed for want of room
+                with contextlib.suppress(sqlite3.Error):
+                    self._conn.execute("ROLLBACK")
+            if _full(err):
+                raise OutboxFullError(self._path, action, str(err)) from err
             raise OutboxError(self._path, action, str(err)) from err
 
     def _series_id(self, conn: sqlite3.Connection, key: tuple[str, str, str]) -> int:
@@ -177,6 +264,7 @@ class Outbox:
         if not readings:
             raise ValueError("append needs at least one reading")
         new_series: dict[tuple[str, str, str], int] = {}
+        self._fit()
         with self._transaction("append") as conn:
             (first,) = conn.execute("SELECT next_seq FROM stream WHERE id = 1").fetchone()
             rows = []
@@ -234,9 +322,15 @@ class Outbox:
 
     def confirm(self, committed: int) -> int:
         """Delete every reading with sequence number <= ``committed``; return how many."""
-        with self._transaction("confirm") as conn:
-            deleted = conn.execute("DELETE FROM readings WHERE seq <= ?", (committed,)).rowcount
-        return int(deleted)
+        return self._delete_upto("confirm", "readings", "", (), committed)
+
+    def _delete_upto(
+        self, action: str, table: str, where: str, args: tuple[str, ...], committed: int
+    ) -> int:
+        """Delete ``table``'s rows with seq <= ``committed`` (and ``where``); return how many."""
+        sql = f"DELETE FROM {table} WHERE seq <= ?{where}"  # noqa: S608 - our own names
+        with self._transaction(action) as conn:
+            return int(conn.execute(sql, (committed, *args)).rowcount)
 
     def restart_stream(self) -> str:
         """Start a new readings stream: a fresh id, and what is held renumbered from seq 1.
@@ -305,6 +399,7 @@ class Outbox:
         """Store encoded event ``items`` of ``kind`` durably; return their (first, last) seqs."""
         if not items:
             raise ValueError("append_events needs at least one item")
+        self._fit()
         with self._transaction("append events") as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO event_streams (kind, stream, next_seq) VALUES (?, ?, 1)",
@@ -336,11 +431,7 @@ class Outbox:
 
     def confirm_events(self, kind: str, committed: int) -> int:
         """Delete every item of ``kind`` with seq <= ``committed``; return how many."""
-        with self._transaction("confirm events") as conn:
-            deleted = conn.execute(
-                "DELETE FROM events WHERE kind = ? AND seq <= ?", (kind, committed)
-            ).rowcount
-        return int(deleted)
+        return self._delete_upto("confirm events", "events", " AND kind = ?", (kind,), committed)
 
     def restart_event_stream(self, kind: str) -> str:
         """Start a new stream of ``kind`` as `restart_stream` does; return its id."""

@@ -41,14 +41,14 @@ import aiomqtt
 
 from gateway.central_alerts import alerts_topic
 from gateway.config import GatewayConfig
-from gateway.errors import PublishError
+from gateway.errors import OutboxFullError, PublishError
 from gateway.flow import Backoff
 from gateway.health import AlarmState, HealthMonitor, HealthState, expected_intervals
 from gateway.outbox import Outbox
 from gateway.sources.base import Clock, millis
 from gateway.streams import CONFIRM_AFTER_S, STREAM_KINDS, OutboxStream
 from telemetry.codec import DecodeError, decode_ack, encode
-from telemetry.payloads import ScanItem, SourceState, Status, TagItem
+from telemetry.payloads import Reading, ScanItem, SourceState, Status, TagItem
 from telemetry.topics import Kind, Topic, ack_filter
 
 __all__ = ["CONFIRM_AFTER_S", "Publisher"]
@@ -58,6 +58,7 @@ log = logging.getLogger(__name__)
 RECONNECT_MIN_S = 0.5
 MQTT_TIMEOUT_S = 10.0  # for CONNACK, PUBACK and SUBACK
 PUBLISH_PIPELINE = 8  # batches published without waiting for their PUBACKs
+FULL_LOG_EVERY_S = 60.0  # while the outbox is full, the error is repeated this often
 
 StatusProvider = Callable[[], Sequence[SourceState]]
 AlarmProvider = Callable[[], Sequence[AlarmState]]
@@ -111,6 +112,7 @@ class Publisher:
         self._health = HealthMonitor(expected_intervals(cfg))
         self._skew_reported = False
         self._ignored_acks = 0
+        self._full_logged = 0.0
         self._tls = cfg.mqtt.tls.context() if cfg.mqtt.tls is not None else None
         if cfg.mqtt.username is not None and self._tls is None and not _loopback(cfg.mqtt.host):
             log.warning(
@@ -138,11 +140,58 @@ class Publisher:
         """Tell the publisher that new items are in the outbox."""
         self._wake.set()
 
+    def store(self, readings: Sequence[Reading]) -> None:
+        """Store readings durably and wake the sender; a full outbox refuses them, said loudly."""
+        try:
+            self._outbox.append(readings)
+        except OutboxFullError as err:
+            self._refused(len(readings), err)
+            return
+        self._accepted()
+        self._wake.set()
+
     def sink_events(self, kind: Kind, items: Sequence[TagItem | ScanItem]) -> None:
         """Store tag reads or scans durably and wake the sender (the sources' `EventSink`)."""
-        if items:
+        if not items:
+            return
+        try:
             self._outbox.append_events(kind, [encode(item) for item in items])
-            self._wake.set()
+        except OutboxFullError as err:
+            self._refused(len(items), err)
+            return
+        self._accepted()
+        self._wake.set()
+
+    def _refused(self, n: int, err: OutboxFullError) -> None:
+        """A full outbox refused ``n`` new items: keep what it holds, count, log, report.
+
+        The oldest data is the evidence, so it is never deleted to make room; what is
+        refused shows as a gap of each sensor in the state message (docs/reliability.md).
+        """
+        now = self._monotonic()
+        if self._health.refused(n, millis(self._clock)):
+            self._full_logged = now
+            self._state_now.set()
+            log.error(
+                "%s; refusing new readings until ingest confirms what it holds (%d items "
+                "kept) or the disk has room. Refused items are counted in the state message",
+                err,
+                self._outbox.depth(),
+            )
+        elif now - self._full_logged >= FULL_LOG_EVERY_S:
+            self._full_logged = now
+            log.error("outbox still full: %d items refused so far", self._health.refused_total)
+
+    def _accepted(self) -> None:
+        since = self._health.accepted()
+        if since is not None:
+            self._state_now.set()
+            log.warning(
+                "outbox accepts readings again after %.0f s full; %d items refused since "
+                "the gateway started (see the sensors' gaps in the state message)",
+                (millis(self._clock) - since) / 1000,
+                self._health.refused_total,
+            )
 
     def state(self, status: Status) -> HealthState:
         """Build the gateway state message as it would be published now."""
@@ -159,6 +208,7 @@ class Publisher:
             oldest_t=oldest[0][1].t if oldest else None,
             alarms=self._alarms(),
             ignored_acks=self._ignored_acks,
+            outbox_size=self._outbox.size(),
         )
 
     async def run(self, stop: asyncio.Event) -> None:

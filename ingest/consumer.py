@@ -1,5 +1,14 @@
 """paho-mqtt adapter: a persistent QoS 1 session whose messages are acked by the caller.
 
+The session is MQTT 5 with a session expiry interval (``session_expiry_s``): a worker
+that comes back within it resumes its session and gets what the broker kept for it; a
+worker that left for good loses its session after it, and with it its share of
+``$share/ingest/…`` — before, an MQTT 3.1.1 session lived for the broker's
+``persistent_client_expiration`` (14 days) and the broker went on parking every n-th
+message of the group in it. Whatever an expired session held is sent again by the
+gateways (their watermark stalls at the gap), now to the workers that remain
+(docs/reliability.md).
+
 paho's network thread only hands messages over through a bounded `Intake` (see
 ingest/intake.py for the flow control); the worker acks them after its database commit
 (``manual_ack``). Messages received on an earlier connection are never acked on
@@ -20,6 +29,8 @@ from collections.abc import Iterable
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from ingest.errors import BrokerConnectionError
@@ -40,7 +51,7 @@ class Consumer:
     settings before `start`.
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 - dependencies are passed in, not looked up
         self,
         *,
         host: str,
@@ -48,6 +59,7 @@ class Consumer:
         client_id: str,
         share_group: str | None,
         security: MqttSecurity | None = None,
+        session_expiry_s: int = 300,
     ) -> None:
         self.host = host
         self.port = port
@@ -58,9 +70,11 @@ class Consumer:
         self._client = mqtt.Client(
             CallbackAPIVersion.VERSION2,
             client_id=client_id,
-            clean_session=False,
+            protocol=mqtt.MQTTv5,
             manual_ack=True,
         )
+        self._connect_properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+        self._connect_properties.SessionExpiryInterval = session_expiry_s
         self._client.reconnect_delay_set(min_delay=1, max_delay=30)
         self._refused: str | None = None  # why the broker last refused us, if it did
         self._connected_at: float | None = None
@@ -83,7 +97,13 @@ class Consumer:
     def start(self, timeout: float = 10.0) -> None:
         """Connect, subscribe and start paho's network thread; raise if the broker is away."""
         try:
-            self._client.connect(self.host, self.port, keepalive=30)
+            self._client.connect(
+                self.host,
+                self.port,
+                keepalive=30,
+                clean_start=False,  # paho keeps it, and the properties, for its reconnects
+                properties=self._connect_properties,
+            )
         except OSError as err:  # ssl.SSLError too: a certificate that does not verify
             raise BrokerConnectionError(self.host, self.port, str(err)) from err
         self._client.loop_start()

@@ -22,6 +22,10 @@ class IngestSettings(BaseSettings, MqttSecurityFields):
     # each worker has an account of its own. Only for another broker does it matter.
     client_id: str = ""
     share_group: str | None = "ingest"
+    # How long the broker keeps this worker's session (and its share of the group's
+    # messages) after it disconnects. A restart within it resumes the session; a worker
+    # gone for longer has its parked messages re-sent by the gateways to the others.
+    session_expiry_s: int = Field(default=300, ge=0, le=2**32 - 2)
     # A flush happens at whichever limit comes first. max_messages must not exceed the
     # broker's max_inflight_messages: the broker sends no more until we ack.
     max_messages: int = Field(default=200, ge=1)

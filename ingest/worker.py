@@ -39,6 +39,9 @@ from telemetry.topics import ack_topic
 log = logging.getLogger(__name__)
 
 PURGE_BATCHES = 20  # batches of dead letters purged at most per pause of the writer
+# The database's state, not the message's fault: wait and retry, never dead-letter.
+# A read-only database (a failover to a standby, default_transaction_read_only) too.
+UNAVAILABLE = (psycopg.OperationalError, psycopg.errors.ReadOnlySqlTransaction)
 
 
 @dataclass
@@ -74,6 +77,7 @@ class Worker:
             client_id=settings.client_id,
             share_group=settings.share_group,
             security=settings.mqtt_security(),
+            session_expiry_s=settings.session_expiry_s,
         )
         self.consumer.inbox = Intake(
             max_messages=settings.intake_max_messages,
@@ -290,7 +294,7 @@ class Worker:
                 if isinstance(cause, RETRYABLE):
                     log.warning("retrying after %s", cause)
                     continue
-                if isinstance(cause, psycopg.OperationalError) or store.conn.closed:
+                if isinstance(cause, UNAVAILABLE) or store.conn.closed:
                     if stop.is_set():
                         raise
                     log.error("database unavailable, retrying in %.1f s: %s", delay, err)  # noqa: TRY400
@@ -321,13 +325,17 @@ class Worker:
     def _connect(self, stop: threading.Event) -> Store:
         delay = 0.5
         while True:
+            conn: psycopg.Connection | None = None
             try:
-                return Store(
-                    psycopg.connect(self.db_url),
+                conn = psycopg.connect(self.db_url)
+                return Store(  # it creates its staging table: refused while read-only
+                    conn,
                     dead_letter_payload_bytes=self.settings.dead_letter_payload_bytes,
                     max_sensors_per_gateway=self.settings.max_sensors_per_gateway,
                 )
-            except psycopg.OperationalError as err:
+            except UNAVAILABLE as err:
+                if conn is not None:
+                    conn.close()
                 if stop.is_set():
                     raise StoreError(f"database unavailable at shutdown: {err}") from err
                 log.error("cannot connect to the database, retrying in %.1f s: %s", delay, err)  # noqa: TRY400

@@ -13,6 +13,7 @@ psql -v ON_ERROR_STOP=1 --username "$POSTGRES_USER" --dbname postgres \
 CREATE ROLE coldtrace LOGIN CREATEDB PASSWORD :'owner_pw';
 CREATE ROLE coldtrace_app LOGIN PASSWORD :'app_pw';
 CREATE ROLE coldtrace_reader LOGIN PASSWORD :'reader_pw';
+ALTER ROLE coldtrace_reader SET jit = off;  -- Grafana's panel queries (db/roles.py)
 CREATE DATABASE coldtrace OWNER coldtrace;
 \connect coldtrace
 CREATE EXTENSION IF NOT EXISTS timescaledb;

@@ -15,6 +15,12 @@ command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || need+=(mos
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 command -v socat >/dev/null 2>&1 || need+=(socat)  # pseudo-terminal pairs for the Modbus RTU test
+# PDF reports (docs/reports.md): WeasyPrint lays out with Debian's pango; Noto CJK prints Chinese.
+ldconfig -p 2>/dev/null | grep libpangoft2-1.0 >/dev/null || need+=(libpango-1.0-0 libpangoft2-1.0-0)
+fc-list 2>/dev/null | grep -i "Noto Sans CJK" >/dev/null || need+=(fonts-noto-cjk)
+# The browser tests drive Debian's headless Chromium (Playwright's own download cannot work
+# offline).
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
     echo "installing: ${need[*]}"
     $SUDO apt-get update -qq
@@ -56,6 +62,8 @@ ALTER ROLE coldtrace NOSUPERUSER NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 GRANT pg_signal_backend TO coldtrace;
 ALTER ROLE coldtrace_app NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
 ALTER ROLE coldtrace_reader NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
+-- Grafana's panel queries: no JIT compilation (db/roles.py says why).
+ALTER ROLE coldtrace_reader SET jit = off;
 DO $$ DECLARE m record; BEGIN
   -- Neither may act as the owner (or as anyone else): no role memberships at all.
   FOR m IN SELECT r.rolname AS granted, u.rolname AS member FROM pg_auth_members a

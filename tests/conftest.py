@@ -4,7 +4,7 @@ import os
 
 from hypothesis import HealthCheck, settings
 
-pytest_plugins = ["tests.fix_services"]
+pytest_plugins = ["tests.fix_services", "tests.fix_stack"]
 
 # HYPOTHESIS_PROFILE=deep: a fuzz session, many more examples per property
 # (docs/fuzzing.md, docs/api.md "API fuzzing"); without it hypothesis' defaults apply, as before.

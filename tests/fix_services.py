@@ -17,7 +17,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 
 from coldtrace.broker import Broker, free_port
@@ -102,9 +101,15 @@ def record_key_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 @pytest.fixture(scope="session")
 def migrated_template() -> Iterator[str]:
-    """A database migrated once per test session (as the owner), a template for each test."""
+    """A database migrated once per test session (as the owner), a template for each test.
+
+    It allows no connections, so TimescaleDB's scheduler stays out of it and copies never
+    wait (``migrate.mark_template``; the superuser ends the scheduler already there).
+    """
     name = f"ct_tpl_{uuid.uuid4().hex[:10]}"
     migrate.upgrade(_url(name))
+    no_wait = migrate.mark_template(_url(name), superuser_url=SUPERUSER_URL)
+    assert no_wait, f"sessions on {name} could not be ended (see docs/timescaledb.md)"
     yield name
     migrate.drop_database(_url(name))
 
@@ -113,8 +118,7 @@ def migrated_template() -> Iterator[str]:
 def test_database(migrated_template: str) -> Iterator[str]:
     """A fresh, migrated database of this test's own; its name."""
     name = f"ct_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{migrated_template}"')
+    migrate.copy_database(_url(migrated_template), name)
     yield name
     migrate.drop_database(_url(name))
 

@@ -61,6 +61,8 @@ class User:
     # password of their own, they may do nothing else.
     must_change_password: bool = False
     password_changed_at: datetime | None = None
+    # The language of the pages: "en", "zh_CN", or None for the browser's Accept-Language.
+    locale: str | None = None
 
     def has_any(self, roles: frozenset[Role]) -> bool:
         """True if the user holds at least one of ``roles``."""

@@ -60,7 +60,7 @@ _USER_SELECT = """
     SELECT u.id, u.username, u.full_name, u.active, u.created_at, u.password_hash,
            coalesce(array_agg(r.role) FILTER (WHERE r.role IS NOT NULL), '{}'),
            u.must_change_password, u.password_changed_at,
-           u.password_key_id, u.password_binding, u.password_serial
+           u.password_key_id, u.password_binding, u.password_serial, u.locale
     FROM erp.users AS u LEFT JOIN erp.user_roles AS r ON r.user_id = u.id
 """
 
@@ -493,7 +493,13 @@ def _user(row: Sequence[object]) -> User:
         roles=frozenset(Role(r) for r in roles),
         must_change_password=bool(row[7]),
         password_changed_at=changed,
+        locale=None if row[12] is None else str(row[12]),
     )
+
+
+def set_locale(conn: Conn, *, user_id: int, locale: str | None) -> None:
+    """The language of the user's pages (``en``, ``zh_CN``), or None: as the browser asks."""
+    conn.execute("UPDATE erp.users SET locale = %s WHERE id = %s", (locale, user_id))
 
 
 def attempts_since(conn: Conn, *, username: str, since: datetime) -> list[LoginAttempt]:

@@ -15,6 +15,7 @@ from psycopg.rows import class_row
 from erp_core.errors import InvalidArgumentError, NotFoundError
 from erp_core.lots.errors import StatusTransitionError
 from erp_core.lots.models import Lot, LotIn
+from erp_core.lots.search import LotSearch
 from erp_core.lots.status import may_change
 from erp_core.masterdata.service import active_item, gtin14, translate_db_errors
 
@@ -76,12 +77,19 @@ def find_lot(conn: Conn, *, gtin: str, lot_number: str) -> Lot:
     return row
 
 
-def list_lots(conn: Conn, *, status: str | None = None) -> list[Lot]:
-    """Lots, all or in one status, newest first."""
+def list_lots(
+    conn: Conn, *, status: str | None = None, search: LotSearch | None = None
+) -> list[Lot]:
+    """Lots, all or in one status, matching ``search`` (``erp_core.lots.search``), newest first."""
+    find = search or LotSearch()
     with conn.cursor(row_factory=class_row(Lot)) as cur:
         cur.execute(
-            _LOT + " WHERE %(s)s::text IS NULL OR l.status = %(s)s ORDER BY l.id DESC",
-            {"s": status},
+            _LOT + " WHERE (%(s)s::text IS NULL OR l.status = %(s)s)"
+            " AND (%(part)s::text IS NULL OR strpos(lower(l.lot_number), lower(%(part)s)) > 0)"
+            " AND (%(number)s::text IS NULL OR l.lot_number = %(number)s)"
+            " AND (%(gtin)s::text IS NULL OR i.gtin = %(gtin)s)"
+            " ORDER BY l.id DESC",
+            {"s": status, "part": find.number_part, "number": find.number, "gtin": find.gtin},
         )
         return cur.fetchall()
 

@@ -63,8 +63,10 @@ def sensor_detail(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query fi
         max_points=CHART_POINTS,
         now=now,
     )
+    profile = service.sensor_profile(conn, sensor_id=sensor_id)
     body = templates.sensor_body(
         series=series,
+        profile=profile,
         hours=hours,
         now=now,
         stale_after=timedelta(minutes=settings.stale_after_minutes),
@@ -75,7 +77,7 @@ def sensor_detail(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query fi
         body=body,
         now=now,
         refresh_seconds=SENSOR_REFRESH_SECONDS,
-        footnote=templates.LIMITS_FOOTNOTE,
+        footnote=templates.LIMITS_FOOTNOTE if profile is None else "",
         viewer=found.viewer,
     )
     return HTMLResponse(html)

@@ -12,6 +12,7 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
+from coldchain.profiles import AlarmProfile, profile_from_dict
 from erp_core.errors import InvalidArgumentError, NotFoundError
 from erp_core.monitoring.buckets import plan_buckets
 from erp_core.monitoring.models import (
@@ -111,6 +112,14 @@ def sensor_readings(  # noqa: PLR0913 - keyword-only, one per query field
         bucket_seconds=plan.width.total_seconds(),
         buckets=buckets,
     )
+
+
+def sensor_profile(conn: psycopg.Connection[Any], *, sensor_id: int) -> AlarmProfile | None:
+    """The sensor's effective alarm profile (its own, else its quantity's default), if any."""
+    row = conn.execute(
+        "SELECT spec FROM telemetry.sensor_effective_profiles WHERE sensor_id = %s", (sensor_id,)
+    ).fetchone()
+    return None if row is None else profile_from_dict(row[0])
 
 
 def list_gateways(conn: psycopg.Connection[Any]) -> list[GatewaySummary]:

@@ -39,11 +39,18 @@ def limits_for(*, quantity: str, unit: str) -> tuple[float, float] | None:
     return None
 
 
-def value_verdict(*, quantity: str, unit: str, value: float | None) -> Verdict:
-    """Whether the value lies inside the allowed range, in words."""
+def value_verdict(
+    *,
+    quantity: str,
+    unit: str,
+    value: float | None,
+    limits: tuple[float, float] | None = None,
+) -> Verdict:
+    """Whether the value lies inside ``limits`` (default: the assumed range), in words."""
     if value is None:
         return Verdict(Level.NEUTRAL, "NO DATA")
-    limits = limits_for(quantity=quantity, unit=unit)
+    if limits is None:
+        limits = limits_for(quantity=quantity, unit=unit)
     if limits is None:
         return Verdict(Level.NEUTRAL, "")
     low, high = limits

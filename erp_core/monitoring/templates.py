@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from coldchain.profiles import AlarmProfile
 from erp_core.monitoring.models import (
     DeadLetter,
     DeadLetterCounts,
@@ -21,12 +22,10 @@ from erp_core.monitoring.status import (
     Verdict,
     freshness_verdict,
     gateway_verdict,
-    limits_for,
     value_verdict,
 )
 from erp_core.web.chart import Chart, ChartBucket, render_chart
 from erp_core.web.format import (
-    display_unit,
     format_age,
     format_range,
     format_span,
@@ -34,6 +33,7 @@ from erp_core.web.format import (
     format_value,
 )
 from erp_core.web.html import Html, join, render
+from telemetry.units import display_unit
 
 LOW_C, HIGH_C = ASSUMED_TEMPERATURE_RANGE_C
 LIMITS_FOOTNOTE = (
@@ -261,13 +261,24 @@ def _sensor_table(sensors: list[SensorSummary], *, now: datetime, stale_after: t
 
 
 def sensor_body(
-    *, series: ReadingSeries, hours: int, now: datetime, stale_after: timedelta
+    *,
+    series: ReadingSeries,
+    profile: AlarmProfile | None,
+    hours: int,
+    now: datetime,
+    stale_after: timedelta,
 ) -> Html:
-    """One sensor: latest value, range links, the chart and the period's figures."""
+    """One sensor: latest value, range links, the chart (its alarm profile's bands), figures."""
     s = series.sensor
     unit = display_unit(s.unit)
-    limits = limits_for(quantity=s.quantity, unit=s.unit)
-    value = value_verdict(quantity=s.quantity, unit=s.unit, value=s.latest_value)
+    limits = None if profile is None else (profile.low, profile.high)
+    warn = (
+        (profile.warn_low, profile.warn_high)
+        if profile is not None and profile.pre_alarm_band > 0
+        else None
+    )
+    source = "" if profile is None else f" (alarm profile {profile.name})"
+    value = value_verdict(quantity=s.quantity, unit=s.unit, value=s.latest_value, limits=limits)
     fresh = freshness_verdict(latest=s.latest_time, now=now, stale_after=stale_after)
     chart = Chart(
         title=f"{s.uid} {s.quantity}, last {_hours_label(hours)}",
@@ -277,7 +288,8 @@ def sensor_body(
         end=series.end,
         buckets=[ChartBucket(b.start, b.end, b.min, b.max, b.mean) for b in series.buckets],
         limits=limits,
-        limits_label=f"allowed {format_range(*limits, s.unit)} (assumed)" if limits else "",
+        limits_label=f"allowed {format_range(*limits, s.unit)}{source}" if limits else "",
+        warn=warn,
     )
     ranges = join(
         render(
@@ -292,7 +304,11 @@ def sensor_body(
         "Line: mean of the readings in each {width} interval. Shaded: lowest to highest"
         " reading in that interval. A break in the line: no readings.{limits}",
         width=format_span(timedelta(seconds=series.bucket_seconds)),
-        limits=f" Green band: allowed {format_range(*limits, s.unit)} (assumed); red: outside it."
+        limits=(
+            f" Green band: allowed {format_range(*limits, s.unit)}{source}"
+            + ("; amber strips: pre-alarm" if warn else "")
+            + "; red: outside it."
+        )
         if limits
         else "",
     )

@@ -5,7 +5,7 @@
 stays where it is. ``approve_override`` is a second, different QA manager's signed
 release decision ("Approved override of failed rules") naming that proposal; only then
 is the lot released. Both signers first confirm every failed rule by name, so neither
-signs rules they were not shown. The database holds the same line (migration 0028):
+signs rules they were not shown. The database holds the same line (migration 0029):
 an override decision without a proposal, or approved by its proposer, is refused even
 to the application role writing SQL directly.
 """

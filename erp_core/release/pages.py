@@ -8,9 +8,10 @@ every signature (21 CFR 11.200(a)(1), see docs/access-and-audit.md); only ``qa``
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi import APIRouter, Depends, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from erp_core.audit.keys import Keyring
@@ -19,12 +20,19 @@ from erp_core.auth.models import SIGNING_ROLES
 from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, Records, SigningKey
 from erp_core.deviations import service as deviations
 from erp_core.lot_history.history import lot_history
+from erp_core.lot_history.models import LotHistory
+from erp_core.lots.search import parse_search
 from erp_core.lots.service import list_lots
-from erp_core.release import service, templates
+from erp_core.lots.status import STATUSES
+from erp_core.release import service
 from erp_core.release.rules import Action, recommend
 from erp_core.signatures.errors import SignatureError
-from erp_core.web.html import page
-from erp_core.web.session import PageSession, PageUser, form_user
+from erp_core.web.chart import Chart, ChartBucket, render_chart
+from erp_core.web.html import Html, page
+from erp_core.web.i18n import translations
+from erp_core.web.session import PageSession, PageUser, form_user, request_locale
+from erp_core.web.templates import render_template
+from erp_core.web.words import N_
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 CHART_POINTS = 300
@@ -32,10 +40,29 @@ Signer = Annotated[PageSession, Depends(form_user("qa", "qa_manager"))]
 
 
 @router.get("/lots")
-def lots(conn: Connection, now: Now, found: PageUser) -> HTMLResponse:
-    """All lots with their status."""
-    body = templates.lots_body(list_lots(conn))
-    return HTMLResponse(page(title="Lots", body=body, now=now, viewer=found.viewer))
+def lots(
+    conn: Connection,
+    now: Now,
+    found: PageUser,
+    q: Annotated[str, Query(max_length=200)] = "",
+    status: Annotated[str, Query(max_length=20)] = "",
+) -> HTMLResponse:
+    """The lots with their status; search by lot number, GTIN or a pasted scan; filter by status.
+
+    The form sends ``status=`` for "all": any value that is not a status means all.
+    """
+    search = q.strip()
+    chosen = status if status in STATUSES else None
+    locale = found.viewer.locale
+    body = render_template(
+        "release/lots.html",
+        locale=locale,
+        lots=list_lots(conn, status=chosen, search=parse_search(search)),
+        search=search,
+        status=chosen or "",
+    )
+    title = translations(locale).gettext("Lots")
+    return HTMLResponse(page(title=title, body=Html(body), now=now, viewer=found.viewer))
 
 
 def _lot_page(  # noqa: PLR0913 - the request's parts, each explicit
@@ -49,18 +76,50 @@ def _lot_page(  # noqa: PLR0913 - the request's parts, each explicit
 ) -> HTMLResponse:
     history = lot_history(conn, lot_id=lot_id, max_points=CHART_POINTS, now=now)
     rec = recommend(service.gather_evidence(conn, lot_id=lot_id, now=now))
-    body = templates.lot_body(
-        history,
-        rec,
-        service.decisions_for(conn, lot_id=lot_id, keyring=keyring),
-        deviations.deviations_for(conn, lot_id=lot_id),
+    locale = found.viewer.locale
+    _ = translations(locale).gettext
+    body = render_template(
+        "release/lot.html",
+        locale=locale,
+        history=history,
+        lot=history.lot,
+        chart=_chart(history, _),
+        rec=rec,
+        decisions=service.decisions_for(conn, lot_id=lot_id, keyring=keyring),
+        deviations=deviations.deviations_for(conn, lot_id=lot_id),
         viewer=found.viewer,
         may_sign=found.user.has_any(SIGNING_ROLES),
         error=error,
     )
     status = 200 if error is None else 409
-    title = f"Lot {history.lot.lot_number}"
-    return HTMLResponse(page(title=title, body=body, now=now, viewer=found.viewer), status)
+    title = _("Lot %(number)s") % {"number": history.lot.lot_number}
+    return HTMLResponse(page(title=title, body=Html(body), now=now, viewer=found.viewer), status)
+
+
+def _error(request: Request, message: str, why: object) -> str:
+    """A refusal in the viewer's language (the reason itself comes from the service)."""
+    return translations(request_locale(request)).gettext(message) % {"why": why}
+
+
+def _chart(history: LotHistory, _: Callable[[str], str]) -> Html | None:
+    """The lot's temperature over its life, with its item's allowed band."""
+    s = history.stats
+    if s is None:
+        return None
+    chart = Chart(
+        title=_("Lot %(number)s: temperature") % {"number": history.lot.lot_number},
+        quantity=_("temperature"),
+        unit="°C",
+        time_title=_("Time (UTC)"),
+        empty_text=_("No readings in this period"),
+        start=s.life.start,
+        end=s.life.end,
+        buckets=[ChartBucket(b.start, b.end, b.min, b.max, b.mean) for b in history.buckets],
+        limits=(s.range_low, s.range_high),
+        limits_label=_("allowed %(low)s–%(high)s °C (item storage condition)")
+        % {"low": f"{s.range_low:g}", "high": f"{s.range_high:g}"},
+    )
+    return render_chart(chart)
 
 
 @router.get("/lots/{lot_id}")
@@ -110,11 +169,21 @@ def sign_release(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fiel
     except (AuthError, SignatureError) as err:
         conn.rollback()
         return _lot_page(
-            conn, now, signer, lot_id, keyring=records.keyring, error=f"Not signed: {err}"
+            conn,
+            now,
+            signer,
+            lot_id,
+            keyring=records.keyring,
+            error=_error(request, N_("Not signed: %(why)s"), err),
         )
     except service.ReleaseRefusedError as err:
         conn.rollback()
         return _lot_page(
-            conn, now, signer, lot_id, keyring=records.keyring, error=f"Not allowed: {err.reason}"
+            conn,
+            now,
+            signer,
+            lot_id,
+            keyring=records.keyring,
+            error=_error(request, N_("Not allowed: %(why)s"), err.reason),
         )
     return RedirectResponse(f"/lots/{lot_id}", status_code=303)

@@ -59,7 +59,7 @@ def signed_content(  # noqa: PLR0913 - the signed fields, each explicit
     """What a release decision's signature covers (its record content).
 
     An approved override also covers the proposal it approves; a decision without one
-    covers exactly what it did before revision 0028, so older signatures still verify.
+    covers exactly what it did before revision 0029, so older signatures still verify.
     """
     content: dict[str, Any] = {
         "lot_id": lot_id,
@@ -208,6 +208,11 @@ def decision_checks(
                 "justification": r[3],
                 "decided_at": r[4],
                 "signature": _shown(signature),
+                # the manifestation's parts, for printouts that show them apart (§11.50)
+                "signed_by": None if signature is None else signature.full_name,
+                "signed_by_username": None if signature is None else signature.username,
+                "signed_at": None if signature is None else signature.signed_at,
+                "meaning": None if signature is None else signature.meaning,
                 "signature_verified": not problems,
                 "signature_problems": problems,
                 "override": proposal,

@@ -26,6 +26,7 @@ from erp_core.auth.models import AttemptRecorder, LoginPolicy, User
 from erp_core.deviations import service as deviations
 from erp_core.errors import ErpError
 from erp_core.lot_history.history import lot_history
+from erp_core.lot_history.models import LotHistory
 from erp_core.lots.service import change_status
 from erp_core.release import records
 from erp_core.release.rules import (
@@ -82,6 +83,16 @@ class ReleaseRecord:
 def gather_evidence(conn: Conn, *, lot_id: int, now: datetime) -> Evidence:
     """Collect what the release rules look at for ``lot_id``."""
     history = lot_history(conn, lot_id=lot_id, max_points=2, now=now)
+    return evidence_from(conn, history=history, now=now)
+
+
+def evidence_from(conn: Conn, *, history: LotHistory, now: datetime) -> Evidence:
+    """The release evidence of a lot whose history is read already (any ``max_points``).
+
+    The statistics do not depend on the chart's downsampling, so a caller that also
+    draws the chart (the PDF report) reads the history once and shows exactly this.
+    """
+    lot_id = history.lot.id
     stats = history.stats
     ids = [x.id for x in history.excursions]
     excursions = tuple(

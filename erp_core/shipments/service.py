@@ -102,6 +102,15 @@ def get_shipment(conn: Conn, *, shipment_id: int) -> Shipment:
     )
 
 
+def shipments_of_lot(conn: Conn, *, lot_id: int) -> list[Shipment]:
+    """The shipments that carried some of the lot, in the order they were created."""
+    ids = conn.execute(
+        "SELECT shipment_id FROM erp.shipment_lots WHERE lot_id = %s ORDER BY shipment_id",
+        (lot_id,),
+    ).fetchall()
+    return [get_shipment(conn, shipment_id=i) for (i,) in ids]
+
+
 def list_shipments(conn: Conn) -> list[Shipment]:
     """Every shipment, newest first."""
     ids = conn.execute("SELECT id FROM erp.shipments ORDER BY id DESC").fetchall()

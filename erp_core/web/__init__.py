@@ -1,5 +1,5 @@
-"""Server-rendered HTML: safe string templates, formatting and SVG charts, no JS framework.
+"""Server-rendered HTML: Jinja2 templates, catalogs, locale formats and the SVG chart.
 
-Plants run offline and Jinja2 is not a dependency, so pages are built from small
-Python templates in which every value is escaped unless it is already ``Html``.
+One base layout, autoescaped; no JS framework, nothing from a CDN. See docs/web-ui.md
+for how a domain adds its pages and its menu entry.
 """

@@ -17,17 +17,21 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from erp_core.audit.service import set_actor
 from erp_core.auth import password_policy, web_sessions
+from erp_core.auth import service as auth_service
 from erp_core.auth import session as web_session
 from erp_core.auth.errors import AuthError, WeakPasswordError
 from erp_core.auth.models import User
-from erp_core.deps import DbConnection, Gate, Now, Settings, client_source
+from erp_core.deps import Connection, DbConnection, Gate, Now, Settings, client_source
 from erp_core.web.html import Html, csrf_field, page, render
+from erp_core.web.i18n import LOCALES
 from erp_core.web.session import (
     PageSession,
     PageUserPendingChange,
     brief_page_session,
     check_csrf,
+    form_user,
     idle_timeout,
     safe_next,
     set_session_cookie,
@@ -156,3 +160,17 @@ async def change_password(  # noqa: PLR0913 - FastAPI dependencies and form fiel
     response = RedirectResponse(target, status_code=303)
     set_session_cookie(response, cookie, settings, request)
     return response
+
+
+@router.post("/account/language")
+def set_language(
+    conn: Connection,
+    found: Annotated[PageSession, Depends(form_user())],
+    locale: Annotated[str, Form(max_length=10)] = "",
+    next_url: Annotated[str, Form(alias="next")] = "/",
+) -> Response:
+    """Keep the user's language (``""``: as the browser asks); back to the page they were on."""
+    chosen = locale if locale in LOCALES else None
+    set_actor(conn, user=found.user.username, reason="language of the pages chosen by the user")
+    auth_service.set_locale(conn, user_id=found.user.id, locale=chosen)
+    return RedirectResponse(safe_next(next_url), status_code=303)

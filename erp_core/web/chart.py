@@ -57,6 +57,11 @@ class Chart:
     buckets: Sequence[ChartBucket]
     limits: tuple[float, float] | None = None
     limits_label: str = ""
+    # the pre-alarm thresholds inside the limits (low + band, high - band), if any
+    warn: tuple[float, float] | None = None
+    # the words on the chart, in the page's language
+    time_title: str = "Time (UTC)"
+    empty_text: str = "No readings in this period"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +93,8 @@ def render_chart(chart: Chart) -> Html:
     if not chart.buckets:
         parts.append(
             render(
-                '<text class="empty" x="{x}" y="{y}" text-anchor="middle">'
-                "No readings in this period</text>",
+                '<text class="empty" x="{x}" y="{y}" text-anchor="middle">{text}</text>',
+                text=chart.empty_text,
                 x=LEFT + PLOT_W / 2,
                 y=TOP + PLOT_H / 2,
             )
@@ -177,6 +182,7 @@ def _limits_band(scale: _Scale) -> Html:
     low, high = limits
     top, bottom = scale.y(high), scale.y(low)
     return render(
+        "{warn}"
         '<rect class="limits" x="{x}" y="{y}" width="{w}" height="{h}"/>'
         '<line class="limit" x1="{x}" x2="{x2}" y1="{y}" y2="{y}"/>'
         '<line class="limit" x1="{x}" x2="{x2}" y1="{y3}" y2="{y3}"/>'
@@ -190,6 +196,26 @@ def _limits_band(scale: _Scale) -> Html:
         tx=LEFT + 8,
         ty=_n(top + 16),
         label=scale.chart.limits_label,
+        warn=_pre_alarm_bands(scale),
+    )
+
+
+def _pre_alarm_bands(scale: _Scale) -> Html:
+    """The strips between each limit and its pre-alarm threshold, drawn inside the band."""
+    limits, warn = scale.chart.limits, scale.chart.warn
+    if limits is None or warn is None:
+        return Html("")
+    (low, high), (warn_low, warn_high) = limits, warn
+    return join(
+        render(
+            '<rect class="pre-alarm" x="{x}" y="{y}" width="{w}" height="{h}"/>',
+            x=LEFT,
+            y=_n(scale.y(upper)),
+            w=PLOT_W,
+            h=_n(scale.y(lower) - scale.y(upper)),
+        )
+        for lower, upper in ((warn_high, high), (low, warn_low))
+        if upper > lower
     )
 
 
@@ -242,11 +268,12 @@ def _grid(scale: _Scale, y_ticks: list[float]) -> Html:
         )
     parts.append(
         render(
-            '<text class="axis-title" x="{x}" y="{y}" text-anchor="middle">Time (UTC)</text>'
+            '<text class="axis-title" x="{x}" y="{y}" text-anchor="middle">{x_title}</text>'
             '<text class="axis-title" transform="translate(16 {cy}) rotate(-90)" '
             'text-anchor="middle">{y_title}</text>',
             x=LEFT + PLOT_W / 2,
             y=HEIGHT - 6,
+            x_title=chart.time_title,
             cy=TOP + PLOT_H / 2,
             y_title=f"{chart.quantity.capitalize()} ({chart.unit})"
             if chart.unit

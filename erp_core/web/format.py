@@ -1,25 +1,17 @@
-"""How times, ages and measured values are written on the pages (pure, UTC only)."""
+"""How times, ages and measured values are written on the pages (pure, UTC only; Babel locales)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-# UCUM codes as stored -> what a person reads; "1" is a dimensionless state (door, power).
-_UNITS = {"Cel": "°C", "%": "%", "hPa": "hPa", "V": "V", "1": ""}
+from babel import dates as babel_dates
 
-
-def display_unit(unit: str) -> str:
-    """The printed form of a UCUM unit code."""
-    return _UNITS.get(unit, unit)
+from telemetry.units import display_unit, with_unit
 
 
 def format_value(value: float | None, unit: str) -> str:
     """A measured value with its unit, e.g. ``4.3 °C``; an em dash when there is none."""
-    if value is None:
-        return "—"
-    shown = display_unit(unit)
-    number = f"{value:g}" if unit == "1" else f"{value:.1f}"
-    return f"{number} {shown}" if shown else number
+    return "—" if value is None else with_unit(value, unit)
 
 
 def format_range(low: float, high: float, unit: str) -> str:
@@ -34,6 +26,15 @@ def format_time(t: datetime | None) -> str:
     if t is None:
         return "—"
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def format_moment(t: datetime | None, *, locale: str) -> str:
+    """A time for ``locale`` in UTC: ``Jun 1, 2026 08:00``, ``2026年6月1日 08:00``, or ``—``."""
+    if t is None:
+        return "—"
+    utc = t.astimezone(UTC)
+    day = babel_dates.format_date(utc, format="medium", locale=locale)
+    return f"{day} {babel_dates.format_time(utc, 'HH:mm', tzinfo=UTC, locale=locale)}"
 
 
 def format_age(t: datetime | None, *, now: datetime) -> str:
@@ -63,3 +64,13 @@ def format_span(span: timedelta) -> str:
     if seconds >= 1:
         return f"{seconds:g} s"
     return f"{seconds * 1000:g} ms"
+
+
+def format_seconds(seconds: float) -> str:
+    """A duration as a person reads it: ``41 s``, ``12 min 5 s``, ``3 h 20 min``."""
+    s = round(seconds)
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min {s % 60} s" if s % 60 else f"{s // 60} min"
+    return f"{s // 3600} h {s % 3600 // 60} min"

@@ -1,4 +1,4 @@
-"""Escape-by-default HTML building and the page layout every page shares.
+"""Escape-by-default HTML fragments, and the page layout (``web/base.html``) around them.
 
 ``Html`` marks a string as markup that is safe to emit; everything else passed to
 ``render`` is escaped (quotes included, so values are safe inside attributes too).
@@ -14,14 +14,18 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from erp_core.web.format import format_time
-
-STYLESHEET = "/static/style.css"
+from erp_core.web.i18n import DEFAULT_LOCALE
+from erp_core.web.templates import render_template
 
 
 class Html(str):
     """A string that is already HTML: emitted as is, never escaped again."""
 
     __slots__ = ()
+
+    def __html__(self) -> str:
+        """Markup for Jinja2 (markupsafe): a fragment passed to a template is not escaped."""
+        return self
 
 
 def escape(value: object) -> Html:
@@ -53,51 +57,17 @@ class Viewer:
     csrf: str
     # Where the page's automatic refresh goes: the same page, marked as not user activity.
     refresh_url: str
+    # The language the pages are shown in (erp_core.web.i18n.pick_locale).
+    locale: str = DEFAULT_LOCALE
+    # The user's own choice of language (None: the browser's), and the page they are on
+    # (where the language form returns to).
+    chosen_locale: str | None = None
+    page_url: str = "/"
 
 
 def csrf_field(viewer: Viewer) -> Html:
     """The hidden CSRF field every form of a signed-in page carries."""
     return render('<input type="hidden" name="csrf_token" value="{t}">', t=viewer.csrf)
-
-
-def _who(viewer: Viewer | None) -> Html:
-    if viewer is None:
-        return Html("")
-    return render(
-        '<span class="session"><span class="who">Signed in: <strong>{name}</strong> ({user}) · '
-        'role {roles}</span> <a href="/account/password">Change password</a>'
-        '<form method="post" action="/sign-out" class="signout">{csrf}'
-        '<button type="submit">Sign out</button></form></span>',
-        name=viewer.full_name,
-        user=viewer.username,
-        roles=", ".join(viewer.roles) or "none",
-        csrf=csrf_field(viewer),
-    )
-
-
-_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-{refresh}<title>{title} · ColdTrace</title>
-<link rel="stylesheet" href="{stylesheet}">
-</head>
-<body>
-<header class="top">
-<a class="brand" href="/">ColdTrace</a>
-<nav><a href="/">Overview</a><a href="/lots">Lots</a><a href="/alerts">Alerts</a>
-<a href="/scans">Scans</a><a href="/dead-letters">Dead letters</a><a href="/docs">API</a></nav>
-<span class="clock">Updated {now} UTC</span>{who}
-</header>
-<main>
-<h1>{title}</h1>
-{body}
-</main>
-<footer>All times are UTC. {footnote}</footer>
-</body>
-</html>
-"""
 
 
 def page(  # noqa: PLR0913 - keyword-only parts of the page
@@ -108,24 +78,21 @@ def page(  # noqa: PLR0913 - keyword-only parts of the page
     refresh_seconds: int | None = None,
     footnote: str = "",
     viewer: Viewer | None = None,
+    locale: str | None = None,
 ) -> Html:
-    """A whole HTML document with the shared header (and who is signed in), navigation, footer."""
-    refresh = Html("")
-    if refresh_seconds and viewer is not None:
-        refresh = render(
-            '<meta http-equiv="refresh" content="{s};url={url}">\n',
-            s=refresh_seconds,
-            url=viewer.refresh_url,
-        )
-    elif refresh_seconds:
-        refresh = render('<meta http-equiv="refresh" content="{s}">\n', s=refresh_seconds)
-    return render(
-        _PAGE,
+    """A whole HTML document in the base layout (``web/base.html``): menu, who, footer.
+
+    The language is ``locale``, else the viewer's, else English.
+    """
+    shown = locale or (viewer.locale if viewer is not None else DEFAULT_LOCALE)
+    document = render_template(
+        "web/base.html",
+        locale=shown,
         title=title,
         body=body,
         now=format_time(now),
-        refresh=refresh,
-        stylesheet=STYLESHEET,
+        refresh_seconds=refresh_seconds,
         footnote=footnote,
-        who=_who(viewer),
+        viewer=viewer,
     )
+    return Html(document)

@@ -47,6 +47,7 @@ from erp_core.deps import (
 )
 from erp_core.settings import ApiSettings
 from erp_core.web.html import Viewer, page, render
+from erp_core.web.i18n import pick_locale
 
 SESSION_COOKIE = "coldtrace_session"
 AUTO_PARAM = "auto"
@@ -85,6 +86,11 @@ class PageSession:
     user: User
     session: web_session.WebSession
     viewer: Viewer
+
+
+def request_locale(request: Request) -> str:
+    """The language of the pages for this request: the browser's ``Accept-Language``."""
+    return pick_locale(request.headers.get("accept-language"))
 
 
 def idle_timeout(settings: ApiSettings) -> timedelta:
@@ -171,6 +177,9 @@ def page_session(
         roles=tuple(sorted(user.roles)),
         csrf=web_session.csrf_token(session, secret=secret),
         refresh_url=f"{request.url.path}?{auto}",
+        locale=user.locale or request_locale(request),
+        chosen_locale=user.locale,
+        page_url=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
     return PageSession(user=user, session=session, viewer=viewer)
 

@@ -11,6 +11,7 @@ cookie and an HMAC of it in a hidden field.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 from urllib.parse import urlencode
@@ -37,56 +38,52 @@ from erp_core.auth.models import Channel, User
 from erp_core.deps import Connection, DbConnection, Gate, Now, Settings, client_source
 from erp_core.settings import ApiSettings
 from erp_core.web.format import format_time
-from erp_core.web.html import Html, page, render
+from erp_core.web.html import Html, page
+from erp_core.web.i18n import translations
 from erp_core.web.session import (
     SESSION_COOKIE,
     PageSession,
     clear_session_cookie,
     form_user,
     idle_timeout,
+    request_locale,
     safe_next,
     secure_cookies,
     set_session_cookie,
 )
+from erp_core.web.templates import render_template
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 SIGNIN_COOKIE = "coldtrace_signin"
 
-_FORM = (
-    "{note}"
-    '<form method="post" action="/sign-in" class="sign signin">'
-    '<input type="hidden" name="csrf_token" value="{token}">'
-    '<input type="hidden" name="next" value="{next}">'
-    '<label>User name <input name="username" autocomplete="username" required autofocus '
-    'value="{username}"></label>'
-    '<label>Password <input name="password" type="password" autocomplete="current-password" '
-    "required></label>"
-    '<button type="submit">Sign in</button></form>'
-    "<p>Sessions end after {idle} min without activity. Sign out when you leave the "
-    "workstation. Every sign-in is recorded.</p>"
-)
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A banner above the sign-in form: its CSS class and its (translated) sentence."""
+
+    css: str
+    text: str
 
 
-def _note(why: str | None, settings: ApiSettings) -> Html:
+def _note(why: str | None, settings: ApiSettings, locale: str) -> Note | None:
+    _ = translations(locale).gettext
     notes = {
         "expired": (
             "warning",
-            (
-                f"Your session ended after {settings.web_idle_minutes:g} min without "
-                "activity. Sign in again."
-            ),
+            _("Your session ended after %(idle)s min without activity. Sign in again.")
+            % {"idle": f"{settings.web_idle_minutes:g}"},
         ),
-        "signed_out": ("ok", "You have signed out."),
-        "disabled": ("alarm", "Your account is unknown or disabled."),
+        "signed_out": ("ok", _("You have signed out.")),
+        "disabled": ("alarm", _("Your account is unknown or disabled.")),
         "password_changed": (
             "warning",
-            "Your password was changed (by you or an administrator): sign in again.",
+            _("Your password was changed (by you or an administrator): sign in again."),
         ),
     }
     if why not in notes:
-        return Html("")
+        return None
     css, text = notes[why]
-    return render('<p class="banner {css}">{text}</p>', css=css, text=text)
+    return Note(css=css, text=text)
 
 
 def _form(  # noqa: PLR0913 - every part of the form is explicit
@@ -95,21 +92,26 @@ def _form(  # noqa: PLR0913 - every part of the form is explicit
     settings: ApiSettings,
     now: datetime,
     next_url: str,
-    note: Html,
+    note: Note | None,
     username: str = "",
     status: int = 200,
 ) -> Response:
     nonce = web_session.new_nonce()
     token = web_session.signin_token(nonce, secret=settings.jwt_key())
-    body = render(
-        _FORM,
+    locale = request_locale(request)
+    body = render_template(
+        "web/sign_in.html",
+        locale=locale,
         note=note,
         token=token,
         next=safe_next(next_url),
         username=username,
         idle=f"{settings.web_idle_minutes:g}",
     )
-    response = HTMLResponse(page(title="Sign in", body=body, now=now), status_code=status)
+    title = translations(locale).gettext("Sign in")
+    response = HTMLResponse(
+        page(title=title, body=Html(body), now=now, locale=locale), status_code=status
+    )
     response.set_cookie(
         SIGNIN_COOKIE,
         nonce,
@@ -143,7 +145,11 @@ def sign_in_page(  # noqa: PLR0913 - FastAPI dependencies and query fields
             if user is not None and user.active and web_sessions.is_live(conn, session=found):
                 return RedirectResponse(safe_next(next_url), status_code=303)
     return _form(
-        request=request, settings=settings, now=now, next_url=next_url, note=_note(why, settings)
+        request=request,
+        settings=settings,
+        now=now,
+        next_url=next_url,
+        note=_note(why, settings, request_locale(request)),
     )
 
 
@@ -164,7 +170,9 @@ async def sign_in(  # noqa: PLR0913 - FastAPI dependencies and form fields
     nonce = request.cookies.get(SIGNIN_COOKIE)
     expected = None if nonce is None else web_session.signin_token(nonce, secret=secret)
 
-    def again(note: Html, status: int, name: str = "") -> Response:
+    _ = translations(request_locale(request)).gettext
+
+    def again(note: Note, status: int, name: str = "") -> Response:
         return _form(
             request=request,
             settings=settings,
@@ -176,11 +184,11 @@ async def sign_in(  # noqa: PLR0913 - FastAPI dependencies and form fields
         )
 
     if expected is None or not web_session.tokens_match(expected, csrf_token):
-        note = render(
-            '<p class="banner alarm">The sign-in form had expired or did not come from this '
-            "site (CSRF check failed). Nothing was checked; please sign in again.</p>"
+        text = _(
+            "The sign-in form had expired or did not come from this site (CSRF check "
+            "failed). Nothing was checked; please sign in again."
         )
-        return again(note, 403)
+        return again(Note(css="alarm", text=text), 403)
     source = client_source(request)
     try:
         user = await gate.authenticate(
@@ -188,8 +196,7 @@ async def sign_in(  # noqa: PLR0913 - FastAPI dependencies and form fields
         )
     except AuthError as err:
         status, text = refusal_page(err)
-        note = render('<p class="banner alarm">{t}</p>', t=text)
-        return again(note, status, username if status == 401 else "")
+        return again(Note(css="alarm", text=text), status, username if status == 401 else "")
     session = web_session.new_session(username=user.username, now=now)
 
     def open_session(conn: DbConnection) -> None:

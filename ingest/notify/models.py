@@ -40,6 +40,15 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class ExposedLot:
+    """A lot in the custody of the alert's sensor during the alert (view ``erp.alert_lots``)."""
+
+    lot_number: str
+    item: str
+    gtin: str
+
+
+@dataclass(frozen=True, slots=True)
 class AlertNotice:
     """Everything a message says about one alert event (detail merged over alert columns)."""
 
@@ -64,6 +73,8 @@ class AlertNotice:
     ended_at: datetime | None = None
     limits: Any = None
     actor: str | None = None
+    # None: unknown (no sensor, or the ERP's view could not be read); (): no lot exposed
+    lots: tuple[ExposedLot, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from ingest.notify.models import AlertNotice
+from ingest.notify.models import AlertNotice, ExposedLot
 
 
 def _time(value: Any) -> datetime | None:
@@ -47,9 +47,15 @@ def _first(*values: Any) -> Any:
 
 
 def build_notice(
-    event: Mapping[str, Any], alert: Mapping[str, Any], sensor: Mapping[str, Any] | None
+    event: Mapping[str, Any],
+    alert: Mapping[str, Any],
+    sensor: Mapping[str, Any] | None,
+    lots: tuple[ExposedLot, ...] | None = None,
 ) -> AlertNotice:
-    """The notice of one event: detail keys first, then alert columns, then the sensor row."""
+    """The notice of one event: detail keys first, then alert columns, then the sensor row.
+
+    ``lots``: the lots exposed during the alert, read by the caller (None: unknown).
+    """
     raw = event.get("detail")
     detail: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
     sensor = sensor or {}
@@ -77,4 +83,5 @@ def build_notice(
         started_at=started or datetime.fromtimestamp(0, UTC),
         ended_at=_first(_time(detail.get("ended_at")), _time(alert.get("ended_at"))),
         limits=detail.get("limits"),
+        lots=lots,
     )

@@ -12,7 +12,9 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from ingest.notify.models import AlertNotice, Message
+from coldchain.alert_kinds import figure_words, kind_words
+from ingest.notify.models import AlertNotice, ExposedLot, Message
+from telemetry.units import display_unit, with_unit
 
 WIRE_VERSION = 1
 _EVENT_WORDS = {
@@ -22,8 +24,7 @@ _EVENT_WORDS = {
     "acknowledged": "acknowledged",
     "closed": "closed",
 }
-# What the alert's figure ("peak") is for kinds where it is not a peak reading.
-_FIGURE_WORDS = {"mkt_exceeded": "MKT", "tor_budget_exceeded": "out of range"}
+LOTS_IN_SUBJECT = 3  # lot numbers named in a subject or SMS; the body lists them all
 
 
 def alert_url(base_url: str, alert_id: int) -> str:
@@ -45,6 +46,15 @@ def format_duration(seconds: float | None) -> str:
     return " ".join(parts)
 
 
+def format_lasting(seconds: float | None, *, ongoing: bool) -> str:
+    """How long it lasted: ``3 min 20 s``, ``3 min 20 s so far`` or ``just started``."""
+    if not ongoing:
+        return format_duration(seconds)
+    if seconds is not None and math.isfinite(seconds) and round(seconds) <= 0:
+        return "just started"
+    return f"{format_duration(seconds)} so far"
+
+
 def format_time(at: datetime | None, tz: ZoneInfo | None) -> str:
     """UTC time, plus the site's local time when a time zone is configured."""
     if at is None:
@@ -57,11 +67,9 @@ def format_time(at: datetime | None, tz: ZoneInfo | None) -> str:
     return text
 
 
-def format_value(value: float | None, unit: str | None) -> str:
-    """A measured value with its unit, or ``unknown``."""
-    if value is None:
-        return "unknown"
-    return f"{value:g} {unit}" if unit else f"{value:g}"
+def format_value(value: float | None, unit: str | None, *, decimals: int = 1) -> str:
+    """A measured value with its unit as people write it (``8.1 °C``), or ``unknown``."""
+    return "unknown" if value is None else with_unit(value, unit, decimals=decimals)
 
 
 def format_limits(limits: Any, unit: str | None) -> str:
@@ -72,9 +80,32 @@ def format_limits(limits: Any, unit: str | None) -> str:
         low = limits.get("low", limits.get("min"))
         high = limits.get("high", limits.get("max"))
         if isinstance(low, int | float) and isinstance(high, int | float):
-            return f"{low:g} – {high:g} {unit or ''}".rstrip()
+            return f"{low:g} – {high:g} {display_unit(unit) if unit else ''}".rstrip()
         return ", ".join(f"{k}={v}" for k, v in sorted(limits.items()))
     return str(limits)
+
+
+def format_lot(lot: ExposedLot) -> str:
+    """``L-2026-003 (Vascular graft 6 mm, GTIN 04006381333931)``."""
+    return f"{lot.lot_number} ({lot.item}, GTIN {lot.gtin})"
+
+
+def lots_line(lots: tuple[ExposedLot, ...] | None) -> str:
+    """The body's list of the lots exposed during the alert, or why there is none."""
+    if lots is None:
+        return "unknown (no sensor, or the ERP could not be read): check the alert page"
+    if not lots:
+        return "none in custody at the sensor's location during the alert"
+    return "\n             ".join(format_lot(lot) for lot in lots)
+
+
+def lots_short(lots: tuple[ExposedLot, ...] | None) -> str:
+    """``; lots L1, L2 +3 more`` for a subject or an SMS; empty when there is none."""
+    if not lots:
+        return ""
+    names = ", ".join(lot.lot_number for lot in lots[:LOTS_IN_SUBJECT])
+    more = f" +{len(lots) - LOTS_IN_SUBJECT} more" if len(lots) > LOTS_IN_SUBJECT else ""
+    return f"; {'lot' if len(lots) == 1 else 'lots'} {names}{more}"
 
 
 def _place(n: AlertNotice) -> str:
@@ -83,46 +114,55 @@ def _place(n: AlertNotice) -> str:
 
 
 def render(notice: AlertNotice, *, base_url: str, tz: ZoneInfo | None = None) -> Message:
-    """Subject, plain-text body, a short SMS/voice text and the JSON document of ``notice``."""
+    """Subject, plain-text body, a short SMS/voice text and the JSON document of ``notice``.
+
+    Words and units, not codes: ``temperature above the upper limit``, ``8.1 °C``,
+    ``3 min 20 s``; the lots exposed are named (the JSON document keeps the codes).
+    """
     n = notice
     what = _EVENT_WORDS.get(n.event, n.event)
     sensor = n.sensor or "unknown sensor"
     quantity = n.quantity or "unknown quantity"
+    happened = kind_words(n.kind)
     url = alert_url(base_url, n.alert_id)
     late = " [LATE]" if n.late else ""
-    figure = _FIGURE_WORDS.get(n.kind, "peak")
+    figure = figure_words(n.kind)
+    # MKT is judged against its limit to the hundredth (8.04 °C is over 8.00 °C)
+    value = format_value(n.peak, n.unit, decimals=2 if n.kind == "mkt_exceeded" else 1)
+    lasting = format_lasting(n.duration_s, ongoing=n.ended_at is None)
     subject = (
-        f"[{n.severity.upper()}] {n.kind} {what} at {_place(n)}: {sensor} {quantity} "
-        f"{figure} {format_value(n.peak, n.unit)}, {format_duration(n.duration_s)}"
-        f"{late} (alert #{n.alert_id})"
+        f"[{n.severity.upper()}] {sensor} {quantity} {happened} at {_place(n)}: "
+        f"{figure} {value}, {lasting}{late}{lots_short(n.lots)} (alert #{n.alert_id} {what})"
     )
-    ongoing = "" if n.ended_at is not None else " (ongoing)"
+    escalation = f"level {n.level}" if n.level else "not escalated"
     lines = [
-        f"Alert #{n.alert_id} ({n.kind}, {n.severity}) {what}"
-        + (f" by {n.actor}" if n.actor else ""),
+        f"Alert #{n.alert_id} {what}"
+        + (f" by {n.actor}" if n.actor else "")
+        + f": {sensor} {quantity} {happened}",
         "",
+        f"What:        {quantity} {happened} ({n.severity})",
         f"Site:        {n.site or 'unknown'}",
         f"Location:    {n.location or 'unknown'}",
         f"Sensor:      {sensor} ({quantity})",
-        f"{figure[0].upper() + figure[1:] + ':':<12} {format_value(n.peak, n.unit)}",
+        f"{figure[0].upper() + figure[1:] + ':':<12} {value}",
         f"Limits:      {format_limits(n.limits, n.unit)}",
-        f"Duration:    {format_duration(n.duration_s)}{ongoing}",
+        f"Duration:    {lasting}",
         f"Started:     {format_time(n.started_at, tz)}",
         f"Ended:       {format_time(n.ended_at, tz) if n.ended_at else 'not yet'}",
         "Late:        "
         + (
             "YES - the readings arrived after the fact (e.g. a gateway backlog)" if n.late else "no"
         ),
-        f"Escalation:  level {n.level}",
+        f"Lots:        {lots_line(n.lots)}",
+        f"Escalation:  {escalation}",
         f"Status:      {n.status}",
         f"Summary:     {n.summary}",
         "",
         f"Open the alert: {url}",
     ]
     short = (
-        f"ColdTrace {n.severity.upper()}: {n.kind} {what} at {_place(n)}, {sensor} {figure} "
-        f"{format_value(n.peak, n.unit)} for {format_duration(n.duration_s)}{late}. "
-        f"Alert {n.alert_id}: {url}"
+        f"ColdTrace {n.severity.upper()}: {sensor} {quantity} {happened} at {_place(n)}, "
+        f"{figure} {value}, {lasting}{late}{lots_short(n.lots)}. Alert {n.alert_id}: {url}"
     )
     return Message(
         subject=subject, body="\n".join(lines) + "\n", short=short, document=document(n, url)
@@ -159,5 +199,8 @@ def document(n: AlertNotice, url: str) -> dict[str, Any]:
         "ended_at": _iso(n.ended_at),
         "limits": n.limits,
         "summary": n.summary,
+        "lots": None
+        if n.lots is None
+        else [{"lot_number": x.lot_number, "item": x.item, "gtin": x.gtin} for x in n.lots],
         "url": url,
     }

@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
 from coldchain.recipients import Recipient, Route, route_from_row
-from ingest.notify.models import ClaimedDelivery, EventFacts
+from ingest.notify.models import ClaimedDelivery, EventFacts, ExposedLot
 from ingest.notify.notice import build_notice
 from ingest.notify.routing import AfterFailure, Unreachable, route_event
 
@@ -165,7 +166,7 @@ async def _load_claimed(conn: AsyncConnection[Any], ids: Sequence[int]) -> list[
         SELECT d.id AS delivery_id, d.channel, d.address, d.attempts, r.name AS recipient,
                e.id, e.alert_id, e.event, e.level, e.at, e.actor, e.detail,
                a.kind, a.severity, a.status, a.summary, a.site, a.late, a.started_at,
-               a.ended_at, a.peak, a.duration_s,
+               a.ended_at, a.peak, a.duration_s, a.sensor_id,
                s.uid, s.quantity, s.unit
           FROM telemetry.notify_deliveries d
           JOIN telemetry.recipients r ON r.id = d.recipient_id
@@ -177,6 +178,8 @@ async def _load_claimed(conn: AsyncConnection[Any], ids: Sequence[int]) -> list[
         """,
         (list(ids),),
     )
+    rows = await cur.fetchall()
+    lots = await exposed_lots(conn, [r["alert_id"] for r in rows if r["sensor_id"] is not None])
     return [
         ClaimedDelivery(
             id=row["delivery_id"],
@@ -184,10 +187,41 @@ async def _load_claimed(conn: AsyncConnection[Any], ids: Sequence[int]) -> list[
             address=row["address"],
             attempts=row["attempts"],
             recipient=row["recipient"],
-            notice=build_notice(row, row, row if row["uid"] is not None else None),
+            notice=build_notice(
+                row,
+                row,
+                row if row["uid"] is not None else None,
+                None if row["sensor_id"] is None or lots is None else lots.get(row["alert_id"], ()),
+            ),
         )
-        for row in await cur.fetchall()
+        for row in rows
     ]
+
+
+async def exposed_lots(
+    conn: AsyncConnection[Any], alert_ids: Sequence[int]
+) -> dict[int, tuple[ExposedLot, ...]] | None:
+    """The lots exposed during each alert, from the ERP's view ``erp.alert_lots``.
+
+    None when the view cannot be read: the message then says the lots are unknown; a
+    failed lookup never holds back an alert's message. (Alerts without lots are absent.)
+    """
+    if not alert_ids:
+        return {}
+    found: dict[int, list[ExposedLot]] = {}
+    try:
+        async with conn.transaction():  # a savepoint: the claim survives a failed read
+            cur = await conn.execute(
+                "SELECT alert_id, lot_number, item_name, gtin FROM erp.alert_lots"
+                " WHERE alert_id = ANY(%s) ORDER BY alert_id, lot_number",
+                (list(set(alert_ids)),),
+            )
+            for alert_id, number, item, gtin in await cur.fetchall():
+                found.setdefault(int(alert_id), []).append(ExposedLot(number, item, gtin))
+    except psycopg.Error as err:
+        log.error("cannot read the lots of alerts %s (erp.alert_lots): %s", alert_ids, err)  # noqa: TRY400 - the reason is the message
+        return None
+    return {alert_id: tuple(lots) for alert_id, lots in found.items()}
 
 
 async def mark_sent(

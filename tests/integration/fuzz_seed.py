@@ -28,9 +28,9 @@ def module_database(template: str) -> Iterator[str]:
     """A database of its own for a whole test module (a copy of the migrated template), as
     the application role's URL; dropped at the end. Fuzzing needs one long-lived app."""
     name = f"ct_fuzz_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
-    owner_url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}"
+    base = ADMIN_URL.rsplit("/", 1)[0]
+    migrate.copy_database(f"{base}/{template}", name)
+    owner_url = f"{base}/{name}"
     try:
         yield as_login(owner_url, APP_LOGIN)
     finally:

@@ -432,8 +432,10 @@ def test_sensor_page_has_an_svg_chart_with_threshold_band(client, conn):
     assert "<svg" in page
     assert "<polyline" in page
     assert "Time (UTC)" in page
-    assert "allowed 2\N{EN DASH}8 °C (assumed)" in page
+    # no profile of its own: its quantity's default profile (seeded: fridge-2-8, 0.5 °C strips)
+    assert "allowed 2\N{EN DASH}8 °C (alarm profile fridge-2-8)" in page
     assert 'class="limits"' in page
+    assert page.count('class="pre-alarm"') == 2
     assert "out-of-range" in page  # readings above 8 °C are drawn in the alarm colour
 
     week = client.get(f"/sensors/{sensor}", params={"hours": 168})

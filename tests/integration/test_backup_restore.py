@@ -23,7 +23,7 @@ from db import migrate
 from erp_core.audit import anchoring, keys
 from erp_core.auth.models import LoginAttempt, LoginPolicy, User
 from erp_core.signatures import service as signatures
-from tests.fix_services import ADMIN_URL, APP_LOGIN, as_login
+from tests.fix_services import ADMIN_URL, APP_LOGIN, SUPERUSER_URL, as_login
 from tests.integration.access_helpers import add_user
 
 PASSWORD = "Quality-First-2026"
@@ -55,14 +55,28 @@ def fresh_databases() -> Iterator[list[str]]:
         migrate.drop_database(on(ADMIN_URL, name))
 
 
-def restore(dump: Path, made: list[str]) -> str:
-    """Restore ``dump`` into a new, empty database as the owner; its name."""
+def restore(dump: Path, made: list[str], *, timescale: bool = False) -> str:
+    """Restore ``dump`` into a new, empty database as the owner; its name.
+
+    A TimescaleDB dump is restored as docs/backup-restore.md ("TimescaleDB") says: by a
+    superuser, the extension created first, in TimescaleDB's restore mode.
+    """
     name = f"ct_restored_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
     made.append(name)
-    done = run("pg_restore", "--exit-on-error", "--dbname", on(ADMIN_URL, name), str(dump))
+    if not timescale:
+        done = run("pg_restore", "--exit-on-error", "--dbname", on(ADMIN_URL, name), str(dump))
+        assert done.returncode == 0, done.stderr
+        return name
+    superuser = on(SUPERUSER_URL, name)
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION timescaledb")
+        conn.execute("SELECT timescaledb_pre_restore()")
+    done = run("pg_restore", "--exit-on-error", "--dbname", superuser, str(dump))
     assert done.returncode == 0, done.stderr
+    with psycopg.connect(superuser, autocommit=True) as conn:
+        conn.execute("SELECT timescaledb_post_restore()")
     return name
 
 
@@ -120,9 +134,13 @@ def test_a_restored_dump_verifies_and_an_older_one_is_caught_by_the_anchor(
 
     records = {"COLDTRACE_RECORD_KEY_FILE": str(key_file)}
     records["COLDTRACE_RECORD_ANCHOR_FILE"] = str(anchor_file)
+    with psycopg.connect(owner_db_url) as conn:
+        timescale = bool(
+            conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone()
+        )
 
     # The newest dump: restored, privileges applied again, verified by the CLI.
-    name = restore(latest, fresh_databases)
+    name = restore(latest, fresh_databases, timescale=timescale)
     app_url = as_login(on(ADMIN_URL, name), APP_LOGIN)
     upgraded = coldtrace("db", "upgrade", env={"COLDTRACE_DATABASE_OWNER_URL": on(ADMIN_URL, name)})
     assert upgraded.returncode == 0, upgraded.stdout + upgraded.stderr
@@ -144,7 +162,7 @@ def test_a_restored_dump_verifies_and_an_older_one_is_caught_by_the_anchor(
             conn.execute("UPDATE erp.audit_log SET actor = 'mallory'")  # still the app role
 
     # The older dump lacks the newest entries: the anchor file knows they existed.
-    name = restore(older, fresh_databases)
+    name = restore(older, fresh_databases, timescale=timescale)
     app_url = as_login(on(ADMIN_URL, name), APP_LOGIN)
     verified = coldtrace("audit", "verify", env={"COLDTRACE_DATABASE_URL": app_url, **records})
     assert verified.returncode == 1, verified.stdout + verified.stderr

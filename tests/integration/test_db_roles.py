@@ -235,6 +235,12 @@ def test_db_roles_creates_and_repairs_the_roles(superuser_db_url: str, owner_db_
             assert "created" not in again.output
             with psycopg.connect(owner_db_url) as conn:
                 assert problems(conn, DatabaseRoles(app=app, reader=reader)) == []
+                settings = conn.execute(
+                    "SELECT s.setconfig FROM pg_db_role_setting s JOIN pg_roles r"
+                    " ON r.oid = s.setrole WHERE r.rolname = %s AND s.setdatabase = 0",
+                    (reader,),
+                ).fetchone()
+            assert settings == (["jit=off"],), "Grafana's role compiles no JIT (db/roles.py)"
             with psycopg.connect(as_login(owner_db_url, f"{app}:app-secret-for-this-test")):
                 pass  # the password was set
         finally:

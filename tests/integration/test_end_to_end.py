@@ -6,112 +6,16 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
 
 import psycopg
 import pytest
 
-from coldtrace.broker import Broker, free_port
-from coldtrace.demo import GATEWAY, SITE, outbox_counts, write_gateway_config
-from coldtrace.supervise import Supervisor, coldtrace_args
+from coldtrace.demo import GATEWAY, SITE
 from telemetry.payloads import VERSION, Reading, ReadingBatch
-from tests.mqtt_helpers import gateway_client, ingest_env, publish, wait_until
+from tests.integration.stack import start_stack
+from tests.mqtt_helpers import gateway_client, publish, wait_until
 
 pytestmark = pytest.mark.slow
-
-
-@dataclass
-class Stack:
-    """Handles on the running processes of one test."""
-
-    tmp: Path
-    broker: Broker
-    db_url: str
-    sup: Supervisor
-    ports: list[int]
-
-    @property
-    def outbox(self) -> Path:
-        return self.tmp / "outbox.sqlite"
-
-    def produced(self) -> int:
-        return outbox_counts(self.outbox)[0]
-
-    def stored(self) -> int:
-        with psycopg.connect(self.db_url) as conn:
-            row = conn.execute("SELECT count(*) FROM telemetry.readings").fetchone()
-        return int(row[0]) if row else 0
-
-    def start_ingest(self, **env: str) -> None:
-        args = coldtrace_args("ingest", "--plain-logs")
-        env = {"COLDTRACE_DATABASE_URL": self.db_url, **ingest_env(self.broker), **env}
-        self.sup.add("ingest", args, env)
-
-    def drain(self, timeout: float = 120) -> tuple[int, int]:
-        """Stop the devices, then wait until the outbox is empty and everything is stored."""
-        self.sup.children["sim"].stop()
-
-        def done() -> bool:
-            produced, depth = outbox_counts(self.outbox)
-            return depth == 0 and self.stored() == produced
-
-        ok = wait_until(done, timeout=timeout, interval=0.5)
-        produced, depth = outbox_counts(self.outbox)
-        assert ok, f"not drained: produced {produced}, outbox {depth}, stored {self.stored()}"
-        return produced, self.stored()
-
-    def assert_each_seq_once(self, produced: int) -> None:
-        """Every gateway sequence number 1..produced is stored exactly once."""
-        with psycopg.connect(self.db_url) as conn:
-            row = conn.execute(
-                "SELECT count(*), count(DISTINCT gateway_seq), min(gateway_seq), max(gateway_seq)"
-                " FROM telemetry.readings"
-            ).fetchone()
-        assert row == (produced, produced, 1, produced)
-
-
-def start_stack(
-    tmp: Path,
-    broker: Broker,
-    db_url: str,
-    *,
-    poll_interval_s: float,
-    batch_max: int,
-    resend_after_s: float = 2.0,
-    ingest_env: dict[str, str] | None = None,
-) -> Stack:
-    ports = [free_port() for _ in range(3)]
-    sup = Supervisor(logdir=tmp / "logs")
-    sim = ["sim", "--plain-logs", "--speed", "60", "--fail", str(ports[2]), "--fail-after", "60"]
-    for p in ports:
-        sim += ["--port", str(p)]
-    sup.add("sim", coldtrace_args(*sim))
-    stack = Stack(tmp, broker, db_url, sup, ports)
-    stack.start_ingest(**(ingest_env or {}))
-    cfg = write_gateway_config(
-        tmp,
-        broker,
-        ports,
-        poll_interval_s=poll_interval_s,
-        batch_max=batch_max,
-        resend_after_s=resend_after_s,
-        state_interval_s=2,
-    )
-    sup.add("gateway", coldtrace_args("gateway", "run", "-c", str(cfg), "--plain-logs"))
-    return stack
-
-
-@pytest.fixture
-def stacks(tmp_path: Path) -> Iterator[list[Stack]]:
-    started: list[Stack] = []
-    yield started
-    for s in started:
-        s.sup.stop()
-        for child in s.sup.children.values():
-            log = child.log_path.read_text(errors="replace") if child.log_path.exists() else ""
-            assert "Traceback" not in log, f"{child.name} crashed:\n{log[-3000:]}"
 
 
 def test_simulated_fridges_to_database(tmp_path, broker, db_url, stacks):

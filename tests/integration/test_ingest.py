@@ -12,6 +12,7 @@ import pytest
 from coldtrace.broker import Broker
 from ingest.worker import Worker
 from telemetry.codec import decode_ack
+from tests.integration.ingest_helpers import running_worker
 from tests.mqtt_helpers import (
     T0_MS,
     Collector,
@@ -129,3 +130,34 @@ def test_ingest_resumes_after_database_outage(broker, db_url, worker):
     time.sleep(0.2)
     publish(pub, TOPIC, batch(51, 50))
     assert wait_until(lambda: count(db_url, "SELECT count(*) FROM telemetry.readings") == 100)
+
+
+def test_a_read_only_database_is_waited_out_not_dead_lettered(
+    broker, db_url, owner_db_url, superuser_db_url
+):
+    # A database that refuses writes for a while (a failover to a standby, a DBA's
+    # default_transaction_read_only) used to count as "the database rejected this batch":
+    # the worker wrote it message by message, its dead letter failed too, and the writer
+    # thread died — or, were the database back in between, the readings became dead letters.
+    dbname = owner_db_url.rsplit("/", 1)[1]
+    pub = gateway_client(broker)
+    with running_worker(broker, db_url) as (w, _):
+        publish(pub, TOPIC, batch(1, 50))
+        assert wait_until(lambda: count(db_url, "SELECT count(*) FROM telemetry.readings") == 50)
+        with psycopg.connect(owner_db_url, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{dbname}" SET default_transaction_read_only = on')
+        with psycopg.connect(superuser_db_url, autocommit=True) as conn:
+            conn.execute(  # sessions read the setting when they start
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            )
+        publish(pub, TOPIC, batch(51, 50))
+        time.sleep(2)
+        with psycopg.connect(owner_db_url, autocommit=True) as conn:
+            conn.execute("SET default_transaction_read_only = off")  # this session's own
+            conn.execute(f'ALTER DATABASE "{dbname}" RESET default_transaction_read_only')
+        assert wait_until(
+            lambda: count(db_url, "SELECT count(*) FROM telemetry.readings") == 100, timeout=40
+        )
+        assert count(db_url, "SELECT count(*) FROM telemetry.dead_letters") == 0
+        assert w.totals.dead_letters == 0

@@ -27,9 +27,17 @@ from typer.testing import CliRunner
 from coldtrace.broker import free_port
 from coldtrace.cli import app
 from coldtrace.supervise import Child, coldtrace_args
+from erp_core.audit.service import set_actor
+from erp_core.lots import service as lots
+from erp_core.lots.models import LotIn
+from erp_core.masterdata import service as master
+from erp_core.masterdata.models import AssignmentIn, ItemIn, LocationIn
+from erp_core.movements import service as movements
+from erp_core.movements.models import MovementIn
 from ingest.notify.jobs import alert_jobs
 from ingest.notify.main import open_notifier
 from ingest.notify.settings import NotifySettings
+from tests.integration.stock_fixtures import sensor as make_sensor
 from tests.mqtt_helpers import Collector, wait_until
 
 T0 = datetime(2026, 1, 15, 9, 30, tzinfo=UTC)  # 10:30 in Berlin (CET)
@@ -242,13 +250,13 @@ def test_one_email_per_event_and_recipient_with_every_fact(db_url: str, smtp) ->
     assert sorted(r[0][0] for r in got) == ["anna.berg@example.com", "li.wei@example.com"]
     _, mail = got[0]
     subject, body = mail["Subject"], mail.get_content()
-    for fact in ("plant-1", "Cold room 2 / Fridge 7", "fridge-a", "temperature", "9.5 Cel",
+    for fact in ("plant-1", "Cold room 2 / Fridge 7", "fridge-a", "temperature", "9.5 °C",
                  "30 min 5 s", "LATE", f"#{alert}"):  # fmt: skip
         assert fact in subject, fact
     assert "2026-01-15 09:30:00 UTC" in body
     assert "2026-01-15 10:30:00 CET" in body  # Berlin is UTC+1 in January
     assert f"https://coldtrace.example.com/alerts/{alert}" in body
-    assert "2 – 8 Cel" in body
+    assert "2 – 8 °C" in body
     assert mail["X-ColdTrace-Event"] == str(event)
     assert [d[3] for d in deliveries(db_url)] == ["sent", "sent"]
 
@@ -559,3 +567,108 @@ def test_http_4xx_fails_at_once_and_5xx_is_retried(db_url: str, http_sink) -> No
     assert len(http_sink.posts_to("/hook")) == 2
     keys = {h["Idempotency-Key"] for p, h, _ in http_sink.requests}
     assert len(keys) == 1  # the same key on every attempt of one delivery
+
+
+def test_the_email_names_the_lots_in_the_sensors_custody_during_the_alert(
+    db_url: str, smtp
+) -> None:
+    """A real notifier run names exactly the lots exposed, in words and °C (issue 11).
+
+    Fridge 7's sensor alarms from T0 to T0 + 30 min. Lot A has been in the fridge since
+    before; lot D comes in during the alert; lot B left before it; lot C is in another
+    fridge. The e-mail names A and D with product and GTIN — the lots the deviation
+    trigger would open on (one definition, ``erp.sensor_lots``) — and not B or C.
+    """
+    sink, port = smtp
+    fridge_sensor = make_sensor(db_url, "fridge-7")
+    day = timedelta(days=1)
+    with psycopg.connect(db_url) as conn:
+        set_actor(conn, user="test-setup")
+        site = master.create_location(conn, location=LocationIn(code="P1", name="P1", kind="site"))
+        fridge, other = (
+            master.create_location(
+                conn, location=LocationIn(code=c, name=c, kind="fridge", parent_id=site.id)
+            ).id
+            for c in ("F7", "F8")
+        )
+        master.assign_sensor(
+            conn,
+            assignment=AssignmentIn(
+                sensor_id=fridge_sensor, location_id=fridge, valid_from=T0 - 2 * day
+            ),
+        )
+        item = master.create_item(
+            conn,
+            item=ItemIn(gtin="04006381333931", name="Vascular graft 6 mm", range_low=2.0,
+                        range_high=8.0),
+        )  # fmt: skip
+
+        def lot(number: str, *moves: tuple[int | None, int | None, datetime]) -> None:
+            new = LotIn(item_id=item.id, lot_number=number, expires_on=(T0 + 400 * day).date(),
+                        quantity=10)  # fmt: skip
+            lot_id = lots.create_lot(conn, lot=new, now=T0 - 3 * day).id
+            for src, dst, when in moves:
+                movements.record_movement(
+                    conn,
+                    movement=MovementIn(lot_id=lot_id, quantity=10, from_location_id=src,
+                                        to_location_id=dst, moved_at=when),
+                )  # fmt: skip
+
+        hour = timedelta(hours=1)
+        lot("LOT-A", (None, fridge, T0 - 2 * hour))
+        lot("LOT-B", (None, fridge, T0 - 3 * hour), (fridge, other, T0 - hour))
+        lot("LOT-C", (None, other, T0 - 2 * hour))
+        lot("LOT-D", (None, fridge, T0 + timedelta(minutes=10)))
+        two_qa_people(conn)
+        (alert,) = conn.execute(
+            "INSERT INTO telemetry.alerts (kind, severity, site, sensor_id, started_at,"
+            " ended_at, peak, duration_s, summary) VALUES ('excursion_high', 'critical',"
+            " 'plant-1', %s, %s, %s, 8.1, 1800, 'too warm') RETURNING id",
+            (fridge_sensor, T0, T0 + timedelta(minutes=30)),
+        ).fetchone()
+        add_event(conn, alert)
+        exposed = conn.execute(
+            "SELECT l.lot_number FROM erp.sensor_lots(%s, %s, %s) s"
+            " JOIN erp.lots l ON l.id = s.lot_id ORDER BY 1",
+            (fridge_sensor, T0, T0 + timedelta(minutes=30, milliseconds=1)),
+        ).fetchall()
+    assert [r[0] for r in exposed] == ["LOT-A", "LOT-D"]
+    asyncio.run(passes(db_url, settings(smtp_host="127.0.0.1", smtp_port=port)))
+
+    got = sink.received()
+    assert len(got) == 2
+    _, mail = got[0]
+    subject, body = mail["Subject"], mail.get_content()
+    assert "lots LOT-A, LOT-D" in subject
+    assert "above the upper limit" in subject
+    assert "peak 9.5 °C" in subject  # the event's detail wins over the alert column
+    assert "LOT-A (Vascular graft 6 mm, GTIN 04006381333931)" in body
+    assert "LOT-D (Vascular graft 6 mm, GTIN 04006381333931)" in body
+    for absent in ("LOT-B", "LOT-C", "Cel", "excursion_high"):
+        assert absent not in subject + body, absent
+    assert f"https://coldtrace.example.com/alerts/{alert}" in body
+
+
+def test_an_unreadable_lot_view_never_holds_back_the_email(
+    db_url: str, owner_db_url: str, smtp
+) -> None:
+    """Without SELECT on erp.alert_lots the e-mail still goes out, saying lots are unknown."""
+    sink, port = smtp
+    fridge_sensor = make_sensor(db_url, "fridge-9")
+    with psycopg.connect(owner_db_url) as conn:
+        conn.execute("REVOKE SELECT ON erp.alert_lots FROM coldtrace_app")
+    with psycopg.connect(db_url) as conn:
+        two_qa_people(conn)
+        (alert,) = conn.execute(
+            "INSERT INTO telemetry.alerts (kind, severity, site, sensor_id, started_at, summary)"
+            " VALUES ('excursion_low', 'critical', 'plant-1', %s, %s, 'too cold') RETURNING id",
+            (fridge_sensor, T0),
+        ).fetchone()
+        add_event(conn, alert)
+    asyncio.run(passes(db_url, settings(smtp_host="127.0.0.1", smtp_port=port)))
+    got = sink.received()
+    assert len(got) == 2
+    body = got[0][1].get_content()
+    assert "Lots:        unknown" in body
+    assert "below the lower limit" in body
+    assert [d[3] for d in deliveries(db_url)] == ["sent", "sent"]

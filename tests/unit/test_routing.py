@@ -170,13 +170,13 @@ def test_rolling_alerts_name_their_figure_instead_of_a_peak() -> None:
     exc = build_notice({**event, "detail": {"peak": 9.5, "unit": "Cel"}},
                        {**base, "kind": "excursion_high"}, None)  # fmt: skip
     m, t, e = (render(n, base_url="http://ui", tz=None) for n in (mkt, tor, exc))
-    assert "MKT 8.42 Cel" in m.subject
-    assert "MKT:         8.42 Cel" in m.body
+    assert "MKT 8.42 °C" in m.subject
+    assert "MKT:         8.42 °C" in m.body
     assert "peak" not in m.short
-    assert "out of range 26.5 h" in t.subject
-    assert "Out of range: 26.5 h" in t.body
-    assert "peak 9.5 Cel" in e.subject
-    assert "Peak:        9.5 Cel" in e.body
+    assert "time out of range 26.5 h" in t.subject
+    assert "Time out of range: 26.5 h" in t.body
+    assert "peak 9.5 °C" in e.subject
+    assert "Peak:        9.5 °C" in e.body
 
 
 # ---------------------------------------------------------------- properties

@@ -5,36 +5,14 @@ Revises:
 Create Date: 2026-11-25
 """
 
-import logging
-
 from alembic import op
-from sqlalchemy.exc import DBAPIError
+
+from db import timescale
 
 revision = "0001"
 down_revision = None
 branch_labels = None
 depends_on = None
-
-
-def _enable_timescale() -> bool:
-    """Create the timescaledb extension where it is installed and we may; else plain tables."""
-    bind = op.get_bind()
-    if bind.exec_driver_sql("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").scalar():
-        return True
-    available = bind.exec_driver_sql(
-        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
-    ).scalar()
-    if not available:
-        return False
-    nested = bind.begin_nested()
-    try:
-        bind.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS timescaledb")
-    except DBAPIError as err:  # not preloaded, or the role may not create it
-        nested.rollback()
-        logging.getLogger("alembic").warning("timescaledb not enabled, plain tables: %s", err)
-        return False
-    nested.commit()
-    return True
 
 
 def upgrade() -> None:
@@ -137,7 +115,7 @@ def upgrade() -> None:
         END $$;
         """
     )
-    if _enable_timescale():
+    if timescale.enable(op.get_bind()):
         op.execute(
             "SELECT create_hypertable('telemetry.readings', 'time', "
             "chunk_time_interval => interval '7 days')"

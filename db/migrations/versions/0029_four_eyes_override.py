@@ -1,7 +1,7 @@
 """Four-eyes override of failed release rules, enforced by the database.
 
-Revision ID: 0028
-Revises: 0023
+Revision ID: 0029
+Revises: 0028
 Create Date: 2026-12-06
 
 Before, one QA manager could release a lot whose release rules failed, with a written
@@ -31,8 +31,8 @@ upgrade``.
 
 from alembic import op
 
-revision = "0028"
-down_revision = "0023"
+revision = "0029"
+down_revision = "0028"
 branch_labels = None
 depends_on = None
 
