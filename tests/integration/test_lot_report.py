@@ -44,6 +44,16 @@ def released(app: Api, lot: int, *, who: str = "qa", justification: str | None =
     app.post(who, f"/api/lots/{lot}/release", body, 200)
 
 
+def overridden(app: Api, lot: int) -> None:
+    """Failed rules overridden with four eyes: boss proposes, boss2 approves (migration 0029)."""
+    failed = sorted(r["rule"] for r in app.get("qa", f"/api/lots/{lot}/release")["failed_rules"])
+    assert failed, "an override needs a failed rule"
+    propose = {"password": PASSWORD, "justification": WHY, "confirmed_rules": failed}
+    made = app.post("boss", f"/api/lots/{lot}/release/overrides", propose, 201)
+    approve = {"password": PASSWORD, "confirmed_rules": failed}
+    app.post("boss2", f"/api/release/overrides/{made['override_id']}/approval", approve, 200)
+
+
 def fetch(app: Api, lot: int, lang: str) -> tuple[bytes, str]:
     response = app.client.get(f"/api/lots/{lot}/report.pdf?lang={lang}", headers=app.headers("op"))
     assert response.status_code == 200, response.text
@@ -180,8 +190,8 @@ def test_shipment_report_has_the_trip_and_each_lot_and_verifies(
     )
     departed = (NOW - timedelta(minutes=30)).isoformat()
     api.post("wh", f"/api/shipments/{ship['id']}/depart", {"time": departed}, 200)
-    # the truck has no sensor: the record has a gap, so a QA manager overrides
-    released(api, lot, who="boss", justification=WHY)
+    # the truck has no sensor: the record has a gap, so two QA managers override
+    overridden(api, lot)
     response = api.client.get(
         f"/api/shipments/{ship['id']}/report.pdf?lang=zh_CN", headers=api.headers("op")
     )
@@ -194,7 +204,7 @@ def test_shipment_report_has_the_trip_and_each_lot_and_verifies(
     assert "运输中" in first  # not arrived yet
     assert LOT in first  # the lots-on-board table
     later = "".join(texts[1:]).replace("\n", "")
-    assert "Released (override of failed rules)" in later  # the lot's signature follows
+    assert "Approved override" in later  # the second QA manager's signature follows
     assert WHY[:40] in later  # with its justification
     found = verify(response.content)
     assert found.ok, found.problems
