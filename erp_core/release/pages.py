@@ -30,6 +30,7 @@ from erp_core.signatures.errors import SignatureError
 from erp_core.web.chart import Chart, ChartBucket, render_chart
 from erp_core.web.html import Html, page
 from erp_core.web.i18n import translations
+from erp_core.web.paging import PageParam
 from erp_core.web.session import PageSession, PageUser, form_user, request_locale
 from erp_core.web.templates import render_template
 from erp_core.web.words import N_
@@ -40,10 +41,11 @@ Signer = Annotated[PageSession, Depends(form_user("qa", "qa_manager"))]
 
 
 @router.get("/lots")
-def lots(
+def lots(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query parameters
     conn: Connection,
     now: Now,
     found: PageUser,
+    paging: PageParam,
     q: Annotated[str, Query(max_length=200)] = "",
     status: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
@@ -57,7 +59,15 @@ def lots(
     body = render_template(
         "release/lots.html",
         locale=locale,
-        lots=list_lots(conn, status=chosen, search=parse_search(search)),
+        lots=paging.cut(
+            list_lots(
+                conn,
+                status=chosen,
+                search=parse_search(search),
+                limit=paging.limit,
+                offset=paging.offset,
+            )
+        ),
         search=search,
         status=chosen or "",
     )
