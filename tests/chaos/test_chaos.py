@@ -161,6 +161,83 @@ def test_database_read_only_for_a_while(
     finish(stack, record, "database read-only for 20 s", recovered)
 
 
+PG_DISK_MIB = 320  # an initialised cluster with one migrated database takes ~70 MiB
+
+
+@pytest.fixture
+def cluster_on_small_disk() -> Iterator[tuple[Cluster, Path]]:
+    """A private cluster whose whole data directory lives on a tmpfs of its own (root only)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mount = Path(tempfile.mkdtemp(prefix="coldtrace-chaos-pgdisk-"))
+    subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={PG_DISK_MIB}m", "tmpfs", str(mount)], check=True
+    )
+    c: Cluster | None = None
+    try:
+        c = Cluster.create(mount / "pg")
+        c.start()
+        yield c, mount
+    finally:
+        if c is not None and server_alive(c):
+            c.stop("immediate")
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+        shutil.rmtree(mount, ignore_errors=True)
+
+
+def server_alive(c: Cluster) -> bool:
+    """Whether the cluster answers (a PANIC on a full WAL disk ends it until restarted)."""
+    try:
+        with psycopg.connect(c.url(), connect_timeout=2) as conn:
+            conn.execute("SELECT 1")
+    except psycopg.OperationalError:
+        return False
+    return True
+
+
+def test_full_disk_under_postgresql(tmp_path, broker, cluster_on_small_disk, watched, record):
+    """The database's disk fills: ingest waits (no ack, no dead letter) and loses nothing.
+
+    PostgreSQL answers a full disk with SQLSTATE 53100 on a table write, or a PANIC when
+    the WAL itself cannot be written; either way ingest must treat it as the database
+    being unavailable, never as bad messages. Space returns (and the server is started
+    again by its supervisor if it stopped), and the backlog drains from the gateway's
+    outbox and the broker's session.
+    """
+    c, mount = cluster_on_small_disk
+    db_url = c.prepare("chaos")
+    stack = stack_on(tmp_path, broker, db_url)
+    watched.append(stack)
+    warm(stack)
+    junk = mount / "junk"
+    fill_disk(junk, 0)
+    ingest_log = stack.sup.children["ingest"].log_path
+    assert wait_until(
+        lambda: (
+            "database unavailable" in ingest_log.read_text()
+            or "cannot connect to the database" in ingest_log.read_text()
+        ),
+        timeout=120,
+    ), "ingest never noticed the full disk"
+    full_log = (c.datadir.parent / "postgres.log").read_text(errors="replace")
+    how = (
+        "PANIC" if "PANIC" in full_log else "No space left" if "No space left" in full_log else "?"
+    )
+    time.sleep(15)
+    assert stack.sup.children["ingest"].running, "ingest stopped on a full database disk"
+    junk.unlink()
+    restarted = not server_alive(c)
+    if restarted:
+        c.start()  # as systemd's Restart= would, once the operator has freed space
+    recovered = recovery(stack)
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT count(*) FROM telemetry.dead_letters").fetchone()
+    assert row == (0,), "readings became dead letters while the database's disk was full"
+    note = f"server log: {how}; " + ("server restarted after space returned" if restarted
+                                     else "server stayed up")  # fmt: skip
+    finish(stack, record, "full disk under PostgreSQL (tmpfs), held 15 s", recovered, note)
+
+
 # ----------------------------------------------------------------------------- the broker
 
 
