@@ -195,7 +195,7 @@ def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str, keyring: Ke
     )
 
 
-def _in_transit(
+def _in_transit(  # noqa: PLR0913 - keyword-only, one per place and time
     conn: Connection[Any], *, lot_id: int, dock: int, truck: int, since: datetime, now: datetime
 ) -> None:
     """The fourth lot, received at the dock, leaves on the truck for a customer at ``now``."""

@@ -77,12 +77,16 @@ def gateways(conn: Conn, *, now: datetime, stale_after: timedelta) -> list[Gatew
         state = states.get(g.id)
         state = state if isinstance(state, dict) else {}
         skew = state.get("clock_skew_ms")
+        if not isinstance(skew, int) or isinstance(skew, bool):
+            skew = None
         rows.append(
             GatewayRow(
                 gateway=g,
                 level=verdict.level,
                 verdict=verdict.word,
-                clock_skew_ms=skew if isinstance(skew, int) and not isinstance(skew, bool) else None,
+                clock_skew_ms=skew
+                if isinstance(skew, int) and not isinstance(skew, bool)
+                else None,
                 clock_skewed=state.get("clock_skewed") is True,
                 alarms=_alarms(state.get("alarms")),
             )
@@ -93,9 +97,7 @@ def gateways(conn: Conn, *, now: datetime, stale_after: timedelta) -> list[Gatew
 def sensors(conn: Conn, *, now: datetime, limit: int, offset: int) -> list[SensorRow]:
     """Sensors (not the batteries, shown beside their device's sensors), a page of them."""
     every = monitoring.list_sensors(conn, now=now)
-    battery = {
-        (s.gateway_id, s.uid): s.latest_value for s in every if s.quantity == BATTERY
-    }
+    battery = {(s.gateway_id, s.uid): s.latest_value for s in every if s.quantity == BATTERY}
     shown = [s for s in every if s.quantity != BATTERY][offset : offset + limit]
     ids = [s.id for s in shown]
     extra = {

@@ -17,8 +17,8 @@ from fastapi import APIRouter, Depends, Form, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from erp_core.audit.service import set_actor
-from erp_core.deps import Connection, Now
 from erp_core.auth.models import Role
+from erp_core.deps import Connection, Now
 from erp_core.errors import ErpError, InvalidArgumentError
 from erp_core.monitoring import service as monitoring
 from erp_core.monitoring.models import SensorSummary
@@ -160,6 +160,7 @@ def _step(  # noqa: PLR0913 - the request's parts, each explicit
     now: datetime,
     user: PageSession,
     shipment_id: int,
+    *,
     step: Step,
     typed: str,
 ) -> Response:
@@ -181,9 +182,7 @@ def _step(  # noqa: PLR0913 - the request's parts, each explicit
         action(conn, shipment_id=shipment_id, time=when, now=now)
     except InvalidArgumentError as err:
         conn.rollback()
-        return _detail(
-            conn, now, user, shipment_id, step=step, typed=typed, field_error=err.reason
-        )
+        return _detail(conn, now, user, shipment_id, step=step, typed=typed, field_error=err.reason)
     except ErpError as err:  # out of order, or a move the lots' history refuses
         conn.rollback()
         why = _("Not done: %(why)s") % {"why": err}
@@ -200,7 +199,7 @@ def depart(
     time: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """The truck leaves now (or at the time given): lots onto the truck, loggers with them."""
-    return _step(conn, now, user, shipment_id, "depart", time)
+    return _step(conn, now, user, shipment_id, step="depart", typed=time)
 
 
 @router.post("/shipments/{shipment_id}/arrive")
@@ -212,4 +211,4 @@ def arrive(
     time: Annotated[str, Form(max_length=40)] = "",
 ) -> Response:
     """The truck arrives: lots to the destination, the loggers' truck assignments end."""
-    return _step(conn, now, user, shipment_id, "arrive", time)
+    return _step(conn, now, user, shipment_id, step="arrive", typed=time)

@@ -31,7 +31,7 @@ class Shipments:
     lots: dict[str, int]  # lot number -> id
 
 
-def _ship(  # noqa: PLR0913 - one shipment's fields
+def _ship(
     api: StockApi,
     reference: str,
     truck: int,
@@ -85,9 +85,7 @@ def make_shipments(
             (logger, at(120), at(140), f"{prefix}Truck above 8 °C for 20 min"),
         ).fetchone()
     first, second, planned_lot, done_lot = (lots[n] for n in numbers)
-    arrived = _ship(
-        api, f"{prefix}SH-DONE", ids["T2"], ids["FR"], ids["DK"], [done_lot], [spare]
-    )
+    arrived = _ship(api, f"{prefix}SH-DONE", ids["T2"], ids["FR"], ids["DK"], [done_lot], [spare])
     api.post("wh", f"/api/shipments/{arrived}/depart", {"time": iso(10)}, 200)
     api.post("wh", f"/api/shipments/{arrived}/arrive", {"time": iso(50)}, 200)
     in_transit = _ship(

@@ -42,8 +42,13 @@ def _gateways(db_url: str) -> None:
             "INSERT INTO telemetry.gateways (id, site, status, state, first_seen, last_seen)"
             " VALUES ('gw-ok', 'PLANT', 'online', %s, %s, %s),"
             " ('gw-down', 'TRUCKS', 'offline', NULL, %s, %s)",
-            (Jsonb(state), NOW - timedelta(days=1), NOW - timedelta(minutes=1),
-             NOW - timedelta(days=1), NOW - timedelta(hours=3)),
+            (
+                Jsonb(state),
+                NOW - timedelta(days=1),
+                NOW - timedelta(minutes=1),
+                NOW - timedelta(days=1),
+                NOW - timedelta(hours=3),
+            ),
         )
 
 
@@ -83,8 +88,8 @@ def test_gateways_show_their_health_and_sensors_their_battery_calibration_and_pl
     assert "17 waiting" in ok_row
     assert "4.2 s" in ok_row
     assert "SKEWED" in ok_row
-    assert "fridge-1-buzzer: <span class=\"badge alarm\">SOUNDING</span>" in ok_row
-    assert "fridge-2-buzzer: <span class=\"badge ok\">QUIET</span>" in ok_row
+    assert 'fridge-1-buzzer: <span class="badge alarm">SOUNDING</span>' in ok_row
+    assert 'fridge-2-buzzer: <span class="badge ok">QUIET</span>' in ok_row
     down_row = gateways.split("gw-down")[1].split("</tr>")[0]
     assert '<span class="badge alarm">OFFLINE</span>' in down_row
     sensors = text.split("<h2>Sensors</h2>")[1]
