@@ -71,6 +71,10 @@ def test_qa_opens_the_shipment_in_transit_and_sees_its_lots_and_logger_chart(
     devices = tab.open("/devices")
     assert devices.locator("h1").inner_text() == "Devices"
     assert "LOGGER-1" in devices.locator("table.sensors").inner_text()
+    # the same pages at a tablet's width
+    tab.page.set_viewport_size({"width": 768, "height": 1024})
+    for path in ("/shipments", f"/shipments/{scene.shipments.in_transit}", "/devices"):
+        assert tab.open(path).evaluate("document.documentElement.scrollWidth") <= 768, path
     assert dialogs == []
 
 
@@ -78,8 +82,11 @@ def test_a_chinese_tablet_reads_the_shipment_and_the_devices(
     browser: Browser, scene: Scene, tmp_path: Path
 ) -> None:
     tab = browse(browser, scene.base_url, tmp_path / "shots", locale="zh-CN")
-    tab.page.set_viewport_size({"width": 768, "height": 1024})
     _sign_in(tab, "wh")
+    tab.page.set_viewport_size({"width": 1280, "height": 900})  # a desktop first
+    for path in (f"/shipments/{scene.shipments.in_transit}", "/devices"):
+        tab.open(path)
+    tab.page.set_viewport_size({"width": 768, "height": 1024})
     page = tab.open("/shipments")
     assert page.locator("h1").inner_text() == "发货"
     assert "运输中" in page.locator("table").inner_text()

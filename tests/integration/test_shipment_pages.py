@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 
 import psycopg
 import pytest
@@ -112,11 +113,44 @@ def test_warehouse_arrives_the_shipment_and_the_checks_show_what_was_recorded(
     assert "Lot L-TRIP-1 received at DK at Jun 1, 2026" in after
     assert "Logger LOGGER-1 taken off the truck at" in after
     assert "✗" not in after
-    # arriving twice is out of order: a clear refusal, not a 500
+    assert f'action="/shipments/{sh.in_transit}/arrive"' not in after  # nothing left to do
+    # arriving twice is out of order: a clear refusal with the reason, not a 500
     again = api.client.post(
         f"/shipments/{sh.in_transit}/arrive", data={"csrf_token": token, "time": ""}
     )
-    assert again.status_code in {200, 409}  # the page no longer offers the form
+    assert again.status_code == 409
+    assert f"Not done: shipment {sh.in_transit} is not under way" in again.text
+
+
+def test_warehouse_departs_the_planned_shipment_at_the_time_typed(
+    scene: tuple[StockApi, Shipments], db_url: str
+) -> None:
+    api, sh = scene
+    sign_in(api.client, "wh", PASSWORD)
+    page = api.client.get(f"/shipments/{sh.planned}").text
+    assert f'action="/shipments/{sh.planned}/depart"' in page
+    assert 'name="time" type="datetime-local"' in page
+    r = api.client.post(
+        f"/shipments/{sh.planned}/depart",
+        data={"csrf_token": csrf_of(page), "time": "2026-06-01T11:30"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    with psycopg.connect(db_url) as conn:
+        departed = conn.execute(
+            "SELECT departed_at FROM erp.shipments WHERE id = %s", (sh.planned,)
+        ).fetchone()
+        moved = conn.execute(
+            "SELECT l.code FROM erp.stock_movements m JOIN erp.locations l"
+            " ON l.id = m.to_location_id WHERE m.lot_id = %s ORDER BY m.moved_at DESC LIMIT 1",
+            (sh.lots["L-PLAN"],),
+        ).fetchone()
+    assert departed == (datetime(2026, 6, 1, 11, 30, tzinfo=UTC),)
+    assert moved == ("T1",)  # the lot is on the truck
+    listed = api.client.get("/shipments").text
+    # now two in transit: the one on the road longest first
+    assert [int(x) for x in _ROW_LINK.findall(listed)] == [sh.in_transit, sh.planned, sh.arrived]
+    assert listed.count("IN TRANSIT") == 2
 
 
 def test_depart_needs_the_warehouse_role(scene: tuple[StockApi, Shipments]) -> None:
