@@ -1,8 +1,11 @@
-"""Demo data: users, a site with three fridges, a dock and a truck, one item, three lots.
+"""Demo data: users, a site with three fridges, a dock and a truck, one item, four lots.
 
 After a few minutes of ``coldtrace demo`` the lot in fridge 1 has a clean history and
 can be released, the lot in fridge 3 (whose compressor fails) has an excursion with a
 deviation that blocks its release, and the third lot travels fridge 2 → dock → truck.
+A fourth lot is on the road from the start: shipment ``SHP-DEMO-001`` left the dock for
+a customer's warehouse on the truck when the demo began, so ``/shipments`` has one in
+transit for the whole run.
 Two QA people receive alert emails. Every record goes through the ERP services, so the
 audit trail holds all of it.
 
@@ -30,6 +33,10 @@ from erp_core.lots.models import LotIn, LotTagIn
 from erp_core.lots.tags import register_tag
 from erp_core.masterdata import service as master
 from erp_core.masterdata.models import AssignmentIn, ItemIn, LocationIn, ReaderIn
+from erp_core.movements.models import MovementIn
+from erp_core.movements.service import record_movement
+from erp_core.shipments import service as shipments
+from erp_core.shipments.models import ShipmentIn, ShipmentLotIn
 from identifiers.epc import decode_epc, encode_sscc96
 from identifiers.gs1 import encode_gs1
 from identifiers.gtin import check_digit, to_gtin14
@@ -46,6 +53,7 @@ GTIN = to_gtin14("4006381333931")  # the EAN-13 on the box, kept as GTIN-14 like
 PALLET_COMPANY, PALLET_REF = "0614141", "1234567890"  # SSCC-96 of the shipped pallet
 FRIDGE_SCANNERS = ("scan-f1", "scan-f2", "scan-f3")
 DOCK_SCANNER, TRUCK_PORTAL = "scan-dock", "rfid-truck"
+TRANSIT_LOT = "DEMO-TRANSIT-004"  # on shipment SHP-DEMO-001, in transit all through the demo
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +182,7 @@ def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str, keyring: Ke
     clean, shipped, excursion = (lot(n) for n in numbers)
     pallet = decode_sscc(encode_sscc96(PALLET_COMPANY, PALLET_REF))
     register_tag(conn, tag=LotTagIn(lot_id=shipped, sscc=pallet))
+    _in_transit(conn, lot_id=lot(TRANSIT_LOT), dock=dock, truck=truck, since=since, now=now)
     return DemoLots(
         clean=clean,
         shipped=shipped,
@@ -184,6 +193,45 @@ def seed_demo(conn: Connection[Any], *, now: datetime, gateway: str, keyring: Ke
         numbers=numbers,
         expires_on=expiry,
     )
+
+
+def _in_transit(  # noqa: PLR0913 - keyword-only, one per place and time
+    conn: Connection[Any], *, lot_id: int, dock: int, truck: int, since: datetime, now: datetime
+) -> None:
+    """The fourth lot, received at the dock, leaves on the truck for a customer at ``now``."""
+    site = master.create_location(
+        conn, location=LocationIn(code="CUST", name="Customer (hospital)", kind="site")
+    ).id
+    customer = master.create_location(
+        conn,
+        location=LocationIn(
+            code="CUST-1", name="Customer warehouse", kind="warehouse", parent_id=site
+        ),
+    ).id
+    record_movement(
+        conn,
+        movement=MovementIn(
+            lot_id=lot_id,
+            quantity=100,
+            from_location_id=None,
+            to_location_id=dock,
+            moved_at=since,
+            source="manual",
+            reference="demo: received at the dock",
+        ),
+        now=now,
+    )
+    planned = shipments.create_shipment(
+        conn,
+        shipment=ShipmentIn(
+            reference="SHP-DEMO-001",
+            truck_location_id=truck,
+            origin_location_id=dock,
+            destination_location_id=customer,
+            lots=[ShipmentLotIn(lot_id=lot_id, quantity=100)],
+        ),
+    )
+    shipments.depart(conn, shipment_id=planned.id, time=now, now=now)
 
 
 def first_readings_at(conn: Connection[Any], *, gateway: str) -> datetime | None:

@@ -31,6 +31,7 @@ from erp_core.auth.gate import GateLimits, LoginGate
 from erp_core.compliance import api as compliance_api
 from erp_core.deps import AppContext, Clock, DbConnection, login_policy, utc_now
 from erp_core.deviations import api as deviations_api
+from erp_core.devices import pages as devices_pages
 from erp_core.edge_events import api as edge_events_api
 from erp_core.edge_events import pages as edge_events_pages
 from erp_core.http_errors import install_error_handlers
@@ -46,6 +47,7 @@ from erp_core.release import pages as release_pages
 from erp_core.reports import api as reports_api
 from erp_core.settings import ApiSettings, UnsafeSettingsError, require_safe
 from erp_core.shipments import api as shipments_api
+from erp_core.shipments import pages as shipments_pages
 from erp_core.web import account, signin
 from erp_core.web import session as web_session
 
@@ -75,6 +77,8 @@ ROUTERS: tuple[APIRouter, ...] = (
     alerts_pages.router,
     monitoring_pages.router,
     edge_events_pages.router,
+    shipments_pages.router,
+    devices_pages.router,
 )
 """Every router of the app: a domain package mounts its ``api.router`` and ``pages.router``.
 

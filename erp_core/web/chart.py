@@ -5,7 +5,8 @@ extremes held somewhere in that bucket) and its mean at its middle. Where readin
 stop for longer than usual the line and band break, so an outage never looks like
 data. The parts above or below the allowed range are drawn again in the alarm colour,
 clipped to the out-of-range area, so an excursion is visible without reading numbers.
-Element ids are fixed: one chart per page.
+Element ids are fixed unless ``Chart.key`` is set: a page with several charts (the
+shipment page, one per logger) gives each its own key so their ids differ.
 """
 
 from __future__ import annotations
@@ -62,6 +63,8 @@ class Chart:
     # the words on the chart, in the page's language
     time_title: str = "Time (UTC)"
     empty_text: str = "No readings in this period"
+    # suffix of the chart's element ids; set it when a page shows more than one chart
+    key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,13 +104,14 @@ def render_chart(chart: Chart) -> Html:
         )
     return render(
         '<svg class="chart" viewBox="0 0 {w} {h}" role="img" '
-        'aria-labelledby="chart-title chart-desc" xmlns="http://www.w3.org/2000/svg">'
-        '<title id="chart-title">{title}</title><desc id="chart-desc">{desc}</desc>'
+        'aria-labelledby="chart-title{k} chart-desc{k}" xmlns="http://www.w3.org/2000/svg">'
+        '<title id="chart-title{k}">{title}</title><desc id="chart-desc{k}">{desc}</desc>'
         '<rect class="plot" x="{left}" y="{top}" width="{pw}" height="{ph}"/>'
         "{body}</svg>",
         w=WIDTH,
         h=HEIGHT,
         title=chart.title,
+        k=_key(chart),
         desc=_describe(chart),
         left=LEFT,
         top=TOP,
@@ -160,10 +164,11 @@ def _out_of_range(scale: _Scale, runs: list[list[ChartBucket]]) -> Html:
     low, high = limits
     y_high, y_low = scale.y(high), scale.y(low)
     clip = render(
-        '<clipPath id="out-of-range">'
+        '<clipPath id="out-of-range{k}">'
         '<rect x="{l}" y="{t}" width="{w}" height="{h1}"/>'
         '<rect x="{l}" y="{y2}" width="{w}" height="{h2}"/>'
         "</clipPath>",
+        k=_key(scale.chart),
         l=LEFT,
         t=TOP,
         w=PLOT_W,
@@ -172,7 +177,17 @@ def _out_of_range(scale: _Scale, runs: list[list[ChartBucket]]) -> Html:
         h2=_n(max(0.0, TOP + PLOT_H - y_low)),
     )
     series = join(_segment(scale, run, css="alarm") for run in runs)
-    return render('{clip}<g clip-path="url(#out-of-range)">{series}</g>', clip=clip, series=series)
+    return render(
+        '{clip}<g clip-path="url(#out-of-range{k})">{series}</g>',
+        clip=clip,
+        series=series,
+        k=_key(scale.chart),
+    )
+
+
+def _key(chart: Chart) -> str:
+    """The suffix of the chart's element ids: empty, or ``-`` and its key."""
+    return f"-{chart.key}" if chart.key else ""
 
 
 def _limits_band(scale: _Scale) -> Html:

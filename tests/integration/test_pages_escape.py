@@ -13,6 +13,7 @@ from tests.integration.stock_fixtures import (
     api_for,
     assign,
     at,
+    iso,
     item,
     location,
     lot,
@@ -48,6 +49,18 @@ def test_a_script_in_lot_item_and_location_names_is_text_on_every_page(
         product = item(api, name=f"Stent {HOSTILE}")
         hostile = lot(api, product, HOSTILE)
         move(api, hostile, None, fridge, 0)
+        truck = location(api, f"T{HOSTILE}", "truck", site)
+        dock = location(api, f"D{HOSTILE}", "dock", site)
+        body = {
+            "reference": f"SH{HOSTILE}",
+            "truck_location_id": truck,
+            "origin_location_id": fridge,
+            "destination_location_id": dock,
+            "lots": [{"lot_id": hostile, "quantity": 100}],
+            "logger_sensor_ids": [probe],
+        }
+        shipment = api.post("wh", "/api/shipments", body)["id"]
+        api.post("wh", f"/api/shipments/{shipment}/depart", {"time": iso(30)}, 200)
         client = api.client
         client.headers["accept-language"] = locale
         sign_in(client, "qa", PASSWORD)
@@ -60,6 +73,9 @@ def test_a_script_in_lot_item_and_location_names_is_text_on_every_page(
             "/scans": False,
             "/dead-letters": False,
             f"/sensors/{probe}?hours=24": False,
+            "/shipments": True,
+            f"/shipments/{shipment}": True,
+            "/devices": False,
         }
         for url, shows_lot in pages.items():
             r = client.get(url)

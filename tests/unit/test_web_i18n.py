@@ -59,9 +59,16 @@ def test_the_base_layout_is_in_the_viewers_language_and_escapes_values() -> None
 
 
 def test_every_domains_menu_entry_is_in_the_layout() -> None:
-    assert [m.split("/")[0] for m in MENU] == ["monitoring", "release", "alerts", "edge_events"]
+    assert [m.split("/")[0] for m in MENU] == [
+        "monitoring",
+        "release",
+        "shipments",
+        "alerts",
+        "edge_events",
+        "devices",
+    ]
     html = page(title="t", body=Html(""), now=NOW, locale="en")
-    for href in ("/", "/lots", "/alerts", "/scans", "/dead-letters"):
+    for href in ("/", "/lots", "/shipments", "/alerts", "/scans", "/devices", "/dead-letters"):
         assert f'<a href="{href}">' in html
 
 
