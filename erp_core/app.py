@@ -39,6 +39,7 @@ from erp_core.lots import api as lots_api
 from erp_core.masterdata import api as masterdata_api
 from erp_core.metrics import ApiMetrics, install_metrics_middleware
 from erp_core.monitoring import api as monitoring_api
+from erp_core.masterdata import pages as masterdata_pages
 from erp_core.monitoring import pages as monitoring_pages
 from erp_core.movements import api as movements_api
 from erp_core.release import api as release_api
@@ -75,6 +76,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     alerts_pages.router,
     monitoring_pages.router,
     edge_events_pages.router,
+    masterdata_pages.router,
 )
 """Every router of the app: a domain package mounts its ``api.router`` and ``pages.router``.
 
