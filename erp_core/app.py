@@ -37,9 +37,9 @@ from erp_core.http_errors import install_error_handlers
 from erp_core.lot_history import api as lot_history_api
 from erp_core.lots import api as lots_api
 from erp_core.masterdata import api as masterdata_api
+from erp_core.masterdata import pages as masterdata_pages
 from erp_core.metrics import ApiMetrics, install_metrics_middleware
 from erp_core.monitoring import api as monitoring_api
-from erp_core.masterdata import pages as masterdata_pages
 from erp_core.monitoring import pages as monitoring_pages
 from erp_core.movements import api as movements_api
 from erp_core.release import api as release_api
