@@ -76,9 +76,7 @@ def test_an_admin_creates_an_item_a_bad_gtin_is_refused_next_to_its_field(
     api: StockApi, db_url: str
 ) -> None:
     csrf = _admin(api)
-    bad = api.client.post(
-        "/items/new", data={**ITEM_FORM, "gtin": BAD_GTIN, "csrf_token": csrf}
-    )
+    bad = api.client.post("/items/new", data={**ITEM_FORM, "gtin": BAD_GTIN, "csrf_token": csrf})
     assert bad.status_code == 422
     assert "check digit" in _field_error(bad.text, "gtin")
     assert f'value="{BAD_GTIN}"' in bad.text  # what was typed is kept
@@ -228,8 +226,13 @@ def test_locations_show_as_a_tree_with_their_sensors_and_are_changed_with_a_reas
 
     new = api.client.post(
         "/locations/new",
-        data={"code": "S2", "name": "Second site", "kind": "site", "parent_id": "",
-              "csrf_token": csrf},
+        data={
+            "code": "S2",
+            "name": "Second site",
+            "kind": "site",
+            "parent_id": "",
+            "csrf_token": csrf,
+        },
         follow_redirects=False,
     )
     assert new.status_code == 303
@@ -263,14 +266,21 @@ def test_only_an_admin_changes_master_data_and_every_form_needs_its_csrf_field(
         ).fetchone() == (None,)
 
 
+def _with_check_digit(body: str) -> str:
+    """``body`` (13 digits) and its GS1 check digit (weights 3, 1, … from the right)."""
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return body + str((10 - total % 10) % 10)
+
+
 def test_the_lists_paginate(api: StockApi, db_url: str) -> None:
+    assert _with_check_digit("0950600013435") == GTIN  # the helper agrees with GS1's example
     with psycopg.connect(db_url) as conn:
         conn.execute("SELECT set_config('coldtrace.user', 'test-setup', false)")
-        conn.execute(
-            "INSERT INTO erp.items (gtin, name, range_low, range_high)"
-            " SELECT lpad(n::text, 14, '0'), 'Bulk ' || lpad(n::text, 3, '0'), 2, 8"
-            " FROM generate_series(1, 60) n"
-        )
+        for n in range(1, 61):
+            conn.execute(
+                "INSERT INTO erp.items (gtin, name, range_low, range_high) VALUES (%s, %s, 2, 8)",
+                (_with_check_digit(f"0400000{n:06d}"), f"Bulk {n:03d}"),
+            )
     sign_in(api.client, "qa", PASSWORD)
     first = api.client.get("/items").text
     assert first.count('<a href="/items/') == 50

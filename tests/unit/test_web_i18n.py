@@ -59,9 +59,15 @@ def test_the_base_layout_is_in_the_viewers_language_and_escapes_values() -> None
 
 
 def test_every_domains_menu_entry_is_in_the_layout() -> None:
-    assert [m.split("/")[0] for m in MENU] == ["monitoring", "release", "alerts", "edge_events"]
+    assert [m.split("/")[0] for m in MENU] == [
+        "monitoring",
+        "release",
+        "alerts",
+        "edge_events",
+        "masterdata",
+    ]
     html = page(title="t", body=Html(""), now=NOW, locale="en")
-    for href in ("/", "/lots", "/alerts", "/scans", "/dead-letters"):
+    for href in ("/", "/lots", "/alerts", "/scans", "/dead-letters", "/items", "/locations"):
         assert f'<a href="{href}">' in html
 
 
