@@ -132,6 +132,7 @@ def _location_page(  # noqa: PLR0913 - keyword-only parts of the page
     *,
     done: str = "",
     errors: FormErrors | None = None,
+    reason: str = "",
 ) -> HTMLResponse:
     location = master.get_location(conn, location_id=location_id)
     errors = errors or FormErrors()
@@ -147,6 +148,7 @@ def _location_page(  # noqa: PLR0913 - keyword-only parts of the page
         sensors=browse.sensors_at(conn, location_id=location_id),
         done=done,
         errors=errors,
+        typed={"reason": reason},
         trail=entries_for(conn, table="erp.locations", key={"id": location_id}, limit=50),
     )
 
@@ -230,4 +232,4 @@ def retire_location(
         errors = from_conflict(err, locale)
     else:
         return RedirectResponse(f"/locations/{location_id}?done=retired", status_code=303)
-    return _location_page(conn, editor, now, location_id, errors=errors)
+    return _location_page(conn, editor, now, location_id, errors=errors, reason=reason)

@@ -154,6 +154,7 @@ def _item_page(  # noqa: PLR0913 - keyword-only parts of the page
     *,
     done: str = "",
     errors: FormErrors | None = None,
+    reason: str = "",
 ) -> HTMLResponse:
     row = browse.item_row(conn, item_id=item_id)
     errors = errors or FormErrors()
@@ -167,6 +168,7 @@ def _item_page(  # noqa: PLR0913 - keyword-only parts of the page
         item=row.item,
         done=done,
         errors=errors,
+        typed={"reason": reason},
         trail=entries_for(conn, table="erp.items", key={"id": item_id}, limit=50),
     )
 
@@ -271,7 +273,7 @@ def retire_item(
         errors = from_conflict(err, locale)
     else:
         return RedirectResponse(f"/items/{item_id}?done=retired", status_code=303)
-    return _item_page(conn, editor, now, item_id, errors=errors)
+    return _item_page(conn, editor, now, item_id, errors=errors, reason=reason)
 
 
 router.include_router(location_pages.router)
