@@ -36,11 +36,11 @@ EDITORS = frozenset({Role.ADMIN})
 Text = Annotated[str, Form(max_length=2000)]
 """A form field as sent; the API's models check it (a longer one is a 422 anyway)."""
 
+SITE_RULE = "a site has no parent; every other kind has one"
+"""The location tree's rule, as ``master.create_location`` states it (pages check it too)."""
 _FIELD_RULES: dict[tuple[str, str], str] = {
     ("range_low", "must be below range_high"): N_("Must be below the highest storage temperature."),
-    ("parent_id", "a site has no parent; every other kind has one"): N_(
-        "A site has no parent; every other kind of location has one."
-    ),
+    ("parent_id", SITE_RULE): N_("A site has no parent; every other kind of location has one."),
 }
 
 

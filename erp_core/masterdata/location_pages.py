@@ -21,6 +21,7 @@ from erp_core.errors import ConflictError, InvalidArgumentError
 from erp_core.masterdata import browse, changes
 from erp_core.masterdata import service as master
 from erp_core.masterdata.forms import (
+    SITE_RULE,
     Editor,
     FormErrors,
     Text,
@@ -124,6 +125,20 @@ def create_location(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form f
     return _location_form(conn, editor, now, values=dict(text), errors=errors)
 
 
+def _tree_checked(fields: dict[str, object]) -> dict[str, object]:
+    """The form's fields to change; InvalidArgumentError unless only a site has no parent.
+
+    The form always sends a parent ("nothing" for a site): a site keeps none (there is
+    nothing to change), every other kind must name one, as when it was created.
+    """
+    wanted = {k: v for k, v in fields.items() if k != "reason"}
+    if (wanted["kind"] == "site") != (wanted["parent_id"] is None):
+        raise InvalidArgumentError("parent_id", wanted["parent_id"], SITE_RULE)
+    if wanted["parent_id"] is None:
+        del wanted["parent_id"]
+    return wanted
+
+
 def _location_page(  # noqa: PLR0913 - keyword-only parts of the page
     conn: Connection,
     found: PageSession,
@@ -194,10 +209,9 @@ def update_location(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form f
     try:
         checked = LocationUpdate.model_validate({**fields, "reason": reason.strip()})
         set_actor(conn, user=editor.user.username, reason=checked.reason)
-        wanted = checked.model_dump(exclude={"reason"})
-        if wanted["parent_id"] is None:
-            del wanted["parent_id"]  # a site has none; the form cannot move a unit to the top
-        changes.update_location(conn, location_id=location_id, changes=wanted)
+        changes.update_location(
+            conn, location_id=location_id, changes=_tree_checked(checked.model_dump())
+        )
     except ValidationError as err:
         errors = from_validation(err, locale)
     except InvalidArgumentError as err:

@@ -209,6 +209,20 @@ def test_locations_show_as_a_tree_with_their_sensors_and_are_changed_with_a_reas
         "Name on the door",
     )
 
+    to_the_top = api.client.post(
+        f"/locations/{ids['TR1']}/edit",
+        data={
+            "code": "TR1",
+            "name": "TR1",
+            "kind": "truck",
+            "parent_id": "",
+            "reason": "No parent any more",
+            "csrf_token": csrf,
+        },
+    )
+    assert to_the_top.status_code == 422  # only a site stands at the top
+    assert "site" in _field_error(to_the_top.text, "parent_id")
+
     busy = api.client.post(
         f"/locations/{ids['F1']}/retire", data={"reason": "Moved out", "csrf_token": csrf}
     )
