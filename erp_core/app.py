@@ -38,6 +38,7 @@ from erp_core.http_errors import install_error_handlers
 from erp_core.lot_history import api as lot_history_api
 from erp_core.lots import api as lots_api
 from erp_core.masterdata import api as masterdata_api
+from erp_core.masterdata import pages as masterdata_pages
 from erp_core.metrics import ApiMetrics, install_metrics_middleware
 from erp_core.monitoring import api as monitoring_api
 from erp_core.monitoring import pages as monitoring_pages
@@ -79,6 +80,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     edge_events_pages.router,
     shipments_pages.router,
     devices_pages.router,
+    masterdata_pages.router,
 )
 """Every router of the app: a domain package mounts its ``api.router`` and ``pages.router``.
 

@@ -30,6 +30,7 @@ from erp_core.auth.gate import LoginGate
 from erp_core.auth.models import AttemptRecorder, LoginAttempt, LoginPolicy, Role, User
 from erp_core.metrics import ApiMetrics
 from erp_core.settings import ApiSettings
+from erp_core.web.errors_i18n import remember_locale
 
 Clock = Callable[[], datetime]
 DbConnection = psycopg.Connection[TupleRow]
@@ -212,12 +213,14 @@ def get_user_pending_change(conn: Connection, claims: Claims, now: Now) -> User:
     return user_for_token(conn, claims, now=now)
 
 
-def get_current_user(conn: Connection, claims: Claims, now: Now) -> User:
+def get_current_user(request: Request, conn: Connection, claims: Claims, now: Now) -> User:
     """The active user the bearer token was issued to; 401 otherwise.
 
-    403 while the user must still replace a password an administrator set.
+    403 while the user must still replace a password an administrator set. The user's
+    language setting is noted on the request, for the error messages it may get.
     """
     user = user_for_token(conn, claims, now=now)
+    remember_locale(request, user.locale)
     if user.must_change_password:
         raise HTTPException(403, str(PasswordChangeRequiredError(user.username)))
     return user

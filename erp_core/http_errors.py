@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import psycopg
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 
 from erp_core.deps import Clock
@@ -27,6 +29,7 @@ from erp_core.errors import (
     InvalidRangeError,
     NotFoundError,
 )
+from erp_core.web import errors_i18n
 from erp_core.web.html import page, render
 
 JSON_PREFIXES = ("/api/", "/health", "/metrics", "/openapi.json", "/docs")
@@ -58,13 +61,23 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
 
     @app.exception_handler(InvalidArgumentError)
     def invalid_argument(request: Request, err: InvalidArgumentError) -> Response:
-        detail = [_validation_item(err.name, str(err), err.value, where=_where(request, err.name))]
-        return answer(request, 422, "Invalid request", str(err), detail)
+        message = errors_i18n.invalid_detail(str(err), errors_i18n.locale_of(request))
+        detail = [_validation_item(err.name, message, err.value, where=_where(request, err.name))]
+        return answer(request, 422, "Invalid request", message, detail)
 
     @app.exception_handler(ConflictError)
-    def conflict(_request: Request, err: ConflictError) -> Response:
-        # JSON on every path, pages included: the rule's code is for the client
-        return JSONResponse({"detail": str(err), "code": err.code}, status_code=409)
+    def conflict(request: Request, err: ConflictError) -> Response:
+        # JSON on every path, pages included: the rule's code is for the client, the
+        # detail for a person, in the request's language (erp_core.web.errors_i18n)
+        locale = errors_i18n.locale_of(request)
+        detail = errors_i18n.conflict_detail(err.code, str(err), locale)
+        return JSONResponse({"detail": detail, "code": err.code}, status_code=409)
+
+    @app.exception_handler(RequestValidationError)
+    def invalid_body(request: Request, err: RequestValidationError) -> Response:
+        # FastAPI's own 422 shape; only ``msg`` is in the request's language
+        detail = errors_i18n.translate_validation(err.errors(), errors_i18n.locale_of(request))
+        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
 
     _install_database_handlers(app, answer)
 

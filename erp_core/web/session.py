@@ -46,6 +46,7 @@ from erp_core.deps import (
     issued_before_password_change,
 )
 from erp_core.settings import ApiSettings
+from erp_core.web.errors_i18n import remember_locale
 from erp_core.web.html import Viewer, page, render
 from erp_core.web.i18n import pick_locale
 
@@ -170,6 +171,7 @@ def page_session(
     if request.query_params.get(AUTO_PARAM) != "1":
         renewed = web_session.renew(session, secret=secret, now=now, idle=idle_timeout(settings))
         setattr(request.state, _RENEWAL, renewed)
+    remember_locale(request, user.locale)  # for the error messages (errors_i18n)
     auto = urlencode([*query, (AUTO_PARAM, "1")])
     viewer = Viewer(
         username=user.username,

@@ -76,6 +76,13 @@ def test_a_script_in_lot_item_and_location_names_is_text_on_every_page(
             "/shipments": True,
             f"/shipments/{shipment}": True,
             "/devices": False,
+            "/items": True,
+            f"/items?q={HOSTILE}": False,
+            f"/items/{product}": True,
+            f"/items/{product}/edit": True,
+            "/locations": True,
+            f"/locations/{fridge}": True,
+            f"/locations/{fridge}/edit": True,
         }
         for url, shows_lot in pages.items():
             r = client.get(url)

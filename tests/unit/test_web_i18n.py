@@ -66,9 +66,11 @@ def test_every_domains_menu_entry_is_in_the_layout() -> None:
         "alerts",
         "edge_events",
         "devices",
+        "masterdata",
     ]
     html = page(title="t", body=Html(""), now=NOW, locale="en")
-    for href in ("/", "/lots", "/shipments", "/alerts", "/scans", "/devices", "/dead-letters"):
+    hrefs = ("/", "/lots", "/shipments", "/alerts", "/scans", "/devices", "/dead-letters")
+    for href in (*hrefs, "/items", "/locations"):
         assert f'<a href="{href}">' in html
 
 
