@@ -206,8 +206,8 @@ def test_two_qa_managers_override_failed_rules(
     page3 = zh.open(f"/lots/{scene.warm}")
     main = page3.locator("main").inner_text()
     assert "由 Wang Fang 放行" in main
-    assert "批准超规放行" in main
-    assert "提议超规放行" in main
+    assert "批准越权放行" in main
+    assert "提议越权放行" in main
     assert "禁止放行" not in main
     assert "平均动力学温度" in main  # "Mean kinetic temperature", a rule's name
     _narrow(zh, "zh")
