@@ -29,6 +29,7 @@ from tests.browser.conftest import Browse, browse
 from tests.integration.access_helpers import session_keyring
 from tests.integration.live_api import serve
 from tests.integration.stock_fixtures import (
+    GTIN,
     NOW,
     SECRET,
     api_for,
@@ -111,6 +112,16 @@ def test_qa_signs_a_release_and_sees_status_and_manifest(
 ) -> None:
     tab = browse(browser, scene.base_url, tmp_path / "shots")
     _sign_in(tab, "qa")
+    page = tab.page
+    # a GS1 DataMatrix pasted as the scanner types it: the lot (variable length) ends with
+    # FNC1 (GS, 0x1D) before the expiry; then the same label in its bracketed printed form
+    for scan in (
+        f"]d201{GTIN}10{CLEAN}\x1d17280101",
+        f"(01) {GTIN} (10) {CLEAN} (17) 280101",
+    ):
+        page.fill("input[name=q]", scan)
+        tab.submit("form.search button")
+        assert page.locator("table a").all_inner_texts() == [CLEAN]
     page = tab.open(f"/lots/{scene.clean}")
     assert "RELEASE RECOMMENDED" in page.locator("main").inner_text()
     form = page.locator("form#sign")
