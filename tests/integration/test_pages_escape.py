@@ -48,6 +48,15 @@ def test_a_script_in_lot_item_and_location_names_is_text_on_every_page(
         product = item(api, name=f"Stent {HOSTILE}")
         hostile = lot(api, product, HOSTILE)
         move(api, hostile, None, fridge, 0)
+        # a pending four-eyes override with a hostile justification (the lot page shows it,
+        # the lots list's banner names the lot)
+        failed = [r["rule"] for r in api.get("qa", f"/api/lots/{hostile}/release")["failed_rules"]]
+        proposal = {
+            "password": PASSWORD,
+            "justification": f"Stability data cover it {HOSTILE}",
+            "confirmed_rules": failed,
+        }
+        api.post("qam", f"/api/lots/{hostile}/release/overrides", proposal, 201)
         client = api.client
         client.headers["accept-language"] = locale
         sign_in(client, "qa", PASSWORD)
@@ -55,6 +64,7 @@ def test_a_script_in_lot_item_and_location_names_is_text_on_every_page(
             "/lots": True,
             f"/lots/{hostile}": True,
             f"/lots?q={HOSTILE}": True,
+            f"/lots/{hostile}/override": True,
             "/": False,
             "/alerts": False,
             "/scans": False,
