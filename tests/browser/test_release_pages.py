@@ -141,7 +141,8 @@ def test_qa_signs_a_release_and_sees_status_and_manifest(
     assert "meaning: Released" in headline
     assert "Jun 1, 2026" in headline  # the signature's time, Babel "en"
     history = page.locator("table.decisions").inner_text()
-    assert "Released: qa (qa)" in history
+    assert "Signed by qa (qa) on Jun 1, 2026" in history
+    assert "meaning: Released" in history
     assert "RELEASE BLOCKED" not in page.locator("main").inner_text()
     assert page.locator("form#sign").count() == 0  # a decided lot has no signature form
     _narrow(tab, "released")
@@ -203,8 +204,10 @@ def test_two_qa_managers_override_failed_rules(
     assert "Released by Wang Fang" in headline
     assert WHY in headline
     history = page2.locator("table.decisions").inner_text()
-    assert "Proposed override: Li Na (boss)" in history
-    assert "Approved override: Wang Fang (boss2)" in history
+    assert "Signed by Li Na (boss) on Jun 1, 2026" in history
+    assert "meaning: Proposed override" in history
+    assert "Signed by Wang Fang (boss2) on" in history
+    assert "meaning: Approved override" in history
     assert WHY in history
     _narrow(boss2, "approved")
     with psycopg.connect(db_url) as conn:
