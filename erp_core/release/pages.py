@@ -104,7 +104,8 @@ def lot_page(  # noqa: PLR0913 - the request's parts, each explicit
     rule table's verdict; the panel offers what the viewer may do now.
     """
     history = lot_history(conn, lot_id=lot_id, max_points=CHART_POINTS, now=now)
-    rec = recommend(service.gather_evidence(conn, lot_id=lot_id, now=now))
+    # the release evidence from the same read (its statistics ignore the chart's points)
+    rec = recommend(service.evidence_from(conn, history=history, now=now))
     locale = found.viewer.locale
     _ = translations(locale).gettext
     decisions = service.decisions_for(conn, lot_id=lot_id, keyring=keyring)
