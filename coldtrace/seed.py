@@ -46,6 +46,7 @@ USERS = (
     ("admin", "Ada Admin", Role.ADMIN),
     ("qa", "Quentin Quality", Role.QA),
     ("qam", "Mei QA-Manager", Role.QA_MANAGER),
+    ("qam2", "Lin Second-QA-Manager", Role.QA_MANAGER),  # four eyes: approves qam's override
     ("wh", "Walter Warehouse", Role.WAREHOUSE),
 )
 PROFILE = "nmpa-md-cold-chain-2-8"

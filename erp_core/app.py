@@ -44,6 +44,7 @@ from erp_core.monitoring import api as monitoring_api
 from erp_core.monitoring import pages as monitoring_pages
 from erp_core.movements import api as movements_api
 from erp_core.release import api as release_api
+from erp_core.release import override_pages as release_override_pages
 from erp_core.release import pages as release_pages
 from erp_core.reports import api as reports_api
 from erp_core.settings import ApiSettings, UnsafeSettingsError, require_safe
@@ -75,6 +76,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     signin.router,
     account.router,
     release_pages.router,
+    release_override_pages.router,
     alerts_pages.router,
     monitoring_pages.router,
     edge_events_pages.router,

@@ -7,7 +7,9 @@ before routing, authentication and body parsing:
   ``Content-Length`` says so, otherwise as soon as the streamed bytes pass the limit
   (chunked uploads); nothing past the limit is read or kept;
 * ``InvalidTextMiddleware`` — a NUL or another control character in the path or the
-  decoded query string is 400 (PostgreSQL text cannot hold NUL; file paths neither);
+  decoded query string is 400 (PostgreSQL text cannot hold NUL; file paths neither),
+  except GS (0x1D, a GS1 scan's FNC1 separator) in the few search fields that take a
+  pasted scan (``SCAN_FIELDS``: the lots list's ``q``);
   NUL and invalid Unicode inside bodies are caught where they would reach the database
   (``erp_core.http_errors``), whatever field they came in;
 * ``SecurityHeadersMiddleware`` — every answer carries a Content-Security-Policy without
@@ -21,7 +23,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from urllib.parse import unquote_to_bytes
+from urllib.parse import parse_qsl, unquote_to_bytes
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,6 +43,9 @@ DOCS_CSP = (
     "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 HSTS = "max-age=31536000"
+# (path, query parameter) that take a pasted barcode scan: GS (FNC1) is allowed there.
+SCAN_FIELDS = frozenset({("/lots", "q")})
+GS = "\x1d"
 _HEADERS = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
@@ -155,13 +160,22 @@ def invalid_request_text(path: str, query: bytes) -> str | None:
         text = decoded.decode("utf-8")
     except UnicodeDecodeError:
         return "the query string is not valid UTF-8"
-    if _has_control(text):
+    if _has_control(text) and _has_control_outside_scans(path, query):
         return "the query string contains a control character"
     return None
 
 
-def _has_control(text: str) -> bool:
-    return any(ord(c) < 0x20 or ord(c) == 0x7F for c in text)
+def _has_control(text: str, allowed: str = "") -> bool:
+    return any((ord(c) < 0x20 or ord(c) == 0x7F) and c not in allowed for c in text)
+
+
+def _has_control_outside_scans(path: str, query: bytes) -> bool:
+    """Whether a control character is anywhere but a GS in a scan field of ``path``."""
+    pairs = parse_qsl(query.decode("utf-8"), keep_blank_values=True, errors="strict")
+    return any(
+        _has_control(key) or _has_control(value, GS if (path, key) in SCAN_FIELDS else "")
+        for key, value in pairs
+    )
 
 
 class SecurityHeadersMiddleware:

@@ -12,13 +12,18 @@ and the GTIN-14 form belong to `identifiers.gtin`; a `Label`'s GTIN is always th
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 import biip
 from biip.gs1_element_strings import GS1ElementString
+from biip.gs1_messages import GS1Message
 
 from identifiers.udi import BarcodeError, Label, Scheme, check_length
 
 GS = "\x1d"  # FNC1 in the data stream, as scanners transmit it
+# Blanks around the brackets of the human-readable form, "(01) 0950… (10) L-7": no AI's
+# characters include a blank (GS1 character sets 82, 39, 64), so they are layout only.
+_HRI_BLANKS = re.compile(r"\s*([()])\s*")
 
 
 def _value(strings: dict[str, GS1ElementString], ai: str) -> str | None:
@@ -40,6 +45,8 @@ def parse_gs1(text: str) -> Label:
         # take a non-ASCII digit such as Arabic-Indic '٠' or full-width '０' for a digit
         bad = next(c for c in data if not c.isascii())
         raise BarcodeError(f"not a GS1 label: character {bad!r} is not ASCII")
+    if data.lstrip().startswith("("):
+        return parse_gs1_hri(data)
     try:
         result = biip.parse(data)
     except biip.ParseError as err:
@@ -49,8 +56,27 @@ def parse_gs1(text: str) -> Label:
     return _label(result)
 
 
-def _label(result: biip.ParseResult) -> Label:
-    message = result.gs1_message
+def parse_gs1_hri(text: str) -> Label:
+    """Parse the human-readable form, ``(01)04006381333931(10)ABC(17)280101``.
+
+    What is printed under a barcode, and what people type or paste from a document:
+    each AI in brackets, so no FNC1 is needed; blanks around the brackets are ignored.
+    """
+    check_length(text)
+    data = _HRI_BLANKS.sub(r"\1", text.strip())
+    if not data.isascii():
+        bad = next(c for c in data if not c.isascii())
+        raise BarcodeError(f"not a GS1 label: character {bad!r} is not ASCII")
+    try:
+        message = GS1Message.parse_hri(data)
+    except biip.ParseError as err:
+        raise BarcodeError(f"not a GS1 label: {err}") from None
+    except Exception as err:  # as parse_gs1: biip's other complaints on malformed input
+        raise BarcodeError(f"not a GS1 label: unreadable ({type(err).__name__})") from None
+    return _from_message(message)
+
+
+def _strings(message: GS1Message | None) -> dict[str, GS1ElementString]:
     strings: dict[str, GS1ElementString] = {}
     for es in message.element_strings if message is not None else ():
         if es.ai.ai in strings:
@@ -59,6 +85,19 @@ def _label(result: biip.ParseResult) -> Label:
             if error:
                 raise BarcodeError(f"AI ({es.ai.ai}): {error}")
         strings[es.ai.ai] = es
+    return strings
+
+
+def _from_message(message: GS1Message) -> Label:
+    strings = _strings(message)
+    if _value(strings, "01") is None and _value(strings, "00") is None:
+        raise BarcodeError("GS1 label has neither a GTIN (AI 01) nor an SSCC (AI 00)")
+    return _element_label(strings)
+
+
+def _label(result: biip.ParseResult) -> Label:
+    message = result.gs1_message
+    strings = _strings(message)
     gtin = _value(strings, "01")
     sscc = _value(strings, "00")
     if gtin is None and sscc is None:
@@ -71,16 +110,29 @@ def _label(result: biip.ParseResult) -> Label:
             reason = result.gs1_message_error or "not a GS1 element string"
             raise BarcodeError(f"not a GS1 label: {reason}")
         raise BarcodeError("GS1 label has neither a GTIN (AI 01) nor an SSCC (AI 00)")
+    return _element_label(strings)
+
+
+def _element_label(strings: dict[str, GS1ElementString]) -> Label:
+    gtin = _value(strings, "01")
     return Label(
         scheme=Scheme.GS1,
         di=gtin,
         gtin=gtin,
-        sscc=sscc,
+        sscc=_value(strings, "00"),
         lot=_value(strings, "10"),
         serial=_value(strings, "21"),
         expiry=_date(strings, "17"),
         production=_date(strings, "11"),
     )
+
+
+def encode_gs1_hri(
+    *, gtin: str, lot: str | None = None, expiry: str | None = None, serial: str | None = None
+) -> str:
+    """The human-readable form of the same label: each AI in brackets, no FNC1."""
+    parts = [("01", gtin), ("10", lot), ("17", expiry), ("21", serial)]
+    return "".join(f"({ai}){value}" for ai, value in parts if value)
 
 
 def encode_gs1(

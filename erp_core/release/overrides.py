@@ -203,3 +203,32 @@ def pending_for(conn: Conn, *, lot_id: int, keyring: Keyring) -> list[dict[str, 
         for p in records.proposal_checks(conn, keyring=keyring, lot_id=lot_id)
         if p["approved_by_decision"] is None and (since is None or p["proposed_at"] >= since)
     ]
+
+
+def pending_all(conn: Conn, *, limit: int) -> list[dict[str, Any]]:
+    """Override proposals of any lot still waiting for a second QA manager, oldest first.
+
+    For the lots list's banner, a pointer to the lot page (which checks each signature).
+    """
+    rows = conn.execute(
+        "SELECT o.id, o.lot_id, l.lot_number, o.proposed_by, o.proposed_at"
+        " FROM erp.release_overrides o JOIN erp.lots l ON l.id = o.lot_id"
+        " LEFT JOIN erp.release_decisions d ON d.override_id = o.id"
+        " WHERE d.id IS NULL AND l.status IN ('quarantine', 'on_hold')"
+        " AND o.proposed_at >= l.status_changed_at ORDER BY o.proposed_at LIMIT %s",
+        (limit,),
+    ).fetchall()
+    return [
+        {"id": r[0], "lot_id": r[1], "lot_number": r[2], "proposed_by": r[3], "proposed_at": r[4]}
+        for r in rows
+    ]
+
+
+def proposer_of(conn: Conn, *, override_id: int) -> tuple[int, str]:
+    """The lot and the proposer's user name of proposal ``override_id``."""
+    row = conn.execute(
+        "SELECT lot_id, proposed_by FROM erp.release_overrides WHERE id = %s", (override_id,)
+    ).fetchone()
+    if row is None:
+        raise NotFoundError("override proposal", override_id)
+    return int(row[0]), str(row[1])

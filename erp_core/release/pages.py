@@ -16,7 +16,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from erp_core.audit.keys import Keyring
 from erp_core.auth.errors import AuthError
-from erp_core.auth.models import SIGNING_ROLES
+from erp_core.auth.models import SIGNING_ROLES, Role
 from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, Records, SigningKey
 from erp_core.deviations import service as deviations
 from erp_core.lot_history.history import lot_history
@@ -24,10 +24,12 @@ from erp_core.lot_history.models import LotHistory
 from erp_core.lots.search import parse_search
 from erp_core.lots.service import list_lots
 from erp_core.lots.status import STATUSES
-from erp_core.release import service
+from erp_core.release import overrides, service
 from erp_core.release.rules import Action, recommend
+from erp_core.release.wording import Wording
 from erp_core.signatures.errors import SignatureError
 from erp_core.web.chart import Chart, ChartBucket, render_chart
+from erp_core.web.format import format_moment
 from erp_core.web.html import Html, page
 from erp_core.web.i18n import translations
 from erp_core.web.paging import PageParam
@@ -37,6 +39,16 @@ from erp_core.web.words import N_
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 CHART_POINTS = 300
+PENDING_SHOWN = 20  # override proposals named in the lots list's banner
+DECIDABLE = ("quarantine", "on_hold")
+MANAGER = frozenset({Role.QA_MANAGER})
+# What the page says after a signature (``?signed=…`` on the redirect back to it).
+SIGNED: dict[str, str] = {
+    "release": N_("Signed: the lot is released."),
+    "reject": N_("Signed: the lot is rejected."),
+    "proposed": N_("Signed: your override proposal waits for a second QA manager."),
+    "approved": N_("Signed: override approved, the lot is released."),
+}
 Signer = Annotated[PageSession, Depends(form_user("qa", "qa_manager"))]
 
 
@@ -70,12 +82,13 @@ def lots(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query parameters
         ),
         search=search,
         status=chosen or "",
+        pending=overrides.pending_all(conn, limit=PENDING_SHOWN),
     )
     title = translations(locale).gettext("Lots")
     return HTMLResponse(page(title=title, body=Html(body), now=now, viewer=found.viewer))
 
 
-def _lot_page(  # noqa: PLR0913 - the request's parts, each explicit
+def lot_page(  # noqa: PLR0913 - the request's parts, each explicit
     conn: Connection,
     now: Now,
     found: PageSession,
@@ -83,30 +96,55 @@ def _lot_page(  # noqa: PLR0913 - the request's parts, each explicit
     *,
     keyring: Keyring,
     error: str | None = None,
+    signed: str | None = None,
 ) -> HTMLResponse:
+    """The lot page (status 409 with ``error`` shown in the release panel).
+
+    A decided lot's headline is its decision (who, when, meaning, justification), not the
+    rule table's verdict; the panel offers what the viewer may do now.
+    """
     history = lot_history(conn, lot_id=lot_id, max_points=CHART_POINTS, now=now)
-    rec = recommend(service.gather_evidence(conn, lot_id=lot_id, now=now))
+    # the release evidence from the same read (its statistics ignore the chart's points)
+    rec = recommend(service.evidence_from(conn, history=history, now=now))
     locale = found.viewer.locale
     _ = translations(locale).gettext
+    decisions = service.decisions_for(conn, lot_id=lot_id, keyring=keyring)
+    lot = history.lot
+    decidable = lot.status in DECIDABLE
     body = render_template(
         "release/lot.html",
         locale=locale,
         history=history,
-        lot=history.lot,
+        lot=lot,
         chart=_chart(history, _),
         rec=rec,
-        decisions=service.decisions_for(conn, lot_id=lot_id, keyring=keyring),
+        words=wording(locale),
+        decided=decisions[0] if decisions and lot.status in ("released", "rejected") else None,
+        decidable=decidable,
+        decisions=decisions,
+        pending=overrides.pending_for(conn, lot_id=lot_id, keyring=keyring) if decidable else [],
         deviations=deviations.deviations_for(conn, lot_id=lot_id),
         viewer=found.viewer,
         may_sign=found.user.has_any(SIGNING_ROLES),
+        manager=found.user.has_any(MANAGER),
         error=error,
+        signed=SIGNED.get(signed or ""),
     )
     status = 200 if error is None else 409
-    title = _("Lot %(number)s") % {"number": history.lot.lot_number}
+    title = _("Lot %(number)s") % {"number": lot.lot_number}
     return HTMLResponse(page(title=title, body=Html(body), now=now, viewer=found.viewer), status)
 
 
-def _error(request: Request, message: str, why: object) -> str:
+def wording(locale: str) -> Wording:
+    """The release rules' words for ``locale``."""
+    return Wording(
+        gettext=translations(locale).gettext,
+        locale=locale,
+        moment=lambda t: format_moment(t, locale=locale),
+    )
+
+
+def error_text(request: Request, message: str, why: object) -> str:
     """A refusal in the viewer's language (the reason itself comes from the service)."""
     return translations(request_locale(request)).gettext(message) % {"why": why}
 
@@ -133,15 +171,19 @@ def _chart(history: LotHistory, _: Callable[[str], str]) -> Html | None:
 
 
 @router.get("/lots/{lot_id}")
-def lot_detail(
+def lot_detail(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query parameters
     conn: Connection,
     now: Now,
     found: PageUser,
     records: Records,
     lot_id: Annotated[int, Path(ge=1)],
+    signed: Annotated[str, Query(max_length=20)] = "",
 ) -> HTMLResponse:
-    """One lot: temperature history with statistics, deviations, release panel."""
-    return _lot_page(conn, now, found, lot_id, keyring=records.keyring)
+    """One lot: temperature history with statistics, deviations, release panel.
+
+    ``signed`` (set by the redirect after a signature) shows what was just signed.
+    """
+    return lot_page(conn, now, found, lot_id, keyring=records.keyring, signed=signed)
 
 
 @router.post("/lots/{lot_id}/release")
@@ -178,22 +220,22 @@ def sign_release(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fiel
         )
     except (AuthError, SignatureError) as err:
         conn.rollback()
-        return _lot_page(
+        return lot_page(
             conn,
             now,
             signer,
             lot_id,
             keyring=records.keyring,
-            error=_error(request, N_("Not signed: %(why)s"), err),
+            error=error_text(request, N_("Not signed: %(why)s"), err),
         )
     except service.ReleaseRefusedError as err:
         conn.rollback()
-        return _lot_page(
+        return lot_page(
             conn,
             now,
             signer,
             lot_id,
             keyring=records.keyring,
-            error=_error(request, N_("Not allowed: %(why)s"), err.reason),
+            error=error_text(request, N_("Not allowed: %(why)s"), err.reason),
         )
-    return RedirectResponse(f"/lots/{lot_id}", status_code=303)
+    return RedirectResponse(f"/lots/{lot_id}?signed={action.value}", status_code=303)

@@ -174,6 +174,10 @@ def proposal_checks(
                 "proposed_at": r[5],
                 "approved_by_decision": r[7],
                 "signature": _shown(signature),
+                "signed_by": None if signature is None else signature.full_name,
+                "signed_by_username": None if signature is None else signature.username,
+                "signed_at": None if signature is None else signature.signed_at,
+                "meaning": None if signature is None else signature.meaning,
                 "signature_verified": not problems,
                 "signature_problems": problems,
             }

@@ -72,13 +72,24 @@ class Evidence:
     required_coverage: float = 0.999
 
 
+# A value a rule's evidence names: a number, a count, a code, an ISO date or time.
+Value = str | int | float | list[dict[str, str | int | float]]
+
+
 @dataclass(frozen=True, slots=True)
 class RuleResult:
-    """One rule's outcome with the evidence behind it."""
+    """One rule's outcome with the evidence behind it.
+
+    ``rule`` is the rule's stable name (signers confirm it by name), ``evidence`` the
+    English text as signed; ``code`` and ``values`` say the same as data, so a page or
+    report words it in the reader's language (``erp_core.release.wording``).
+    """
 
     rule: str
     passed: bool
     evidence: str
+    code: str = ""
+    values: dict[str, Value] = field(default_factory=dict, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,80 +118,126 @@ class Decision:
     recommendation: Recommendation = field(repr=False)
 
 
+def _pass(
+    name: str, evidence: str, code: str, values: dict[str, Value] | None = None
+) -> RuleResult:
+    return RuleResult(name, passed=True, evidence=evidence, code=code, values=values or {})
+
+
+def _fail(
+    name: str, evidence: str, code: str, values: dict[str, Value] | None = None
+) -> RuleResult:
+    return RuleResult(name, passed=False, evidence=evidence, code=code, values=values or {})
+
+
 def _excursions(ev: Evidence) -> RuleResult:
     open_ = [x for x in ev.excursions if not x.disposition]
+    name = "excursions dispositioned"
     if not ev.excursions:
-        return RuleResult(
-            "excursions dispositioned", passed=True, evidence="no excursion touched the lot"
-        )
+        return _pass(name, "no excursion touched the lot", "excursions_none")
     if open_:
         ids = ", ".join(f"#{x.id} ({x.sensor}, peak {x.peak:.1f} °C)" for x in open_)
-        return RuleResult(
-            "excursions dispositioned", passed=False, evidence=f"without disposition: {ids}"
+        items: Value = [{"id": x.id, "sensor": x.sensor, "peak": x.peak} for x in open_]
+        return _fail(
+            name,
+            f"without disposition: {ids}",
+            "excursions_open",
+            {"items": items},
         )
     done = ", ".join(f"#{x.id}: {x.disposition}" for x in ev.excursions)
-    return RuleResult(
-        "excursions dispositioned", passed=True, evidence=f"all dispositioned ({done})"
+    items = [{"id": x.id, "disposition": x.disposition or ""} for x in ev.excursions]
+    return _pass(
+        name,
+        f"all dispositioned ({done})",
+        "excursions_done",
+        {"items": items},
     )
 
 
 def _mkt(ev: Evidence) -> RuleResult:
     name = "mean kinetic temperature"
     if ev.mkt_limit is None:
-        return RuleResult(name, passed=True, evidence="the item sets no MKT limit")
+        return _pass(name, "the item sets no MKT limit", "mkt_no_limit")
     if ev.mkt is None:
-        return RuleResult(name, passed=False, evidence="no readings, so MKT cannot be computed")
+        return _fail(name, "no readings, so MKT cannot be computed", "mkt_no_readings")
     ok = ev.mkt <= ev.mkt_limit
-    return RuleResult(name, ok, f"MKT {ev.mkt:.2f} °C, limit {ev.mkt_limit:.2f} °C")
+    return (_pass if ok else _fail)(
+        name,
+        f"MKT {ev.mkt:.2f} °C, limit {ev.mkt_limit:.2f} °C",
+        "mkt",
+        {"mkt": round(ev.mkt, 2), "limit": round(ev.mkt_limit, 2)},
+    )
 
 
 def _tor(ev: Evidence) -> RuleResult:
     name = "time out of range within budget"
     used = f"{ev.tor_cumulative_min:.0f} min out of range"
+    minutes = round(ev.tor_cumulative_min)
     if ev.tor_budget_min is None:
         ok = ev.tor_cumulative_min == 0
-        return RuleResult(name, ok, f"{used}; the item allows none")
+        return (_pass if ok else _fail)(
+            name, f"{used}; the item allows none", "tor_no_budget", {"minutes": minutes}
+        )
     ok = ev.tor_cumulative_min <= ev.tor_budget_min
-    return RuleResult(name, ok, f"{used} of a {ev.tor_budget_min:.0f} min budget")
+    return (_pass if ok else _fail)(
+        name,
+        f"{used} of a {ev.tor_budget_min:.0f} min budget",
+        "tor",
+        {"minutes": minutes, "budget": round(ev.tor_budget_min)},
+    )
 
 
 def _coverage(ev: Evidence) -> RuleResult:
     name = "temperature record complete"
     text = f"readings cover {ev.coverage:.1%} of the lot's life"
+    values: dict[str, Value] = {"share": round(ev.coverage, 4)}
+    code = "coverage"
     if ev.coverage_gaps:
         start, end = ev.coverage_gaps[0]
         gaps = len(ev.coverage_gaps)
         text += f"; {gaps} gap(s), first {start:%Y-%m-%d %H:%M}–{end:%H:%M} UTC"
-    return RuleResult(name, ev.coverage >= ev.required_coverage, text)
+        code = "coverage_gaps"
+        values |= {"gaps": gaps, "start": start.isoformat(), "end": end.isoformat()}
+    return (_pass if ev.coverage >= ev.required_coverage else _fail)(name, text, code, values)
 
 
 def _inspections(ev: Evidence) -> RuleResult:
     name = "inspections passed"
     if ev.inspections_failed:
-        return RuleResult(
-            name, passed=False, evidence=f"{ev.inspections_failed} failed inspection(s)"
-        )
+        n = ev.inspections_failed
+        return _fail(name, f"{n} failed inspection(s)", "inspections_failed", {"n": n})
     if ev.inspections_pending:
-        return RuleResult(
-            name, passed=False, evidence=f"{ev.inspections_pending} inspection(s) pending"
+        n = ev.inspections_pending
+        return _fail(
+            name,
+            f"{n} inspection(s) pending",
+            "inspections_pending",
+            {"n": n},
         )
-    return RuleResult(name, passed=True, evidence="no failed or pending inspection")
+    return _pass(name, "no failed or pending inspection", "inspections_ok")
 
 
 def _deviations(ev: Evidence) -> RuleResult:
     name = "no open deviation"
     if ev.open_deviations:
-        return RuleResult(name, passed=False, evidence="open: " + ", ".join(ev.open_deviations))
-    return RuleResult(name, passed=True, evidence="no open deviation")
+        numbers = ", ".join(ev.open_deviations)
+        return _fail(name, "open: " + numbers, "deviations_open", {"numbers": numbers})
+    return _pass(name, "no open deviation", "deviations_none")
 
 
 def _status_and_expiry(ev: Evidence) -> RuleResult:
     name = "lot in quarantine and not expired"
+    status: dict[str, Value] = {"status": ev.lot_status}
     if ev.lot_status not in ("quarantine", "on_hold"):
-        return RuleResult(name, passed=False, evidence=f"lot is {ev.lot_status}")
+        return _fail(name, f"lot is {ev.lot_status}", "lot_status", status)
     if ev.expiry is not None and ev.expiry <= ev.now:
-        return RuleResult(name, passed=False, evidence=f"expired on {ev.expiry:%Y-%m-%d}")
-    return RuleResult(name, passed=True, evidence=f"lot is {ev.lot_status}")
+        return _fail(
+            name,
+            f"expired on {ev.expiry:%Y-%m-%d}",
+            "expired",
+            {"date": f"{ev.expiry:%Y-%m-%d}"},
+        )
+    return _pass(name, f"lot is {ev.lot_status}", "lot_status", status)
 
 
 RULES = (_status_and_expiry, _excursions, _mkt, _tor, _coverage, _inspections, _deviations)

@@ -34,6 +34,8 @@ WORDS: dict[str, str] = {
     "recalled": _("Recalled"),
     "allowed": _("All rules passed"),
     "override": _("Override of failed rules"),
+    "Proposed override": _("Proposed override"),
+    "Approved override": _("Approved override"),
     "high": _("High"),
     "low": _("Low"),
     "alarm": _("alarm"),

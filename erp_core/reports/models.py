@@ -12,7 +12,9 @@ the release decision used.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
+
+from pydantic import Field
 
 from erp_core.lot_history.models import HistoryBucket, HistoryStats
 from erp_core.model_base import Frozen
@@ -43,6 +45,8 @@ class RuleLine(Frozen):
     rule: str
     passed: bool
     evidence: str
+    code: str = ""  # the evidence as code + values, worded in the report's language
+    values: dict[str, Any] = Field(default_factory=dict)
 
 
 class ExcursionLine(Frozen):

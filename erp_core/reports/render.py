@@ -10,7 +10,7 @@ rendering: every resource is inline and the URL fetcher allows ``data:`` URLs on
 from __future__ import annotations
 
 import base64
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +19,13 @@ from babel.numbers import format_decimal, format_percent
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from markupsafe import Markup
 
+from erp_core.release.wording import Wording
 from erp_core.reports import i18n
 from erp_core.reports.models import LotReport, Report, ShipmentReport
 from erp_core.reports.seal import ATTACHMENT, canonical_json, content_hash, seal
 from erp_core.web.chart import Chart, ChartBucket, render_chart
 from erp_core.web.format import format_seconds
+from erp_core.web.i18n import translations as page_translations
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES = HERE / "templates"
@@ -60,8 +62,11 @@ def _environment(locale: str) -> Environment:
     def celsius(v: float | None) -> str:
         return "—" if v is None else format_decimal(v, format="0.00", locale=locale) + " °C"
 
+    def moment(t: datetime | None) -> str:
+        return "—" if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
     env.filters.update(
-        dt=lambda t: "—" if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        dt=moment,
         d=lambda v: "—" if v is None else format_date(v, format="medium", locale=locale),
         num=lambda n: format_decimal(n, locale=locale),
         pct=lambda n: format_percent(n, format="#,##0.0%", locale=locale),
@@ -70,6 +75,10 @@ def _environment(locale: str) -> Environment:
         cssstr=css_string,
     )
     env.globals["word"] = lambda code: catalog.gettext(i18n.WORDS.get(str(code), str(code)))
+    # the release rules' evidence in words: the pages' catalog, as the lot page shows it
+    env.globals["rules"] = Wording(
+        gettext=page_translations(locale).gettext, locale=locale, moment=moment
+    )
     env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
     return env
 

@@ -56,13 +56,15 @@ def lot_report(conn: Conn, *, lot_id: int, now: datetime, keyring: Keyring) -> L
         notes=history.notes,
         release_recommended=recommendation.release_recommended,
         rules=[
-            RuleLine(rule=r.rule, passed=r.passed, evidence=r.evidence)
+            RuleLine(
+                rule=r.rule, passed=r.passed, evidence=r.evidence, code=r.code, values=r.values
+            )
             for r in recommendation.results
         ],
         excursions=_excursions(conn, history, evidence),
         deviations=[_deviation(d) for d in devs],
         custody=_custody(conn, history),
-        signatures=[_signature(d) for d in reversed(decisions)],  # oldest first
+        signatures=[s for d in reversed(decisions) for s in _signatures(d)],  # oldest first
         audit=_audit(
             conn,
             lot_id=lot_id,
@@ -196,6 +198,27 @@ def _custody(conn: Conn, history: LotHistory) -> list[CustodyLine]:
             )
         )
     return sorted(lines, key=lambda c: (c.start is None, c.start or history.lot.status_changed_at))
+
+
+def _signatures(d: dict[str, Any]) -> list[SignatureLine]:
+    """A decision's signatures: an approved override's proposal first, then the decision."""
+    lines = []
+    proposal = d["override"]
+    if proposal is not None:
+        lines.append(
+            SignatureLine(
+                action="release",
+                verdict="override",
+                printed_name=proposal["signed_by"] or "",
+                username=proposal["signed_by_username"] or "",
+                signed_at=proposal["signed_at"],
+                meaning=proposal["meaning"] or "",
+                justification=None,  # the same as the approval's, printed once below it
+                verified=proposal["signature_verified"],
+                problems=list(proposal["signature_problems"]),
+            )
+        )
+    return [*lines, _signature(d)]
 
 
 def _signature(d: dict[str, Any]) -> SignatureLine:

@@ -92,6 +92,7 @@ def test_report_pdf_page_one_shows_lot_mkt_signature_and_hash(
     assert LOT in first
     assert f"{stats['mkt']:.2f} °C" in first  # the history's MKT, as the release saw it
     assert "Released" in first  # the signature's meaning, as signed
+    assert "Released · Released" not in " ".join(first.split())  # the action once
     assert "Qa Person" in first  # the printed name (Part 11 §11.50)
     assert all(digest in t.replace("\n", "") for t in texts), "hash on every page"
     for word in words:
@@ -205,9 +206,15 @@ def test_shipment_report_has_the_trip_and_each_lot_and_verifies(
     assert LOT in first  # the lots-on-board table
     later = "".join(texts[1:]).replace("\n", "")
     assert "Approved override" in later  # the second QA manager's signature follows
+    assert "Proposed override" in later  # after the first one's (Part 11 §11.50)
     assert WHY[:40] in later  # with its justification
+    assert "读数覆盖批次存续期的" in later  # a rule's evidence, worded in Chinese
     found = verify(response.content)
     assert found.ok, found.problems
+    assert found.report is not None
+    (signed,) = found.report.lots
+    assert [s.meaning for s in signed.signatures] == ["Proposed override", "Approved override"]
+    assert [s.username for s in signed.signatures] == ["boss", "boss2"]
     assert found.content_hash == response.headers["x-content-hash"]
     runner = CliRunner()
     good = tmp_path / "shipment.pdf"

@@ -61,6 +61,15 @@ def test_a_script_in_lot_item_and_location_names_is_text_on_every_page(
         }
         shipment = api.post("wh", "/api/shipments", body)["id"]
         api.post("wh", f"/api/shipments/{shipment}/depart", {"time": iso(30)}, 200)
+        # a pending four-eyes override with a hostile justification (the lot page shows it,
+        # the lots list's banner names the lot)
+        failed = [r["rule"] for r in api.get("qa", f"/api/lots/{hostile}/release")["failed_rules"]]
+        proposal = {
+            "password": PASSWORD,
+            "justification": f"Stability data cover it {HOSTILE}",
+            "confirmed_rules": failed,
+        }
+        api.post("qam", f"/api/lots/{hostile}/release/overrides", proposal, 201)
         client = api.client
         client.headers["accept-language"] = locale
         sign_in(client, "qa", PASSWORD)
@@ -68,6 +77,7 @@ def test_a_script_in_lot_item_and_location_names_is_text_on_every_page(
             "/lots": True,
             f"/lots/{hostile}": True,
             f"/lots?q={HOSTILE}": True,
+            f"/lots/{hostile}/override": True,
             "/": False,
             "/alerts": False,
             "/scans": False,

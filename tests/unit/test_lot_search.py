@@ -41,3 +41,8 @@ def test_any_text_is_a_search_and_never_an_error(text: str) -> None:
 def test_the_lot_of_any_encoded_label_is_found(lot: str) -> None:
     found = parse_search(encode_gs1(gtin=GTIN, lot=lot, serial="S1", expiry="280101"))
     assert found == LotSearch(number=lot, gtin=GTIN, scheme="gs1")
+
+
+def test_the_bracketed_human_readable_form_finds_the_lot() -> None:
+    found = parse_search("(01)04006381333931(10)ABC (17)280101")
+    assert found == LotSearch(number="ABC", gtin="04006381333931", scheme="gs1")
