@@ -43,6 +43,7 @@ CHART_MARGIN = timedelta(minutes=30)  # shown before and after the episode, at l
 QaForm = Annotated[PageSession, Depends(form_user("qa", "qa_manager"))]
 AlertId = Annotated[int, Path(ge=1)]
 Field = Annotated[str, Form()]
+MAX_COMMENT = 2000  # as the API's AckBody and CloseBody
 ACTING_ROLES = frozenset({Role.QA, Role.QA_MANAGER})  # as /api/alerts/{id}/ack and /close
 Errors = Mapping[str, str]
 
@@ -200,8 +201,9 @@ def acknowledge(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form field
     """Acknowledge an open alert as the signed-in QA user; back to where the form was."""
     _ = translations(found.viewer.locale).gettext
     sent = {"ack_comment": comment}
-    if not comment.strip():
-        errors = {"ack_comment": _("Say what you are doing about it.")}
+    if not comment.strip() or len(comment) > MAX_COMMENT:
+        errors = {"ack_comment": _("Say what you are doing about it (at most %(n)s characters).")
+                  % {"n": MAX_COMMENT}}  # fmt: skip
         return _alert_page(
             conn, now, found, alert_id, keyring=records.keyring, errors=errors, sent=sent,
             status=422,
@@ -229,6 +231,8 @@ def _form_errors(
         errors["disposition"] = _("Choose a disposition.")
     if not comment.strip():
         errors["comment"] = _("Give the reason for the disposition.")
+    elif len(comment) > MAX_COMMENT:
+        errors["comment"] = _("At most %(n)s characters.") % {"n": MAX_COMMENT}
     if meaning != signed_close.MEANING:
         errors["meaning"] = _("Confirm the meaning of your signature.")
     if not password:
