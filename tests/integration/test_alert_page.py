@@ -21,7 +21,10 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 from pydantic import SecretStr
+from typer.testing import CliRunner
 
+from coldtrace.cli import app as cli
+from coldtrace.cli_alerts import CLOSE_MEANING
 from erp_core.alerts.signed_close import MEANING
 from erp_core.app import create_app
 from erp_core.audit.service import set_actor
@@ -254,3 +257,54 @@ def test_one_qa_cannot_sign_with_anothers_password_and_missing_parts_are_named(
     )  # fmt: skip
     assert refused.status_code == 403
     assert _deviation(scene) == ("open", None, None, False)
+
+
+def test_the_cli_close_is_signed_by_the_user_named_with_their_password(
+    scene: Scene, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLDTRACE_DATABASE_URL", scene.db_url)
+    monkeypatch.setenv("COLUMNS", "300")
+    runner = CliRunner()
+    acked = runner.invoke(cli, ["alerts", "ack", str(scene.alert), "--comment", "on it"])
+    assert acked.exit_code == 0, acked.output
+    args = ["alerts", "close", str(scene.alert), "--user", "qa", "--disposition",
+            "product assessed", "--reason", REASON, "--meaning", MEANING]  # fmt: skip
+
+    unsaid = runner.invoke(cli, [*args[:-2], "--meaning", "ok", "--password-stdin"],
+                           input=PASSWORD + "\n")  # fmt: skip
+    assert unsaid.exit_code == 2
+    assert "Reviewed: alert closed" in unsaid.output
+    no_lots = runner.invoke(cli, [*args, "--password-stdin"], input=PASSWORD + "\n")
+    assert no_lots.exit_code == 1
+    assert "say use_as_is or reject" in no_lots.output
+    forged = runner.invoke(
+        cli, [*args, "--lot-disposition", "use_as_is", "--password-stdin"], input=OTHER + "\n"
+    )
+    assert forged.exit_code == 1
+    assert "not closed" in forged.output
+    assert _deviation(scene) == ("open", None, None, False)
+    # the prompt hides the password: it is not echoed into the output
+    done = runner.invoke(cli, [*args, "--lot-disposition", "use_as_is"], input=PASSWORD + "\n")
+    assert done.exit_code == 0, done.output
+    assert PASSWORD not in done.output
+    assert "Signed by Qa Person (qa)" in done.output
+    assert deviation_number(scene.deviation) in done.output
+    assert _deviation(scene) == ("closed", "use_as_is", "qa", True)
+    with psycopg.connect(scene.db_url) as conn:
+        row = conn.execute(
+            "SELECT a.status, a.closed_by, a.disposition, s.username, s.meaning"
+            " FROM telemetry.alerts a JOIN erp.signatures s"
+            " ON s.record_table = 'telemetry.alerts' AND s.record_key = jsonb_build_object('id', a.id)"
+            " WHERE a.id = %s",
+            (scene.alert,),
+        ).fetchone()
+        attempts = conn.execute(
+            "SELECT outcome FROM erp.login_attempts WHERE channel = 'signature'"
+            " AND username = 'qa' ORDER BY id"
+        ).fetchall()
+    assert row == ("closed", "qa", "product assessed", "qa", MEANING)
+    assert [a[0] for a in attempts].count("bad_password") == 1
+
+
+def test_the_cli_and_the_page_say_the_same_meaning() -> None:
+    assert CLOSE_MEANING == MEANING
