@@ -372,7 +372,7 @@ def test_qa_acknowledges_and_closes_an_alert_from_the_inbox(web: Web) -> None:
     inbox = web.client.get("/alerts").text
     # one place to sign: the inbox links to the alert's page, which has the close form
     assert f'action="/alerts/{web.alert}/close"' not in inbox
-    assert f'href="/alerts/{web.alert}#disposition"' in inbox
+    assert f'class="button" href="/alerts/{web.alert}"' in inbox
     assert f'action="/alerts/{web.alert}/close"' in web.client.get(f"/alerts/{web.alert}").text
     web.clock.advance(minutes=5)
     closed = web.client.post(
