@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from coldchain.alert_states import Action, AlertState, Disposition, Status, refusal
-from erp_core.alerts.models import AlertDetail, AlertEvent, AlertSummary
+from erp_core.alerts.models import AlertDetail, AlertEvent, AlertSummary, InboxRow
 from erp_core.errors import ErpError, InvalidArgumentError, NotFoundError
 
 Conn = psycopg.Connection[Any]
@@ -73,16 +73,16 @@ def list_alerts(
 # The inbox's order: open first, then acknowledged (each oldest first: the longest
 # waiting on top), then closed (the latest closed first).
 _INBOX = (
-    _SELECT
+    _SELECT.replace("a.close_comment\n", "a.close_comment, a.detail->>'unit' AS unit\n", 1)
     + "ORDER BY CASE a.status WHEN 'open' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 2 END,"
     " CASE WHEN a.status <> 'closed' THEN a.started_at END,"
     " a.closed_at DESC NULLS LAST, a.id DESC LIMIT %(limit)s OFFSET %(offset)s"
 )
 
 
-def inbox(conn: Conn, *, limit: int, offset: int) -> list[AlertSummary]:
+def inbox(conn: Conn, *, limit: int, offset: int) -> list[InboxRow]:
     """One page of the inbox: open alerts first, then acknowledged, then closed ones."""
-    with conn.cursor(row_factory=class_row(AlertSummary)) as cur:
+    with conn.cursor(row_factory=class_row(InboxRow)) as cur:
         cur.execute(_INBOX, {"limit": limit, "offset": offset})
         return cur.fetchall()
 
