@@ -170,7 +170,7 @@ def close(
                 user=signer,
                 password=password,
                 disposition=disp,
-                chosen=lot_disposition,  # type: ignore[arg-type] - checked above
+                chosen=signed_close.chosen_for_lots(lot_disposition),
                 comment=reason.strip(),
                 clock=utc_now,
                 policy=_policy(),

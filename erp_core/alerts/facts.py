@@ -50,7 +50,8 @@ def alert_facts(conn: Conn, *, alert_id: int) -> AlertFacts:
     ).fetchone()
     episode, detail = (row[0], row[1]) if row else (None, None)
     d: dict[str, Any] = detail if isinstance(detail, dict) else {}
-    limits = d.get("limits") if isinstance(d.get("limits"), dict) else {}
+    given = d.get("limits")
+    limits: dict[str, Any] = given if isinstance(given, dict) else {}
     return AlertFacts(
         episode_id=episode,
         location=d.get("location") or None,
@@ -118,7 +119,7 @@ def notifications(conn: Conn, *, alert_id: int) -> list[dict[str, Any]]:
         return cur.fetchall()
 
 
-def close_signatures(
+def close_signatures(  # noqa: PLR0913 - keyword-only, the closed alert's stored parts
     conn: Conn,
     *,
     alert_id: int,

@@ -17,7 +17,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Form, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from coldchain.alert_states import Disposition, Status
+from coldchain.alert_states import Disposition
 from erp_core.alerts import facts, service, signed_close
 from erp_core.alerts.models import AlertDetail
 from erp_core.alerts.timeline import timeline
@@ -271,7 +271,7 @@ def close(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fields
     )
     if errors:
         return again(errors, 422)
-    chosen = lot_disposition if lot_disposition in {"use_as_is", "reject"} else None
+    chosen = signed_close.chosen_for_lots(lot_disposition)
     try:
         signed_close.close_signed(
             conn,

@@ -21,7 +21,9 @@ CLOSED = 60  # more than one page of closed alerts
 
 def _ids(html: str) -> list[int]:
     """The alerts of a page, in the order shown (each row's first link)."""
-    return [int(i) for i in re.findall(r'<tr class="alert \w+">\s*<td><a href="/alerts/(\d+)">', html)]
+    return [
+        int(i) for i in re.findall(r'<tr class="alert \w+">\s*<td><a href="/alerts/(\d+)">', html)
+    ]
 
 
 def test_inbox_shows_open_first_who_acted_and_pages(db_url: str, owner_db_url: str) -> None:
@@ -50,17 +52,30 @@ def test_inbox_shows_open_first_who_acted_and_pages(db_url: str, owner_db_url: s
             return int(new)
 
         closed = [
-            alert("closed", f"door {n}", 100 + n, closed_at=NOW - timedelta(minutes=n),
-                  closed_by="boss", disposition="no impact", close_comment=f"reason {n}",
-                  acknowledged_at=NOW - timedelta(hours=1), acknowledged_by="qa",
-                  ack_comment="seen")  # fmt: skip
+            alert(
+                "closed",
+                f"door {n}",
+                100 + n,
+                closed_at=NOW - timedelta(minutes=n),
+                closed_by="boss",
+                disposition="no impact",
+                close_comment=f"reason {n}",
+                acknowledged_at=NOW - timedelta(hours=1),
+                acknowledged_by="qa",
+                ack_comment="seen",
+            )
             for n in range(CLOSED)
         ]
         acked = alert(
-            "acknowledged", "compressor", 5, "excursion_low", acknowledged_at=NOW - timedelta(hours=4),
-            acknowledged_by="qa", ack_comment="Moved stock to fridge 2",
+            "acknowledged",
+            "compressor",
+            5,
+            "excursion_low",
+            acknowledged_at=NOW - timedelta(hours=4),
+            acknowledged_by="qa",
+            ack_comment="Moved stock to fridge 2",
             ended_at=NOW - timedelta(hours=3),
-        )  # fmt: skip
+        )
         newer_open = alert("open", "late above 7 °C", 1, "pre_alarm_high")
         older_open = alert("open", "above 8 °C for 42 min", 2)
     add_user(db_url, "viewer", ["operator"], "viewer-Pass-4711!")
@@ -91,8 +106,9 @@ def test_inbox_shows_open_first_who_acted_and_pages(db_url: str, owner_db_url: s
     assert "FRIDGE-9" in html
     assert "Moved stock to fridge 2" in html  # who acknowledged, and why
     # who closed, when, with which disposition and why
-    row = re.search(rf'<tr class="alert closed">\s*<td><a href="/alerts/{closed[0]}">.*?</tr>',
-                    html, re.S)  # fmt: skip
+    row = re.search(
+        rf'<tr class="alert closed">\s*<td><a href="/alerts/{closed[0]}">.*?</tr>', html, re.DOTALL
+    )
     assert row is not None
     assert "<strong>boss</strong>" in row.group(0)
     assert "Jun 1, 2026 12:00" in row.group(0)

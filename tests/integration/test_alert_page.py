@@ -34,7 +34,11 @@ from erp_core.deviations.service import number as deviation_number
 from erp_core.settings import ApiSettings
 from tests.integration.access_helpers import session_keyring
 from tests.integration.api_client import Api
-from tests.integration.test_notifier import passes, smtp, two_qa_people  # noqa: F401 - fixture
+from tests.integration.test_notifier import (  # the smtp fixture: a real aiosmtpd
+    passes,
+    smtp,  # noqa: F401
+    two_qa_people,
+)
 from tests.integration.test_notifier import settings as notify_settings
 from tests.integration.test_release import NOW, PASSWORD, excursion, fridge_with_lot
 from tests.integration.web_helpers import csrf_of, sign_in
@@ -69,9 +73,14 @@ def scene(db_url: str) -> Iterator[Scene]:
         set_actor(conn, user="test-setup")
         for name, role in USERS.items():
             auth_service.create_user(
-                conn, username=name, full_name=f"{name.title()} Person", password=OTHER if name == "qa2" else PASSWORD,
-                roles=[Role(role)], now=NOW, keyring=session_keyring(),
-            )  # fmt: skip
+                conn,
+                username=name,
+                full_name=f"{name.title()} Person",
+                password=OTHER if name == "qa2" else PASSWORD,
+                roles=[Role(role)],
+                now=NOW,
+                keyring=session_keyring(),
+            )
     settings = ApiSettings(
         database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)
     )
@@ -147,7 +156,8 @@ def _field_error(html: str, field: str) -> str:
 
 
 def test_the_emails_link_opens_the_alert_page_and_a_signed_disposition_closes_the_deviation(
-    scene: Scene, smtp: tuple[object, int]
+    scene: Scene,
+    smtp: tuple[object, int],  # noqa: F811 - the fixture imported above
 ) -> None:
     sink, port = smtp
     path = _link_from_email(scene, port, sink)
@@ -170,7 +180,7 @@ def test_the_emails_link_opens_the_alert_page_and_a_signed_disposition_closes_th
     assert "e-mail to Anna Berg (opened): sent" in html
     assert '<svg class="chart"' in html
     assert "Cel" not in html
-    assert 'action="/alerts/%d/close"' % scene.alert not in html  # not acknowledged yet
+    assert f'action="/alerts/{scene.alert}/close"' not in html  # not acknowledged yet
 
     token = csrf_of(html)
     early = _close(scene, token)
@@ -187,7 +197,9 @@ def test_the_emails_link_opens_the_alert_page_and_a_signed_disposition_closes_th
     page = scene.client.get(path).text
     assert "Product moved to fridge 2" in page
     assert f'action="/alerts/{scene.alert}/close"' in page
-    assert re.search(r'type="radio" name="disposition" value="[^"]+" required checked', page) is None
+    assert (
+        re.search(r'type="radio" name="disposition" value="[^"]+" required checked', page) is None
+    )
 
     done = _close(scene, token)
     assert done.status_code == 303, done.text
@@ -294,7 +306,8 @@ def test_the_cli_close_is_signed_by_the_user_named_with_their_password(
         row = conn.execute(
             "SELECT a.status, a.closed_by, a.disposition, s.username, s.meaning"
             " FROM telemetry.alerts a JOIN erp.signatures s"
-            " ON s.record_table = 'telemetry.alerts' AND s.record_key = jsonb_build_object('id', a.id)"
+            " ON s.record_table = 'telemetry.alerts'"
+            " AND s.record_key = jsonb_build_object('id', a.id)"
             " WHERE a.id = %s",
             (scene.alert,),
         ).fetchone()

@@ -507,8 +507,9 @@ def test_low_battery_and_sensor_fault_open_and_clear(broker, db_url, worker):
 
 def _signed_close(alert_id: int, user: str, disposition: str, reason: str) -> list[str]:
     """``coldtrace alerts close`` arguments: a signed close, the password read from stdin."""
+    meaning = "Reviewed: alert closed"
     return ["alerts", "close", str(alert_id), "--user", user, "--disposition", disposition,
-            "--reason", reason, "--meaning", "Reviewed: alert closed", "--password-stdin"]  # fmt: skip
+            "--reason", reason, "--meaning", meaning, "--password-stdin"]  # fmt: skip
 
 
 def test_alerts_cli_lists_acknowledges_and_refuses_an_early_close(db_url, monkeypatch):
@@ -563,7 +564,9 @@ def test_alerts_cli_records_the_os_user_not_a_name_given_on_the_command_line(db_
     assert guessed.exit_code == 1, guessed.output
     assert one(db_url, "SELECT count(*) FROM telemetry.alert_events WHERE actor = 'mara'") == 0
     closed = runner.invoke(
-        app, _signed_close(alert_id, "mara", "no impact", "ok"), input=PASSWORDS["qa_manager"] + "\n"
+        app,
+        _signed_close(alert_id, "mara", "no impact", "ok"),
+        input=PASSWORDS["qa_manager"] + "\n",
     )
     assert closed.exit_code == 0, closed.output
     assert one(db_url, "SELECT actor FROM telemetry.alert_events WHERE event = 'closed'") == "mara"

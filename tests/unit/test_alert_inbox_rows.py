@@ -30,7 +30,9 @@ def _inbox(alert: InboxRow, locale: str = "en") -> str:
 
 
 def test_rolling_alerts_show_hours_out_of_range_and_mkt_not_a_bare_peak() -> None:
-    assert '<td class="num">26.0 h out of range</td>' in _inbox(_alert("tor_budget_exceeded", 26.04))
+    assert '<td class="num">26.0 h out of range</td>' in _inbox(
+        _alert("tor_budget_exceeded", 26.04)
+    )
     assert '<td class="num">MKT 8.31 °C</td>' in _inbox(_alert("mkt_exceeded", 8.314))
     assert '<td class="num">peak 11.3 °C</td>' in _inbox(_alert("excursion_high", 11.26))
 
