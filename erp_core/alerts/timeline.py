@@ -27,6 +27,7 @@ class Step:
     level: int = 0
     comment: str | None = None
     disposition: str | None = None
+    peak: float | None = None  # the figure an update brought (its detail's peak)
     # a notification: on behalf of which event, over which channel, to whom, how it went
     event: str | None = None
     channel: str | None = None
@@ -37,6 +38,10 @@ class Step:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value.strip() else None
+
+
+def _figure(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _notice_time(d: Mapping[str, Any]) -> datetime:
@@ -59,6 +64,7 @@ def timeline(events: Iterable[AlertEvent], deliveries: Iterable[Mapping[str, Any
                 level=e.level,
                 comment=_text(e.detail.get("comment")),
                 disposition=_text(e.detail.get("disposition")),
+                peak=_figure(e.detail.get("peak")) if e.event == "updated" else None,
             ),
         )
         for e in events

@@ -44,6 +44,13 @@ def test_a_step_comes_before_the_notifications_it_caused_and_times_order_the_res
     assert (steps[4].disposition, steps[4].actor) == ("no impact", "qa")
 
 
+def test_an_update_carries_the_figure_it_brought() -> None:
+    (opened, updated) = timeline(
+        [_event(1, "opened", 0, peak=8.4), _event(2, "updated", 5, peak=9.7)], []
+    )
+    assert (opened.peak, updated.peak) == (None, 9.7)
+
+
 def test_a_waiting_notification_is_placed_when_it_was_created() -> None:
     (_, waiting) = timeline([_event(1, "opened", 0)], [_sent("opened", 5, "pending")])
     assert waiting.at == T0 + timedelta(minutes=5)
