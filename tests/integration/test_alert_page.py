@@ -211,6 +211,7 @@ def test_the_emails_link_opens_the_alert_page_and_a_signed_disposition_closes_th
     assert "SIGNATURE DOES NOT VERIFY" not in page
     assert REASON in page
     assert "closed (reject)" in page  # the lot's deviation, in words
+    assert "each lot itself is rejected with a signed decision" in page
     assert f'action="/alerts/{scene.alert}/close"' not in page
 
 
