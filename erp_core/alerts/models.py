@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from coldchain.alert_kinds import AlertKind
 from coldchain.alert_states import Disposition, Status
+from telemetry.units import display_unit
 
 
 class _Frozen(BaseModel):
@@ -40,6 +41,17 @@ class AlertSummary(_Frozen):
     closed_by: str | None
     disposition: str | None
     close_comment: str | None
+
+
+class InboxRow(AlertSummary):
+    """An alert as the inbox page shows it: with the unit its figure is in."""
+
+    unit: str | None = Field(default=None, description="UCUM code from the alert's facts")
+
+    @property
+    def shown_unit(self) -> str:
+        """The unit as people write it (``°C``, not ``Cel``); empty when unknown."""
+        return display_unit(self.unit) if self.unit else ""
 
 
 class AlertEvent(_Frozen):

@@ -17,7 +17,7 @@ import psycopg
 from psycopg.rows import class_row
 
 from coldchain.alert_states import Action, AlertState, Disposition, Status, refusal
-from erp_core.alerts.models import AlertDetail, AlertEvent, AlertSummary
+from erp_core.alerts.models import AlertDetail, AlertEvent, AlertSummary, InboxRow
 from erp_core.errors import ErpError, InvalidArgumentError, NotFoundError
 
 Conn = psycopg.Connection[Any]
@@ -68,6 +68,33 @@ def list_alerts(
             },
         )
         return cur.fetchall()
+
+
+# The inbox's order: open first, then acknowledged (each oldest first: the longest
+# waiting on top), then closed (the latest closed first).
+_INBOX = (
+    _SELECT.replace("a.close_comment\n", "a.close_comment, a.detail->>'unit' AS unit\n", 1)
+    + "ORDER BY CASE a.status WHEN 'open' THEN 0 WHEN 'acknowledged' THEN 1 ELSE 2 END,"
+    " CASE WHEN a.status <> 'closed' THEN a.started_at END,"
+    " a.closed_at DESC NULLS LAST, a.id DESC LIMIT %(limit)s OFFSET %(offset)s"
+)
+
+
+def inbox(conn: Conn, *, limit: int, offset: int) -> list[InboxRow]:
+    """One page of the inbox: open alerts first, then acknowledged, then closed ones."""
+    with conn.cursor(row_factory=class_row(InboxRow)) as cur:
+        cur.execute(_INBOX, {"limit": limit, "offset": offset})
+        return cur.fetchall()
+
+
+def count_waiting(conn: Conn) -> tuple[int, int]:
+    """How many alerts are open and how many acknowledged (not yet closed)."""
+    row = conn.execute(
+        "SELECT count(*) FILTER (WHERE status = 'open'),"
+        " count(*) FILTER (WHERE status = 'acknowledged') FROM telemetry.alerts"
+        " WHERE status <> 'closed'"
+    ).fetchone()
+    return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
 def get_alert(conn: Conn, *, alert_id: int) -> AlertDetail:

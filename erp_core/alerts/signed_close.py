@@ -48,6 +48,15 @@ class SignedClose:
     deviations_closed: tuple[str, ...]
 
 
+def chosen_for_lots(value: str | None) -> LotDisposition | None:
+    """A lot disposition typed in a form or on the command line: use as is, reject, or None."""
+    if value == "use_as_is":
+        return "use_as_is"
+    if value == "reject":
+        return "reject"
+    return None
+
+
 def lot_disposition(disposition: Disposition, chosen: LotDisposition | None) -> LotDisposition:
     """The lot disposition an alert's close gives its excursion's deviations."""
     implied = LOT_DISPOSITION[disposition]

@@ -505,60 +505,46 @@ def test_low_battery_and_sensor_fault_open_and_clear(broker, db_url, worker):
     assert one(db_url, "SELECT ended_at FROM telemetry.alerts WHERE kind = 'low_battery'") is None
 
 
+def _signed_close(alert_id: int, user: str, disposition: str, reason: str) -> list[str]:
+    """``coldtrace alerts close`` arguments: a signed close, the password read from stdin."""
+    meaning = "Reviewed: alert closed"
+    return ["alerts", "close", str(alert_id), "--user", user, "--disposition", disposition,
+            "--reason", reason, "--meaning", meaning, "--password-stdin"]  # fmt: skip
+
+
 def test_alerts_cli_lists_acknowledges_and_refuses_an_early_close(db_url, monkeypatch):
     alert_id, _opened = _open_alert(db_url, ended=True)
+    add_user(db_url, "quinn", ["qa"], PASSWORDS["qa"])
     monkeypatch.setenv("COLDTRACE_DATABASE_URL", db_url)
     runner = CliRunner()
+    signature = PASSWORDS["qa"] + "\n"
     listed = runner.invoke(app, ["alerts", "list", "--status", "open"])
     assert listed.exit_code == 0, listed.output
     assert "1 alert(s)" in listed.output
     closed_list = runner.invoke(app, ["alerts", "list", "--status", "closed"])
     assert "0 alert(s)" in closed_list.output
-    early = runner.invoke(
-        app,
-        [
-            "alerts",
-            "close",
-            str(alert_id),
-            "--disposition",
-            "no impact",
-            "--comment",
-            "x",
-        ],
-    )
+    early = runner.invoke(app, _signed_close(alert_id, "quinn", "no impact", "x"), input=signature)
     assert early.exit_code == 1
     assert "acknowledged first" in early.output
     acked = runner.invoke(app, ["alerts", "ack", str(alert_id), "--comment", "looking"])
     assert acked.exit_code == 0, acked.output
     closed = runner.invoke(
-        app,
-        [
-            "alerts",
-            "close",
-            str(alert_id),
-            "--disposition",
-            "no impact",
-            "--comment",
-            "door left open 4 min",
-        ],
+        app, _signed_close(alert_id, "quinn", "no impact", "door left open 4 min"), input=signature
     )
     assert closed.exit_code == 0, closed.output
     assert (
         one(db_url, "SELECT status || '/' || disposition FROM telemetry.alerts")
         == "closed/no impact"
     )
-    assert (
-        runner.invoke(
-            app, ["alerts", "close", "1", "--disposition", "meh", "--comment", "c"]
-        ).exit_code
-        == 2
-    )
+    assert runner.invoke(app, _signed_close(1, "quinn", "meh", "c"), input=signature).exit_code == 2
 
 
 def test_alerts_cli_records_the_os_user_not_a_name_given_on_the_command_line(db_url, monkeypatch):
     """Red team (issue 9): ``alerts close --user mara`` closed an excursion as the QA
-    manager for anyone with a shell and the database URL. The actor is the OS user."""
+    manager for anyone with a shell and the database URL. An acknowledgement's actor is
+    the OS user; a close names its signer, who must prove it with their password."""
     alert_id, _opened = _open_alert(db_url, ended=True)
+    add_user(db_url, "mara", ["qa_manager"], PASSWORDS["qa_manager"])
     monkeypatch.setenv("COLDTRACE_DATABASE_URL", db_url)
     runner = CliRunner()
     claimed = runner.invoke(
@@ -572,12 +558,18 @@ def test_alerts_cli_records_the_os_user_not_a_name_given_on_the_command_line(db_
     assert (
         one(db_url, "SELECT actor FROM telemetry.alert_events WHERE event = 'acknowledged'") == me
     )
+    guessed = runner.invoke(
+        app, _signed_close(alert_id, "mara", "no impact", "ok"), input="not-her-password\n"
+    )
+    assert guessed.exit_code == 1, guessed.output
+    assert one(db_url, "SELECT count(*) FROM telemetry.alert_events WHERE actor = 'mara'") == 0
     closed = runner.invoke(
         app,
-        ["alerts", "close", str(alert_id), "--disposition", "no impact", "--comment", "ok"],
+        _signed_close(alert_id, "mara", "no impact", "ok"),
+        input=PASSWORDS["qa_manager"] + "\n",
     )
     assert closed.exit_code == 0, closed.output
-    assert one(db_url, "SELECT actor FROM telemetry.alert_events WHERE event = 'closed'") == me
+    assert one(db_url, "SELECT actor FROM telemetry.alert_events WHERE event = 'closed'") == "mara"
 
 
 def test_alerts_api_reads_and_qa_roles_acknowledge_and_close(db_url):

@@ -41,11 +41,13 @@ def test_a_script_in_lot_item_and_location_names_is_text_on_every_page(
                 " SELECT t, %s, 9.0 FROM generate_series(%s::timestamptz, %s, '1 minute') t",
                 (probe, at(0), NOW),
             )
-            conn.execute(
+            (alert,) = conn.execute(
                 "INSERT INTO telemetry.alerts (kind, severity, sensor_id, status, started_at,"
-                " summary, peak) VALUES ('excursion_high', 'critical', %s, 'open', %s, %s, 9.0)",
-                (probe, at(1), f"Fridge {HOSTILE} too warm"),
-            )
+                " summary, peak, detail) VALUES ('excursion_high', 'critical', %s, 'open', %s,"
+                " %s, 9.0, jsonb_build_object('location', %s::text, 'profile', %s::text))"
+                " RETURNING id",
+                (probe, at(1), f"Fridge {HOSTILE} too warm", f"F{HOSTILE}", HOSTILE),
+            ).fetchone()
         product = item(api, name=f"Stent {HOSTILE}")
         hostile = lot(api, product, HOSTILE)
         move(api, hostile, None, fridge, 0)
@@ -80,6 +82,7 @@ def test_a_script_in_lot_item_and_location_names_is_text_on_every_page(
             f"/lots/{hostile}/override": True,
             "/": False,
             "/alerts": False,
+            f"/alerts/{alert}": True,  # the lot exposed during the alert, by its number
             "/scans": False,
             "/dead-letters": False,
             f"/sensors/{probe}?hours=24": False,

@@ -67,10 +67,11 @@ FORMS = {
     "/lots/{lot_id}/override": ["confirmed", "justification", "password", "csrf_token"],
     # no proposal 1 in the seed: a 404 after the form is read, or a refusal before
     "/release/overrides/1/approval": ["confirmed", "password", "csrf_token"],
-    "/alerts/{alert_id}/ack": ["comment", "csrf_token"],
+    "/alerts/{alert_id}/ack": ["comment", "next", "csrf_token"],
     "/alerts/{alert_id}/close": [
         "disposition",
         "comment",
+        "meaning",
         "password",
         "lot_disposition",
         "csrf_token",
@@ -112,6 +113,7 @@ PAGES = [
     "/sensors/{sensor_id}",
     "/dead-letters",
     "/alerts",
+    "/alerts/{alert_id}",
     "/lots",
     "/lots/{lot_id}",
     "/lots/{lot_id}/override",

@@ -18,6 +18,7 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 from starlette.types import Message, Receive, Scope, Send
 
+from erp_core.alerts.signed_close import MEANING
 from erp_core.app import create_app
 from erp_core.settings import ApiSettings
 from tests.integration.access_helpers import PASSWORDS, START, FakeClock, add_user
@@ -355,6 +356,7 @@ def test_qa_acknowledges_and_closes_an_alert_from_the_inbox(web: Web) -> None:
         data={
             "disposition": "no impact",
             "comment": "fine",
+            "meaning": MEANING,
             "password": password("boss"),
             "csrf_token": token,
         },
@@ -368,13 +370,17 @@ def test_qa_acknowledges_and_closes_an_alert_from_the_inbox(web: Web) -> None:
     )
     assert ack.status_code == 303
     inbox = web.client.get("/alerts").text
-    assert f'action="/alerts/{web.alert}/close"' in inbox
+    # one place to sign: the inbox links to the alert's page, which has the close form
+    assert f'action="/alerts/{web.alert}/close"' not in inbox
+    assert f'class="button" href="/alerts/{web.alert}"' in inbox
+    assert f'action="/alerts/{web.alert}/close"' in web.client.get(f"/alerts/{web.alert}").text
     web.clock.advance(minutes=5)
     closed = web.client.post(
         f"/alerts/{web.alert}/close",
         data={
             "disposition": "product assessed",
             "comment": "Within study S-14",
+            "meaning": MEANING,
             "password": password("boss"),
             "csrf_token": token,
         },
