@@ -21,13 +21,15 @@ from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, Records, Sig
 from erp_core.deviations import service as deviations
 from erp_core.lot_history.history import lot_history
 from erp_core.lot_history.models import LotHistory
+from erp_core.lots.listing import EXPIRY_DAYS, list_lot_rows, parse_expiry
 from erp_core.lots.search import parse_search
-from erp_core.lots.service import list_lots
 from erp_core.lots.status import STATUSES
+from erp_core.masterdata.service import list_items
 from erp_core.release import service
 from erp_core.release.rules import Action, recommend
 from erp_core.signatures.errors import SignatureError
 from erp_core.web.chart import Chart, ChartBucket, render_chart
+from erp_core.web.format import current_zone, zone_name
 from erp_core.web.html import Html, page
 from erp_core.web.i18n import translations
 from erp_core.web.paging import PageParam
@@ -48,21 +50,31 @@ def lots(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query parameters
     paging: PageParam,
     q: Annotated[str, Query(max_length=200)] = "",
     status: Annotated[str, Query(max_length=20)] = "",
+    item: Annotated[str, Query(max_length=12)] = "",
+    expiry: Annotated[str, Query(max_length=12)] = "",
 ) -> HTMLResponse:
-    """The lots with their status; search by lot number, GTIN or a pasted scan; filter by status.
+    """The lots with product, place, deviation flag and status; search and filters.
 
-    The form sends ``status=`` for "all": any value that is not a status means all.
+    Search by lot number, GTIN or a pasted scan; filter by status, item and expiry window
+    (expired, or expiring within 30/90/180 days, counted in the site's time zone). The
+    form sends ``""`` for "all": any value that is not a choice means all.
     """
     search = q.strip()
     chosen = status if status in STATUSES else None
+    items = list_items(conn)
+    item_id = int(item) if item.isdigit() and any(i.id == int(item) for i in items) else None
+    window = parse_expiry(expiry)
     locale = found.viewer.locale
     body = render_template(
         "release/lots.html",
         locale=locale,
         lots=paging.cut(
-            list_lots(
+            list_lot_rows(
                 conn,
+                today=now.astimezone(current_zone()).date(),
                 status=chosen,
+                item_id=item_id,
+                expiry=window,
                 search=parse_search(search),
                 limit=paging.limit,
                 offset=paging.offset,
@@ -70,6 +82,10 @@ def lots(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query parameters
         ),
         search=search,
         status=chosen or "",
+        items=items,
+        item=item_id or "",
+        expiry=expiry if window is not None else "",
+        expiry_days=EXPIRY_DAYS,
     )
     title = translations(locale).gettext("Lots")
     return HTMLResponse(page(title=title, body=Html(body), now=now, viewer=found.viewer))
@@ -120,7 +136,7 @@ def _chart(history: LotHistory, _: Callable[[str], str]) -> Html | None:
         title=_("Lot %(number)s: temperature") % {"number": history.lot.lot_number},
         quantity=_("temperature"),
         unit="°C",
-        time_title=_("Time (UTC)"),
+        time_title=_("Time (%(zone)s)") % {"zone": zone_name(at=s.life.end)},
         empty_text=_("No readings in this period"),
         start=s.life.start,
         end=s.life.end,

@@ -28,6 +28,13 @@ WORDS: dict[str, str] = {
     # deviation states
     "open": N_("open"),
     "closed": N_("closed"),
+    # what a sensor measures (telemetry.sensors.quantity)
+    "temperature": N_("temperature"),
+    "humidity": N_("humidity"),
+    "battery": N_("battery"),
+    "rssi": N_("signal strength"),
+    "pressure": N_("pressure"),
+    "door": N_("door"),
 }
 
 
