@@ -69,7 +69,7 @@ SELECT l.id, l.item_id, i.name AS item_name, i.gtin, l.lot_number, l.expires_on,
   FROM erp.lots l
   JOIN erp.items i ON i.id = l.item_id
   LEFT JOIN LATERAL (
-        SELECT m.to_location_id FROM erp.movements m
+        SELECT m.to_location_id FROM erp.stock_movements m
          WHERE m.lot_id = l.id
          ORDER BY m.moved_at DESC, m.id DESC LIMIT 1) last ON true
   LEFT JOIN erp.locations loc ON loc.id = last.to_location_id
