@@ -9,7 +9,8 @@ stays timezone-aware UTC everywhere else (the API's JSON keeps ISO 8601 with off
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import os
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import UTC, datetime, timedelta, tzinfo
@@ -50,6 +51,11 @@ def parse_zone(name: str | None) -> ZoneInfo:
             f"{SITE_TIMEZONE_ENV}={text!r} is not an IANA time zone name "
             "(e.g. Asia/Shanghai, Europe/Berlin, UTC)."
         ) from err
+
+
+def zone_from_env(environ: Mapping[str, str] | None = None) -> ZoneInfo:
+    """The site zone of ``COLDTRACE_SITE_TIMEZONE`` (processes without API settings: the CLI)."""
+    return parse_zone((os.environ if environ is None else environ).get(SITE_TIMEZONE_ENV))
 
 
 def current_zone() -> tzinfo:
@@ -93,6 +99,14 @@ def format_time(t: datetime | None) -> str:
     if t is None:
         return "—"
     return t.astimezone(current_zone()).strftime("%Y-%m-%d %H:%M")
+
+
+def format_stamp(t: datetime | None) -> str:
+    """``2026-11-25 22:03 UTC+8``: a printed time with its offset (reports); ``—`` for none."""
+    if t is None:
+        return "—"
+    zone = current_zone()
+    return f"{t.astimezone(zone).strftime('%Y-%m-%d %H:%M')} {utc_offset(zone, at=t)}"
 
 
 def format_moment(t: datetime | None, *, locale: str) -> str:
