@@ -1,4 +1,4 @@
-"""The overview judges each sensor by its own alarm profile and never says all OK while anything is open."""
+"""The overview judges each sensor by its own alarm profile; never all OK while anything is open."""
 
 from __future__ import annotations
 

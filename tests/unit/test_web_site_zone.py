@@ -61,7 +61,7 @@ def test_times_are_written_in_the_current_zone_and_say_which() -> None:
     assert utc_offset(parse_zone("America/St_Johns"), at=T) == "UTC-2:30"  # summer time
 
 
-@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)))
+@given(st.datetimes(min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1)))  # noqa: DTZ001 - naive bounds, as hypothesis wants
 def test_the_shown_wall_clock_is_the_instant_plus_the_offset(naive: datetime) -> None:
     t = naive.replace(tzinfo=UTC)
     with site_zone(parse_zone("America/New_York")):
@@ -96,8 +96,10 @@ def _ticks(zone_name_: str) -> list[str]:
 def test_the_chart_time_axis_is_in_the_site_zone() -> None:
     utc = _ticks("UTC")
     shanghai = _ticks("Asia/Shanghai")
-    assert utc[0] == "00:00" and "Time (UTC)" in utc
-    assert shanghai[0] == "08:00" and "Time (Asia/Shanghai (UTC+8))" in shanghai
+    assert utc[0] == "00:00"
+    assert "Time (UTC)" in utc
+    assert shanghai[0] == "08:00"
+    assert "Time (Asia/Shanghai (UTC+8))" in shanghai
     kolkata = _ticks("Asia/Kolkata")
     # the axis starts at 05:30 there: ticks on the local wall clock's round hours
     assert kolkata[:2] == ["06:00", "07:00"]
