@@ -74,19 +74,14 @@ def overview(conn: Connection, now: Now, settings: Settings, found: PageUser) ->
 def default_window(first: datetime | None, *, now: datetime) -> timedelta:
     """The chart window that fits the data: from the oldest reading of the last week to now.
 
-    A choice of the range links when one fits closely (1 h … 7 days), else exactly the
-    readings' span with a margin (a sensor that started 12 minutes ago gets a 13-minute
-    chart, not one dot in six hours). No reading in the last week: 24 h (an empty chart).
+    The readings' span and a twentieth more, at least ``MIN_WINDOW`` (a sensor that started
+    twelve minutes ago gets a chart of a quarter of an hour, not one dot in six hours), at
+    most a week. No reading in the last week: 24 h (the chart says there are none).
     """
     if first is None:
         return timedelta(hours=24)
     span = max(now - first, MIN_WINDOW)
-    if span >= timedelta(hours=1):
-        return next(
-            (timedelta(hours=h) for h in RANGE_CHOICES_HOURS if timedelta(hours=h) >= span),
-            timedelta(hours=RANGE_CHOICES_HOURS[-1]),
-        )
-    return span + span / 10
+    return min(span + span / 20, timedelta(hours=RANGE_CHOICES_HOURS[-1]))
 
 
 @router.get("/sensors/{sensor_id}")

@@ -218,8 +218,10 @@ PageUserPendingChange = Annotated[PageSession, Depends(get_page_session_pending)
 
 def _check_roles(found: PageSession, allowed: frozenset[Role]) -> PageSession:
     if allowed and not found.user.has_any(allowed):
+        # role codes as the API names them (qa_manager), joined in the user's language
+        _ = translations(found.viewer.locale).gettext
         held = ", ".join(sorted(found.user.roles)) or "—"
-        need = " / ".join(sorted(allowed))
+        need = _(" or ").join(sorted(allowed))
         raise PageForbiddenError(
             N_("You are signed in as %(user)s (%(held)s); this needs the role %(need)s."),
             {"user": found.user.username, "held": held, "need": need},

@@ -28,6 +28,12 @@ WORDS: dict[str, str] = {
     # deviation states
     "open": N_("open"),
     "closed": N_("closed"),
+    # roles (erp_core.auth.models.Role)
+    "admin": N_("administrator"),
+    "qa": N_("QA"),
+    "qa_manager": N_("QA manager"),
+    "warehouse": N_("warehouse"),
+    "operator": N_("operator"),
     # what a sensor measures (telemetry.sensors.quantity)
     "temperature": N_("temperature"),
     "humidity": N_("humidity"),

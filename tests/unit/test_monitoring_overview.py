@@ -83,10 +83,16 @@ def test_the_banner_is_ok_exactly_when_nothing_needs_attention(
 def test_the_default_chart_window_fits_the_readings() -> None:
     assert default_window(None, now=NOW) == timedelta(hours=24)
     twelve = default_window(NOW - timedelta(minutes=12), now=NOW)
-    assert timedelta(minutes=12) < twelve < timedelta(minutes=15)  # not six hours of one dot
-    assert default_window(NOW - timedelta(minutes=1), now=NOW) == timedelta(minutes=11)
-    assert default_window(NOW - timedelta(hours=5), now=NOW) == timedelta(hours=6)
-    assert default_window(NOW - timedelta(days=2), now=NOW) == timedelta(hours=72)
-    assert default_window(NOW - timedelta(days=9), now=NOW) == timedelta(
-        hours=RANGE_CHOICES_HOURS[-1]
-    )
+    assert timedelta(minutes=12) < twelve < timedelta(minutes=14)  # not six hours of one dot
+    assert default_window(NOW - timedelta(minutes=1), now=NOW) == timedelta(minutes=10.5)
+    assert default_window(NOW - timedelta(hours=20), now=NOW) == timedelta(hours=21)
+    week = timedelta(hours=RANGE_CHOICES_HOURS[-1])
+    assert default_window(NOW - timedelta(days=6, hours=23), now=NOW) == week
+
+
+@given(st.integers(min_value=0, max_value=7 * 24 * 60))
+def test_the_default_window_always_holds_the_readings(minutes: int) -> None:
+    first = NOW - timedelta(minutes=minutes)
+    window = default_window(first, now=NOW)
+    assert NOW - window <= first
+    assert window <= timedelta(days=7)
