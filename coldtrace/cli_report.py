@@ -82,8 +82,8 @@ def shipment(
     from erp_core.reports.render import report_pdf
     from erp_core.reports.seal import canonical_json, content_hash
     from erp_core.reports.service import shipment_report
-    from erp_core.web.format import site_zone, zone_from_env
     from erp_core.shipments.service import list_shipments
+    from erp_core.web.format import site_zone, zone_from_env
 
     _check_lang(lang)
     keyring = RecordSettings().load().keyring

@@ -28,7 +28,7 @@ WORDS: dict[str, str] = {
     # deviation states
     "open": N_("open"),
     "closed": N_("closed"),
-    # roles (erp_core.auth.models.Role)
+    # the roles of erp_core.auth.models.Role
     "admin": N_("administrator"),
     "qa": N_("QA"),
     "qa_manager": N_("QA manager"),
