@@ -14,6 +14,7 @@ from html import escape
 import psycopg
 from psycopg.types.json import Jsonb
 
+from erp_core.audit.service import set_actor
 from tests.integration.stock_fixtures import (
     GTIN,
     NOW,
@@ -70,30 +71,29 @@ def test_overview_judges_each_sensor_by_its_own_profile_and_names_what_is_open(
         assert "Jun 1, 2026 20:00" in html
         assert "Jun 1, 2026 12:00" not in html
 
-        with psycopg.connect(db_url) as conn:  # the fridge probe now reads -20 °C too
-            conn.execute(
-                "UPDATE telemetry.readings SET value = -20 WHERE sensor_id = %s", (fridge,)
-            )
+        cold = sensor(db_url, "T-FRIDGE-2")  # a fridge probe (default profile) at -20 °C
+        _readings(db_url, cold, -20.0, minutes=12)
+        with psycopg.connect(db_url) as conn:
             conn.execute(
                 "INSERT INTO telemetry.alerts (kind, severity, sensor_id, status, started_at,"
                 " summary) VALUES ('excursion_low', 'critical', %s, 'open', %s, 'too cold')",
-                (fridge, at(-5)),
+                (cold, at(-5)),
             )
         html = client.get("/").text
         assert "ALL OK" not in html
         assert "NEEDS ATTENTION NOW" in html
         assert "1 alert is open" in html
         banner = html.split("<h2>", 1)[0]
-        assert "T-FRIDGE" in banner
+        assert "T-FRIDGE-2" in banner
         assert "T-FREEZER" not in banner
         assert "TOO COLD" in banner
 
         # the sensor page: its chart fits the 12 minutes of readings, axis in Shanghai time
-        page = client.get(f"/sensors/{fridge}").text
+        page = client.get(f"/sensors/{cold}").text
         assert "Time (Asia/Shanghai (UTC+8))" in page
         assert ">19:50<" in page or ">19:55<" in page  # a tick inside the 12 minutes
         assert "6 h" in page  # the range links are still offered
-        zh = client.get(f"/sensors/{fridge}", headers={"accept-language": "zh-CN"}).text
+        zh = client.get(f"/sensors/{cold}", headers={"accept-language": "zh-CN"}).text
         assert "时间（Asia/Shanghai (UTC+8)）" in zh
         assert "所有时间均为 Asia/Shanghai (UTC+8)。" in zh
 
@@ -135,7 +135,7 @@ def test_dead_letters_page_shows_reason_topic_gateway_and_payload_safely_a_page_
 
 
 def _lot(api: StockApi, item_id: int, number: str, expires: date) -> int:
-    body = {"item_id": item_id, "lot_number": number, "expires_on": str(expires), "quantity": 5}
+    body = {"item_id": item_id, "lot_number": number, "expires_on": str(expires), "quantity": 100}
     return int(api.post("wh", "/api/lots", body)["id"])
 
 
@@ -154,6 +154,7 @@ def test_lots_list_filters_by_item_and_expiry_and_shows_product_place_and_deviat
         probe = sensor(db_url, "T-F7")
         assign(api, probe, fridge, -60)
         with psycopg.connect(db_url) as conn:
+            set_actor(conn, user="qa", reason="test: a deviation on the lot")
             conn.execute(
                 "INSERT INTO erp.deviations (lot_id, title, description, opened_by)"
                 " VALUES (%s, 'too warm', 'test', 'qa')",
