@@ -126,7 +126,7 @@ def sensor_detail(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query fi
             now=now,
             stale_after=timedelta(minutes=settings.stale_after_minutes),
         ),
-        chart=_chart(series, profile=profile, gettext=_),
+        chart=_chart(series, profile=profile, gettext=_, locale=locale),
         hours=hours,
         window=window,
         choices=RANGE_CHOICES_HOURS,
@@ -146,7 +146,11 @@ def sensor_detail(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query fi
 
 
 def _chart(
-    series: ReadingSeries, *, profile: AlarmProfile | None, gettext: Callable[[str], str]
+    series: ReadingSeries,
+    *,
+    profile: AlarmProfile | None,
+    gettext: Callable[[str], str],
+    locale: str,
 ) -> Html:
     """The sensor's chart with its alarm profile's band and pre-alarm strips."""
     s = series.sensor
@@ -177,6 +181,7 @@ def _chart(
         warn=warn,
         time_title=gettext("Time (%(zone)s)") % {"zone": zone_name(at=series.end)},
         empty_text=gettext("No readings in this period"),
+        locale=locale,
     )
     return render_chart(chart)
 

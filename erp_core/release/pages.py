@@ -109,7 +109,7 @@ def _lot_page(  # noqa: PLR0913 - the request's parts, each explicit
         locale=locale,
         history=history,
         lot=history.lot,
-        chart=_chart(history, _),
+        chart=_chart(history, _, locale),
         rec=rec,
         decisions=service.decisions_for(conn, lot_id=lot_id, keyring=keyring),
         deviations=deviations.deviations_for(conn, lot_id=lot_id),
@@ -127,7 +127,7 @@ def _error(request: Request, message: str, why: object) -> str:
     return translations(request_locale(request)).gettext(message) % {"why": why}
 
 
-def _chart(history: LotHistory, _: Callable[[str], str]) -> Html | None:
+def _chart(history: LotHistory, _: Callable[[str], str], locale: str) -> Html | None:
     """The lot's temperature over its life, with its item's allowed band."""
     s = history.stats
     if s is None:
@@ -138,6 +138,7 @@ def _chart(history: LotHistory, _: Callable[[str], str]) -> Html | None:
         unit="°C",
         time_title=_("Time (%(zone)s)") % {"zone": zone_name(at=s.life.end)},
         empty_text=_("No readings in this period"),
+        locale=locale,
         start=s.life.start,
         end=s.life.end,
         buckets=[ChartBucket(b.start, b.end, b.min, b.max, b.mean) for b in history.buckets],

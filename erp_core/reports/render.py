@@ -91,6 +91,7 @@ def _chart_uri(report: LotReport, locale: str) -> str:
         start=stats.life.start,
         end=stats.life.end,
         buckets=[ChartBucket(b.start, b.end, b.min, b.max, b.mean) for b in report.buckets],
+        locale=locale,
         limits=(stats.range_low, stats.range_high),
         limits_label=gettext("allowed %(low)s–%(high)s °C (storage condition)")
         % {"low": f"{stats.range_low:g}", "high": f"{stats.range_high:g}"},

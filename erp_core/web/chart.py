@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, tzinfo
 
+from babel.dates import format_skeleton
+
 from erp_core.web.format import current_zone, zone_name
 from erp_core.web.html import Html, join, render
 
@@ -65,6 +67,8 @@ class Chart:
     empty_text: str = "No readings in this period"
     # the zone of the time axis (None: the site's, erp_core.web.format.current_zone)
     zone: tzinfo | None = None
+    # the language of the axis dates (Babel locale)
+    locale: str = "en"
 
 
 @dataclass(frozen=True, slots=True)
@@ -244,7 +248,7 @@ def _grid(scale: _Scale, y_ticks: list[float]) -> Html:
     previous_day = ""
     for t in ticks:
         x = _n(scale.x(t))
-        day = t.strftime("%d %b")
+        day = format_skeleton("MMMd", t, locale=chart.locale)  # Jun 1, 6月1日
         if step >= timedelta(days=1):
             first, second = day, ""
         else:

@@ -104,3 +104,23 @@ def test_the_chart_time_axis_is_in_the_site_zone() -> None:
     # the axis starts at 05:30 there: ticks on the local wall clock's round hours
     assert kolkata[:2] == ["06:00", "07:00"]
     assert "Time (Asia/Kolkata (UTC+5:30))" in kolkata
+
+
+def test_the_chart_dates_are_in_the_pages_language() -> None:
+    start = datetime(2026, 6, 1, 20, 0, tzinfo=UTC)  # 04:00 on 2 June in Shanghai
+    buckets = [ChartBucket(start, start + timedelta(hours=1), 4, 6, 5)]
+    for locale, day in (("en", "Jun 2"), ("zh_CN", "6月2日")):
+        chart = Chart(
+            title="t",
+            quantity="温度",
+            unit="°C",
+            start=start,
+            end=start + timedelta(hours=2),
+            buckets=buckets,
+            zone=SHANGHAI,
+            locale=locale,
+        )
+        dates = re.findall(
+            r'<text class="tick date" [^>]*>([^<]+)</text>', str(render_chart(chart))
+        )
+        assert dates == [day]
