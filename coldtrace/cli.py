@@ -205,12 +205,21 @@ def api(
     port: Annotated[int, typer.Option(help="Listen port.")] = 8000,
 ) -> None:
     """Serve the HTTP API and web UI (settings COLDTRACE_API_*, COLDTRACE_RECORD_*)."""
+    from pydantic import ValidationError
+
     from erp_core.app import serve
     from erp_core.audit.errors import RecordKeyError
     from erp_core.settings import ApiSettings
 
     try:
-        serve(ApiSettings(), host=host, port=port)
+        settings = ApiSettings()
+    except ValidationError as err:  # e.g. COLDTRACE_SITE_TIMEZONE that names no zone
+        for problem in err.errors():
+            where = ".".join(str(part) for part in problem["loc"])
+            console.print(f"[red]{where}: {problem['msg']}[/red]")
+        raise typer.Exit(2) from err
+    try:
+        serve(settings, host=host, port=port)
     except RecordKeyError as err:  # signatures need the record key: no API without it
         console.print(f"[red]{err}[/red]")
         raise typer.Exit(2) from err

@@ -39,6 +39,7 @@ def lot(
     from erp_core.reports.render import report_pdf
     from erp_core.reports.seal import canonical_json, content_hash
     from erp_core.reports.service import lot_report
+    from erp_core.web.format import site_zone, zone_from_env
 
     _check_lang(lang)
     keyring = RecordSettings().load().keyring
@@ -46,7 +47,8 @@ def lot(
         lot_id = _lot_id(conn, lot)
         report = lot_report(conn, lot_id=lot_id, now=datetime.now(UTC), keyring=keyring)
     target = output or Path(f"lot-{report.header.lot_number}-{lang}.pdf")
-    target.write_bytes(report_pdf(report, locale=lang))
+    with site_zone(zone_from_env()):
+        target.write_bytes(report_pdf(report, locale=lang))
     digest = content_hash(canonical_json(report))
     console.print(f"{target}: lot {report.header.lot_number}, {digest}")
 
@@ -81,6 +83,7 @@ def shipment(
     from erp_core.reports.seal import canonical_json, content_hash
     from erp_core.reports.service import shipment_report
     from erp_core.shipments.service import list_shipments
+    from erp_core.web.format import site_zone, zone_from_env
 
     _check_lang(lang)
     keyring = RecordSettings().load().keyring
@@ -97,7 +100,8 @@ def shipment(
             conn, shipment_id=shipment_id, now=datetime.now(UTC), keyring=keyring
         )
     target = output or Path(f"shipment-{report.shipment.reference}-{lang}.pdf")
-    target.write_bytes(report_pdf(report, locale=lang))
+    with site_zone(zone_from_env()):
+        target.write_bytes(report_pdf(report, locale=lang))
     digest = content_hash(canonical_json(report))
     console.print(f"{target}: shipment {report.shipment.reference}, {digest}")
 
@@ -108,6 +112,13 @@ def _check_lang(lang: str) -> None:
     if lang not in LOCALES:
         console.print(f"[red]unknown language {lang!r}: use {' or '.join(LOCALES)}[/red]")
         raise typer.Exit(2)
+    from erp_core.web.format import SiteZoneError, zone_from_env
+
+    try:
+        zone_from_env()  # the zone the report's times are printed in
+    except SiteZoneError as err:
+        console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from err
 
 
 @report_app.command("verify")

@@ -53,6 +53,7 @@ from coldtrace.seed import (
 from coldtrace.supervise import StopRequest, Supervisor, coldtrace_args, stop_requests
 from db import migrate, timescale
 from erp_core.audit import anchoring, keys
+from erp_core.web.format import SITE_TIMEZONE_ENV
 
 SITE = "plant-demo"
 GATEWAY = "gw-demo-01"
@@ -78,6 +79,7 @@ class Counts:
 
 # The development machine's logins (scripts/services.sh): the demo's only credentials.
 DEMO_APP_URL = "postgresql://coldtrace_app:coldtrace_app@127.0.0.1:5432/coldtrace"
+DEMO_TIMEZONE = "Asia/Shanghai"  # COLDTRACE_SITE_TIMEZONE of the demo, unless set
 DEMO_OWNER_URL = "postgresql://coldtrace:coldtrace@127.0.0.1:5432/coldtrace"
 
 
@@ -366,7 +368,9 @@ def run_demo(  # noqa: PLR0913 - keyword-only options of the command
             keyring=keys.load(Path(records["COLDTRACE_RECORD_KEY_FILE"])),
         )
     _start_anchoring(db_url, records)  # the ERP jobs continue it, never start it themselves
-    env = {"COLDTRACE_DATABASE_URL": db_url, **records}
+    # the demo plant works in China: its pages and reports show Beijing time (UTC+8)
+    zone = os.environ.get(SITE_TIMEZONE_ENV) or DEMO_TIMEZONE
+    env = {"COLDTRACE_DATABASE_URL": db_url, SITE_TIMEZONE_ENV: zone, **records}
     env_file = _write_env_file(workdir, env)
     url = f"http://127.0.0.1:{api_port}/"
     console.print(_sign_in_text(url))

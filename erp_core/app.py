@@ -52,6 +52,8 @@ from erp_core.shipments import api as shipments_api
 from erp_core.shipments import pages as shipments_pages
 from erp_core.web import account, signin
 from erp_core.web import session as web_session
+from erp_core.web.format import parse_zone
+from erp_core.web.session import install_site_zone
 
 STATIC_DIR = Path(__file__).parent / "static"
 
@@ -146,6 +148,7 @@ def create_app(
         swagger_ui_oauth2_redirect_url=None,
     )
     install_metrics_middleware(app, metrics)
+    install_site_zone(app, parse_zone(settings.site_timezone))
     install_error_handlers(app, clock=clock)
     auth_api.install_access_error_handlers(app, clock=clock)
     web_session.install(app, clock=clock)

@@ -30,7 +30,11 @@ from erp_core.errors import (
     NotFoundError,
 )
 from erp_core.web import errors_i18n
-from erp_core.web.html import page, render
+from erp_core.web.html import Html, page
+from erp_core.web.i18n import translations
+from erp_core.web.session import request_locale
+from erp_core.web.templates import render_template
+from erp_core.web.words import N_
 
 JSON_PREFIXES = ("/api/", "/health", "/metrics", "/openapi.json", "/docs")
 
@@ -42,28 +46,33 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
     """Register the handlers on ``app``; ``clock`` dates the error pages."""
 
     def answer(request: Request, status: int, title: str, message: str, json: object) -> Response:
+        """JSON under the API paths; else a page in the browser's language.
+
+        ``title`` is always ours (a gettext message); ``message`` is translated when it is
+        one of ours, and shown as it is when it comes from a service or the database.
+        """
         if request.url.path.startswith(JSON_PREFIXES):
             return JSONResponse({"detail": json}, status_code=status)
-        body = render(
-            '<p class="banner alarm">{message}</p><p><a href="/">Back to the overview</a></p>',
-            message=message,
-        )
-        return HTMLResponse(page(title=title, body=body, now=clock()), status_code=status)
+        locale = request_locale(request)
+        _ = translations(locale).gettext
+        body = render_template("web/message.html", locale=locale, heading="", message=_(message))
+        html = page(title=_(title), body=Html(body), now=clock(), locale=locale)
+        return HTMLResponse(html, status_code=status)
 
     @app.exception_handler(NotFoundError)
     def not_found(request: Request, err: NotFoundError) -> Response:
-        return answer(request, 404, "Not found", str(err), str(err))
+        return answer(request, 404, N_("Not found"), str(err), str(err))
 
     @app.exception_handler(InvalidRangeError)
     def invalid_range(request: Request, err: InvalidRangeError) -> Response:
         detail = [_validation_item("start", str(err), err.start.isoformat())]
-        return answer(request, 422, "Invalid time range", str(err), detail)
+        return answer(request, 422, N_("Invalid time range"), str(err), detail)
 
     @app.exception_handler(InvalidArgumentError)
     def invalid_argument(request: Request, err: InvalidArgumentError) -> Response:
         message = errors_i18n.invalid_detail(str(err), errors_i18n.locale_of(request))
         detail = [_validation_item(err.name, message, err.value, where=_where(request, err.name))]
-        return answer(request, 422, "Invalid request", message, detail)
+        return answer(request, 422, N_("Invalid request"), message, detail)
 
     @app.exception_handler(ConflictError)
     def conflict(request: Request, err: ConflictError) -> Response:
@@ -89,7 +98,7 @@ def _install_database_handlers(app: FastAPI, answer: Answer) -> None:
     def refused_by_database(request: Request, err: psycopg.errors.CheckViolation) -> Response:
         # a rule the database itself holds (e.g. release only through a signed decision)
         message = (err.diag.message_primary or str(err)).strip()
-        return answer(request, 409, "Not allowed", message, message)
+        return answer(request, 409, N_("Not allowed"), message, message)
 
     @app.exception_handler(psycopg.DataError)
     def invalid_data(request: Request, err: psycopg.DataError) -> Response:
@@ -98,7 +107,7 @@ def _install_database_handlers(app: FastAPI, answer: Answer) -> None:
         message = (err.diag.message_primary or str(err)).strip()
         log.info("invalid input for %s %s: %s", request.method, request.url.path, message)
         detail = [_body_item(f"invalid input: {message}")]
-        return answer(request, 422, "Invalid input", f"Invalid input: {message}", detail)
+        return answer(request, 422, N_("Invalid input"), f"Invalid input: {message}", detail)
 
     @app.exception_handler(UnicodeError)
     def invalid_text(request: Request, err: UnicodeError) -> Response:
@@ -106,7 +115,7 @@ def _install_database_handlers(app: FastAPI, answer: Answer) -> None:
         log.info("invalid text for %s %s: %s", request.method, request.url.path, err)
         message = "text that is not valid Unicode (e.g. a lone surrogate)"
         return answer(
-            request, 422, "Invalid input", f"Invalid input: {message}", [_body_item(message)]
+            request, 422, N_("Invalid input"), f"Invalid input: {message}", [_body_item(message)]
         )
 
     @app.exception_handler(psycopg.errors.ProgramLimitExceeded)
@@ -117,7 +126,9 @@ def _install_database_handlers(app: FastAPI, answer: Answer) -> None:
         message = (err.diag.message_primary or str(err)).strip()
         log.info("value too large for %s %s: %s", request.method, request.url.path, message)
         text = "a value is too large to store (names, codes and numbers: at most ~2,000 bytes)"
-        return answer(request, 422, "Invalid input", f"Invalid input: {text}", [_body_item(text)])
+        return answer(
+            request, 422, N_("Invalid input"), f"Invalid input: {text}", [_body_item(text)]
+        )
 
     @app.exception_handler(psycopg.OperationalError)
     def database_unavailable(request: Request, err: psycopg.OperationalError) -> Response:
@@ -125,9 +136,11 @@ def _install_database_handlers(app: FastAPI, answer: Answer) -> None:
         return answer(
             request,
             503,
-            "Database unavailable",
-            "The database is not answering, so current readings cannot be shown. "
-            "Tell the on-call engineer; this page will work again once it is back.",
+            N_("Database unavailable"),
+            N_(
+                "The database is not answering, so current readings cannot be shown. "
+                "Tell the on-call engineer; this page will work again once it is back."
+            ),
             "database unavailable; see the API log",
         )
 

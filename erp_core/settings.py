@@ -14,6 +14,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from db.settings import URL_ENV, url_from_env, warn_deprecated_url
+from erp_core.web.format import SITE_TIMEZONE_ENV, parse_zone
 
 JWT_SECRET_ENV = "COLDTRACE_API_JWT_SECRET"  # noqa: S105 - the name of the variable
 # HS256 keys shorter than the hash output (32 bytes) weaken the MAC (RFC 7518 §3.2).
@@ -86,6 +87,17 @@ class ApiSettings(BaseSettings):
     # trusted proxy). Set this to true to make them Secure always, e.g. behind a TLS
     # proxy that is not listed in TRUSTED_PROXIES.
     web_cookie_secure: bool = False
+
+    # --- the site (erp_core.web.format) ---
+    # The time zone pages and PDF reports show times in: an IANA name (Asia/Shanghai),
+    # read from COLDTRACE_SITE_TIMEZONE (no API prefix: reports and the CLI read it too).
+    # A name that is no zone stops the start with an error naming the variable.
+    site_timezone: str = Field(default="UTC", validation_alias=SITE_TIMEZONE_ENV)
+
+    @field_validator("site_timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        return str(parse_zone(value).key)
 
     @model_validator(mode="after")
     def _warn_deprecated(self) -> ApiSettings:

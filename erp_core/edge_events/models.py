@@ -21,5 +21,6 @@ class EdgeOutcome(BaseModel):
     processed_at: datetime
     outcome: Literal["moved", "repeat", "ignored", "failed"]
     lot_id: int | None
+    lot_number: str | None = Field(default=None, description="The lot's number, if any")
     movement_id: int | None
     reason: str | None

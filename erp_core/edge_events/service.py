@@ -196,24 +196,40 @@ def retry(conn: Conn, *, source: Source, event_id: int) -> bool:
     return bool(row and row[0])
 
 
-def list_outcomes(
-    conn: Conn, *, outcome: str | None = None, reader_id: str | None = None, limit: int = 200
+def list_outcomes(  # noqa: PLR0913 - keyword-only filters and the page
+    conn: Conn,
+    *,
+    outcome: str | None = None,
+    reader_id: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+    failed_first: bool = False,
 ) -> list[EdgeOutcome]:
-    """Processed events, newest first, optionally of one outcome or reader."""
+    """Processed events, newest first (failed ones first if asked), of one outcome or reader."""
     with conn.cursor(row_factory=class_row(EdgeOutcome)) as cur:
         cur.execute(
             f"""
             SELECT o.source, o.event_id, e.time, o.reader_id, e.data, o.processed_at,
-                   o.outcome, o.lot_id, o.movement_id, o.reason
-              FROM erp.edge_event_outcomes o, {_EVENT.format(q="o")}
+                   o.outcome, o.lot_id, l.lot_number, o.movement_id, o.reason
+              FROM erp.edge_event_outcomes o
+              LEFT JOIN erp.lots l ON l.id = o.lot_id,
+                   {_EVENT.format(q="o")}
              WHERE (%(o)s::text IS NULL OR o.outcome = %(o)s)
                AND (%(r)s::text IS NULL OR o.reader_id = %(r)s)
-             ORDER BY o.processed_at DESC, e.time DESC
-             LIMIT %(n)s
+             ORDER BY %(ff)s AND o.outcome = 'failed' DESC, o.processed_at DESC, e.time DESC
+             LIMIT %(n)s OFFSET %(off)s
             """,  # noqa: S608 - constant SQL
-            {"o": outcome, "r": reader_id, "n": limit},
+            {"o": outcome, "r": reader_id, "n": limit, "off": offset, "ff": failed_first},
         )
         return cur.fetchall()
+
+
+def count_outcomes(conn: Conn) -> dict[str, int]:
+    """How many processed events there are of each outcome (moved, repeat, ignored, failed)."""
+    rows = conn.execute(
+        "SELECT outcome, count(*) FROM erp.edge_event_outcomes GROUP BY outcome"
+    ).fetchall()
+    return {str(outcome): int(n) for outcome, n in rows}
 
 
 def queue_depth(conn: Conn) -> int:

@@ -86,7 +86,8 @@ class DeadLetter(_Frozen):
     """A message or item ingest could not store, with the reason and a preview of its bytes."""
 
     id: int
-    received_at: datetime
+    received_at: datetime = Field(description="When it first arrived")
+    last_received_at: datetime = Field(description="When it last arrived (re-sends)")
     topic: str
     gateway_id: str | None
     stream: str | None
@@ -107,3 +108,10 @@ class DeadLetterCounts(_Frozen):
     total: int
     recent: int
     since: datetime
+
+
+class OpenMatters(_Frozen):
+    """What is still open for people to deal with: alerts not closed, lots with a deviation."""
+
+    alerts: int
+    lots_with_deviation: int

@@ -19,6 +19,7 @@ from erp_core.monitoring.models import (
     DeadLetter,
     DeadLetterCounts,
     GatewaySummary,
+    OpenMatters,
     ReadingBucket,
     ReadingSeries,
     SensorSummary,
@@ -114,12 +115,41 @@ def sensor_readings(  # noqa: PLR0913 - keyword-only, one per query field
     )
 
 
+def first_reading(
+    conn: psycopg.Connection[Any], *, sensor_id: int, since: datetime
+) -> datetime | None:
+    """The device time of the sensor's oldest reading at or after ``since``, if any."""
+    row = conn.execute(
+        "SELECT min(time) FROM telemetry.readings WHERE sensor_id = %s AND time >= %s",
+        (sensor_id, since),
+    ).fetchone()
+    return None if row is None else row[0]
+
+
 def sensor_profile(conn: psycopg.Connection[Any], *, sensor_id: int) -> AlarmProfile | None:
     """The sensor's effective alarm profile (its own, else its quantity's default), if any."""
     row = conn.execute(
         "SELECT spec FROM telemetry.sensor_effective_profiles WHERE sensor_id = %s", (sensor_id,)
     ).fetchone()
     return None if row is None else profile_from_dict(row[0])
+
+
+def sensor_profiles(conn: psycopg.Connection[Any]) -> dict[int, AlarmProfile]:
+    """Every sensor's effective alarm profile (sensors without one are left out)."""
+    rows = conn.execute(
+        "SELECT sensor_id, spec FROM telemetry.sensor_effective_profiles"
+    ).fetchall()
+    return {sensor_id: profile_from_dict(spec) for sensor_id, spec in rows}
+
+
+def open_matters(conn: psycopg.Connection[Any]) -> OpenMatters:
+    """How many alerts are not closed and how many lots have an open deviation."""
+    row = conn.execute(
+        "SELECT (SELECT count(*) FROM telemetry.alerts WHERE status <> 'closed'),"
+        " (SELECT count(DISTINCT lot_id) FROM erp.deviations WHERE status = 'open')"
+    ).fetchone()
+    alerts, lots = row if row is not None else (0, 0)
+    return OpenMatters(alerts=alerts, lots_with_deviation=lots)
 
 
 def list_gateways(conn: psycopg.Connection[Any]) -> list[GatewaySummary]:
@@ -162,29 +192,34 @@ def list_gateways(conn: psycopg.Connection[Any]) -> list[GatewaySummary]:
     ]
 
 
-def list_dead_letters(conn: psycopg.Connection[Any], *, limit: int) -> list[DeadLetter]:
-    """The newest ``limit`` dead letters, newest first, payloads cut to a preview."""
+def list_dead_letters(
+    conn: psycopg.Connection[Any], *, limit: int, offset: int = 0
+) -> list[DeadLetter]:
+    """``limit`` dead letters from ``offset``, newest first, payloads cut to a preview."""
     if not 1 <= limit <= MAX_DEAD_LETTERS:
         raise InvalidArgumentError("limit", limit, f"must be between 1 and {MAX_DEAD_LETTERS}")
     rows = conn.execute(
         """
-        SELECT id, received_at, topic, gateway_id, stream, seq, item_index, reason,
+        SELECT id, received_at, last_received_at, topic, gateway_id, stream, seq, item_index,
+               reason,
                substring(payload FROM 1 FOR %(preview)s), payload_size,
                encode(payload_sha256, 'hex'), times_received
           FROM telemetry.dead_letters
          ORDER BY received_at DESC, id DESC
-         LIMIT %(limit)s
+         LIMIT %(limit)s OFFSET %(offset)s
         """,
-        {"preview": PREVIEW_BYTES, "limit": limit},
+        {"preview": PREVIEW_BYTES, "limit": limit, "offset": offset},
     ).fetchall()
     letters = []
     for row in rows:
-        letter_id, received_at, topic, gateway_id, stream, seq, item_index, reason = row[:8]
-        preview = preview_payload(bytes(row[8]), size=row[9])
+        letter_id, received_at, last_at, topic, gateway_id, stream, seq, item_index = row[:8]
+        reason = row[8]
+        preview = preview_payload(bytes(row[9]), size=row[10])
         letters.append(
             DeadLetter(
                 id=letter_id,
                 received_at=received_at,
+                last_received_at=last_at,
                 topic=topic,
                 gateway_id=gateway_id,
                 stream=stream,
@@ -193,10 +228,10 @@ def list_dead_letters(conn: psycopg.Connection[Any], *, limit: int) -> list[Dead
                 reason=reason,
                 payload=preview.text,
                 payload_encoding=preview.encoding,
-                payload_bytes=row[9],
+                payload_bytes=row[10],
                 payload_truncated=preview.truncated,
-                payload_sha256=row[10],
-                times_received=row[11],
+                payload_sha256=row[11],
+                times_received=row[12],
             )
         )
     return letters

@@ -1,8 +1,10 @@
 """Judge a sensor or gateway for the people watching it: a level and a word (pure).
 
-ASSUMPTION, until storage profiles exist in ``erp.items``: every temperature sensor
-guards goods stored at 2-8 °C. The web UI says so on every page that uses it; the JSON
-API does not judge at all, so no client builds on this assumption.
+A value is judged against the sensor's own effective alarm profile
+(``telemetry.sensor_effective_profiles``: its own profile, else its quantity's default),
+never against a range assumed for every sensor; a sensor without a profile is not
+judged, and the page says so. The words are gettext messages (``N_``): the pages
+translate them. The JSON API does not judge at all.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-ASSUMED_TEMPERATURE_RANGE_C: tuple[float, float] = (2.0, 8.0)
-CELSIUS = "Cel"
+from coldchain.profiles import AlarmProfile
+from erp_core.web.words import N_
 
 
 class Level(StrEnum):
@@ -24,6 +26,9 @@ class Level(StrEnum):
     NEUTRAL = "neutral"
 
 
+SEVERITY = {Level.ALARM: 3, Level.WARNING: 2, Level.NEUTRAL: 1, Level.OK: 0}
+
+
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """A level and the word shown next to the colour (never a colour alone)."""
@@ -32,42 +37,29 @@ class Verdict:
     word: str
 
 
-def limits_for(*, quantity: str, unit: str) -> tuple[float, float] | None:
-    """The allowed range of a sensor's values, or None when nothing is assumed."""
-    if quantity == "temperature" and unit == CELSIUS:
-        return ASSUMED_TEMPERATURE_RANGE_C
-    return None
-
-
-def value_verdict(
-    *,
-    quantity: str,
-    unit: str,
-    value: float | None,
-    limits: tuple[float, float] | None = None,
-) -> Verdict:
-    """Whether the value lies inside ``limits`` (default: the assumed range), in words."""
+def value_verdict(*, value: float | None, profile: AlarmProfile | None) -> Verdict:
+    """Whether ``value`` lies inside ``profile``'s limits (and outside its pre-alarm strips)."""
     if value is None:
-        return Verdict(Level.NEUTRAL, "NO DATA")
-    if limits is None:
-        limits = limits_for(quantity=quantity, unit=unit)
-    if limits is None:
-        return Verdict(Level.NEUTRAL, "")
-    low, high = limits
-    if value > high:
-        return Verdict(Level.ALARM, "TOO WARM")
-    if value < low:
-        return Verdict(Level.ALARM, "TOO COLD")
-    return Verdict(Level.OK, "IN RANGE")
+        return Verdict(Level.NEUTRAL, N_("NO DATA"))
+    if profile is None:
+        return Verdict(Level.NEUTRAL, N_("NO ALARM PROFILE"))
+    if value > profile.high:
+        return Verdict(Level.ALARM, N_("TOO WARM"))
+    if value < profile.low:
+        return Verdict(Level.ALARM, N_("TOO COLD"))
+    band = profile.pre_alarm_band
+    if band > 0 and (value > profile.high - band or value < profile.low + band):
+        return Verdict(Level.WARNING, N_("NEAR LIMIT"))
+    return Verdict(Level.OK, N_("IN RANGE"))
 
 
 def freshness_verdict(*, latest: datetime | None, now: datetime, stale_after: timedelta) -> Verdict:
     """Whether the sensor has reported recently, in words."""
     if latest is None:
-        return Verdict(Level.WARNING, "NEVER REPORTED")
+        return Verdict(Level.WARNING, N_("NEVER REPORTED"))
     if now - latest > stale_after:
-        return Verdict(Level.WARNING, "NO RECENT DATA")
-    return Verdict(Level.OK, "LIVE")
+        return Verdict(Level.WARNING, N_("NO RECENT DATA"))
+    return Verdict(Level.OK, N_("LIVE"))
 
 
 def gateway_verdict(
@@ -75,9 +67,9 @@ def gateway_verdict(
 ) -> Verdict:
     """Whether the gateway is connected and talking, in words."""
     if status == "offline":
-        return Verdict(Level.ALARM, "OFFLINE")
+        return Verdict(Level.ALARM, N_("OFFLINE"))
     if status == "online":
         if now - last_seen > stale_after:
-            return Verdict(Level.WARNING, "ONLINE, SILENT")
-        return Verdict(Level.OK, "ONLINE")
-    return Verdict(Level.NEUTRAL, status.upper() or "UNKNOWN")
+            return Verdict(Level.WARNING, N_("ONLINE, SILENT"))
+        return Verdict(Level.OK, N_("ONLINE"))
+    return Verdict(Level.NEUTRAL, N_("UNKNOWN"))

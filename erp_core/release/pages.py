@@ -21,15 +21,16 @@ from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, Records, Sig
 from erp_core.deviations import service as deviations
 from erp_core.lot_history.history import lot_history
 from erp_core.lot_history.models import LotHistory
+from erp_core.lots.listing import EXPIRY_DAYS, list_lot_rows, parse_expiry
 from erp_core.lots.search import parse_search
-from erp_core.lots.service import list_lots
 from erp_core.lots.status import STATUSES
+from erp_core.masterdata.service import list_items
 from erp_core.release import overrides, service
 from erp_core.release.rules import Action, recommend
 from erp_core.release.wording import Wording
 from erp_core.signatures.errors import SignatureError
 from erp_core.web.chart import Chart, ChartBucket, render_chart
-from erp_core.web.format import format_moment
+from erp_core.web.format import current_zone, format_moment, zone_name
 from erp_core.web.html import Html, page
 from erp_core.web.i18n import translations
 from erp_core.web.paging import PageParam
@@ -60,21 +61,31 @@ def lots(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query parameters
     paging: PageParam,
     q: Annotated[str, Query(max_length=200)] = "",
     status: Annotated[str, Query(max_length=20)] = "",
+    item: Annotated[str, Query(max_length=12)] = "",
+    expiry: Annotated[str, Query(max_length=12)] = "",
 ) -> HTMLResponse:
-    """The lots with their status; search by lot number, GTIN or a pasted scan; filter by status.
+    """The lots with product, place, deviation flag and status; search and filters.
 
-    The form sends ``status=`` for "all": any value that is not a status means all.
+    Search by lot number, GTIN or a pasted scan; filter by status, item and expiry window
+    (expired, or expiring within 30/90/180 days, counted in the site's time zone). The
+    form sends ``""`` for "all": any value that is not a choice means all.
     """
     search = q.strip()
     chosen = status if status in STATUSES else None
+    items = list_items(conn)
+    item_id = int(item) if item.isdigit() and any(i.id == int(item) for i in items) else None
+    window = parse_expiry(expiry)
     locale = found.viewer.locale
     body = render_template(
         "release/lots.html",
         locale=locale,
         lots=paging.cut(
-            list_lots(
+            list_lot_rows(
                 conn,
+                today=now.astimezone(current_zone()).date(),
                 status=chosen,
+                item_id=item_id,
+                expiry=window,
                 search=parse_search(search),
                 limit=paging.limit,
                 offset=paging.offset,
@@ -83,6 +94,10 @@ def lots(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and query parameters
         search=search,
         status=chosen or "",
         pending=overrides.pending_all(conn, limit=PENDING_SHOWN),
+        items=items,
+        item=item_id or "",
+        expiry=expiry if window is not None else "",
+        expiry_days=EXPIRY_DAYS,
     )
     title = translations(locale).gettext("Lots")
     return HTMLResponse(page(title=title, body=Html(body), now=now, viewer=found.viewer))
@@ -116,7 +131,7 @@ def lot_page(  # noqa: PLR0913 - the request's parts, each explicit
         locale=locale,
         history=history,
         lot=lot,
-        chart=_chart(history, _),
+        chart=_chart(history, _, locale),
         rec=rec,
         words=wording(locale),
         decided=decisions[0] if decisions and lot.status in ("released", "rejected") else None,
@@ -149,7 +164,7 @@ def error_text(request: Request, message: str, why: object) -> str:
     return translations(request_locale(request)).gettext(message) % {"why": why}
 
 
-def _chart(history: LotHistory, _: Callable[[str], str]) -> Html | None:
+def _chart(history: LotHistory, _: Callable[[str], str], locale: str) -> Html | None:
     """The lot's temperature over its life, with its item's allowed band."""
     s = history.stats
     if s is None:
@@ -158,8 +173,9 @@ def _chart(history: LotHistory, _: Callable[[str], str]) -> Html | None:
         title=_("Lot %(number)s: temperature") % {"number": history.lot.lot_number},
         quantity=_("temperature"),
         unit="°C",
-        time_title=_("Time (UTC)"),
+        time_title=_("Time (%(zone)s)") % {"zone": zone_name(at=s.life.end)},
         empty_text=_("No readings in this period"),
+        locale=locale,
         start=s.life.start,
         end=s.life.end,
         buckets=[ChartBucket(b.start, b.end, b.min, b.max, b.mean) for b in history.buckets],

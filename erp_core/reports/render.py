@@ -24,7 +24,7 @@ from erp_core.reports import i18n
 from erp_core.reports.models import LotReport, Report, ShipmentReport
 from erp_core.reports.seal import ATTACHMENT, canonical_json, content_hash, seal
 from erp_core.web.chart import Chart, ChartBucket, render_chart
-from erp_core.web.format import format_seconds
+from erp_core.web.format import format_seconds, format_stamp, zone_name
 from erp_core.web.i18n import translations as page_translations
 
 HERE = Path(__file__).resolve().parent
@@ -66,7 +66,7 @@ def _environment(locale: str) -> Environment:
         return "—" if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
 
     env.filters.update(
-        dt=moment,
+        dt=format_stamp,
         d=lambda v: "—" if v is None else format_date(v, format="medium", locale=locale),
         num=lambda n: format_decimal(n, locale=locale),
         pct=lambda n: format_percent(n, format="#,##0.0%", locale=locale),
@@ -94,11 +94,13 @@ def _chart_uri(report: LotReport, locale: str) -> str:
     gettext = i18n.translations(locale).gettext
     chart = Chart(
         title=gettext("Temperature of lot %(lot)s") % {"lot": report.header.lot_number},
-        quantity="temperature",
+        quantity=gettext("temperature"),
         unit="°C",
+        time_title=gettext("Time (%(zone)s)") % {"zone": zone_name(at=stats.life.end)},
         start=stats.life.start,
         end=stats.life.end,
         buckets=[ChartBucket(b.start, b.end, b.min, b.max, b.mean) for b in report.buckets],
+        locale=locale,
         limits=(stats.range_low, stats.range_high),
         limits_label=gettext("allowed %(low)s–%(high)s °C (storage condition)")
         % {"low": f"{stats.range_low:g}", "high": f"{stats.range_high:g}"},
@@ -118,6 +120,7 @@ def report_html(report: Report, *, locale: str) -> str:
         "digest": content_hash(canonical_json(report)),
         "css": Markup((TEMPLATES / "report.css").read_text(encoding="utf-8")),  # noqa: S704
         "html_lang": "zh-CN" if locale == "zh_CN" else "en",
+        "zone": zone_name(at=report.generated_at),
     }
     if isinstance(report, ShipmentReport):
         values["sh"] = report.shipment

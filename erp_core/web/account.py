@@ -11,6 +11,7 @@ any other page until the change is done.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
@@ -24,8 +25,8 @@ from erp_core.auth import session as web_session
 from erp_core.auth.errors import AuthError, WeakPasswordError
 from erp_core.auth.models import User
 from erp_core.deps import Connection, DbConnection, Gate, Now, Settings, client_source
-from erp_core.web.html import Html, csrf_field, page, render
-from erp_core.web.i18n import LOCALES
+from erp_core.web.html import Html, page
+from erp_core.web.i18n import LOCALES, translations
 from erp_core.web.session import (
     PageSession,
     PageUserPendingChange,
@@ -37,61 +38,50 @@ from erp_core.web.session import (
     set_session_cookie,
 )
 from erp_core.web.signin import refusal_page
+from erp_core.web.templates import render_template
 
 router = APIRouter(include_in_schema=False, default_response_class=HTMLResponse)
 PATH = "/account/password"
 
-_FORM = (
-    "{note}"
-    '<form method="post" action="/account/password" class="sign password">{csrf}'
-    '<input type="hidden" name="next" value="{next}">'
-    '<input type="hidden" name="username" autocomplete="username" value="{username}">'
-    '<label>Current password <input name="current_password" type="password" '
-    'autocomplete="current-password" required></label>'
-    '<label>New password <input name="new_password" type="password" '
-    'autocomplete="new-password" minlength="{min}" required></label>'
-    '<label>New password again <input name="new_password_again" type="password" '
-    'autocomplete="new-password" minlength="{min}" required></label>'
-    '<button type="submit">Change password</button></form>'
-    "<p>At least {min} characters. Several words in a row are easy to remember and hard "
-    "to guess. Not accepted: the most common passwords (also with digits or symbols "
-    "added), your user name or name, only digits, keyboard or alphabet runs and repeated "
-    "patterns. Nobody else, administrators included, learns the new password.</p>"
-)
 
-_NOTES = {
-    "required": (
-        "warning",
-        (
-            "Your password was set by an administrator (or, if you sign, handed over by a QA "
-            "manager). Choose a password of your own "
-            "before you continue."
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A banner above the form: its CSS class and its (translated) sentence."""
+
+    css: str
+    text: str
+
+
+def _note(why: str | None, locale: str) -> Note | None:
+    _ = translations(locale).gettext
+    notes = {
+        "required": Note(
+            "warning",
+            _(
+                "Your password was set by an administrator (or, if you sign, handed over by a "
+                "QA manager). Choose a password of your own before you continue."
+            ),
         ),
-    ),
-    "changed": ("ok", "Your password was changed. Your other sessions have ended."),
-}
+        "changed": Note("ok", _("Your password was changed. Your other sessions have ended.")),
+    }
+    return notes.get(why or "")
 
 
 def _page(
-    found: PageSession, *, now_note: Html, next_url: str, now: datetime, status: int = 200
+    found: PageSession, *, note: Note | None, next_url: str, now: datetime, status: int = 200
 ) -> Response:
-    body = render(
-        _FORM,
-        note=now_note,
-        csrf=csrf_field(found.viewer),
+    locale = found.viewer.locale
+    body = render_template(
+        "web/password.html",
+        locale=locale,
+        note=note,
+        viewer=found.viewer,
         next=safe_next(next_url),
-        username=found.user.username,
         min=password_policy.MIN_LENGTH,
     )
-    html = page(title="Change password", body=body, now=now, viewer=found.viewer)
+    title = translations(locale).gettext("Change password")
+    html = page(title=title, body=Html(body), now=now, viewer=found.viewer)
     return HTMLResponse(html, status_code=status)
-
-
-def _note(why: str | None) -> Html:
-    if why not in _NOTES:
-        return Html("")
-    css, text = _NOTES[why]
-    return render('<p class="banner {css}">{text}</p>', css=css, text=text)
 
 
 @router.get(PATH)
@@ -102,8 +92,8 @@ def password_page(
     why: Annotated[str | None, Query()] = None,
 ) -> Response:
     """The password form (the only page a user with an administrator's password may see)."""
-    note = _note("required" if found.user.must_change_password else why)
-    return _page(found, now_note=note, next_url=next_url, now=now)
+    note = _note("required" if found.user.must_change_password else why, found.viewer.locale)
+    return _page(found, note=note, next_url=next_url, now=now)
 
 
 @router.post(PATH)
@@ -123,12 +113,14 @@ async def change_password(  # noqa: PLR0913 - FastAPI dependencies and form fiel
     """Check the current password, store the new one, end the other sessions."""
     check_csrf(request, found, csrf_token)
 
+    _ = translations(found.viewer.locale).gettext
+
     def refused(text: str, status: int) -> Response:
-        note = render('<p class="banner alarm">Password not changed: {t}</p>', t=text)
-        return _page(found, now_note=note, next_url=next_url, now=now, status=status)
+        note = Note("alarm", _("Password not changed: %(why)s") % {"why": text})
+        return _page(found, note=note, next_url=next_url, now=now, status=status)
 
     if new_password != new_password_again:
-        return refused("the two new passwords differ.", 422)
+        return refused(_("the two new passwords differ."), 422)
     session = web_session.new_session(username=found.user.username, now=now)
 
     def restart_sessions(conn: DbConnection, user: User) -> None:
@@ -149,7 +141,7 @@ async def change_password(  # noqa: PLR0913 - FastAPI dependencies and form fiel
     except AuthError as err:
         status, text = refusal_page(err)
         if status == 401:
-            text = "the current password is not correct."
+            text = _("the current password is not correct.")
         return refused(text, status)
     cookie = web_session.renew(
         session, secret=settings.jwt_key(), now=now, idle=idle_timeout(settings)

@@ -16,8 +16,11 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 
+from babel.dates import format_skeleton
+
+from erp_core.web.format import current_zone, zone_name
 from erp_core.web.html import Html, join, render
 
 WIDTH = 960
@@ -60,11 +63,15 @@ class Chart:
     limits_label: str = ""
     # the pre-alarm thresholds inside the limits (low + band, high - band), if any
     warn: tuple[float, float] | None = None
-    # the words on the chart, in the page's language
-    time_title: str = "Time (UTC)"
+    # the words on the chart, in the page's language ("" for time_title: "Time (<zone>)")
+    time_title: str = ""
     empty_text: str = "No readings in this period"
     # suffix of the chart's element ids; set it when a page shows more than one chart
     key: str = ""
+    # the zone of the time axis (None: the site's, erp_core.web.format.current_zone)
+    zone: tzinfo | None = None
+    # the language of the axis dates (Babel locale)
+    locale: str = "en"
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,11 +258,12 @@ def _grid(scale: _Scale, y_ticks: list[float]) -> Html:
                 label=f"{v:.{decimals}f} {chart.unit}".rstrip(),
             )
         )
-    step, ticks = _time_ticks(chart.start, chart.end)
+    zone = chart.zone or current_zone()
+    step, ticks = _time_ticks(chart.start, chart.end, zone)
     previous_day = ""
     for t in ticks:
         x = _n(scale.x(t))
-        day = t.strftime("%d %b")
+        day = format_skeleton("MMMd", t, locale=chart.locale)  # Jun 1, 6月1日
         if step >= timedelta(days=1):
             first, second = day, ""
         else:
@@ -288,7 +296,7 @@ def _grid(scale: _Scale, y_ticks: list[float]) -> Html:
             'text-anchor="middle">{y_title}</text>',
             x=LEFT + PLOT_W / 2,
             y=HEIGHT - 6,
-            x_title=chart.time_title,
+            x_title=chart.time_title or f"Time ({zone_name(zone, at=chart.end)})",
             cy=TOP + PLOT_H / 2,
             y_title=f"{chart.quantity.capitalize()} ({chart.unit})"
             if chart.unit
@@ -331,18 +339,24 @@ def _decimals(ticks: list[float]) -> int:
     return places
 
 
-def _time_ticks(start: datetime, end: datetime) -> tuple[timedelta, list[datetime]]:
-    """A round step giving at most MAX_TIME_TICKS ticks, and the ticks on its multiples."""
+def _time_ticks(start: datetime, end: datetime, zone: tzinfo) -> tuple[timedelta, list[datetime]]:
+    """A round step giving at most MAX_TIME_TICKS ticks, and the ticks on its multiples.
+
+    Multiples of the step on the wall clock of ``zone`` (midnight there, not in UTC),
+    returned as times in ``zone``.
+    """
     span = end - start
     step = next(
         (s for s in _TIME_STEPS if span / s <= MAX_TIME_TICKS),
         timedelta(days=math.ceil(span / timedelta(days=MAX_TIME_TICKS))),
     )
-    first = EPOCH + -((EPOCH - start) // step) * step  # first multiple of step >= start
+    shift = start.astimezone(zone).utcoffset() or timedelta(0)
+    epoch = EPOCH - shift  # local midnight of 1970-01-01
+    first = epoch + -((epoch - start) // step) * step  # first multiple of step >= start
     ticks = []
     t = first
     while t <= end:
-        ticks.append(t.astimezone(UTC))
+        ticks.append(t.astimezone(zone))
         t += step
     return step, ticks
 

@@ -63,6 +63,8 @@ class Viewer:
     # (where the language form returns to).
     chosen_locale: str | None = None
     page_url: str = "/"
+    # The language the browser asks for (what "As the browser" means for this viewer).
+    browser_locale: str = DEFAULT_LOCALE
 
 
 def csrf_field(viewer: Viewer) -> Html:

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import timedelta, tzinfo
 from typing import Annotated
 from urllib.parse import urlencode
 
@@ -47,8 +47,11 @@ from erp_core.deps import (
 )
 from erp_core.settings import ApiSettings
 from erp_core.web.errors_i18n import remember_locale
-from erp_core.web.html import Viewer, page, render
-from erp_core.web.i18n import pick_locale
+from erp_core.web.format import site_zone
+from erp_core.web.html import Html, Viewer, page
+from erp_core.web.i18n import pick_locale, translations
+from erp_core.web.templates import render_template
+from erp_core.web.words import N_
 
 SESSION_COOKIE = "coldtrace_session"
 AUTO_PARAM = "auto"
@@ -73,11 +76,19 @@ class PasswordChangePageError(Exception):
 
 
 class PageForbiddenError(Exception):
-    """A signed-in user may not see the page or send the form."""
+    """A signed-in user may not see the page or send the form.
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
+    ``message`` is a gettext message (English) with ``%(name)s`` fields from ``params``;
+    the 403 page shows it in ``locale``.
+    """
+
+    def __init__(
+        self, message: str, params: dict[str, str] | None = None, *, locale: str = "en"
+    ) -> None:
+        super().__init__(message % (params or {}))
         self.message = message
+        self.params = params or {}
+        self.locale = locale
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,6 +192,7 @@ def page_session(
         refresh_url=f"{request.url.path}?{auto}",
         locale=user.locale or request_locale(request),
         chosen_locale=user.locale,
+        browser_locale=request_locale(request),
         page_url=request.url.path + (f"?{request.url.query}" if request.url.query else ""),
     )
     return PageSession(user=user, session=session, viewer=viewer)
@@ -208,10 +220,14 @@ PageUserPendingChange = Annotated[PageSession, Depends(get_page_session_pending)
 
 def _check_roles(found: PageSession, allowed: frozenset[Role]) -> PageSession:
     if allowed and not found.user.has_any(allowed):
-        held = ", ".join(sorted(found.user.roles)) or "no role"
-        need = " or ".join(sorted(allowed))
+        # role codes as the API names them (qa_manager), joined in the user's language
+        _ = translations(found.viewer.locale).gettext
+        held = ", ".join(sorted(found.user.roles)) or "—"
+        need = _(" or ").join(sorted(allowed))
         raise PageForbiddenError(
-            f"You are signed in as {found.user.username} ({held}); this needs the role {need}."
+            N_("You are signed in as %(user)s (%(held)s); this needs the role %(need)s."),
+            {"user": found.user.username, "held": held, "need": need},
+            locale=found.viewer.locale,
         )
     return found
 
@@ -246,9 +262,23 @@ def check_csrf(request: Request, found: PageSession, csrf_token: str | None) -> 
     if not web_session.tokens_match(found.viewer.csrf, csrf_token):
         setattr(request.state, _RENEWAL, None)  # a forged request is not user activity
         raise PageForbiddenError(
-            "The form check failed (missing or wrong CSRF token): nothing was changed. "
-            "Reload the page and send the form again."
+            N_(
+                "The form check failed (missing or wrong CSRF token): nothing was changed. "
+                "Reload the page and send the form again."
+            ),
+            locale=found.viewer.locale,
         )
+
+
+def install_site_zone(app: FastAPI, zone: tzinfo) -> None:
+    """Show every page's (and report's) times in the site's ``zone`` during each request."""
+
+    @app.middleware("http")
+    async def in_site_zone(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        with site_zone(zone):
+            return await call_next(request)
 
 
 def install(app: FastAPI, *, clock: Clock) -> None:
@@ -286,9 +316,12 @@ def install(app: FastAPI, *, clock: Clock) -> None:
     @app.exception_handler(PageForbiddenError)
     def forbidden(request: Request, err: PageForbiddenError) -> Response:
         del request
-        body = render(
-            '<p class="banner alarm"><strong>NOT ALLOWED</strong>: {m}</p>'
-            '<p><a href="/">Back to the overview</a></p>',
-            m=err.message,
+        _ = translations(err.locale).gettext
+        body = render_template(
+            "web/message.html",
+            locale=err.locale,
+            heading=_("NOT ALLOWED"),
+            message=_(err.message) % err.params,
         )
-        return HTMLResponse(page(title="Not allowed", body=body, now=clock()), status_code=403)
+        html = page(title=_("Not allowed"), body=Html(body), now=clock(), locale=err.locale)
+        return HTMLResponse(html, status_code=403)

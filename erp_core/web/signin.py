@@ -37,7 +37,7 @@ from erp_core.auth.errors import (
 from erp_core.auth.models import Channel, User
 from erp_core.deps import Connection, DbConnection, Gate, Now, Settings, client_source
 from erp_core.settings import ApiSettings
-from erp_core.web.format import format_time
+from erp_core.web.format import format_time, utc_offset
 from erp_core.web.html import Html, page
 from erp_core.web.i18n import translations
 from erp_core.web.session import (
@@ -227,13 +227,14 @@ def refusal_page(err: AuthError) -> tuple[int, str]:
         case AccountLockedError():
             return 429, (
                 f"Account {err.username} is locked after too many failed attempts from this "
-                f"workstation until {format_time(err.until)} UTC. Ask an administrator if "
-                "this was not you."
+                f"workstation until {format_time(err.until)} ({utc_offset()}). "
+                "Ask an administrator if this was not you."
             )
         case SourceThrottledError():
             return 429, (
                 "Too many failed sign-ins from this workstation: sign-ins from it are refused "
-                f"until {format_time(err.until)} UTC. Ask an administrator if this was not you."
+                f"until {format_time(err.until)} ({utc_offset()}). "
+                "Ask an administrator if this was not you."
             )
         case (
             InvalidCredentialsError()

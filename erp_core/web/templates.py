@@ -17,7 +17,14 @@ from babel.dates import format_date
 from babel.numbers import format_decimal, format_percent
 from jinja2 import Environment, FileSystemLoader, PrefixLoader, StrictUndefined
 
-from erp_core.web.format import format_moment, format_seconds
+from erp_core.web.format import (
+    format_age,
+    format_moment,
+    format_range,
+    format_seconds,
+    format_value,
+    zone_name,
+)
 from erp_core.web.i18n import DEFAULT_LOCALE, LOCALES, translations
 from erp_core.web.words import word_for
 
@@ -28,6 +35,13 @@ NAV_TEMPLATE = "_nav.html"
 def _loader() -> PrefixLoader:
     folders = sorted(p for p in ERP_DIR.glob("*/templates") if p.is_dir())
     return PrefixLoader({p.parent.name: FileSystemLoader(p) for p in folders})
+
+
+def _measured(value: float | None, unit: str, high: float | None = None) -> str:
+    """``4.3 °C`` (a value), or ``2–8 °C`` (``value`` to ``high``: a range)."""
+    if high is not None and value is not None:
+        return format_range(value, high, unit)
+    return format_value(value, unit)
 
 
 def _environment(locale: str) -> Environment:
@@ -47,7 +61,11 @@ def _environment(locale: str) -> Environment:
         percent=lambda n: format_percent(n, format="#,##0.0%", locale=locale),
         duration=format_seconds,
         code=lambda code: catalog.gettext(word_for(str(code))),
+        age=lambda t, now: format_age(t, now=now, _=catalog.gettext),
+        measured=_measured,
     )
+    # the site's time zone as the footer and column heads name it (erp_core.web.format)
+    env.globals["site_zone"] = zone_name
     # newstyle: ``_("%(n)s lots", n=...)`` escapes its variables before formatting.
     env.install_gettext_translations(translations(locale), newstyle=True)  # type: ignore[attr-defined]
     return env

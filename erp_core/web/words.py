@@ -61,6 +61,19 @@ WORDS: dict[str, str] = {
     "failed": N_("failed"),
     "use_as_is": N_("use as is"),
     "investigate": N_("investigate"),
+    # the roles of erp_core.auth.models.Role
+    "admin": N_("administrator"),
+    "qa": N_("QA"),
+    "qa_manager": N_("QA manager"),
+    "warehouse": N_("warehouse"),
+    "operator": N_("operator"),
+    # what a sensor measures (telemetry.sensors.quantity)
+    "temperature": N_("temperature"),
+    "humidity": N_("humidity"),
+    "battery": N_("battery"),
+    "rssi": N_("signal strength"),
+    "pressure": N_("pressure"),
+    "door": N_("door"),
 }
 
 

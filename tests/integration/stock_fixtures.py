@@ -53,7 +53,7 @@ def iso(minutes: float) -> str:
     return at(minutes).isoformat()
 
 
-def api_for(db_url: str) -> Iterator[StockApi]:
+def api_for(db_url: str, *, site_timezone: str = "UTC") -> Iterator[StockApi]:
     """Users of every role and an app on ``db_url`` with its clock at NOW (fixture body)."""
     with psycopg.connect(db_url) as conn:
         set_actor(conn, user="test-setup")
@@ -68,7 +68,11 @@ def api_for(db_url: str) -> Iterator[StockApi]:
                 keyring=session_keyring(),
             )
     settings = ApiSettings(
-        database_url=db_url, pool_min_size=1, pool_max_size=4, jwt_secret=SecretStr(SECRET)
+        database_url=db_url,
+        pool_min_size=1,
+        pool_max_size=4,
+        jwt_secret=SecretStr(SECRET),
+        site_timezone=site_timezone,
     )
     with TestClient(create_app(settings, clock=lambda: NOW)) as client:
         yield StockApi(client, secret=SECRET, now=NOW)

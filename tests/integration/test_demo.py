@@ -12,6 +12,7 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -73,6 +74,9 @@ def test_signal_stops_every_child_and_prints_the_summary(
             return any(c.laddr and c.laddr.port == api_port and c.status == "LISTEN" for c in conns)
 
         assert wait_until(serving, timeout=120, interval=0.5), out_path.read_text()
+        # the demo plant works in China: its pages show Beijing time and say so
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port}/sign-in", timeout=30) as r:
+            assert "All times are Asia/Shanghai (UTC+8)." in r.read().decode()
         # a first plain progress line: the live counts reach a log too
         progress = re.compile(r"^demo \d+ s: produced \d+", re.MULTILINE)
         shown = wait_until(lambda: progress.search(out_path.read_text()) is not None, timeout=30)
@@ -105,6 +109,7 @@ def test_signal_stops_every_child_and_prints_the_summary(
     env_file = workdir / "demo.env"
     assert f"source {env_file}" in text
     assert f"/{demo_database}" in env_file.read_text()
+    assert "COLDTRACE_SITE_TIMEZONE=Asia/Shanghai" in env_file.read_text()  # reports too
     assert env_file.stat().st_mode & 0o077 == 0
 
 

@@ -292,8 +292,10 @@ def test_scans_page_lists_failures_and_warehouse_retries(
     assert client.get("/scans", follow_redirects=False).status_code == 303  # signed out
     sign_in(client, "qa", "Long-enough-Pass-4711!")
     html = client.get("/scans").text
-    assert "1 SCAN(S) MOVED NOTHING" in html
+    assert "1 SCAN MOVED NOTHING" in html
     assert "LABEL-L300" in html
+    # the moved scan names its lot by number, not by its database id
+    assert f'<a href="/lots/{site["lot"]}">L100</a>' in html
     assert "no lot L300" in html
     assert "Retry</button>" not in html  # qa may look, not act
     form = {"csrf_token": csrf_of(html)}
@@ -316,6 +318,16 @@ def test_scans_page_lists_failures_and_warehouse_retries(
     with psycopg.connect(db_url, autocommit=True) as conn:
         assert drain(conn, now=lambda: NOW) == {"moved": 1}
     assert "EVERY SCAN WAS APPLIED" in client.get("/scans").text
+    with psycopg.connect(db_url, autocommit=True) as conn:  # a label the scanner misread
+        scan(conn, "scan-bay", 2, ok=False, reason="bad check digit", data="0195060001343")
+        assert drain(conn, now=lambda: NOW) == {"ignored": 1}
+    html = client.get("/scans").text
+    assert "EVERY SCAN WAS APPLIED" not in html
+    assert "1 SCAN WAS IGNORED" in html
+    assert "failed scan: bad check digit" in html
+    only = client.get("/scans?outcome=ignored").text  # the outcome filter
+    assert "0195060001343" in only
+    assert "LABEL-L300" not in only
 
 
 def test_a_database_refusal_fails_one_event_and_the_queue_goes_on(

@@ -48,6 +48,12 @@ def test_a_script_in_lot_item_and_location_names_is_text_on_every_page(
                 " RETURNING id",
                 (probe, at(1), f"Fridge {HOSTILE} too warm", f"F{HOSTILE}", HOSTILE),
             ).fetchone()
+            raw = HOSTILE.encode()
+            conn.execute(
+                "INSERT INTO telemetry.dead_letters (topic, gateway_id, reason, payload,"
+                " payload_size, payload_sha256) VALUES (%s, %s, %s, %s, %s, sha256(%s))",
+                (f"ct/v1/{HOSTILE}", f"gw{HOSTILE}", f"bad {HOSTILE}", raw, len(raw), raw),
+            )
         product = item(api, name=f"Stent {HOSTILE}")
         hostile = lot(api, product, HOSTILE)
         move(api, hostile, None, fridge, 0)
@@ -96,6 +102,10 @@ def test_a_script_in_lot_item_and_location_names_is_text_on_every_page(
             "/locations": True,
             f"/locations/{fridge}": True,
             f"/locations/{fridge}/edit": True,
+            f"/sensors/{probe}": False,
+            f"/lots?item={product}&expiry=expired": False,
+            f"/lots?item={product}": True,
+            "/account/password": False,
         }
         for url, shows_lot in pages.items():
             r = client.get(url)

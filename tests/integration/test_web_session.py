@@ -124,7 +124,7 @@ def test_sign_in_sets_a_strict_http_only_cookie_and_shows_who_is_signed_in(web: 
     assert not any(a.startswith(("max-age", "expires")) for a in attributes)
     page = web.client.get(f"/lots/{web.lot}")
     assert page.status_code == 200
-    assert "Signed in: <strong>Qa Person</strong> (qa) · role qa" in page.text
+    assert "Signed in: <strong>Qa Person</strong> (qa) · role QA" in page.text
     assert 'action="/sign-out"' in page.text
     # a session cookie is no bearer token for the API
     token = web.client.cookies["coldtrace_session"]

@@ -192,3 +192,23 @@ def test_every_printed_message_has_its_chinese() -> None:
     missing = sorted(m for m in messages if zh.gettext(m) == m and m != "GTIN")
     assert not missing
     assert len(messages) > 80
+
+
+def test_times_and_the_chart_axis_are_in_the_site_zone_and_translated() -> None:
+    import base64  # noqa: PLC0415
+    import re  # noqa: PLC0415
+
+    from erp_core.web.format import parse_zone, site_zone  # noqa: PLC0415
+
+    with site_zone(parse_zone("Asia/Shanghai")):
+        html = report_html(report(), locale="zh_CN")
+    # T0 is 06:00 UTC: 14:00 in Shanghai, printed with its offset
+    assert "2026-06-01 14:00 UTC+8" in html
+    assert "2026-06-01 06:00 UTC" not in html
+    assert "时间为 Asia/Shanghai (UTC+8)" in html
+    chart = re.search(r"data:image/svg\+xml;base64,([A-Za-z0-9+/=]+)", html)
+    assert chart is not None
+    svg = base64.b64decode(chart.group(1)).decode()
+    assert "时间（Asia/Shanghai (UTC+8)）" in svg
+    assert "温度 (°C)" in svg
+    assert ">14:00<" in svg  # the axis ticks on Shanghai's wall clock
