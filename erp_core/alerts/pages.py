@@ -29,6 +29,7 @@ from erp_core.errors import InvalidArgumentError
 from erp_core.monitoring.service import sensor_profile, sensor_readings
 from erp_core.signatures.errors import SignatureError
 from erp_core.web.chart import Chart, ChartBucket, render_chart
+from erp_core.web.format import zone_name
 from erp_core.web.html import Html, page
 from erp_core.web.i18n import translations
 from erp_core.web.paging import PageParam
@@ -117,8 +118,9 @@ def _chart(
         title=_("%(sensor)s around alert #%(id)s") % {"sensor": series.sensor.uid, "id": alert.id},
         quantity=_(series.sensor.quantity),
         unit=unit,
-        time_title=_("Time (UTC)"),
+        time_title=_("Time (%(zone)s)") % {"zone": zone_name(at=end)},
         empty_text=_("No readings in this period"),
+        locale=locale,
         start=start,
         end=end,
         buckets=[ChartBucket(b.start, b.end, b.min, b.max, b.mean) for b in series.buckets],

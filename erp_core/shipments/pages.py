@@ -9,8 +9,7 @@ bad time) or above the form (a step out of order, a movement the lot's history r
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Path
@@ -25,6 +24,7 @@ from erp_core.monitoring.models import SensorSummary
 from erp_core.shipments import board
 from erp_core.shipments import service as shipments
 from erp_core.web.chart import Chart, ChartBucket, render_chart
+from erp_core.web.format import current_zone, zone_name
 from erp_core.web.html import Html, page
 from erp_core.web.i18n import translations
 from erp_core.web.paging import PageParam
@@ -70,7 +70,8 @@ def _detail(  # noqa: PLR0913 - the request's parts, each explicit
         locale=locale,
         v=view,
         s=view.shipment,
-        loggers=_loggers(conn, view, now, _),
+        loggers=_loggers(conn, view, now, locale),
+        zone=zone_name(at=now),
         viewer=found.viewer,
         unit=display_unit,
         may_write=found.user.has_any(WRITE_ROLES),
@@ -85,9 +86,10 @@ def _detail(  # noqa: PLR0913 - the request's parts, each explicit
 
 
 def _loggers(
-    conn: Connection, view: board.ShipmentView, now: datetime, _: Callable[[str], str]
+    conn: Connection, view: board.ShipmentView, now: datetime, locale: str
 ) -> list[tuple[SensorSummary, Html | None]]:
     """Each logger with its chart over the trip (none before departure), in its profile's band."""
+    _ = translations(locale).gettext
     s = view.shipment
     out: list[tuple[SensorSummary, Html | None]] = []
     for number, sensor_id in enumerate(s.logger_sensor_ids):
@@ -113,8 +115,9 @@ def _loggers(
             title=_("Logger %(uid)s during the trip") % {"uid": series.sensor.uid},
             quantity=_(series.sensor.quantity),
             unit=unit,
-            time_title=_("Time (UTC)"),
+            time_title=_("Time (%(zone)s)") % {"zone": zone_name(at=series.end)},
             empty_text=_("No readings in this period"),
+            locale=locale,
             start=series.start,
             end=series.end,
             buckets=[ChartBucket(b.start, b.end, b.min, b.max, b.mean) for b in series.buckets],
@@ -144,7 +147,7 @@ def shipment_detail(
 
 
 def _parse_time(typed: str, now: datetime) -> datetime | None:
-    """The form's time (``datetime-local``, taken as UTC); empty means now; None if unreadable."""
+    """The form's time (``datetime-local``, in the site's zone); empty: now; None: unreadable."""
     text = typed.strip()
     if not text:
         return now
@@ -152,7 +155,7 @@ def _parse_time(typed: str, now: datetime) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=current_zone())
 
 
 def _step(  # noqa: PLR0913 - the request's parts, each explicit

@@ -29,7 +29,9 @@ from tests.integration.stock_fixtures import (
     api_for,
     assign,
     at,
+    iso,
     item,
+    location,
     lot,
     move,
     sensor,
@@ -47,9 +49,17 @@ PAGES: tuple[tuple[str, str], ...] = (
     ("lots-filtered", "/lots?expiry=180&status=quarantine"),
     ("lot", "/lots/{lot}"),
     ("alerts", "/alerts"),
+    ("alert", "/alerts/{alert}"),
     ("scans", "/scans"),
     ("dead-letters", "/dead-letters"),
     ("account", "/account/password"),
+    ("shipments", "/shipments"),
+    ("shipment", "/shipments/{shipment}"),
+    ("devices", "/devices"),
+    ("items", "/items"),
+    ("item", "/items/{item}"),
+    ("locations", "/locations"),
+    ("location", "/locations/{fridge}"),
 )
 
 
@@ -64,10 +74,26 @@ def scene(db_url: str) -> Iterator[Scene]:
     """A fridge with a probe, a lot in it, an open alert, a dead letter and a failed scan."""
     with contextmanager(api_for)(db_url) as api:
         ids = site_with(api, ("F1", "fridge"))
+        ids_f1 = ids["F1"]
         probe = sensor(db_url, "T-F1-LONG-DEVICE-IDENTIFIER-0001")
         assign(api, probe, ids["F1"], -60)
-        first = lot(api, item(api, name="Drug-eluting coronary stent 3.0 × 18 mm"), "L-2026-001")
+        product = item(api, name="Drug-eluting coronary stent 3.0 × 18 mm")
+        first = lot(api, product, "L-2026-001")
         move(api, first, None, ids["F1"], 0)
+        on_board = lot(api, product, "L-2026-002")
+        move(api, on_board, None, ids["F1"], 0)
+        truck = location(api, "TRK-SHANGHAI-PUDONG-01", "truck", ids["S"])
+        dock = location(api, "DOCK-B", "dock", ids["S"])
+        trip = {
+            "reference": "SHP-2026-000123-PUDONG",
+            "truck_location_id": truck,
+            "origin_location_id": ids["F1"],
+            "destination_location_id": dock,
+            "lots": [{"lot_id": on_board, "quantity": 100}],
+            "logger_sensor_ids": [probe],
+        }
+        shipment = api.post("wh", "/api/shipments", trip)["id"]
+        api.post("wh", f"/api/shipments/{shipment}/depart", {"time": iso(30)}, 200)
         with psycopg.connect(db_url) as conn:
             conn.execute(
                 "INSERT INTO telemetry.readings (time, sensor_id, value)"
@@ -75,12 +101,12 @@ def scene(db_url: str) -> Iterator[Scene]:
                 " FROM generate_series(%s::timestamptz, %s, interval '1 minute') t",
                 (probe, at(120), at(140), at(-5), NOW),
             )
-            conn.execute(
+            (alert,) = conn.execute(
                 "INSERT INTO telemetry.alerts (kind, severity, sensor_id, status, started_at,"
                 " summary, peak) VALUES ('excursion_high', 'critical', %s, 'open', %s,"
-                " 'Fridge F1 above 8 °C for 20 min', 9.0)",
+                " 'Fridge F1 above 8 °C for 20 min', 9.0) RETURNING id",
                 (probe, at(120)),
-            )
+            ).fetchone()
             payload = b'{"sensor": "T-F1", "value": "warm", "unit": "Cel", "t": 1780000000000}' * 4
             conn.execute(
                 "INSERT INTO telemetry.dead_letters (topic, gateway_id, reason, payload,"
@@ -107,7 +133,8 @@ def scene(db_url: str) -> Iterator[Scene]:
             site_timezone="Asia/Shanghai",
         )
         with serve(create_app(settings, clock=lambda: NOW)) as base_url:
-            yield Scene(base_url=base_url, ids={"probe": probe, "lot": first})
+            found = {"probe": probe, "lot": first, "alert": alert, "shipment": shipment}
+            yield Scene(base_url=base_url, ids={**found, "item": product, "fridge": ids_f1})
 
 
 @pytest.mark.parametrize("locale", ["en-GB", "zh-CN"])
