@@ -58,6 +58,7 @@ from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
 
 from coldtrace.broker import Broker, free_port  # noqa: E402
+from coldtrace.devices import Role  # noqa: E402
 from db import migrate  # noqa: E402
 from db.settings import DatabaseSettings  # noqa: E402
 from ingest.settings import IngestSettings  # noqa: E402
@@ -193,25 +194,43 @@ class Workload:
 # ---------------------------------------------------------------------------- publisher
 
 
-def publisher_main(port: int, work: Workload, out: Queue, go: MpEvent, done: MpEvent) -> None:
-    """Child process: pre-encode, report ready, publish everything at QoS 1 on ``go``."""
+Logins = dict[str, tuple[str, str]]  # gateway -> (username, password) of its broker account
+
+
+def publisher_main(
+    port: int, logins: Logins, work: Workload, out: Queue, go: MpEvent, done: MpEvent
+) -> None:
+    """Child process: pre-encode, report ready, publish everything at QoS 1 on ``go``.
+
+    The broker gives each gateway account one connection and lets it publish on its own
+    topics only (docs/mqtt.md), so this process holds one paho client per gateway, each
+    with its own network thread, and publishes every message through its gateway's.
+    """
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     try:
         payloads = work.messages()
-        connected = threading.Event()
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{os.getpid()}")
-        c.on_connect = lambda *_: connected.set()
-        c.max_inflight_messages_set(min(len(payloads) + 1, 65_535))  # never the bottleneck
-        c.max_queued_messages_set(0)
-        c.connect("127.0.0.1", port)
-        c.loop_start()
-        if not connected.wait(10):
-            out.put(("error", "publisher got no CONNACK from the broker within 10 s"))
-            return
+        clients: dict[str, mqtt.Client] = {}
+        for g in range(work.gateways):
+            gw = work.gateway(g)
+            connected = threading.Event()
+            c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=gw)
+            c.username_pw_set(*logins[gw])
+            c.on_connect = lambda *_, ev=connected: ev.set()  # type: ignore[misc]
+            c.max_inflight_messages_set(min(len(payloads) + 1, 65_535))  # never the bottleneck
+            c.max_queued_messages_set(0)
+            c.connect("127.0.0.1", port)
+            c.loop_start()
+            if not connected.wait(10):
+                out.put(("error", f"publisher {gw} got no CONNACK from the broker within 10 s"))
+                return
+            clients[gw] = c
         out.put(("ready", len(payloads), sum(len(p) for _, p in payloads)))
         go.wait()
         t0 = time.monotonic()
-        infos = [c.publish(topic, data, qos=1) for topic, data in payloads]
+        infos = [
+            clients[Topic.parse(topic).gateway].publish(topic, data, qos=1)
+            for topic, data in payloads
+        ]
         t_sent = time.monotonic()
         for info in infos:  # PUBACKs; stop waiting as soon as the parent says so
             while not info.is_published():
@@ -219,8 +238,9 @@ def publisher_main(port: int, work: Workload, out: Queue, go: MpEvent, done: MpE
                     return
         out.put(("published", t0, t_sent, time.monotonic()))
         done.wait(600)
-        c.disconnect()
-        c.loop_stop()
+        for c in clients.values():
+            c.disconnect()
+            c.loop_stop()
     except Exception as err:
         out.put(("error", repr(err)))
 
@@ -353,7 +373,11 @@ def wait_for_watermark(
 
 
 def warm_up(
-    port: int, work: Workload, conn: psycopg.Connection, worker: subprocess.Popen[bytes]
+    port: int,
+    logins: Logins,
+    work: Workload,
+    conn: psycopg.Connection,
+    worker: subprocess.Popen[bytes],
 ) -> None:
     """Publish the warm-up batches until the worker (once subscribed) has stored them.
 
@@ -361,21 +385,26 @@ def warm_up(
     this re-publishes (idempotent) every two seconds; it also puts every bench sensor in
     the worker's sensor cache, as in steady operation.
     """
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-warmup-{os.getpid()}")
-    c.connect("127.0.0.1", port)
-    c.loop_start()
+    clients = []
+    for g in range(work.gateways):
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=work.gateway(g))
+        c.username_pw_set(*logins[work.gateway(g)])
+        c.connect("127.0.0.1", port)
+        c.loop_start()
+        clients.append(c)
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            for topic, data in work.warmup():
+            for c, (topic, data) in zip(clients, work.warmup(), strict=True):
                 c.publish(topic, data, qos=1).wait_for_publish(10)
             with contextlib.suppress(TimeoutError):
                 wait_for_watermark(conn, work.warmup_rows, worker, timeout=2)
                 return
         raise BenchError("the ingest worker stored nothing within 60 s of warm-up")
     finally:
-        c.disconnect()
-        c.loop_stop()
+        for c in clients:
+            c.disconnect()
+            c.loop_stop()
 
 
 def worker_backend(conn: psycopg.Connection) -> int:
@@ -399,6 +428,7 @@ class Services:
     publisher: mp.process.BaseProcess
     out: Queue
     go: MpEvent
+    logins: Logins
 
 
 def start_services(work: Workload, db_url: str, tmp: Path, stack: contextlib.ExitStack) -> Services:
@@ -406,6 +436,10 @@ def start_services(work: Workload, db_url: str, tmp: Path, stack: contextlib.Exi
     broker = Broker(workdir=tmp / "mosquitto")
     broker.start()
     stack.callback(broker.stop)
+    logins: Logins = {}
+    for g in range(work.gateways):
+        creds = broker.gateway_credentials(SITE, work.gateway(g))
+        logins[work.gateway(g)] = (creds.username, creds.password)
 
     metrics_port = free_port()
     log_path = tmp / "ingest.log"
@@ -417,15 +451,17 @@ def start_services(work: Workload, db_url: str, tmp: Path, stack: contextlib.Exi
             "ingest",
             "--mqtt-port",
             str(broker.port),
-            "--client-id",
-            "bench-ingest",
             "--metrics-port",
             str(metrics_port),
             "--plain-logs",
             "--log-level",
             "WARNING",
         ],
-        env={**os.environ, "COLDTRACE_DATABASE_URL": db_url},
+        env={
+            **os.environ,
+            **broker.service_env(Role.INGEST),
+            "COLDTRACE_DATABASE_URL": db_url,
+        },
         stdout=log_file,
         stderr=subprocess.STDOUT,
     )
@@ -435,11 +471,11 @@ def start_services(work: Workload, db_url: str, tmp: Path, stack: contextlib.Exi
     out: Queue = ctx.Queue()
     go, done = ctx.Event(), ctx.Event()
     publisher = ctx.Process(
-        target=publisher_main, args=(broker.port, work, out, go, done), name="bench-publisher"
+        target=publisher_main, args=(broker.port, logins, work, out, go, done), name="bench-publisher"
     )
     publisher.start()
     stack.callback(stop_publisher, publisher, done)
-    return Services(broker, worker, metrics_port, publisher, out, go)
+    return Services(broker, worker, metrics_port, publisher, out, go, logins)
 
 
 def from_publisher(svc: Services, kind: str) -> tuple[object, ...]:
@@ -500,7 +536,7 @@ def end_to_end(
     svc = start_services(work, db_url, tmp, stack)
     conn = stack.enter_context(connect(db_url))
     print("  waiting for the worker to subscribe (warm-up batch) …", flush=True)
-    warm_up(svc.broker.port, work, conn, svc.worker)
+    warm_up(svc.broker.port, svc.logins, work, conn, svc.worker)
     backend = worker_backend(conn)
     print("  encoding payloads in the publisher …", flush=True)
     n_messages, n_bytes = from_publisher(svc, "ready")
