@@ -31,6 +31,7 @@ from ingest.evaluate import evaluate_pending
 log = logging.getLogger(__name__)
 
 CLAIM = 5000  # ranges per evaluation transaction (evaluate_pending's default)
+APPLICATION_NAME = "coldtrace-ingest-evaluator"  # tells its session apart in pg_stat_activity
 
 
 class Evaluator:
@@ -113,7 +114,7 @@ class Evaluator:
         """Evaluate until nothing claimable is left; False if the database failed us."""
         try:
             if self._conn is None or self._conn.closed:
-                self._conn = psycopg.connect(self.db_url)
+                self._conn = psycopg.connect(self.db_url, application_name=APPLICATION_NAME)
             conn = self._conn
             while True:
                 with conn.transaction():
