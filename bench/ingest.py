@@ -489,7 +489,9 @@ def start_services(work: Workload, db_url: str, tmp: Path, stack: contextlib.Exi
     out: Queue = ctx.Queue()
     go, done = ctx.Event(), ctx.Event()
     publisher = ctx.Process(
-        target=publisher_main, args=(broker.port, logins, work, out, go, done), name="bench-publisher"
+        target=publisher_main,
+        args=(broker.port, logins, work, out, go, done),
+        name="bench-publisher",
     )
     publisher.start()
     stack.callback(stop_publisher, publisher, done)
