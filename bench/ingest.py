@@ -447,10 +447,53 @@ class Services:
     out: Queue
     go: MpEvent
     logins: Logins
+    more_workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
 
-def start_services(work: Workload, db_url: str, tmp: Path, stack: contextlib.ExitStack) -> Services:
-    """Our Mosquitto, one `coldtrace ingest` worker and the publishing process."""
+def start_worker(
+    broker: Broker,
+    db_url: str,
+    tmp: Path,
+    stack: contextlib.ExitStack,
+    account: str,
+    metrics_port: int | None,
+) -> subprocess.Popen[bytes]:
+    """One `coldtrace ingest` process logged in as ingest account ``account``."""
+    log_path = tmp / f"{account}.log"
+    log_file = stack.enter_context(log_path.open("wb"))
+    coldtrace = Path(sys.executable).parent / "coldtrace"
+    metrics = ["--metrics-port", str(metrics_port)] if metrics_port is not None else []
+    worker = subprocess.Popen(
+        [
+            str(coldtrace),
+            "ingest",
+            "--mqtt-port",
+            str(broker.port),
+            *metrics,
+            "--plain-logs",
+            "--log-level",
+            "WARNING",
+        ],
+        env={
+            **os.environ,
+            **broker.service_env(Role.INGEST, account),
+            "COLDTRACE_DATABASE_URL": db_url,
+        },
+        stdout=log_file,
+        stderr=subprocess.STDOUT,
+    )
+    stack.callback(stop_process, worker, log_path)
+    return worker
+
+
+def start_services(
+    work: Workload, db_url: str, tmp: Path, stack: contextlib.ExitStack, workers: int = 1
+) -> Services:
+    """Our Mosquitto, ``workers`` `coldtrace ingest` workers and the publishing process.
+
+    Every worker has an ingest account of its own (an account is one connection), all
+    in the same shared-subscription group; the first one serves its metrics.
+    """
     broker = Broker(workdir=tmp / "mosquitto")
     broker.start()
     stack.callback(broker.stop)
@@ -460,30 +503,10 @@ def start_services(work: Workload, db_url: str, tmp: Path, stack: contextlib.Exi
         logins[work.gateway(g)] = (creds.username, creds.password)
 
     metrics_port = free_port()
-    log_path = tmp / "ingest.log"
-    log_file = stack.enter_context(log_path.open("wb"))
-    coldtrace = Path(sys.executable).parent / "coldtrace"
-    worker = subprocess.Popen(
-        [
-            str(coldtrace),
-            "ingest",
-            "--mqtt-port",
-            str(broker.port),
-            "--metrics-port",
-            str(metrics_port),
-            "--plain-logs",
-            "--log-level",
-            "WARNING",
-        ],
-        env={
-            **os.environ,
-            **broker.service_env(Role.INGEST),
-            "COLDTRACE_DATABASE_URL": db_url,
-        },
-        stdout=log_file,
-        stderr=subprocess.STDOUT,
-    )
-    stack.callback(stop_process, worker, log_path)
+    worker = start_worker(broker, db_url, tmp, stack, "ingest", metrics_port)
+    more = [
+        start_worker(broker, db_url, tmp, stack, f"ingest-{i}", None) for i in range(2, workers + 1)
+    ]
 
     ctx = mp.get_context("spawn")
     out: Queue = ctx.Queue()
@@ -495,7 +518,7 @@ def start_services(work: Workload, db_url: str, tmp: Path, stack: contextlib.Exi
     )
     publisher.start()
     stack.callback(stop_publisher, publisher, done)
-    return Services(broker, worker, metrics_port, publisher, out, go, logins)
+    return Services(broker, worker, metrics_port, publisher, out, go, logins, more)
 
 
 def from_publisher(svc: Services, kind: str) -> tuple[object, ...]:
