@@ -311,12 +311,14 @@ def session_state(state: str | None, wait_event: str | None, query: str) -> str:
     if state == "idle in transaction":
         return "in transaction, waiting for the worker's next statement"
     q = query.lstrip()
-    if q.startswith("COPY"):
+    if q.startswith("COPY telemetry.readings"):
         if wait_event == "ClientRead":
-            return "COPY to staging, server waiting for rows from the worker"
-        return "COPY to staging, server busy"
+            return "COPY into readings, server waiting for rows from the worker"
+        return "COPY into readings, server busy (or waiting for a CPU)"
+    if q.startswith("COPY"):
+        return "COPY to staging (a batch with a duplicate)"
     if q.startswith("INSERT INTO telemetry.readings"):
-        return "insert-select into readings (plain; ON CONFLICT only on a duplicate)"
+        return "insert-select from staging with ON CONFLICT (a batch with a duplicate)"
     if q.startswith("COMMIT"):
         return "COMMIT (WAL flush)"
     if "commit_seq_ranges" in q:
