@@ -103,6 +103,10 @@ class Workload:
     gateways: int
     sensors: int
     end_ms: int  # every reading is older than this (the bench passes the current minute)
+    # 40 steps of 0.1 °C from 4.0: up to 7.9 °C, into the default profile's pre-alarm band
+    # (above 7.5), so every batch of every sensor is evaluated in full; 30 (--in-band):
+    # up to 6.9 °C, so evaluation skips every sensor after one vectorised query
+    steps: int = 40
 
     def gateway(self, g: int) -> str:
         return f"bench-gw-{g:02d}"
@@ -123,7 +127,7 @@ class Workload:
     def row(self, g: int, i: int) -> tuple[int, int, float, int]:
         """(sensor index, time ms, value, seq) of measured reading i of gateway g."""
         s, minute = i % self.sensors, i // self.sensors
-        value = round(4.0 + ((g * 31 + s * 7 + minute) % 40) / 10, 1)  # 4.0 .. 7.9 °C
+        value = round(4.0 + ((g * 31 + s * 7 + minute) % self.steps) / 10, 1)
         return s, self.start_ms + minute * MINUTE_MS, value, self.sensors + i + 1
 
     def message(self, g: int, first: int, n: int) -> tuple[str, bytes]:
@@ -735,7 +739,8 @@ def report(
     print(
         f"workload  {work.readings:,} readings, {work.batch:,} per message "
         f"({e2e.messages:,} messages, {e2e.payload_bytes / 1e6:.0f} MB JSON, QoS 1), "
-        f"{work.gateways} gateways x {work.sensors} sensors, one reading a minute"
+        f"{work.gateways} gateways x {work.sensors} sensors, one reading a minute, "
+        f"4.0-{4 + (work.steps - 1) / 10:.1f} °C"
     )
     print(
         f"settings  one worker, max_messages {s.max_messages}, max_delay_ms {s.max_delay_ms}; "
@@ -808,6 +813,11 @@ def main() -> int:
     p.add_argument("--gateways", type=int, default=10, help="publishing gateways")
     p.add_argument("--sensors", type=int, default=10, help="sensors per gateway")
     p.add_argument("--copy-chunk", type=int, default=100_000, help="rows per raw COPY + commit")
+    p.add_argument(
+        "--in-band",
+        action="store_true",
+        help="values 4.0-6.9 °C, inside the pre-alarm band: evaluation skips the sensors",
+    )
     p.add_argument("--sample-ms", type=float, default=25, help="pg_stat_activity sampling period")
     p.add_argument(
         "--stall-timeout", type=float, default=60, help="give up after so long without progress"
@@ -821,7 +831,10 @@ def main() -> int:
     signal.signal(signal.SIGTERM, _terminate)
     signal.signal(signal.SIGINT, signal.default_int_handler)  # even if started with it ignored
     now_min = int(time.time() * 1000) // MINUTE_MS * MINUTE_MS
-    work = Workload(args.readings, args.batch, args.gateways, args.sensors, end_ms=now_min)
+    steps = 30 if args.in_band else 40
+    work = Workload(
+        args.readings, args.batch, args.gateways, args.sensors, end_ms=now_min, steps=steps
+    )
     ctx = machine()
     name = f"ct_bench_{uuid.uuid4().hex[:10]}"
     db = DatabaseSettings(url=f"{ADMIN_URL.rsplit('/', 1)[0]}/{name}")
