@@ -13,7 +13,9 @@ Nothing is lost by the split: the ranges were queued in the batch's own transact
 a failed pass leaves them queued (rolled back) for the next pass or the notifier's
 sweep, and a lost connection is re-made with back-off. So that alerts cannot fall
 behind without bound, the writer waits (`wait_caught_up`) while more than
-``max_behind`` committed batches are not evaluated yet.
+``max_behind`` committed batches are not evaluated yet — by a working evaluator: a
+pass that fails counts as done for this, so an evaluator that cannot reach the
+database never stops the storing of readings (its ranges wait in the table).
 """
 
 from __future__ import annotations
@@ -93,11 +95,12 @@ class Evaluator:
                     target, stopping = self._requested, self._stopping
                     if target == self._done and not stopping:
                         continue
-                if self._drain():
+                drained = self._drain()
+                with self._cond:  # even after a failure: the ranges stay queued, and a
+                    self._done = max(self._done, target)  # writer must not wait for them
+                    self._cond.notify_all()
+                if drained:
                     delay = 0.5
-                    with self._cond:
-                        self._done = max(self._done, target)
-                        self._cond.notify_all()
                 elif not stopping:
                     time.sleep(delay)  # the database is away; the ranges stay queued
                     delay = min(delay * 2, 30)
