@@ -80,7 +80,8 @@ def test_a_free_writer_gets_a_single_message_without_a_timer() -> None:
     while not got and time.monotonic() - started < 5:
         batch = w._collect(batch, h)
         writer.join(0.001)
-    assert got and got[0] is not None
+    assert got
+    assert got[0] is not None
     assert [m.mid for m in got[0].messages] == [1]
     assert got[0].plan.messages == 1  # decoded by the collector (a dead letter here)
     assert batch.messages == []

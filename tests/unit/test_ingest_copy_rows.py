@@ -76,5 +76,5 @@ def test_an_empty_batch_is_a_valid_empty_stream() -> None:
 
 @pytest.mark.parametrize("data", [b"", b"PGCOPY", SIGNATURE + b"\x00\x05" + TRAILER])
 def test_decode_refuses_what_encode_does_not_produce(data: bytes) -> None:
-    with pytest.raises(ValueError, match="row|stream"):
+    with pytest.raises(ValueError, match=r"row|stream"):
         decode_rows(data)
