@@ -15,7 +15,7 @@ continuously out of range): it publishes 15 readings at 9.5 °C one minute apart
 time, ending 90 s ago: 14 min out of range, no alarm yet), waits until they are stored,
 then publishes the reading that completes the alarm delay and starts the clock. The
 clock stops when aiosmtpd has the first e-mail naming that sensor. The figures include
-everything on the way: MQTT, the worker's batching (max_delay_ms 200), COPY and commit,
+everything on the way: MQTT, the worker's adaptive batching, COPY and commit,
 the excursion evaluation, the alert transaction, LISTEN/NOTIFY, routing, the claim and
 the SMTP conversation. The prefix readings arrive more than 10 min after their device
 time, so these alerts carry the "late" flag; that does not change their path.
@@ -48,6 +48,7 @@ from aiosmtpd.controller import Controller  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion  # noqa: E402
 
 from coldtrace.broker import Broker, free_port  # noqa: E402
+from coldtrace.devices import Role  # noqa: E402
 from coldtrace.supervise import Child, coldtrace_args  # noqa: E402
 from db import migrate  # noqa: E402
 from db.settings import DatabaseSettings  # noqa: E402
@@ -89,14 +90,26 @@ class Inbox:
             return next((t for t, s in self.mails if f" {word} " in s), None)
 
 
-def load_main(port: int, rate: int, go: MpEvent, stop: MpEvent, out: Any) -> None:
-    """Child process: publish ``rate`` in-range readings/s, 1,000 per message, QoS 1."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-load-{os.getpid()}")
+LOAD_GATEWAYS = 10
+
+
+def client(port: int, login: tuple[str, str]) -> mqtt.Client:
+    """A connected paho client of one broker account (an account is one connection)."""
+    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=login[0])
+    c.username_pw_set(*login)
     c.max_inflight_messages_set(1000)
     c.connect("127.0.0.1", port)
     c.loop_start()
-    per_msg, gateways, sensors = 1000, 10, 10
+    return c
+
+
+def load_main(
+    port: int, logins: list[tuple[str, str]], rate: int, go: MpEvent, stop: MpEvent, out: Any
+) -> None:
+    """Child process: publish ``rate`` in-range readings/s, 1,000 per message, QoS 1."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
+    clients = [client(port, login) for login in logins]  # gw-load-0 .. gw-load-9
+    per_msg, gateways, sensors = 1000, LOAD_GATEWAYS, 10
     # 10 ms apart: each gateway's device time advances about as fast as real time
     base = int(time.time() * 1000) - 3600 * 1000
     seq = dict.fromkeys(range(gateways), 0)
@@ -124,15 +137,17 @@ def load_main(port: int, rate: int, go: MpEvent, stop: MpEvent, out: Any) -> Non
         )  # fmt: skip
         seq[g] += per_msg
         rounds[g] += 1
-        c.publish(str(Topic.build(SITE, f"gw-load-{g}", Kind.READINGS)), encode(batch), qos=1)
+        topic = str(Topic.build(SITE, f"gw-load-{g}", Kind.READINGS))
+        clients[g].publish(topic, encode(batch), qos=1)
         sent += per_msg
         n += 1
         delay = t0 + n * interval - time.monotonic()
         if delay > 0:
             time.sleep(delay)
     out.put((sent, sent / (time.monotonic() - t0)))
-    c.disconnect()
-    c.loop_stop()
+    for c in clients:
+        c.disconnect()
+        c.loop_stop()
 
 
 def stored(conn: psycopg.Connection, uid: str) -> int:
@@ -270,23 +285,28 @@ def main() -> int:  # noqa: C901 - one linear script
         broker.start()
         env = {"COLDTRACE_DATABASE_URL": db.url}
         ingest_args = coldtrace_args("ingest", "--mqtt-port", str(broker.port), "--plain-logs")
-        children.append(Child("ingest", ingest_args, tmp / "ingest.log", env))
+        ingest_env = {**env, **broker.service_env(Role.INGEST)}
+        children.append(Child("ingest", ingest_args, tmp / "ingest.log", ingest_env))
         smtp_env = {
             "COLDTRACE_NOTIFY_SMTP_HOST": "127.0.0.1",
             "COLDTRACE_NOTIFY_SMTP_PORT": str(smtp_port),
             "COLDTRACE_NOTIFY_RUN_ALERT_JOBS": "false" if args.no_alert_jobs else "true",
         }
         notifier_args = coldtrace_args("notifier", "--plain-logs")
-        children.append(Child("notifier", notifier_args, tmp / "notifier.log", {**env, **smtp_env}))
+        notifier_env = {**env, **smtp_env, **broker.service_env(Role.NOTIFIER)}
+        children.append(Child("notifier", notifier_args, tmp / "notifier.log", notifier_env))
         for child in children:
             child.start()
+        logins = []
+        for g in range(LOAD_GATEWAYS):
+            creds = broker.gateway_credentials(SITE, f"gw-load-{g}")
+            logins.append((creds.username, creds.password))
         load = mp.Process(
-            target=load_main, args=(broker.port, args.load, go, stop, rate_q), daemon=True
+            target=load_main, args=(broker.port, logins, args.load, go, stop, rate_q), daemon=True
         )
         load.start()
-        pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-lat")
-        pub.connect("127.0.0.1", broker.port)
-        pub.loop_start()
+        lat = broker.gateway_credentials(SITE, "gw-lat")
+        pub = client(broker.port, (lat.username, lat.password))
         time.sleep(2.0)  # worker subscribed, notifier listening
         go.set()
         with psycopg.connect(db.url, autocommit=True) as conn:
@@ -325,6 +345,8 @@ def main() -> int:  # noqa: C901 - one linear script
               f"{load_stored:,} stored when sampling ended; all stored {verdict} "
               f"{drain_s:.1f} s after the load stopped")  # fmt: skip
         print(f"samples: {len(lat)} e-mails, {missed} missed (no e-mail within 30 s)")
+        print("machine load average (1, 5, 15 min): "
+              + ", ".join(f"{x:.2f}" for x in os.getloadavg()))  # fmt: skip
         if worst_behind > 2 * args.load:
             print(f"WARNING: ingest fell up to {worst_behind:,.0f} readings behind the load; "
                   "the latencies then include that backlog, not only the alert path")  # fmt: skip

@@ -74,6 +74,8 @@ def condition(  # noqa: PLR0913 - the condition is described by its fields
 ) -> set[int]:
     """Open the condition's alert while the latest readings are bad; end it once one is good."""
     sensor = target.sensor
+    if not _may_change(conn, sensor_id=sensor.id, kind=kind, bad=bad):
+        return set()
     started, cleared, late = bad_run(conn, sensor_id=sensor.id, bad_sql=bad[0], args=bad[1])
     if started is not None:
         info = alerts.detail(
@@ -96,6 +98,25 @@ def condition(  # noqa: PLR0913 - the condition is described by its fields
         )
         return {ended} if ended is not None else set()
     return set()
+
+
+def _may_change(conn: Conn, *, sensor_id: int, kind: str, bad: tuple[str, tuple[Any, ...]]) -> bool:
+    """Whether `bad_run` can lead anywhere: the latest reading is bad, or an alert is live.
+
+    Otherwise `condition` opens nothing (the latest reading is good) and has nothing to
+    end, so the answer is known without `bad_run`, whose search for the last bad reading
+    reads the sensor's whole history when there is none: 10,000 rows per evaluation
+    after a week of one-minute readings, half a million after a year (issue 13,
+    docs/benchmarks.md). This costs two index probes.
+    """
+    row = conn.execute(
+        f"SELECT (SELECT ({bad[0]}) FROM (SELECT value FROM telemetry.readings "  # noqa: S608
+        "WHERE sensor_id = %s ORDER BY time DESC LIMIT 1) AS latest), "
+        "EXISTS (SELECT 1 FROM telemetry.alerts WHERE sensor_id = %s AND kind = %s "
+        "AND episode_id IS NULL AND ended_at IS NULL AND status <> 'closed')",
+        (*bad[1], sensor_id, sensor_id, kind),
+    ).fetchone()
+    return row is not None and (bool(row[0]) or bool(row[1]))
 
 
 def fault(conn: Conn, *, target: Target, now: datetime) -> set[int]:

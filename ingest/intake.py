@@ -51,6 +51,7 @@ class Intake:
         self._items: deque[Received] = deque()
         self._bytes = 0
         self._closed = False
+        self._woken = False  # `wake` was called and no `take` has returned since
         self._cond = threading.Condition()
 
     def __len__(self) -> int:
@@ -99,6 +100,36 @@ class Intake:
             self._bytes -= len(msg.payload)
             self._cond.notify_all()
             return msg
+
+    def take(self, max_messages: int, max_bytes: int, timeout: float) -> list[Received]:
+        """Up to ``max_messages`` oldest messages (``max_bytes`` of payload), all at once.
+
+        Waits up to ``timeout`` seconds for the first one, and returns early, possibly
+        empty, when `wake` is called. The first message is taken whatever its size.
+        One lock round for a whole run of messages: the worker collects this way.
+        """
+        with self._cond:
+            self._cond.wait_for(lambda: bool(self._items) or self._woken, timeout)
+            self._woken = False
+            out: list[Received] = []
+            size = 0
+            items = self._items
+            while items and len(out) < max_messages:
+                n = len(items[0].payload)
+                if out and size + n > max_bytes:
+                    break
+                out.append(items.popleft())
+                size += n
+            if out:
+                self._bytes -= size
+                self._cond.notify_all()
+            return out
+
+    def wake(self) -> None:
+        """Make a waiting (or the next) `take` return at once, with what there is."""
+        with self._cond:
+            self._woken = True
+            self._cond.notify_all()
 
     def get_nowait(self) -> Received:
         """The oldest message, or raise `queue.Empty`."""

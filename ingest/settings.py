@@ -26,11 +26,19 @@ class IngestSettings(BaseSettings, MqttSecurityFields):
     # messages) after it disconnects. A restart within it resumes the session; a worker
     # gone for longer has its parked messages re-sent by the gateways to the others.
     session_expiry_s: int = Field(default=300, ge=0, le=2**32 - 2)
-    # A flush happens at whichever limit comes first. max_messages must not exceed the
-    # broker's max_inflight_messages: the broker sends no more until we ack.
-    max_messages: int = Field(default=200, ge=1)
+    # Flushing is adaptive (ingest/batching.py): a batch goes to the writer as soon as
+    # the writer is free, so at low load each message is committed at once. These are
+    # the caps a batch grows to under load. max_messages is at most half the broker's
+    # max_inflight_messages (200): the broker sends no more until we ack, so two batches
+    # can then be in flight, one committing while the next is collected.
+    max_messages: int = Field(default=100, ge=1)
     max_bytes: int = Field(default=32 * 1024 * 1024, ge=1)
-    max_delay_ms: int = Field(default=200, ge=1)
+    # How long a batch may wait for more messages although the writer is free: fewer,
+    # larger commits for that much more latency. 0: never wait (the default).
+    max_delay_ms: int = Field(default=0, ge=0)
+    # The writer waits while more than this many committed batches are not evaluated
+    # for excursions yet (ingest/evaluator.py): alerts never fall further behind.
+    eval_max_behind: int = Field(default=8, ge=1)
     max_future_ms: int = Field(default=10 * 60 * 1000, ge=0)
     metrics_port: int | None = None
     # Intake: messages paho has received and the worker has not taken yet. QoS 1 waits

@@ -1,8 +1,13 @@
-"""PostgreSQL adapter: write one plan in one transaction (COPY → staging → insert-select).
+"""PostgreSQL adapter: write one plan in one transaction (COPY straight into readings).
 
-Readings are unique on (sensor, time); re-delivered readings are absorbed by
-``ON CONFLICT DO NOTHING``. The committed watermark of each gateway stream is advanced
-in the same transaction, so "acked" always means "stored".
+Readings are unique on (sensor, time). The common path is one binary COPY straight
+into ``telemetry.readings`` inside a savepoint: no staging table, no insert-select,
+about the cost of a raw COPY (docs/benchmarks.md, issue 13). Only when that COPY hits
+a unique violation — a re-delivery, or a time already stored with another value — is
+the savepoint rolled back and the batch taken the careful way: COPY into a staging
+table, ``INSERT … SELECT … ON CONFLICT DO NOTHING``, and a dead letter for each
+reading whose stored value differs. Either way the committed watermark of each
+gateway stream is advanced in the same transaction, so "acked" always means "stored".
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ import psycopg
 from psycopg import errors as pg_errors
 
 from ingest import dead_letters
+from ingest.copy_rows import COLUMNS, Spans, encode_rows
 from ingest.dead_letters import DeadLetter
 from ingest.errors import StoreError
 from ingest.events import store_events
@@ -33,10 +39,10 @@ SELECT timestamptz 'epoch' + t_ms * interval '1 millisecond', sensor_id, value, 
  ORDER BY sensor_id, t_ms
 """
 # Re-deliveries are rare, and ON CONFLICT costs about twice a plain insert on every row
-# (measured: docs/benchmarks.md). So try the plain insert in a savepoint first and take
-# the conflict-absorbing statement only when a duplicate is actually there.
-_INSERT_FAST = _SELECT
+# (measured: docs/benchmarks.md). So the common path copies straight into the table in
+# a savepoint and takes this conflict-absorbing statement only on a unique violation.
 _INSERT_DEDUPE = _SELECT + "ON CONFLICT DO NOTHING"
+_COPY_DIRECT = f"COPY telemetry.readings ({COLUMNS}) FROM STDIN (FORMAT BINARY)"
 # After the conflict-absorbing insert: staged readings whose (sensor, time) holds another
 # value or flags. A re-delivery carries the same; anything else was there first (written
 # ahead of the gateway by a database writer, or a device that rewrote its history).
@@ -50,6 +56,12 @@ SELECT s.sensor_id, s.t_ms, r.value, r.flags
 """
 _COPY = "COPY readings_stage (sensor_id, t_ms, value, flags, seq) FROM STDIN (FORMAT BINARY)"
 # the ranges this batch touched, queued for excursion evaluation in the same transaction
+_PENDING_SPANS = """
+INSERT INTO telemetry.eval_pending (sensor_id, min_t, max_t)
+SELECT sensor_id, timestamptz 'epoch' + lo * interval '1 millisecond',
+       timestamptz 'epoch' + hi * interval '1 millisecond'
+  FROM unnest(%s::int[], %s::bigint[], %s::bigint[]) AS k(sensor_id, lo, hi)
+"""
 _PENDING = """
 INSERT INTO telemetry.eval_pending (sensor_id, min_t, max_t)
 SELECT sensor_id, timestamptz 'epoch' + min(t_ms) * interval '1 millisecond',
@@ -247,8 +259,6 @@ class Store:
                 stored, conflicts = self._copy_readings(readings, plan)
                 letters = letters + conflicts
                 store_events(self.conn, plan.events)
-                if readings:
-                    self.conn.execute(_PENDING)
                 new_letters = dead_letters.write(
                     self.conn, letters, payload_bytes=self.dead_letter_payload_bytes
                 )
@@ -267,9 +277,35 @@ class Store:
     def _copy_readings(
         self, readings: list[tuple[str, int, Reading]], plan: Plan
     ) -> tuple[int, list[DeadLetter]]:
-        """COPY ``readings`` in; (how many were new, dead letters for conflicting ones)."""
+        """COPY ``readings`` in; (how many were new, dead letters for conflicting ones).
+
+        Also queues the touched ranges for evaluation, in the caller's transaction.
+        """
         if not readings:
             return 0, []
+        data, spans = encode_rows(readings, self.sensors.__getitem__)
+        try:
+            with (
+                self.conn.transaction(),  # a savepoint
+                self.conn.cursor() as cur,
+                cur.copy(_COPY_DIRECT) as copy,
+            ):
+                copy.write(data)
+        except pg_errors.UniqueViolation:
+            return self._copy_via_stage(readings, plan)
+        self._pending(spans)
+        return len(readings), []
+
+    def _pending(self, spans: Spans) -> None:
+        ids = sorted(spans)
+        self.conn.execute(
+            _PENDING_SPANS, (ids, [spans[i][0] for i in ids], [spans[i][1] for i in ids])
+        )
+
+    def _copy_via_stage(
+        self, readings: list[tuple[str, int, Reading]], plan: Plan
+    ) -> tuple[int, list[DeadLetter]]:
+        """The path for a batch with a duplicate: staging table, ON CONFLICT, conflict check."""
         ids = self.sensors
         with self.conn.cursor() as cur:
             with cur.copy(_COPY) as copy:
@@ -277,15 +313,11 @@ class Store:
                 write = copy.write_row
                 for gw, seq, r in readings:
                     write((ids[(gw, r.sensor, r.qty)], r.t, r.value, r.flags, seq))
-            try:
-                with self.conn.transaction():
-                    cur.execute(_INSERT_FAST)
-            except pg_errors.UniqueViolation:
-                cur.execute(_INSERT_DEDUPE)
-                stored = cur.rowcount
-                found = cur.execute(_CONFLICTS).fetchall()
-                return stored, conflict_letters(readings, found, ids, plan)
-            return cur.rowcount, []
+            cur.execute(_INSERT_DEDUPE)
+            stored = cur.rowcount
+            found = cur.execute(_CONFLICTS).fetchall()
+            cur.execute(_PENDING)
+            return stored, conflict_letters(readings, found, ids, plan)
 
     def _gateways(self, plan: Plan) -> None:
         for gateway, site in sorted(plan.gateways.items()):

@@ -1,5 +1,8 @@
 """The ingest loop: collect a batch of messages, commit it, then ack and publish watermarks.
 
+Committed ranges are evaluated for excursions by a thread of their own
+(ingest/evaluator.py) while the next batch is written.
+
 Nothing is acknowledged before it is committed. A database outage stops acking (the
 broker keeps the messages) and the worker retries until the database is back; a
 message the database itself rejects is dead-lettered on its own so the rest go on.
@@ -24,9 +27,10 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 
 from ingest import dead_letters
+from ingest.batching import Batch, Handoff
 from ingest.consumer import Consumer
 from ingest.errors import IngestError, StoreError
-from ingest.evaluate import evaluate_pending
+from ingest.evaluator import Evaluator
 from ingest.intake import Intake
 from ingest.metrics import IngestMetrics
 from ingest.plan import DeadLetter, Plan, Received
@@ -86,6 +90,7 @@ class Worker:
         )
         self.metrics.watch(self.consumer.inbox)
         self._store: Store | None = None
+        self._evaluator = Evaluator(db_url, clock=clock, max_behind=settings.eval_max_behind)
         self.ready = threading.Event()
         self._writer_error: BaseException | None = None
         self._next_purge = 0.0  # monotonic time of the next dead-letter purge
@@ -95,66 +100,103 @@ class Worker:
     def run(self, stop: threading.Event) -> None:
         """Consume until ``stop`` is set, then flush what is pending and return.
 
-        Two stages overlap: this thread collects and decodes the next batch while a
-        writer thread commits the previous one (the database releases the GIL while
-        it works), then acks it. The hand-over queue holds one batch, so a slow
-        database slows collection down instead of piling up memory.
+        Three stages overlap: this thread takes and decodes messages while a writer
+        thread commits the previous batch (the database releases the GIL while it
+        works) and acks it, and an evaluator thread evaluates the committed ranges on a
+        connection of its own (ingest/evaluator.py). A batch goes to the writer the
+        moment the writer is free (ingest/batching.py): at low load each message is
+        committed at once, under load batches grow to what arrived during the previous
+        commit. A full batch waits for the writer, so a slow database slows collection
+        down instead of piling up memory.
         """
         self._store = self._connect(stop)
         self.consumer.start()
         self.ready.set()
-        plans: queue.Queue[tuple[list[Received], Plan] | None] = queue.Queue(maxsize=1)
+        self._evaluator.start()
+        handoff = Handoff(on_writer_waiting=self.consumer.inbox.wake)
         writer = threading.Thread(
-            target=self._write_loop, args=(plans, stop), name="ingest-writer", daemon=True
+            target=self._write_loop, args=(handoff, stop), name="ingest-writer", daemon=True
         )
         writer.start()
         try:
+            batch = Batch()
             while not stop.is_set():
                 if not writer.is_alive():
                     raise IngestError("the writer thread stopped") from self._writer_error
                 self._log_drops()
-                if batch := self._collect(stop):
-                    self._hand_over(plans, (batch, self._plan(batch)), writer)
+                batch = self._collect(batch, handoff)
             # drain what paho already delivered, so it is acked before we disconnect
-            while batch := self._collect(stop, wait=False):
-                self._hand_over(plans, (batch, self._plan(batch)), writer)
+            while True:
+                self._take(batch, timeout=0)
+                if not batch.messages:
+                    break
+                self._hand_over(handoff, batch, writer)
+                batch = Batch()
         finally:
             with contextlib.suppress(IngestError):
-                self._hand_over(plans, None, writer)
+                self._hand_over(handoff, None, writer)
             writer.join()
+            self._evaluator.stop()
             self.consumer.stop()
             if self._store is not None:
                 self._store.conn.close()
         if self._writer_error is not None:
             raise self._writer_error
 
-    def _hand_over(
-        self,
-        plans: queue.Queue[tuple[list[Received], Plan] | None],
-        item: tuple[list[Received], Plan] | None,
-        writer: threading.Thread,
-    ) -> None:
+    def _collect(self, batch: Batch, handoff: Handoff) -> Batch:
+        """One step of the collector: hand ``batch`` over, or take more; the batch to go on with.
+
+        ``max_delay_ms`` (0 by default) lets a batch linger that long for more messages
+        even when the writer is free: fewer, larger commits for more latency.
+        """
+        s = self.settings
+        if batch.messages and handoff.writer_waiting:
+            lingered = time.monotonic() - batch.started
+            if self._full(batch) or lingered * 1000 >= s.max_delay_ms:
+                if handoff.put(batch, timeout=0.5):
+                    return Batch()
+                return batch
+            self._take(batch, timeout=s.max_delay_ms / 1000 - lingered)
+            return batch
+        if self._full(batch):
+            handoff.wait_writer(timeout=0.5)
+            return batch
+        self._take(batch, timeout=0.2)
+        return batch
+
+    def _full(self, batch: Batch) -> bool:
+        return (
+            len(batch.messages) >= self.settings.max_messages
+            or batch.size >= self.settings.max_bytes
+        )
+
+    def _take(self, batch: Batch, *, timeout: float) -> None:
+        """Take what the intake holds (waiting up to ``timeout`` for it) into ``batch``."""
+        s = self.settings
+        msgs = self.consumer.inbox.take(
+            s.max_messages - len(batch.messages), max(s.max_bytes - batch.size, 1), timeout
+        )
+        if msgs:
+            batch.add(msgs, now_ms=int(self.clock() * 1000), max_future_ms=s.max_future_ms)
+
+    def _hand_over(self, handoff: Handoff, item: Batch | None, writer: threading.Thread) -> None:
         while writer.is_alive():
-            try:
-                plans.put(item, timeout=0.5)
-            except queue.Full:
-                continue
-            return
+            if handoff.put(item, timeout=0.5):
+                return
         raise IngestError("the writer thread stopped") from self._writer_error
 
-    def _write_loop(
-        self, plans: queue.Queue[tuple[list[Received], Plan] | None], stop: threading.Event
-    ) -> None:
+    def _write_loop(self, handoff: Handoff, stop: threading.Event) -> None:
         try:
             while True:
                 try:
-                    item = plans.get(timeout=1.0)
+                    item = handoff.get(timeout=1.0)
                 except queue.Empty:
                     self._maybe_purge()
                     continue
                 if item is None:
                     break
-                self._flush(*item, stop)
+                self._evaluator.wait_caught_up(stop)
+                self._flush(item.messages, item.plan, stop)
                 self._maybe_purge()
         except StoreError as err:
             if not stop.is_set():
@@ -204,28 +246,6 @@ class Worker:
         self._dropped_logged = dropped
         self._next_drop_log = time.monotonic() + 60
 
-    def _collect(self, stop: threading.Event, *, wait: bool = True) -> list[Received]:
-        s = self.settings
-        inbox = self.consumer.inbox
-        batch: list[Received] = []
-        try:
-            batch.append(inbox.get(timeout=0.2) if wait else inbox.get_nowait())
-        except queue.Empty:
-            return batch
-        deadline = time.monotonic() + s.max_delay_ms / 1000
-        size = len(batch[0].payload)
-        while len(batch) < s.max_messages and size < s.max_bytes:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or (stop.is_set() and inbox.empty()):
-                break
-            try:
-                msg = inbox.get(timeout=remaining)
-            except queue.Empty:
-                break
-            batch.append(msg)
-            size += len(msg.payload)
-        return batch
-
     def _plan(self, batch: list[Received]) -> Plan:
         plan = Plan()
         now_ms = int(self.clock() * 1000)
@@ -261,18 +281,7 @@ class Worker:
         m.dead_letters.inc(result.dead_letters)
         m.dead_letters_repeated.inc(result.dead_letters_repeated)
         m.flush_seconds.observe(time.perf_counter() - started)
-        self._evaluate()
-
-    def _evaluate(self) -> None:
-        """Evaluate pending ranges after the commit; a failure is logged, its ranges stay queued."""
-        store = self._store
-        if store is None or store.conn.closed:
-            return
-        try:
-            with store.conn.transaction():
-                evaluate_pending(store.conn, now=datetime.fromtimestamp(self.clock(), UTC))
-        except Exception:
-            log.exception("excursion evaluation failed; its ranges stay queued for a retry")
+        self._evaluator.committed()
 
     def _write_with_retry(
         self, batch: list[Received], stop: threading.Event, plan: Plan | None = None
