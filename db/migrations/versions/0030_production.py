@@ -122,12 +122,14 @@ CREATE TABLE erp.work_orders (
     quantity_scrap   numeric NOT NULL DEFAULT 0 CHECK (quantity_scrap >= 0),
     status           text NOT NULL DEFAULT 'planned' CHECK (status IN
                      ('planned', 'released', 'in_progress', 'completed', 'closed')),
-    output_lot_id    bigint UNIQUE REFERENCES erp.lots (id),
+    output_lot_id    bigint REFERENCES erp.lots (id),
     created_at       timestamptz NOT NULL,
     released_at      timestamptz,
     completed_at     timestamptz,
     CHECK (status NOT IN ('completed', 'closed') OR output_lot_id IS NOT NULL)
 );
+-- one order per finished lot; INCLUDE: the genealogy's backward step reads the index only
+CREATE UNIQUE INDEX work_orders_output_lot ON erp.work_orders (output_lot_id) INCLUDE (id);
 
 CREATE FUNCTION erp.work_orders_effective_bom() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -155,13 +157,17 @@ CREATE TABLE erp.material_issues (
     scanned       text,
     FOREIGN KEY (bom_id, bom_line) REFERENCES erp.bom_lines (bom_id, line)
 );
-CREATE INDEX material_issues_lot ON erp.material_issues (lot_id);
-CREATE INDEX material_issues_order ON erp.material_issues (work_order_id);
+-- the genealogy's two steps (forward by lot, backward by order), index-only
+CREATE INDEX material_issues_lot ON erp.material_issues (lot_id) INCLUDE (work_order_id);
+CREATE INDEX material_issues_order ON erp.material_issues (work_order_id) INCLUDE (lot_id);
 
 -- One definition of the genealogy: a component lot went into a finished lot through a
--- work order. Issues to an order not yet completed have no finished lot yet.
+-- work order (one row per issue: a lot issued twice to one order is two rows). Issues to
+-- an order not yet completed have no finished lot yet. A plain join, so the planner
+-- pushes a lot id into it and walks the indexes level by level (no DISTINCT here: it
+-- would make every step of the walk read the whole view).
 CREATE VIEW erp.genealogy_edges AS
-SELECT DISTINCT mi.lot_id AS component_lot_id, wo.output_lot_id AS product_lot_id,
+SELECT mi.lot_id AS component_lot_id, wo.output_lot_id AS product_lot_id,
        wo.id AS work_order_id
   FROM erp.material_issues mi
   JOIN erp.work_orders wo ON wo.id = mi.work_order_id
