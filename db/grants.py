@@ -172,6 +172,31 @@ TABLES: dict[str, Grant] = {
         reader=READ,
         why="view (0028): the lots exposed during each alert; the notifier names them",
     ),
+    "erp.boms": Grant(
+        "erp_core.production",
+        app=WRITE,
+        reader=READ,
+        why="BOM versions (0030): effective only through a signed approval",
+    ),
+    "erp.bom_lines": Grant(
+        "erp_core.production",
+        app=FULL,
+        reader=READ,
+        why="a draft BOM's lines; frozen by trigger once the version is approved",
+    ),
+    "erp.work_orders": Grant("erp_core.production", app=WRITE, reader=READ),
+    "erp.material_issues": Grant(
+        "erp_core.production",
+        app=APPEND,
+        reader=READ,
+        why="component lots consumed by work orders: append-only",
+    ),
+    "erp.genealogy_edges": Grant(
+        "erp_core.production",
+        app=READ,
+        reader=READ,
+        why="view (0030): component lot → finished lot through a work order",
+    ),
 }
 
 # Sequences other than those of identity columns (which need no privilege of their own:
@@ -184,6 +209,14 @@ SEQUENCES: dict[str, Grant] = {}
 TIMESTAMPTZ = "timestamp with time zone"
 TABLE_TRIGGER = "a trigger function"
 FUNCTIONS: dict[str, Grant] = {
+    "erp.lot_genealogy(bigint,text)": Grant(
+        "erp_core.production",
+        app=EXECUTE,
+        reader=EXECUTE,
+        why="the genealogy, backward or forward, any depth (0030): API, pages, recall",
+    ),
+    "erp.bom_lines_frozen()": Grant("erp_core.production", why=TABLE_TRIGGER),
+    "erp.work_orders_effective_bom()": Grant("erp_core.production", why=TABLE_TRIGGER),
     # telemetry
     "telemetry.commit_seq_ranges(text,text,bigint[],bigint[])": Grant("ingest", app=EXECUTE),
     "telemetry.notify_alert_event()": Grant("ingest.notify", why=TABLE_TRIGGER),

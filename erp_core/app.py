@@ -43,6 +43,7 @@ from erp_core.metrics import ApiMetrics, install_metrics_middleware
 from erp_core.monitoring import api as monitoring_api
 from erp_core.monitoring import pages as monitoring_pages
 from erp_core.movements import api as movements_api
+from erp_core.production import api as production_api
 from erp_core.release import api as release_api
 from erp_core.release import override_pages as release_override_pages
 from erp_core.release import pages as release_pages
@@ -74,6 +75,7 @@ ROUTERS: tuple[APIRouter, ...] = (
     compliance_api.router,
     edge_events_api.router,
     reports_api.router,
+    production_api.router,
     # the HTML pages: each domain's ``pages.router`` (and the web package's sign-in, account)
     signin.router,
     account.router,

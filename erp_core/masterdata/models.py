@@ -10,7 +10,16 @@ from pydantic import Field
 from erp_core.model_base import Frozen
 
 LocationKind = Literal[
-    "site", "area", "cold_room", "fridge", "freezer", "dock", "truck", "warehouse"
+    "site",
+    "area",
+    "cold_room",
+    "fridge",
+    "freezer",
+    "dock",
+    "truck",
+    "warehouse",
+    "cleanroom",
+    "work_center",
 ]
 
 
