@@ -32,7 +32,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
@@ -49,6 +49,7 @@ from telemetry.topics import Kind, subscription
 log = logging.getLogger(__name__)
 
 SHORT_CONNECTION_S = 5.0  # a connection lost sooner may have been taken over
+KEEPALIVE_S = 30
 MqttProtocol = Literal["5", "3.1.1"]
 Node = tuple[str, int]
 # Unique in the process: a worker holding several consumers (partitions) routes each ack
@@ -120,18 +121,10 @@ class Consumer:
     def start(self, timeout: float = 10.0) -> None:
         """Connect, subscribe and start paho's network thread; raise if the broker is away."""
         errors: list[str] = []
-        for host, port in self._nodes:  # the first node that answers
+        for i, (host, port) in enumerate(self._nodes):  # the first node that answers
             try:
-                if self._v5:  # paho keeps clean_start and the properties for its reconnects
-                    self._client.connect(
-                        host,
-                        port,
-                        keepalive=30,
-                        clean_start=False,
-                        properties=self._connect_properties,
-                    )
-                else:
-                    self._client.connect(host, port, keepalive=30)
+                self._client.connect(host, port, **self._connect_options())
+                self._node = i
                 break
             except OSError as err:  # ssl.SSLError too: a certificate that does not verify
                 errors.append(f"{host}:{port}: {err}")
@@ -229,17 +222,23 @@ class Consumer:
         else:
             log.warning("lost %s (%s); paho reconnects", lost, reason)
 
+    def _connect_options(self) -> dict[str, Any]:
+        if self._v5:  # paho keeps clean_start and the properties for its reconnects
+            return {
+                "keepalive": KEEPALIVE_S,
+                "clean_start": False,
+                "properties": self._connect_properties,
+            }
+        return {"keepalive": KEEPALIVE_S}  # the persistent session: clean_session=False
+
     def _next_node(self) -> None:
         """Point paho's next reconnect at the next node of the list (a clustered broker)."""
         if len(self._nodes) == 1:
             return
         self._node = (self._node + 1) % len(self._nodes)
         host, port = self._nodes[self._node]
-        try:
-            self._client.host = host
-            self._client.port = port
-        except RuntimeError:  # paho says the socket is still open: it retries the same node
-            return
+        # paho reconnects to the host of its last connect; connect_async only sets it
+        self._client.connect_async(host, port, **self._connect_options())
         log.info("next connection attempt goes to %s:%d", host, port)
 
     def _on_message(self, _client: mqtt.Client, _userdata: object, msg: mqtt.MQTTMessage) -> None:
