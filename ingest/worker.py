@@ -302,7 +302,9 @@ class Worker:
                 if len(batch) == 1:
                     return store.write(self._rejected_by_db(batch[0], str(cause)))
                 log.warning(
-                    "database rejected a batch, writing its %d messages one by one", len(batch)
+                    "database rejected a batch (%s), writing its %d messages one by one",
+                    cause,
+                    len(batch),
                 )
                 return _merge([self._write_with_retry([m], stop) for m in batch])
 
