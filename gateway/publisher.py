@@ -268,9 +268,9 @@ class Publisher:
                 backoff.reset()
                 log.info("connected to MQTT broker %s:%d", host, port)
                 await self._publish_state(client, Status.ONLINE)
-                await client.subscribe(self._ack_filter, qos=1)
+                await _subscribe(client, self._ack_filter)
                 if self._alerts is not None:  # central alerts drive local alarm outputs
-                    await client.subscribe(self._alerts_topic, qos=1)
+                    await _subscribe(client, self._alerts_topic)
                 # whatever was in flight on the old connection may be lost: go back
                 for stream in self._streams.values():
                     stream.window.rewind()
@@ -452,6 +452,21 @@ class Publisher:
             timeout = max(0.0, min(deadlines) - self._monotonic()) if deadlines else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+
+async def _subscribe(client: aiomqtt.Client, topic: str) -> None:
+    """Subscribe QoS 1; a refusal in the SUBACK is a lost connection, not a silent gap.
+
+    A gateway whose ack subscription failed would re-send forever without ever seeing a
+    watermark. Measured on a NATS cluster just after a node was killed: the broker
+    answered SUBACK with 0x80 (it could not create the subscription's JetStream
+    consumer in time), and the gateway went on unaware. Reconnecting retries it.
+    """
+    granted = await client.subscribe(topic, qos=1)
+    refused = [str(code) for code in granted if isinstance(code, int) and code >= 0x80]
+    refused += [str(code) for code in granted if not isinstance(code, int) and code.is_failure]
+    if refused:
+        raise aiomqtt.MqttError(f"the broker refused the subscription to {topic}: {refused}")
 
 
 def _loopback(host: str) -> bool:

@@ -50,6 +50,7 @@ log = logging.getLogger(__name__)
 
 SHORT_CONNECTION_S = 5.0  # a connection lost sooner may have been taken over
 KEEPALIVE_S = 30
+RESUBSCRIBE_S = 1.0
 MqttProtocol = Literal["5", "3.1.1"]
 Node = tuple[str, int]
 # Unique in the process: a worker holding several consumers (partitions) routes each ack
@@ -111,7 +112,7 @@ class Consumer:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_connect_fail = lambda *_: self._next_node()
         self._client.on_message = self._on_message
-        self._client.on_subscribe = lambda *_: self._subscribed.set()
+        self._client.on_subscribe = self._on_subscribe
 
     @property
     def generation(self) -> int:
@@ -178,6 +179,16 @@ class Consumer:
             return
         self._generation = next(_GENERATIONS)
         self._connected_at = time.monotonic()
+        self._subscribe(client)
+        log.info(
+            "connected to %s:%d as %r (generation %d)",
+            client.host,
+            client.port,
+            self._account,
+            self._generation,
+        )
+
+    def _subscribe(self, client: mqtt.Client) -> None:
         kinds = (Kind.READINGS, Kind.STATE, Kind.TAGS, Kind.SCANS)
         client.subscribe(
             [
@@ -186,13 +197,34 @@ class Consumer:
                 for k in kinds
             ]
         )
-        log.info(
-            "connected to %s:%d as %r (generation %d)",
-            client.host,
-            client.port,
-            self._account,
-            self._generation,
+
+    def _on_subscribe(
+        self,
+        client: mqtt.Client,
+        _userdata: object,
+        _mid: int,
+        codes: list[ReasonCode],
+        _props: object,
+    ) -> None:
+        """Retry a refused subscription: a session that subscribes to nothing gets nothing.
+
+        Seen on a NATS cluster just after a node was killed: SUBACK 0x80, because the
+        broker could not create the subscription's JetStream consumer in time.
+        """
+        refused = [str(code) for code in codes if code.is_failure]
+        if not refused:
+            self._subscribed.set()
+            return
+        log.error(
+            "broker refused %d of %d subscriptions (%s); subscribing again in %.0f s",
+            len(refused),
+            len(codes),
+            ", ".join(sorted(set(refused))),
+            RESUBSCRIBE_S,
         )
+        timer = threading.Timer(RESUBSCRIBE_S, self._subscribe, args=(client,))
+        timer.daemon = True
+        timer.start()
 
     def _on_disconnect(
         self,
