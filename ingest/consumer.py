@@ -53,9 +53,10 @@ KEEPALIVE_S = 30
 RESUBSCRIBE_S = 1.0
 MqttProtocol = Literal["5", "3.1.1"]
 Node = tuple[str, int]
-# Unique in the process: a worker holding several consumers (partitions) routes each ack
-# to the consumer whose connection received the message, and to no other.
-_GENERATIONS = itertools.count(1)
+# A message carries the number of the connection that received it, unique in the process:
+# a worker holding several consumers (partitions) acks each message on that connection
+# only, never with the same packet id on another one.
+_CONNECTIONS = itertools.count(1)
 
 
 class Consumer:
@@ -85,7 +86,8 @@ class Consumer:
         self._node = 0
         self._share = share_group
         self._scopes = list(scopes)  # (site, gateway) filters, "+" for any
-        self._generation = 0
+        self._generation = 0  # connections made so far
+        self._connection = 0  # the current connection's number, unique in the process
         self._subscribed = threading.Event()
         self._v5 = protocol == "5"
         self._client = mqtt.Client(
@@ -156,7 +158,7 @@ class Consumer:
         """Acknowledge messages of the current connection, in order; return how many."""
         n = 0
         for m in messages:
-            if m.qos > 0 and m.generation == self._generation:
+            if m.qos > 0 and m.generation == self._connection:
                 self._client.ack(m.mid, m.qos)
                 n += 1
         return n
@@ -177,7 +179,8 @@ class Consumer:
             self._refused = str(reason)
             log.error("broker %s:%d refused the connection: %s", self.host, self.port, reason)
             return
-        self._generation = next(_GENERATIONS)
+        self._generation += 1
+        self._connection = next(_CONNECTIONS)
         self._connected_at = time.monotonic()
         self._subscribe(client)
         log.info(
@@ -279,4 +282,4 @@ class Consumer:
         except UnicodeDecodeError:  # brokers refuse these (MQTT 4.7.3); if one did not, a
             topic = "<topic is not valid UTF-8>"  # dead letter, never a dead network thread
         # blocks while the intake is full (QoS 1), or drops and counts (QoS 0): intake.py
-        self.inbox.put(Received(topic, bytes(msg.payload), msg.mid, msg.qos, self._generation))
+        self.inbox.put(Received(topic, bytes(msg.payload), msg.mid, msg.qos, self._connection))
