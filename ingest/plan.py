@@ -37,7 +37,7 @@ class Received:
     payload: bytes
     mid: int
     qos: int
-    generation: int
+    generation: int  # the receiving connection's number, unique in the process
 
 
 @dataclass(frozen=True, slots=True)
