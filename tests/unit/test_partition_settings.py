@@ -58,9 +58,7 @@ def test_bad_cluster_settings_are_refused_with_a_reason(field, value, message):
 
 @given(site=ids | st.just("+"), gateway=ids | st.just("+"))
 def test_any_valid_scope_round_trips(site, gateway):
-    assert IngestSettings(partitions=[f"{site}/{gateway}"]).partition_scopes() == [
-        (site, gateway)
-    ]
+    assert IngestSettings(partitions=[f"{site}/{gateway}"]).partition_scopes() == [(site, gateway)]
 
 
 @given(st.text(min_size=1, max_size=200))
