@@ -49,7 +49,6 @@ from telemetry.topics import Kind, subscription
 log = logging.getLogger(__name__)
 
 SHORT_CONNECTION_S = 5.0  # a connection lost sooner may have been taken over
-KEEPALIVE_S = 30
 RESUBSCRIBE_S = 1.0
 MqttProtocol = Literal["5", "3.1.1"]
 Node = tuple[str, int]
@@ -78,10 +77,12 @@ class Consumer:
         protocol: MqttProtocol = "5",
         failover: Sequence[Node] = (),
         scopes: Sequence[tuple[str, str]] = (("+", "+"),),
+        keepalive_s: int = 30,
     ) -> None:
         self.host = host
         self.port = port
         self.inbox = Intake()
+        self._keepalive = keepalive_s  # also bounds the wait for CONNACK
         self._nodes: list[Node] = [(host, port), *failover]
         self._node = 0
         self._share = share_group
@@ -260,11 +261,11 @@ class Consumer:
     def _connect_options(self) -> dict[str, Any]:
         if self._v5:  # paho keeps clean_start and the properties for its reconnects
             return {
-                "keepalive": KEEPALIVE_S,
+                "keepalive": self._keepalive,
                 "clean_start": False,
                 "properties": self._connect_properties,
             }
-        return {"keepalive": KEEPALIVE_S}  # the persistent session: clean_session=False
+        return {"keepalive": self._keepalive}  # the persistent session: clean_session=False
 
     def _next_node(self) -> None:
         """Point paho's next reconnect at the next node of the list (a clustered broker)."""

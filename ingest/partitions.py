@@ -75,6 +75,7 @@ class BrokerLogin:
     security: MqttSecurity
     session_expiry_s: int
     client_prefix: str
+    keepalive_s: int = 30
 
 
 class PartitionedConsumer:
@@ -202,6 +203,7 @@ class PartitionedConsumer:
             protocol=login.protocol,
             failover=login.failover,
             scopes=[self._scopes[scope]],
+            keepalive_s=login.keepalive_s,
         )
         consumer.inbox = self.inbox
         try:
@@ -253,6 +255,7 @@ def consumer_for(settings: IngestSettings, db_url: str) -> Consumer | Partitione
             session_expiry_s=settings.session_expiry_s,
             protocol=settings.mqtt_protocol,
             failover=settings.failover_nodes(),
+            keepalive_s=settings.mqtt_keepalive_s,
         )
     login = BrokerLogin(
         host=settings.mqtt_host,
@@ -262,6 +265,7 @@ def consumer_for(settings: IngestSettings, db_url: str) -> Consumer | Partitione
         security=security,
         session_expiry_s=settings.session_expiry_s,
         client_prefix=settings.partition_client_prefix,
+        keepalive_s=settings.mqtt_keepalive_s,
     )
     return PartitionedConsumer(
         login=login,

@@ -25,6 +25,9 @@ class IngestSettings(BaseSettings, MqttSecurityFields):
     # "3.1.1" for a broker without MQTT 5 (NATS): no session expiry there, so use
     # partitions, whose hand-over frees a departed worker's share (docs/scaling.md).
     mqtt_protocol: MqttProtocol = "5"
+    # paho's keepalive, which also bounds the wait for a CONNACK: a cluster node busy
+    # electing leaders can take a connection and not answer it (docs/scaling.md).
+    mqtt_keepalive_s: int = Field(default=30, ge=2, le=65535)
     # Default: the account name, which is what the project's broker uses anyway
     # (use_username_as_clientid, docs/mqtt.md): the session belongs to the account, and
     # each worker has an account of its own. Only for another broker does it matter.
