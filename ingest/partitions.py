@@ -101,6 +101,7 @@ class PartitionedConsumer:
         self._conn: psycopg.Connection | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._timeout = 10.0  # for a partition's connection and subscription
 
     @property
     def held(self) -> list[str]:
@@ -128,7 +129,7 @@ class PartitionedConsumer:
             self._conn.close()
 
     def ack(self, messages: Iterable[Received]) -> int:
-        """Ack each message on the connection that received it (generations are unique)."""
+        """Ack each message on the connection that received it (their numbers are unique)."""
         batch = list(messages)
         with self._lock:
             return sum(c.ack(batch) for c in self._held.values())
