@@ -64,12 +64,18 @@ class NatsCluster:
         for i, (client, route, mqtt_port) in enumerate(ports, start=1):
             name = f"n{i}"
             config = workdir / f"{name}.conf"
+            # one node alone is a plain server: a cluster of one has no quorum
+            routing = (
+                f"cluster {{ name: {CLUSTER_NAME}, listen: 127.0.0.1:{route},"
+                f" routes: [{routes}] }}\n"
+                if size > 1
+                else ""
+            )
             config.write_text(
                 f"server_name: {name}\n"
                 f"listen: 127.0.0.1:{client}\n"
                 f'jetstream {{ store_dir: "{workdir / name}" }}\n'
-                f"cluster {{ name: {CLUSTER_NAME}, listen: 127.0.0.1:{route},"
-                f" routes: [{routes}] }}\n"
+                f"{routing}"
                 f"mqtt {{ listen: 127.0.0.1:{mqtt_port}, stream_replicas: {size},"
                 ' ack_wait: "10s" }\n'
             )
