@@ -138,6 +138,23 @@ class MqttConfig(Section):
     password_file: Path | None = None  # instead of password: a file holding only it
     tls: MqttTls | None = None
     reconnect_max_s: float = Field(default=30.0, gt=0, le=3600)
+    # A clustered broker's other nodes, "host:port": after a lost connection or a failed
+    # attempt the next reconnect goes to the next node of [host:port, *failover].
+    failover: list[str] = Field(default_factory=list)
+
+    @field_validator("failover")
+    @classmethod
+    def _nodes(cls, value: list[str]) -> list[str]:
+        for node in value:
+            host, sep, port = node.rpartition(":")
+            if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+                raise ValueError(f"broker node {node!r} is not host:port")
+        return value
+
+    def nodes(self) -> list[tuple[str, int]]:
+        """Every broker node to try, in order: host:port first, then the failover list."""
+        others = [n.rpartition(":") for n in self.failover]
+        return [(self.host, self.port), *((h, int(p)) for h, _, p in others)]
 
     @model_validator(mode="before")
     @classmethod

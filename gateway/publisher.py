@@ -11,7 +11,8 @@ stream's watermark has not moved for ``resend_after_s`` the publisher goes back 
 connection, so the gateway has one last will. The publisher also keeps the
 gateway's state topic: birth on connect, a last will for death, a periodic state
 with the outbox depth and each source's health, and an explicit offline state on a
-graceful stop. Lost connections are retried forever with capped exponential backoff.
+graceful stop. Lost connections are retried forever with capped exponential backoff,
+each attempt on the next node of ``mqtt.failover`` when the broker is a cluster.
 
 The state message is `gateway.health.HealthState`: besides the source health it
 carries per-sensor last-seen, battery and gaps, the age of the oldest reading still
@@ -113,6 +114,8 @@ class Publisher:
         self._skew_reported = False
         self._ignored_acks = 0
         self._full_logged = 0.0
+        self._nodes = cfg.mqtt.nodes()
+        self._node = 0  # index in _nodes of the node to connect to next
         self._tls = cfg.mqtt.tls.context() if cfg.mqtt.tls is not None else None
         if cfg.mqtt.username is not None and self._tls is None and not _loopback(cfg.mqtt.host):
             log.warning(
@@ -224,6 +227,7 @@ class Publisher:
             try:
                 await self._session(stop, backoff)
             except PublishError as err:
+                self._node = (self._node + 1) % len(self._nodes)  # a cluster: try another
                 if stop.is_set():
                     # stopping anyway; if we were connected, the broker sends our will
                     log.warning("%s; stopping without publishing the offline state", err)
@@ -239,9 +243,10 @@ class Publisher:
         will = aiomqtt.Will(
             self._topics[Kind.STATE], encode(self.state(Status.OFFLINE)), qos=1, retain=True
         )
+        host, port = self._nodes[self._node]
         return aiomqtt.Client(
-            mqtt.host,
-            mqtt.port,
+            host,
+            port,
             # the project's broker replaces it by the account name (docs/mqtt.md); nothing
             # here depends on the id: the session is clean and the topics are the gateway's
             identifier=mqtt.client_id or f"coldtrace-{gw.site}-{gw.id}",
@@ -256,16 +261,16 @@ class Publisher:
 
     async def _session(self, stop: asyncio.Event, backoff: Backoff) -> None:
         """One broker connection: birth, ack subscription, send/ack/state loops."""
-        mqtt = self._cfg.mqtt
+        host, port = self._nodes[self._node]
         try:
             async with self._client() as client:
                 self._connected = True
                 backoff.reset()
-                log.info("connected to MQTT broker %s:%d", mqtt.host, mqtt.port)
+                log.info("connected to MQTT broker %s:%d", host, port)
                 await self._publish_state(client, Status.ONLINE)
-                await client.subscribe(self._ack_filter, qos=1)
+                await _subscribe(client, self._ack_filter)
                 if self._alerts is not None:  # central alerts drive local alarm outputs
-                    await client.subscribe(self._alerts_topic, qos=1)
+                    await _subscribe(client, self._alerts_topic)
                 # whatever was in flight on the old connection may be lost: go back
                 for stream in self._streams.values():
                     stream.window.rewind()
@@ -277,7 +282,7 @@ class Publisher:
                 )
                 await self._publish_state(client, Status.OFFLINE)
         except (aiomqtt.MqttError, OSError) as err:  # OSError: e.g. the password file is gone
-            raise PublishError(mqtt.host, mqtt.port, str(err) or type(err).__name__) from err
+            raise PublishError(host, port, str(err) or type(err).__name__) from err
         finally:
             self._connected = False
 
@@ -447,6 +452,21 @@ class Publisher:
             timeout = max(0.0, min(deadlines) - self._monotonic()) if deadlines else None
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout)
+
+
+async def _subscribe(client: aiomqtt.Client, topic: str) -> None:
+    """Subscribe QoS 1; a refusal in the SUBACK is a lost connection, not a silent gap.
+
+    A gateway whose ack subscription failed would re-send forever without ever seeing a
+    watermark. Measured on a NATS cluster just after a node was killed: the broker
+    answered SUBACK with 0x80 (it could not create the subscription's JetStream
+    consumer in time), and the gateway went on unaware. Reconnecting retries it.
+    """
+    granted = await client.subscribe(topic, qos=1)
+    refused = [str(code) for code in granted if isinstance(code, int) and code >= 0x80]
+    refused += [str(code) for code in granted if not isinstance(code, int) and code.is_failure]
+    if refused:
+        raise aiomqtt.MqttError(f"the broker refused the subscription to {topic}: {refused}")
 
 
 def _loopback(host: str) -> bool:

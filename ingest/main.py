@@ -35,7 +35,11 @@ def run(settings: IngestSettings, db: DatabaseSettings) -> Worker:
 
     Raise `SystemExit` with `EXIT_FAILURE` when a thread of the worker died.
     """
-    if settings.share_group == WELL_KNOWN_GROUP and settings.mqtt_username:
+    if (
+        settings.share_group == WELL_KNOWN_GROUP
+        and settings.mqtt_username
+        and not settings.partitions
+    ):
         log.warning(
             "subscribing through the well-known group $share/%s: any account that can log in "
             "can join it and make the broker drop its share of every gateway's messages; "

@@ -16,6 +16,7 @@ crashed the worker would be re-delivered to every worker after every restart.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from ingest.dead_letters import DeadLetter
@@ -37,7 +38,7 @@ class Received:
     payload: bytes
     mid: int
     qos: int
-    generation: int
+    generation: int  # the receiving connection's number, unique in the process
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,6 +124,24 @@ def _events(topic: Topic, msg: Received, *, now_ms: int, max_future_ms: int) -> 
             for r in out.rejected
         ],
     )
+
+
+def merge_ranges(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Coalesce overlapping and adjacent seq ranges, in order.
+
+    A batch may hold the same message twice (a gateway's re-send next to the original;
+    a broker re-delivering while connected, as NATS does after its ack wait), and
+    ``telemetry.commit_seq_ranges`` upserts each start once per call: the same start
+    twice made PostgreSQL reject the whole batch ("ON CONFLICT DO UPDATE command cannot
+    affect row a second time"), which the worker then wrote message by message.
+    """
+    merged: list[tuple[int, int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
 
 
 @dataclass

@@ -24,7 +24,7 @@ from ingest.copy_rows import COLUMNS, Spans, encode_rows
 from ingest.dead_letters import DeadLetter
 from ingest.errors import StoreError
 from ingest.events import store_events
-from ingest.plan import Plan, StreamKey
+from ingest.plan import Plan, StreamKey, merge_ranges
 from telemetry.payloads import Reading
 
 _STAGE = """
@@ -336,7 +336,7 @@ class Store:
     def _watermarks(self, plan: Plan) -> dict[StreamKey, int]:
         out: dict[StreamKey, int] = {}
         for key in sorted(plan.ranges, key=lambda k: (k.gateway, k.stream)):
-            ranges = plan.ranges[key]
+            ranges = merge_ranges(plan.ranges[key])
             row = self.conn.execute(
                 "SELECT telemetry.commit_seq_ranges(%s, %s, %s::bigint[], %s::bigint[])",
                 (key.gateway, key.stream, [r[0] for r in ranges], [r[1] for r in ranges]),

@@ -28,11 +28,11 @@ import psycopg
 
 from ingest import dead_letters
 from ingest.batching import Batch, Handoff
-from ingest.consumer import Consumer
 from ingest.errors import IngestError, StoreError
 from ingest.evaluator import Evaluator
 from ingest.intake import Intake
 from ingest.metrics import IngestMetrics
+from ingest.partitions import consumer_for
 from ingest.plan import DeadLetter, Plan, Received
 from ingest.settings import IngestSettings
 from ingest.store import RETRYABLE, Store, WriteResult
@@ -60,7 +60,11 @@ class Totals:
 
 
 class Worker:
-    """One stateless ingest worker; run as many as the broker's shared subscription allows."""
+    """One stateless ingest worker; run as many as the broker's shared subscription allows.
+
+    Its broker side is one ``$share`` session, or on a broker without shared
+    subscriptions the partitions it owns (`ingest.partitions`), as configured.
+    """
 
     def __init__(
         self,
@@ -75,14 +79,7 @@ class Worker:
         self.clock = clock
         self.metrics = metrics or IngestMetrics()
         self.totals = Totals()
-        self.consumer = Consumer(
-            host=settings.mqtt_host,
-            port=settings.mqtt_port,
-            client_id=settings.client_id,
-            share_group=settings.share_group,
-            security=settings.mqtt_security(),
-            session_expiry_s=settings.session_expiry_s,
-        )
+        self.consumer = consumer_for(settings, db_url)
         self.consumer.inbox = Intake(
             max_messages=settings.intake_max_messages,
             max_bytes=settings.intake_max_bytes,
@@ -314,7 +311,9 @@ class Worker:
                 if len(batch) == 1:
                     return store.write(self._rejected_by_db(batch[0], str(cause)))
                 log.warning(
-                    "database rejected a batch, writing its %d messages one by one", len(batch)
+                    "database rejected a batch (%s), writing its %d messages one by one",
+                    cause,
+                    len(batch),
                 )
                 return _merge([self._write_with_retry([m], stop) for m in batch])
 

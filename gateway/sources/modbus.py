@@ -104,9 +104,11 @@ class ModbusLink:
                 self._client = client_for(self._settings)
             client = self._client
             try:
-                return await asyncio.wait_for(
-                    _connected_call(client, request), unit.timeout_s * (unit.retries + 2)
-                )
+                # asyncio.timeout, not wait_for: wait_for runs the call as a task of its
+                # own, and a gateway stopped just as that task failed (devices gone)
+                # logged "Task exception was never retrieved" with a traceback
+                async with asyncio.timeout(unit.timeout_s * (unit.retries + 2)):
+                    return await _connected_call(client, request)
             except DeviceRefused:
                 raise
             except (ModbusException, OSError, TimeoutError):
