@@ -1,0 +1,121 @@
+"""Attacks on the web UI of issue 11 that found a defect, each kept as a test (breaker).
+
+Real PostgreSQL, the real app through its pages (TestClient, real forms with the
+session's CSRF token). What was tried and held is listed in the breaker report; these
+are the holes it found, each now closed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import psycopg
+import pytest
+from fastapi.testclient import TestClient
+
+from tests.integration.access_helpers import add_user
+from tests.integration.stock_fixtures import (
+    NOW,
+    StockApi,
+    api_for,
+    assign,
+    at,
+    item,
+    location,
+    lot,
+    move,
+    sensor,
+)
+from tests.integration.web_helpers import csrf_of, sign_in
+
+PASSWORD = "Long-enough-Pass-4711!"  # every user of api_for
+JUSTIFICATION = "Stability study S-14 covers 12 °C for one hour: release."
+EPISODE = (
+    "INSERT INTO telemetry.excursion_episodes (sensor_id, kind, level, start_t, end_t,"
+    " last_t, peak, area_c_min, readings, delay_reached, abs_breach)"
+    " VALUES (%s, 'high', 'alarm', %s, %s, %s, %s, 150, 60, true, false)"
+)
+
+
+@dataclass
+class Warm:
+    api: StockApi
+    db_url: str
+    lot: int
+    sensor: int
+
+    def browser(self, username: str) -> TestClient:
+        client = TestClient(self.api.client.app)
+        sign_in(client, username, PASSWORD)
+        return client
+
+    def one(self, sql: str, *args: object) -> object:
+        with psycopg.connect(self.db_url) as conn:
+            row = conn.execute(sql, args).fetchone()
+        assert row is not None
+        return row[0]
+
+
+@pytest.fixture
+def warm(db_url: str) -> Iterator[Warm]:
+    """A lot in a fridge that was at 12 °C for an hour: its release rules fail."""
+    with contextmanager(api_for)(db_url) as api:
+        add_user(db_url, "qam2", ["qa_manager"], PASSWORD, now=NOW)
+        site = location(api, "S1", "site", None)
+        fridge = location(api, "F1", "fridge", site)
+        probe = sensor(db_url, "T1")
+        assign(api, probe, fridge, -60)
+        with psycopg.connect(db_url) as conn:
+            conn.execute(
+                "INSERT INTO telemetry.readings (time, sensor_id, value) SELECT t, %s,"
+                " CASE WHEN t BETWEEN %s AND %s THEN 12.0 ELSE 5.0 END"
+                " FROM generate_series(%s::timestamptz, %s, '1 minute') t",
+                (probe, at(5), at(65), at(0), NOW),
+            )
+            conn.execute(EPISODE, (probe, at(5), at(65), at(64), 12.0))
+        lot_id = lot(api, item(api, name="Stent"), "WARM-1")
+        move(api, lot_id, None, fridge, 0)
+        yield Warm(api, db_url, lot_id, probe)
+
+
+def _propose(warm: Warm) -> tuple[int, list[str]]:
+    """qam proposes the override through its page, confirming every failed rule shown."""
+    boss = warm.browser("qam")
+    form = boss.get(f"/lots/{warm.lot}/override")
+    assert form.status_code == 200, form.text
+    rules = re.findall(r'name="confirmed" value="([^"]+)"', form.text)
+    assert "excursions dispositioned" in rules
+    data = {
+        "password": PASSWORD,
+        "justification": JUSTIFICATION,
+        "confirmed": rules,
+        "csrf_token": csrf_of(form.text),
+    }
+    r = boss.post(f"/lots/{warm.lot}/override", data=data, follow_redirects=False)
+    assert r.status_code == 303, r.text
+    proposal = warm.one("SELECT id FROM erp.release_overrides WHERE lot_id = %s", warm.lot)
+    return int(str(proposal)), rules
+
+
+def test_an_override_is_not_approved_over_an_excursion_its_proposer_never_saw(
+    warm: Warm,
+) -> None:
+    """A second excursion (25 °C, a new deviation) after the proposal: the same rules fail,
+    so the approval went through and released the lot over an excursion nobody justified."""
+    proposal, rules = _propose(warm)
+    with psycopg.connect(warm.db_url) as conn:
+        conn.execute(EPISODE, (warm.sensor, at(200), at(300), at(299), 25.0))
+    deviations = warm.one("SELECT count(*) FROM erp.deviations WHERE lot_id = %s", warm.lot)
+    assert deviations == 2  # the database opened one for the new excursion
+    second = warm.browser("qam2")
+    token = csrf_of(second.get(f"/lots/{warm.lot}").text)
+    data = {"password": PASSWORD, "confirmed": rules, "csrf_token": token}
+    r = second.post(f"/release/overrides/{proposal}/approval", data=data, follow_redirects=False)
+    assert r.status_code == 409, r.headers
+    assert "since the override was proposed" in r.text
+    assert "#2" in r.text
+    assert warm.one("SELECT status FROM erp.lots WHERE id = %s", warm.lot) == "quarantine"
+    assert warm.one("SELECT count(*) FROM erp.release_decisions") == 0
