@@ -119,3 +119,79 @@ def test_an_override_is_not_approved_over_an_excursion_its_proposer_never_saw(
     assert "#2" in r.text
     assert warm.one("SELECT status FROM erp.lots WHERE id = %s", warm.lot) == "quarantine"
     assert warm.one("SELECT count(*) FROM erp.release_decisions") == 0
+
+
+@contextmanager
+def _berlin_shipment(
+    db_url: str, since: str = "2026-03-28T00:00:00Z"
+) -> Iterator[tuple[StockApi, TestClient, int]]:
+    """A planned shipment in a site on Berlin time, its lot on the dock ``since``."""
+    with contextmanager(api_for)(db_url, site_timezone="Europe/Berlin") as api:
+        site = location(api, "S1", "site", None)
+        dock, truck, dest = (location(api, c, k, site) for c, k in
+                             (("D1", "dock"), ("T1", "truck"), ("D2", "dock")))  # fmt: skip
+        lot_id = lot(api, item(api, name="Stent"), "L1")
+        body = {"lot_id": lot_id, "quantity": 100, "to_location_id": dock,
+                "moved_at": since}  # fmt: skip
+        api.post("wh", "/api/movements", body)
+        shipment = {
+            "reference": "SH-DST", "truck_location_id": truck, "origin_location_id": dock,
+            "destination_location_id": dest, "lots": [{"lot_id": lot_id, "quantity": 100}],
+            "logger_sensor_ids": [],
+        }  # fmt: skip
+        shipment_id = api.post("wh", "/api/shipments", shipment)["id"]
+        browser = TestClient(api.client.app)
+        sign_in(browser, "wh", PASSWORD)
+        yield api, browser, shipment_id
+
+
+def _depart(browser: TestClient, shipment_id: int, typed: str) -> tuple[int, str]:
+    page = browser.get(f"/shipments/{shipment_id}")
+    data = {"time": typed, "csrf_token": csrf_of(page.text)}
+    r = browser.post(f"/shipments/{shipment_id}/depart", data=data, follow_redirects=False)
+    return r.status_code, r.text
+
+
+def _departed(db_url: str) -> object:
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute("SELECT departed_at FROM erp.shipments").fetchone()
+    assert row is not None
+    return row[0]
+
+
+def test_a_typed_time_the_clocks_skipped_is_refused_not_moved_an_hour(db_url: str) -> None:
+    """29 March 2026, 02:30 never happened in Berlin (02:00 → 03:00); it was recorded as
+    01:30 UTC and shown as 03:30, a time the worker did not type."""
+    with _berlin_shipment(db_url) as (_api, browser, shipment_id):
+        status, text = _depart(browser, shipment_id, "2026-03-29T02:30")
+        assert status == 422
+        assert "does not exist in Europe/Berlin" in text
+        assert 'value="2026-03-29T02:30"' in text  # what was typed stays in the field
+        assert _departed(db_url) is None
+        browser.headers["accept-language"] = "zh-CN"
+        status, text = _depart(browser, shipment_id, "2026-03-29T02:59:59")
+        assert status == 422
+        assert "Europe/Berlin" in text
+        assert "does not exist" not in text  # said in Chinese
+        for typed in ("0001-01-01T00:00+05:00", "0001-01-01T00:30"):  # before datetime.min UTC
+            status, _text = _depart(browser, shipment_id, typed)
+            assert status == 422, typed
+        # a minute later the clocks read 03:00 CEST, = 01:00 UTC: that is a real time
+        status, _text = _depart(browser, shipment_id, "2026-03-29T03:00")
+        assert status == 303
+        assert str(_departed(db_url)) == "2026-03-29 01:00:00+00:00"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="an hour that occurs twice (26 Oct 2025 02:30 in Berlin) is silently read as its"
+    " first occurrence (CEST); refusing it would make that hour unenterable from a"
+    " datetime-local picker, which cannot carry an offset: the lead to decide",
+)
+def test_a_typed_time_that_occurs_twice_is_not_silently_read_as_the_first(
+    db_url: str,
+) -> None:
+    with _berlin_shipment(db_url, since="2025-10-01T00:00:00Z") as (_api, browser, shipment_id):
+        status, _text = _depart(browser, shipment_id, "2025-10-26T02:30")
+        assert status == 422  # today: 303, recorded as 00:30 UTC (02:30 CEST), not 01:30
+        assert _departed(db_url) is None
