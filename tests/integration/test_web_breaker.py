@@ -195,3 +195,43 @@ def test_a_typed_time_that_occurs_twice_is_not_silently_read_as_the_first(
         status, _text = _depart(browser, shipment_id, "2025-10-26T02:30")
         assert status == 422  # today: 303, recorded as 00:30 UTC (02:30 CEST), not 01:30
         assert _departed(db_url) is None
+
+
+@pytest.mark.parametrize(
+    ("field", "typed"),
+    [
+        ("range_high", "1e309"),  # overflows to infinity: 2 °C to +∞ was stored
+        ("range_high", "nan"),  # NaN passes both low < high checks (Python's and SQL's)
+        ("range_low", "-inf"),
+        ("mkt_limit", "inf"),
+        ("mkt_limit", "NaN"),
+    ],
+)
+def test_an_item_form_refuses_an_infinite_or_nan_temperature(
+    db_url: str, field: str, typed: str
+) -> None:
+    with contextmanager(api_for)(db_url) as api:
+        admin = TestClient(api.client.app)
+        sign_in(admin, "admin", PASSWORD)
+        form = admin.get("/items/new")
+        data = {
+            "gtin": "04006381333931", "name": "Stent", "range_low": "2", "range_high": "8",
+            "mkt_limit": "", "csrf_token": csrf_of(form.text), field: typed,
+        }  # fmt: skip
+        r = admin.post("/items/new", data=data, follow_redirects=False)
+        assert r.status_code == 422, r.headers
+        error = re.search(rf'id="{field}-error"[^>]*>([^<]+)<', r.text)
+        assert error is not None, r.text[-2000:]
+        assert "finite" in error.group(1)
+        # the API: JSON's non-standard Infinity/NaN tokens and their strings alike
+        body = {"gtin": "04006381333931", "name": "Stent", "range_low": 2, "range_high": 8}
+        raw = re.sub(r"\}$", f', "{field}": "{typed}"}}', __import__("json").dumps(body))
+        raw = raw.replace(f'"{field}": 2, ', "").replace(f'"{field}": 8, ', "")
+        answer = api.client.post(
+            "/api/items",
+            content=raw,
+            headers={**api.headers("admin"), "content-type": "application/json"},
+        )
+        assert answer.status_code == 422, answer.text
+        with psycopg.connect(db_url) as conn:
+            assert conn.execute("SELECT count(*) FROM erp.items").fetchone() == (0,)
