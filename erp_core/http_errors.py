@@ -14,6 +14,7 @@ earlier (``erp_core.hardening``).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
 import psycopg
@@ -165,5 +166,12 @@ def _validation_item(
         "type": "value_error",
         "loc": [where, name],
         "msg": message,
-        "input": value if isinstance(value, str | int | float) else str(value),
+        "input": value if _json_safe(value) else str(value),
     }
+
+
+def _json_safe(value: object) -> bool:
+    """A value JSON carries as itself: text, an integer, a finite number (not inf, NaN)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int)

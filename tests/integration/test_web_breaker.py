@@ -220,7 +220,7 @@ def test_an_item_form_refuses_an_infinite_or_nan_temperature(
         }  # fmt: skip
         r = admin.post("/items/new", data=data, follow_redirects=False)
         assert r.status_code == 422, r.headers
-        error = re.search(rf'id="{field}-error"[^>]*>([^<]+)<', r.text)
+        error = re.search(rf'id="e-{field}"[^>]*>([^<]+)<', r.text)
         assert error is not None, r.text[-2000:]
         assert "finite" in error.group(1)
         # the API: JSON's non-standard Infinity/NaN tokens and their strings alike
@@ -235,3 +235,29 @@ def test_an_item_form_refuses_an_infinite_or_nan_temperature(
         assert answer.status_code == 422, answer.text
         with psycopg.connect(db_url) as conn:
             assert conn.execute("SELECT count(*) FROM erp.items").fetchone() == (0,)
+
+
+def test_an_item_change_refuses_an_infinite_temperature_on_the_page_and_the_api(
+    db_url: str,
+) -> None:
+    with contextmanager(api_for)(db_url) as api:
+        product = item(api, name="Stent")
+        admin = TestClient(api.client.app)
+        sign_in(admin, "admin", PASSWORD)
+        form = admin.get(f"/items/{product}/edit")
+        data = {
+            "reason": "new study", "name": "Stent", "range_low": "2", "range_high": "inf",
+            "csrf_token": csrf_of(form.text),
+        }  # fmt: skip
+        r = admin.post(f"/items/{product}/edit", data=data, follow_redirects=False)
+        assert r.status_code == 422, r.headers
+        assert re.search(r'id="e-range_high"[^>]*>Enter a finite number\.<', r.text)
+        raw = '{"reason": "new study", "range_high": NaN}'  # Python's JSON reads NaN
+        headers = {**api.headers("admin"), "content-type": "application/json"}
+        answer = api.client.patch(f"/api/items/{product}", content=raw, headers=headers)
+        assert answer.status_code == 422, answer.text
+        assert answer.json()["detail"][0]["input"] == "nan"
+        with psycopg.connect(db_url) as conn:
+            row = conn.execute("SELECT range_high FROM erp.items").fetchone()
+        assert row is not None
+        assert row[0] < 100
