@@ -261,3 +261,23 @@ def test_an_item_change_refuses_an_infinite_temperature_on_the_page_and_the_api(
             row = conn.execute("SELECT range_high FROM erp.items").fetchone()
         assert row is not None
         assert row[0] < 100
+
+
+@pytest.mark.parametrize("token", ["NaN", "Infinity", "-Infinity"])
+def test_a_refused_nan_in_an_api_body_is_a_422_not_a_500(db_url: str, token: str) -> None:
+    """Python's JSON reads NaN and Infinity; a refused one in FastAPI's 422 could not be
+    written back as JSON, so the answer was a 500 (any float field: a lot's quantity)."""
+    with contextmanager(api_for)(db_url) as api:
+        product = item(api, name="Stent")
+        raw = (
+            f'{{"item_id": {product}, "lot_number": "X1", "expires_on": "2028-01-01",'
+            f' "quantity": {token}}}'
+        )
+        headers = {**api.headers("wh"), "content-type": "application/json"}
+        answer = api.client.post("/api/lots", content=raw, headers=headers)
+        assert answer.status_code == 422, answer.text
+        (problem,) = answer.json()["detail"]
+        assert problem["loc"] == ["body", "quantity"]
+        assert problem["input"] == {"NaN": "nan", "Infinity": "inf"}.get(token, "-inf")
+        with psycopg.connect(db_url) as conn:
+            assert conn.execute("SELECT count(*) FROM erp.lots").fetchone() == (0,)
