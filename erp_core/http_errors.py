@@ -87,7 +87,7 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
     def invalid_body(request: Request, err: RequestValidationError) -> Response:
         # FastAPI's own 422 shape; only ``msg`` is in the request's language
         detail = errors_i18n.translate_validation(err.errors(), errors_i18n.locale_of(request))
-        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+        return JSONResponse({"detail": _finite(jsonable_encoder(detail))}, status_code=422)
 
     _install_database_handlers(app, answer)
 
@@ -168,6 +168,18 @@ def _validation_item(
         "msg": message,
         "input": value if _json_safe(value) else str(value),
     }
+
+
+def _finite(value: object) -> object:
+    """``value`` with every inf or NaN written as text: Python's JSON reads ``NaN`` and
+    ``Infinity`` in a body, but a 422 echoing them back cannot be written as JSON."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
 
 
 def _json_safe(value: object) -> bool:

@@ -279,5 +279,15 @@ def test_a_refused_nan_in_an_api_body_is_a_422_not_a_500(db_url: str, token: str
         (problem,) = answer.json()["detail"]
         assert problem["loc"] == ["body", "quantity"]
         assert problem["input"] == {"NaN": "nan", "Infinity": "inf"}.get(token, "-inf")
+        moves = {
+            "/api/movements": f'{{"lot_id": 1, "quantity": {token}, "to_location_id": 1,'
+            ' "moved_at": "2026-06-01T11:00:00Z"}',
+            "/api/shipments": '{"reference": "S", "truck_location_id": 1,'
+            ' "origin_location_id": 2, "destination_location_id": 3,'
+            f' "lots": [{{"lot_id": 1, "quantity": {token}}}], "logger_sensor_ids": []}}',
+        }
+        for path, body in moves.items():
+            answer = api.client.post(path, content=body, headers=headers)
+            assert answer.status_code == 422, (path, answer.text)
         with psycopg.connect(db_url) as conn:
             assert conn.execute("SELECT count(*) FROM erp.lots").fetchone() == (0,)
