@@ -291,3 +291,25 @@ def test_a_refused_nan_in_an_api_body_is_a_422_not_a_500(db_url: str, token: str
             assert answer.status_code == 422, (path, answer.text)
         with psycopg.connect(db_url) as conn:
             assert conn.execute("SELECT count(*) FROM erp.lots").fetchone() == (0,)
+
+
+def test_a_page_refusing_its_query_answers_a_page_in_the_readers_language(db_url: str) -> None:
+    """``/lots?status=<a long string>`` answered FastAPI's raw JSON list to a browser."""
+    with contextmanager(api_for)(db_url) as api:
+        browser = TestClient(api.client.app)
+        sign_in(browser, "qa", PASSWORD)
+        hostile = '"><svg/onload=alert(1)>'
+        for url in (f"/lots?status={hostile}", "/shipments?page=0", "/lots?page=x"):
+            r = browser.get(url)
+            assert r.status_code == 422, url
+            assert r.headers["content-type"].startswith("text/html"), (url, r.text[:200])
+            assert "<svg/onload" not in r.text
+            assert "Invalid request" in r.text
+        browser.headers["accept-language"] = "zh-CN"
+        r = browser.get("/shipments?page=0")
+        assert r.status_code == 422
+        assert "Invalid request" not in r.text  # in Chinese
+        # the API keeps FastAPI's list shape
+        answer = api.client.get("/api/lots?limit=0", headers=api.headers("qa"))
+        assert answer.status_code == 422
+        assert answer.json()["detail"][0]["loc"] == ["query", "limit"]
