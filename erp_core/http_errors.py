@@ -87,6 +87,11 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
     def invalid_body(request: Request, err: RequestValidationError) -> Response:
         # FastAPI's own 422 shape; only ``msg`` is in the request's language
         detail = errors_i18n.translate_validation(err.errors(), errors_i18n.locale_of(request))
+        if not request.url.path.startswith(JSON_PREFIXES):
+            # a page's query or form refused by the framework (a URL typed or tampered
+            # with): a page in the reader's language naming each field, not raw JSON
+            message = "; ".join(f"{d['loc'][-1]}: {d['msg']}" for d in detail if d["loc"])
+            return answer(request, 422, N_("Invalid request"), message, detail)
         return JSONResponse({"detail": _finite(jsonable_encoder(detail))}, status_code=422)
 
     _install_database_handlers(app, answer)
