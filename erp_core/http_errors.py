@@ -176,8 +176,10 @@ def _validation_item(
 
 
 def _finite(value: object) -> object:
-    """``value`` with every inf or NaN written as text: Python's JSON reads ``NaN`` and
-    ``Infinity`` in a body, but a 422 echoing them back cannot be written as JSON."""
+    """``value`` with every inf or NaN written as text (a 422 echoing them back).
+
+    Python's JSON reads ``NaN`` and ``Infinity`` in a body, but cannot write them.
+    """
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
     if isinstance(value, list):
