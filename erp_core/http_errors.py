@@ -14,6 +14,7 @@ earlier (``erp_core.hardening``).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 
 import psycopg
@@ -86,7 +87,12 @@ def install_error_handlers(app: FastAPI, *, clock: Clock) -> None:
     def invalid_body(request: Request, err: RequestValidationError) -> Response:
         # FastAPI's own 422 shape; only ``msg`` is in the request's language
         detail = errors_i18n.translate_validation(err.errors(), errors_i18n.locale_of(request))
-        return JSONResponse({"detail": jsonable_encoder(detail)}, status_code=422)
+        if not request.url.path.startswith(JSON_PREFIXES):
+            # a page's query or form refused by the framework (a URL typed or tampered
+            # with): a page in the reader's language naming each field, not raw JSON
+            message = "; ".join(f"{d['loc'][-1]}: {d['msg']}" for d in detail if d["loc"])
+            return answer(request, 422, N_("Invalid request"), message, detail)
+        return JSONResponse({"detail": _finite(jsonable_encoder(detail))}, status_code=422)
 
     _install_database_handlers(app, answer)
 
@@ -165,5 +171,26 @@ def _validation_item(
         "type": "value_error",
         "loc": [where, name],
         "msg": message,
-        "input": value if isinstance(value, str | int | float) else str(value),
+        "input": value if _json_safe(value) else str(value),
     }
+
+
+def _finite(value: object) -> object:
+    """``value`` with every inf or NaN written as text (a 422 echoing them back).
+
+    Python's JSON reads ``NaN`` and ``Infinity`` in a body, but cannot write them.
+    """
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    return value
+
+
+def _json_safe(value: object) -> bool:
+    """A value JSON carries as itself: text, an integer, a finite number (not inf, NaN)."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, str | int)

@@ -19,7 +19,7 @@ class LotIn(Frozen):
     lot_number: str = Field(min_length=1)
     expires_on: date
     manufactured_on: date | None = None
-    quantity: float = Field(ge=0)
+    quantity: float = Field(ge=0, allow_inf_nan=False)
 
 
 class Lot(Frozen):

@@ -26,6 +26,7 @@ from erp_core.masterdata.service import (
     active_item,
     active_location,
     assign_sensor,
+    check_finite,
     get_assignment,
     get_item,
     get_location,
@@ -91,6 +92,7 @@ def update_item(conn: Conn, *, item_id: int, changes: dict[str, Any]) -> Item:
     _lock(conn, "items", item_id)
     item = active_item(conn, item_id=item_id)
     fields = _changed(item.model_dump(), changes)
+    check_finite(fields)
     low = fields.get("range_low", item.range_low)
     if low >= fields.get("range_high", item.range_high):
         raise InvalidArgumentError("range_low", low, "must be below range_high")

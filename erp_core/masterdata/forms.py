@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from erp_core.auth.models import Role
 from erp_core.errors import ConflictError, InvalidArgumentError
 from erp_core.masterdata.errors import InvalidGtinError
+from erp_core.masterdata.service import NOT_FINITE, TEMPERATURES
 from erp_core.web.errors_i18n import message_for, validation_message
 from erp_core.web.html import Html, page
 from erp_core.web.i18n import translations
@@ -40,6 +41,7 @@ SITE_RULE = "a site has no parent; every other kind has one"
 """The location tree's rule, as ``master.create_location`` states it (pages check it too)."""
 _FIELD_RULES: dict[tuple[str, str], str] = {
     ("range_low", "must be below range_high"): N_("Must be below the highest storage temperature."),
+    **{(name, NOT_FINITE): N_("Enter a finite number.") for name in TEMPERATURES},
     ("parent_id", SITE_RULE): N_("A site has no parent; every other kind of location has one."),
 }
 

@@ -10,7 +10,8 @@ turned into stock errors here, so callers see one error tree.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
@@ -72,6 +73,24 @@ def gtin14(gtin: str) -> str:
         raise InvalidGtinError(gtin, err.reason) from None
 
 
+TEMPERATURES = ("range_low", "range_high", "mkt_limit")
+NOT_FINITE = "must be a finite number"
+
+
+def check_finite(fields: Mapping[str, Any]) -> None:
+    """InvalidArgumentError for an infinite or NaN temperature among ``fields``.
+
+    The models' floats take ``1e309``, ``inf`` and ``nan`` (as text or JSON's
+    non-standard tokens); a double precision column stores them, and NaN even passes
+    ``range_low < range_high`` in Python and in SQL: a range of 2 °C to ∞ or to NaN
+    would judge every reading as in range.
+    """
+    for name in TEMPERATURES:
+        value = fields.get(name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InvalidArgumentError(name, value, NOT_FINITE)
+
+
 def create_item(conn: Conn, *, item: ItemIn) -> Item:
     """Store a new item under its GTIN-14.
 
@@ -81,6 +100,7 @@ def create_item(conn: Conn, *, item: ItemIn) -> Item:
     with two forms of one GTIN cannot both make an item.
     """
     stored = gtin14(item.gtin)
+    check_finite(item.model_dump())
     if item.range_low >= item.range_high:
         raise InvalidArgumentError("range_low", item.range_low, "must be below range_high")
     fields = item.model_dump() | {"gtin": stored}

@@ -16,7 +16,7 @@ class MovementIn(Frozen):
     """Some quantity of a lot moved from one location to another at a time."""
 
     lot_id: int
-    quantity: float = Field(gt=0)
+    quantity: float = Field(gt=0, allow_inf_nan=False)
     from_location_id: int | None = Field(default=None, description="None: goods received")
     to_location_id: int | None = Field(default=None, description="None: left our custody")
     moved_at: datetime
@@ -47,7 +47,7 @@ class ScanIn(Frozen):
     lot_id: int | None = None
     gtin: str | None = None
     lot_number: str | None = None
-    quantity: float | None = Field(default=None, gt=0)
+    quantity: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     reference: str | None = None
 
 

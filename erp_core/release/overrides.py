@@ -31,6 +31,7 @@ from erp_core.release.rules import (
     Verdict,
     approval_refusal,
     decide,
+    proposal_events,
     unconfirmed,
 )
 from erp_core.release.service import (
@@ -174,6 +175,7 @@ def approve_override(
         approver=user.username,
         proposed_failed={str(f["rule"]) for f in proposed_failed},
         rec=rec,
+        proposed_events=proposal_events(proposed_failed),
     )
     if refusal is not None:
         raise ReleaseRefusedError(lot_id, refusal, rec)

@@ -12,10 +12,11 @@ no clock of its own.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 
 class Action(StrEnum):
@@ -283,10 +284,31 @@ def unconfirmed(rec: Recommendation, confirmed: Collection[str]) -> tuple[RuleRe
     return tuple(r for r in rec.failed if r.rule not in confirmed)
 
 
+def _events(code: str, values: Mapping[str, object]) -> set[str]:
+    """The discrete events a failed rule names (excursions, deviations): empty for others."""
+    if code == "excursions_open":
+        items = values.get("items")
+        listed = items if isinstance(items, list) else []
+        return {f"#{x['id']}" for x in listed if isinstance(x, dict) and "id" in x}
+    if code == "deviations_open":
+        return {n.strip() for n in str(values.get("numbers", "")).split(",") if n.strip()}
+    return set()
+
+
 def approval_refusal(
-    *, proposer: str, approver: str, proposed_failed: Collection[str], rec: Recommendation
+    *,
+    proposer: str,
+    approver: str,
+    proposed_failed: Collection[str],
+    rec: Recommendation,
+    proposed_events: Mapping[str, Collection[str]] | None = None,
 ) -> str | None:
-    """Why ``approver`` may not approve ``proposer``'s override now (None: they may)."""
+    """Why ``approver`` may not approve ``proposer``'s override now (None: they may).
+
+    ``proposed_events``: per failed rule, the excursions and deviations the proposal named
+    (``proposal_events``). One added since — a rule that still fails by name, over an
+    excursion the proposer never saw — was justified by nobody, so it is refused too.
+    """
     if approver == proposer:
         return (
             f"{approver} proposed this override and cannot also approve it: "
@@ -298,4 +320,26 @@ def approval_refusal(
             "rules failed since the override was proposed (" + ", ".join(new) + "): "
             "propose it again with a justification that covers them"
         )
+    if proposed_events is not None:
+        added = [
+            f"{r.rule}: " + ", ".join(sorted(extra))
+            for r in rec.failed
+            if (extra := _events(r.code, r.values) - set(proposed_events.get(r.rule, ())))
+        ]
+        if added:
+            return (
+                "evidence found since the override was proposed (" + "; ".join(added) + "): "
+                "propose it again with a justification that covers it"
+            )
     return None
+
+
+def proposal_events(failed: Collection[Mapping[str, Any]]) -> dict[str, set[str]]:
+    """Per rule, the excursions and deviations a stored proposal's failed rules named."""
+    out: dict[str, set[str]] = {}
+    for f in failed:
+        values = f.get("values")
+        out[str(f.get("rule"))] = _events(
+            str(f.get("code", "")), values if isinstance(values, Mapping) else {}
+        )
+    return out

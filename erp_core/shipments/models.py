@@ -13,7 +13,7 @@ class ShipmentLotIn(Frozen):
     """A lot on board and how much of it."""
 
     lot_id: int
-    quantity: float = Field(gt=0)
+    quantity: float = Field(gt=0, allow_inf_nan=False)
 
 
 class ShipmentIn(Frozen):

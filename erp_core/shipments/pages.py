@@ -9,7 +9,7 @@ bad time) or above the form (a step out of order, a movement the lot's history r
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Form, Path
@@ -155,7 +155,23 @@ def _parse_time(typed: str, now: datetime) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return moment if moment.tzinfo is not None else moment.replace(tzinfo=current_zone())
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=current_zone())
+    try:
+        moment.astimezone(UTC)  # year 1 east of Greenwich is before datetime.min in UTC
+    except OverflowError:
+        return None
+    return moment
+
+
+def _skipped(moment: datetime) -> bool:
+    """A wall-clock time the site's clocks jumped over (spring forward): it never happened.
+
+    ``replace(tzinfo=…)`` would read it with the offset before the jump (02:30 becomes
+    03:30), so a typo would be recorded as another time than the one typed.
+    """
+    back = moment.astimezone(UTC).astimezone(moment.tzinfo)
+    return back.replace(tzinfo=None) != moment.replace(tzinfo=None)
 
 
 def _step(  # noqa: PLR0913 - the request's parts, each explicit
@@ -178,6 +194,17 @@ def _step(  # noqa: PLR0913 - the request's parts, each explicit
             step=step,
             typed=typed,
             field_error=_("Not a date and time: use the picker, or YYYY-MM-DD HH:MM."),
+        )
+    if _skipped(when):
+        return _detail(
+            conn,
+            now,
+            user,
+            shipment_id,
+            step=step,
+            typed=typed,
+            field_error=_("This time does not exist in %(zone)s: the clocks went forward then.")
+            % {"zone": zone_name(at=when)},
         )
     action = shipments.depart if step == "depart" else shipments.arrive
     try:

@@ -18,6 +18,7 @@ from erp_core.release.rules import (
     Verdict,
     approval_refusal,
     decide,
+    proposal_events,
     recommend,
     unconfirmed,
 )
@@ -202,3 +203,40 @@ def test_an_override_is_approved_by_a_second_qa_manager_only() -> None:
     )
     assert newer is not None
     assert "mean kinetic temperature" in newer
+
+
+def test_an_excursion_or_deviation_found_after_the_proposal_refuses_the_approval() -> None:
+    """The same rules fail, but over an excursion (or deviation) the proposal did not name."""
+    seen = [
+        {"rule": "excursions dispositioned", "code": "excursions_open",
+         "values": {"items": [{"id": 1, "sensor": "T1", "peak": 12.0}]}},
+        {"rule": "no open deviation", "code": "deviations_open",
+         "values": {"numbers": "DEV-00001"}},
+    ]  # fmt: skip
+    events = proposal_events(seen)
+    assert events == {"excursions dispositioned": {"#1"}, "no open deviation": {"DEV-00001"}}
+    failed = {"excursions dispositioned", "no open deviation"}
+
+    def refusal(*results: RuleResult) -> str | None:
+        rec = Recommendation(results)
+        return approval_refusal(
+            proposer="mei", approver="uwe", proposed_failed=failed, rec=rec,
+            proposed_events=events,
+        )  # fmt: skip
+
+    def excursions(*ids: int) -> RuleResult:
+        items: list[dict[str, str | int | float]] = [{"id": i, "sensor": "T1"} for i in ids]
+        return RuleResult("excursions dispositioned", False, "…", "excursions_open",
+                          {"items": items})  # fmt: skip
+
+    def deviations(numbers: str) -> RuleResult:
+        return RuleResult("no open deviation", False, "…", "deviations_open",
+                          {"numbers": numbers})  # fmt: skip
+
+    assert refusal(excursions(1), deviations("DEV-00001")) is None
+    assert refusal(excursions(1)) is None  # one closed since: fewer, not more
+    newer = refusal(excursions(1, 2), deviations("DEV-00001, DEV-00002"))
+    assert newer is not None
+    assert "#2" in newer
+    assert "DEV-00002" in newer
+    assert "#1" not in newer
