@@ -86,9 +86,11 @@ ON CONFLICT (lot_id) DO UPDATE SET
 """
 
 
-def stale_lots(conn: Conn, *, now: datetime, max_age: timedelta = MAX_AGE) -> list[int]:
+def stale_lots(
+    conn: Conn, *, now: datetime, max_age: timedelta = MAX_AGE, margin: timedelta = MARGIN
+) -> list[int]:
     """The lots whose figures are missing or may have changed (module docstring), by id."""
-    params = {"now": now, "max_age": max_age, "margin": MARGIN, "max_hold": MAX_HOLD}
+    params = {"now": now, "max_age": max_age, "margin": margin, "max_hold": MAX_HOLD}
     return [int(r[0]) for r in conn.execute(_STALE, params).fetchall()]
 
 
