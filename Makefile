@@ -39,6 +39,7 @@ chaos: install services
 # The whole suite against a PostgreSQL of your own with TimescaleDB preloaded, given by
 # URL (docs/timescaledb.md): its owner role's and its superuser's logins to the database
 # postgres, roles created as scripts/services.sh does. Timescale-only tests must run there.
+# Like `make test`: the API fuzz runs on its own after the rest.
 TIMESCALE_ADMIN_URL ?= postgresql://coldtrace:coldtrace@127.0.0.1:5433/postgres
 TIMESCALE_SUPERUSER_URL ?= postgresql://postgres@127.0.0.1:5433/postgres
 test-timescale: install
@@ -46,7 +47,11 @@ test-timescale: install
 		|| { echo "no TimescaleDB preloaded at $(TIMESCALE_SUPERUSER_URL)" >&2; exit 1; }
 	COLDTRACE_TEST_ADMIN_URL="$(TIMESCALE_ADMIN_URL)" \
 	COLDTRACE_TEST_SUPERUSER_URL="$(TIMESCALE_SUPERUSER_URL)" \
-	COLDTRACE_TEST_REQUIRE_TIMESCALE=1 $(VENV)/bin/pytest -q $(PARALLEL) $(PYTEST_ARGS)
+	COLDTRACE_TEST_REQUIRE_TIMESCALE=1 \
+		$(VENV)/bin/pytest -q $(PARALLEL) --deselect $(SERIAL) $(PYTEST_ARGS)
+	COLDTRACE_TEST_ADMIN_URL="$(TIMESCALE_ADMIN_URL)" \
+	COLDTRACE_TEST_SUPERUSER_URL="$(TIMESCALE_SUPERUSER_URL)" \
+	COLDTRACE_TEST_REQUIRE_TIMESCALE=1 $(VENV)/bin/pytest -q -p no:xdist $(SERIAL) $(PYTEST_ARGS)
 
 demo: install services
 	$(VENV)/bin/coldtrace demo $(DEMO_ARGS)

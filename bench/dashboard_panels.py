@@ -11,6 +11,11 @@ Each panel query of the location and batch dashboards is expanded by
 ``dashboards.macros`` for the year (``$__interval`` ``1h``, ``12h`` and ``1d``: the hourly
 and the daily rollup) and run ``--runs`` times as the read-only role Grafana logs in as,
 after one warm-up; p50/p95/max per query and interval. Results: docs/benchmarks.md.
+
+The batch figures panel reads the row ``coldtrace erp-jobs`` keeps in ``erp.lot_figures``
+(``erp_core.lot_history.figures``). Before the panels, the script computes that row for
+the lot as the job does, as of the end of the year, ``--figure-runs`` times (the last
+one committed), and prints what it costs, with the time of the job's look for stale lots.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import psycopg  # noqa: E402
 
 from dashboards import queries as q  # noqa: E402
 from dashboards.macros import QueryContext, interpolate  # noqa: E402
+from erp_core.lot_history import figures  # noqa: E402
 
 ADMIN_URL = os.environ.get(
     "COLDTRACE_BENCH_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -56,12 +62,40 @@ def reader_url(dbname: str) -> str:
     return f"postgresql://{READER_LOGIN}@{rest}/{dbname}"
 
 
+def _summary(times: list[float]) -> str:
+    times = sorted(times)
+    p95 = times[max(0, round(0.95 * len(times)) - 1)]
+    return f"p50 {statistics.median(times):7.1f} ms, p95 {p95:7.1f} ms, max {times[-1]:7.1f} ms"
+
+
+def refresh_figures(dbname: str, runs: int) -> None:
+    """Compute the lot's ``erp.lot_figures`` row as erp-jobs does, ``runs`` times; timings."""
+    url = f"{ADMIN_URL.rsplit('/', 1)[0]}/{dbname}"
+    with psycopg.connect(url) as conn:
+        lot = conn.execute("SELECT id FROM erp.lots WHERE lot_number = 'BENCH-1'").fetchone()[0]
+        looks, computes = [], []
+        for i in range(runs):
+            t0 = time.perf_counter()
+            figures.stale_lots(conn, now=YEAR_END)
+            looks.append((time.perf_counter() - t0) * 1000)
+            t0 = time.perf_counter()
+            figures.refresh(conn, lot_ids=[lot], now=YEAR_END)
+            computes.append((time.perf_counter() - t0) * 1000)
+            if i < runs - 1:
+                conn.rollback()
+        conn.commit()
+    print(f"{'figures: stale look':28}: {_summary(looks)}")
+    print(f"{'figures: compute one lot':28}: {_summary(computes)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--reuse", metavar="DBNAME", required=True)
     parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--figure-runs", type=int, default=10)
     args = parser.parse_args()
     print(f"load average {os.getloadavg()}")
+    refresh_figures(args.reuse, args.figure_runs)
     with psycopg.connect(reader_url(args.reuse)) as conn:
         location, lot = conn.execute(
             "SELECT (SELECT id FROM erp.locations WHERE code = 'CR-1'),"

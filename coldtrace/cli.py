@@ -233,13 +233,18 @@ def erp_jobs(
     rollup_interval: Annotated[
         float, typer.Option(help="Seconds between refreshes of the reading rollup (0: never).")
     ] = 60.0,
+    figures_interval: Annotated[
+        float,
+        typer.Option(help="Seconds between refreshes of the lots' release figures (0: never)."),
+    ] = 60.0,
     log_level: LogLevel = "INFO",
     plain_logs: Plain = False,
 ) -> None:
     """Turn scans and tag reads into movements, lock expired lots, anchor the audit chain.
 
-    Runs until SIGTERM; expired lots are put on hold every minute, and the reading rollup
-    that Grafana's long-range panels read is refreshed every ROLLUP_INTERVAL seconds.
+    Runs until SIGTERM; expired lots are put on hold every minute, the reading rollup
+    that Grafana's long-range panels read is refreshed every ROLLUP_INTERVAL seconds, and
+    the release figures of changed lots (Grafana's batch dashboard) every FIGURES_INTERVAL.
 
     Anchoring needs COLDTRACE_RECORD_KEY_FILE and COLDTRACE_RECORD_ANCHOR_FILE (every
     COLDTRACE_RECORD_CHECKPOINT_INTERVAL_S seconds); without them it is off, and says so.
@@ -277,7 +282,7 @@ def erp_jobs(
             stop,
             interval_s=interval,
             anchoring=anchoring,
-            every=Every(rollup_s=rollup_interval or None),
+            every=Every(rollup_s=rollup_interval or None, figures_s=figures_interval or None),
         )
     except KeyboardInterrupt:
         stop.set()

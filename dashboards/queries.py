@@ -256,10 +256,6 @@ LOCATION_ALERTS = Query(
 
 # --- batch ----------------------------------------------------------------------------
 
-# The lot's life: first arrival to last departure, or now while some of it is held.
-_LIFE = """life AS (SELECT min(valid_from) AS f, max(coalesce(valid_to, now())) AS t
-                 FROM erp.lot_intervals($lot))"""
-
 BATCH_HISTORY = Query(
     "batch_history",
     f"""SELECT {bucket("time")} AS time, min(value) AS min, avg(value) AS mean, max(value) AS max
@@ -280,41 +276,15 @@ BATCH_EXCURSIONS = Query(
  ORDER BY 1""",
     ("time", "timeend", "text"),
 )
-# The lot's figures over its whole life, as docs/erp-stock.md defines them on
-# erp.lot_readings: each value stands for [time, held_until); time out of range and
-# coverage are the length of the union of those spans (overlapping sensors merged).
+# The lot's figures over its whole life: the release evidence's own statistics (MKT, time
+# out of range, coverage…), which `coldtrace erp-jobs` computes with the code of the
+# release decision and keeps in erp.lot_figures (erp_core.lot_history.figures): one row,
+# not a second definition in SQL. `computed_at` says how fresh the row is.
 BATCH_STATS = Query(
     "batch_stats",
-    f"""WITH {_LIFE},
-r AS (SELECT x.time, x.held_until, x.value, x.held,
-             (x.value < i.range_low OR x.value > i.range_high) AS out
-        FROM life, erp.lot_readings($lot, life.f, life.t) x,
-             erp.lots l JOIN erp.items i ON i.id = l.item_id
-       WHERE l.id = $lot),
-spans AS (SELECT time AS s, held_until AS e, out,
-                 max(held_until) OVER (ORDER BY time, held_until
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach_all,
-                 max(held_until) FILTER (WHERE out) OVER (ORDER BY time, held_until
-                     ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS reach_out
-            FROM r),
-covered AS (SELECT sum(extract(epoch FROM e - greatest(s, coalesce(reach_all, s)))) AS seconds
-              FROM spans WHERE e > coalesce(reach_all, s)),
-outside AS (SELECT sum(extract(epoch FROM e - greatest(s, coalesce(reach_out, s)))) AS seconds
-              FROM spans WHERE out AND e > coalesce(reach_out, s))
-SELECT 10000 / -ln(sum(extract(epoch FROM held_until - time) * exp(-10000 / (value + 273.15)))
-                   / sum(extract(epoch FROM held_until - time))) - 273.15 AS mkt,
-       i.mkt_limit,
-       sum(extract(epoch FROM held_until - time) * value)
-           / sum(extract(epoch FROM held_until - time)) AS mean,
-       min(value) AS min, max(value) AS max,
-       count(*) FILTER (WHERE NOT held) AS readings,
-       (coalesce((SELECT seconds FROM outside), 0) / 60)::float8 AS tor_minutes,
-       i.tor_budget_minutes,
-       ((SELECT seconds FROM covered) / extract(epoch FROM (SELECT t - f FROM life)))::float8
-           AS coverage
-  FROM r, erp.lots l JOIN erp.items i ON i.id = l.item_id
- WHERE l.id = $lot
- GROUP BY i.mkt_limit, i.tor_budget_minutes""",
+    """SELECT mkt, mkt_limit, mean, min, max, readings, tor_minutes, tor_budget_minutes, coverage,
+       computed_at
+  FROM erp.lot_figures WHERE lot_id = $lot""",
     (
         "mkt",
         "mkt_limit",
@@ -325,6 +295,7 @@ SELECT 10000 / -ln(sum(extract(epoch FROM held_until - time) * exp(-10000 / (val
         "tor_minutes",
         "tor_budget_minutes",
         "coverage",
+        "computed_at",
     ),
 )
 BATCH_RELEASE = Query(

@@ -149,6 +149,12 @@ TABLES: dict[str, Grant] = {
     "erp.reading_hours": Grant("erp_core.lot_history", app=FULL, reader=READ, why="derived rollup"),
     "erp.reading_days": Grant("erp_core.lot_history", app=FULL, reader=READ, why="derived rollup"),
     "erp.reading_hours_state": Grant("erp_core.lot_history", app=WRITE),
+    "erp.lot_figures": Grant(
+        "erp_core.lot_history",
+        app=FULL,
+        reader=READ,
+        why="derived: each lot's release figures, recomputed by erp-jobs (0031); Grafana reads",
+    ),
     "erp.edge_event_queue": Grant("erp_core.edge_events", app=FULL),
     "erp.edge_event_outcomes": Grant("erp_core.edge_events", app=WRITE, reader=READ),
     # --- erp: release and deviations (0007) ---

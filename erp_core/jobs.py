@@ -22,7 +22,10 @@ Every ``Every.rollup_s`` it also brings the hourly and daily reading rollup
 transaction: Grafana's long-range panels read the rollup and, with the read-only role,
 cannot refresh it themselves (lot histories refresh it on read as before). It serves
 TimescaleDB and plain PostgreSQL alike, in place of a continuous aggregate
-(docs/timescaledb.md).
+(docs/timescaledb.md). After it, every ``Every.figures_s`` it recomputes the release
+figures of the lots whose figures may have changed into ``erp.lot_figures``
+(``erp_core.lot_history.figures``), which the batch dashboard reads: the release
+evidence's own numbers, not a second computation in SQL.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ from erp_core.audit.anchoring import checkpoint
 from erp_core.audit.errors import AnchorError
 from erp_core.audit.keys import Keyring
 from erp_core.edge_events.service import process_queue
-from erp_core.lot_history import rollup_refresh
+from erp_core.lot_history import figures, rollup_refresh
 
 log = logging.getLogger(__name__)
 CHANNEL = "coldtrace_edge_events"
@@ -50,6 +53,8 @@ BATCH = 500
 EXPIRY_EVERY_S = 60.0
 ROLLUP_EVERY_S = 60.0
 ROLLUP_BATCH = 20  # sensors per rollup transaction
+FIGURES_EVERY_S = 60.0
+FIGURES_BATCH = 10  # lots per figures transaction
 
 
 def utc_now() -> datetime:
@@ -75,6 +80,26 @@ def refresh_rollup(conn: psycopg.Connection, *, batch: int = ROLLUP_BATCH) -> in
         with conn.transaction():
             rollup_refresh.refresh(conn, sensor_ids=sensors[start : start + batch])
     return len(sensors)
+
+
+def refresh_figures(
+    conn: psycopg.Connection,
+    *,
+    now: Callable[[], datetime] = utc_now,
+    batch: int = FIGURES_BATCH,
+) -> int:
+    """Recompute the figures of every lot whose figures may have changed; how many lots.
+
+    ``batch`` lots per transaction, each as of the time its transaction starts.
+    """
+    with conn.transaction():
+        stale = figures.stale_lots(conn, now=now())
+    for start in range(0, len(stale), batch):
+        with conn.transaction():
+            figures.refresh(conn, lot_ids=stale[start : start + batch], now=now())
+    if stale:
+        log.info("release figures recomputed for %s lot(s)", len(stale))
+    return len(stale)
 
 
 def lock_expired_lots(conn: psycopg.Connection, *, now: datetime) -> int:
@@ -138,10 +163,11 @@ def anchor_once(
 
 @dataclass(frozen=True, slots=True)
 class Every:
-    """How often the runner does its periodic work, in seconds (rollup None: never)."""
+    """How often the runner does its periodic work, in seconds (None: never)."""
 
     expiry_s: float = EXPIRY_EVERY_S
     rollup_s: float | None = ROLLUP_EVERY_S
+    figures_s: float | None = FIGURES_EVERY_S
 
 
 @dataclass(slots=True)
@@ -168,7 +194,7 @@ def run(
     anchoring: Anchoring | None = None,
     every: Every = Every(),
 ) -> None:
-    """Process edge events, lock expired lots, anchor, refresh the rollup; until ``stop``."""
+    """Process edge events, lock expired lots, anchor, refresh rollup and figures, until stopped."""
     state = AnchorState()
     periodic = [_Periodic(every.expiry_s, lambda conn: _expire(conn, utc_now()))]
     if anchoring is not None:
@@ -177,6 +203,8 @@ def run(
         )
     if every.rollup_s is not None:
         periodic.append(_Periodic(every.rollup_s, refresh_rollup))
+    if every.figures_s is not None:
+        periodic.append(_Periodic(every.figures_s, refresh_figures))
     while not stop.is_set():
         try:
             with psycopg.connect(db_url, autocommit=True) as conn:

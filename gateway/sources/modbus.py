@@ -104,9 +104,10 @@ class ModbusLink:
                 self._client = client_for(self._settings)
             client = self._client
             try:
-                # asyncio.timeout, not wait_for: wait_for runs the call as a task of its
-                # own, and a gateway stopped just as that task failed (devices gone)
-                # logged "Task exception was never retrieved" with a traceback
+                # asyncio.timeout, not wait_for: Python 3.11's wait_for runs the call as a
+                # task of its own, and when it is cancelled (the gateway stopping) just as
+                # that task fails, the failure is never retrieved and asyncio logs it
+                # with a traceback ("Task exception was never retrieved").
                 async with asyncio.timeout(unit.timeout_s * (unit.retries + 2)):
                     return await _connected_call(client, request)
             except DeviceRefused:

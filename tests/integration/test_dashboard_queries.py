@@ -8,7 +8,8 @@ excursion, a dead letter and a failed notification. Each SQL text of each dashbo
 several ranges and intervals — ``$__interval`` in its text forms ``500ms``, ``20m``,
 ``1h``, ``1d`` — and runs **as the read-only role Grafana logs in as**; it must return
 the columns its panel reads and at least one row. A migration that breaks a panel's SQL
-fails here.
+fails here. The batch figures are the rows ``coldtrace erp-jobs`` writes
+(``erp_core.jobs.refresh_figures``), written here by that function.
 """
 
 from __future__ import annotations
@@ -20,21 +21,29 @@ from typing import Any
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from coldtrace.seed import seed_demo
 from dashboards import queries
 from dashboards.generate import render
 from dashboards.macros import QueryContext, interpolate
 from dashboards.targets import SqlTarget, sql_targets
+from erp_core.app import create_app
 from erp_core.audit.service import set_actor
+from erp_core.auth import service as auth_service
+from erp_core.auth.models import Role
+from erp_core.jobs import refresh_figures
 from erp_core.lot_history import rollup_refresh
 from erp_core.movements import service as movements
 from erp_core.movements.models import MovementIn
 from erp_core.release.service import gather_evidence
+from erp_core.settings import ApiSettings
 from erp_core.shipments import service as shipments
 from erp_core.shipments.models import ShipmentIn, ShipmentLotIn
 from firmware_sim.thermal import CompressorFailure, FridgeModel, FridgeParams
 from tests.integration.access_helpers import session_keyring
+from tests.integration.api_client import Api
 
 GATEWAY = "gw-dash"
 OLD_DASHBOARD = Path(__file__).parent / "data" / "old_cold_chain.json"
@@ -202,6 +211,9 @@ def _fill(db_url: str, owner_db_url: str, now: datetime) -> dict[str, str]:
             " %s)",
             (event[0], alerts[0], recipient[0], now - timedelta(minutes=20)),
         )
+    # the batch figures, as erp-jobs writes them (as the application role)
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        assert refresh_figures(conn, now=lambda: now) == 3
     return {"location": str(lots.fridges[0]), "lot": str(lots.excursion)}
 
 
@@ -251,28 +263,64 @@ def test_the_first_dashboards_interval_cast_is_caught(reader_db_url: str) -> Non
         _run(reader_db_url, target, ctx)
 
 
+def _release_panel(db_url: str, lot: int, now: datetime) -> dict[str, Any]:
+    """``GET /api/lots/{lot}/release`` with the API's clock at ``now``, as a QA user."""
+    secret = "dashboard-test-secret-0123456789abcdef"
+    with psycopg.connect(db_url) as conn:
+        set_actor(conn, user="test-setup")
+        auth_service.create_user(
+            conn,
+            username="dash-qa",
+            full_name="Dash QA",
+            password="Long-enough-Pass-4711!",
+            roles=[Role("qa")],
+            now=now,
+            keyring=session_keyring(),
+        )
+    settings = ApiSettings(
+        database_url=db_url, pool_min_size=1, pool_max_size=2, jwt_secret=SecretStr(secret)
+    )
+    with TestClient(create_app(settings, clock=lambda: now)) as client:
+        panel: dict[str, Any] = Api(client, secret=secret, now=now).get(
+            "dash-qa", f"/api/lots/{lot}/release"
+        )
+    return panel
+
+
 def test_batch_figures_equal_the_release_evidence(
     db_url: str, owner_db_url: str, reader_db_url: str
 ) -> None:
-    """The batch dashboard's figures are the ones the QA release decision is shown."""
+    """The batch dashboard's figures are the ones the QA release decision is shown.
+
+    The dashboard reads the row erp-jobs wrote as of ``now``; the release panel and its
+    evidence are asked for at that same instant (the lot is still held, so its life, and
+    with it coverage, grows with the clock).
+    """
     now = datetime.now(UTC)
     variables = _fill(db_url, owner_db_url, now)
     lot = int(variables["lot"])
-    with psycopg.connect(db_url) as conn:
-        evidence = gather_evidence(conn, lot_id=lot, now=datetime.now(UTC))
     target = SqlTarget("batch stats", queries.BATCH_STATS.sql, "table")
     ctx = QueryContext(now - timedelta(days=30), now, timedelta(hours=1), {"lot": str(lot)})
     columns, rows = _run(reader_db_url, target, ctx)
     figures = dict(zip(columns, rows[0], strict=True))
+    assert figures["computed_at"] == now
+    with psycopg.connect(db_url) as conn:
+        evidence = gather_evidence(conn, lot_id=lot, now=now)
     assert evidence.mkt is not None
-    assert figures["mkt"] == pytest.approx(evidence.mkt, abs=0.01)
+    assert figures["mkt"] == pytest.approx(evidence.mkt, rel=1e-12)
     assert figures["mkt_limit"] == evidence.mkt_limit
     assert figures["tor_budget_minutes"] == evidence.tor_budget_min
-    # the hot fridge's lot is out of range when the test runs: a second apart at most
-    assert evidence.tor_cumulative_min > 30
-    assert float(figures["tor_minutes"]) == pytest.approx(evidence.tor_cumulative_min, abs=1 / 60)
+    assert evidence.tor_cumulative_min > 30  # the hot fridge's lot is out of range
+    assert figures["tor_minutes"] == pytest.approx(evidence.tor_cumulative_min, rel=1e-12)
     assert evidence.coverage < 0.95  # the probe's silence, less the 15 min a value holds
-    assert float(figures["coverage"]) == pytest.approx(evidence.coverage, abs=1e-4)
+    assert figures["coverage"] == pytest.approx(evidence.coverage, rel=1e-12)
+    # … and the API shows the QA user the same numbers, in its own words
+    rules = {r["rule"]: r["evidence"] for r in _release_panel(db_url, lot, now)["rules"]}
+    mkt = f"MKT {figures['mkt']:.2f} °C, limit {figures['mkt_limit']:.2f} °C"
+    assert rules["mean kinetic temperature"] == mkt
+    tor = f"{figures['tor_minutes']:.0f} min out of range of a"
+    assert rules["time out of range within budget"].startswith(tor)
+    assert f"readings cover {figures['coverage']:.1%}" in rules["temperature record complete"]
 
 
 # Location figures from every raw reading: what the rollup path must equal.
