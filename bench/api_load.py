@@ -264,57 +264,79 @@ async def timed(figures: Figures, kind: str, call: Any) -> None:
     figures.add(kind, started, response, response.text[:200] if response.status_code >= 500 else "")
 
 
+@dataclass
+class Person:
+    """A signed-in browser: its cookie jar (pages) and its bearer token (JSON API)."""
+
+    client: httpx.AsyncClient
+    bearer: dict[str, str]
+    rng: random.Random
+
+
+async def arrive(base: str, username: str, door: asyncio.Semaphore) -> Person:
+    """Sign ``username`` in; ``door`` lets two sign-ins run at once, as people arrive."""
+    client = httpx.AsyncClient(base_url=base, timeout=60, follow_redirects=True)
+    async with door:
+        token = await sign_in(client, username)
+    return Person(client, {"Authorization": f"Bearer {token}"}, random.Random(username))
+
+
 async def browse(
-    base: str, username: str, lot_ids: list[int], until: float, think: float, figures: Figures
+    who: Person, lot_ids: list[int], until: float, think: float, figures: Figures
 ) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=60, follow_redirects=True) as client:
-        bearer = {"Authorization": f"Bearer {await sign_in(client, username)}"}
-        rng = random.Random(username)
-        while time.monotonic() < until:
-            lot = rng.choice(lot_ids)
-            kind = rng.choice(("lots list", "lot page", "alerts inbox", "lot history (API)"))
-            call = {
-                "lots list": lambda: client.get("/lots"),
-                "lot page": lambda: client.get(f"/lots/{lot}"),  # noqa: B023
-                "alerts inbox": lambda: client.get("/alerts"),
-                "lot history (API)": lambda: client.get(f"/api/lots/{lot}/history", headers=bearer),  # noqa: B023
-            }[kind]()
-            await timed(figures, kind, call)
-            await asyncio.sleep(think * rng.uniform(0.5, 1.5))
+    while time.monotonic() < until:
+        lot = who.rng.choice(lot_ids)
+        kind = who.rng.choice(("lots list", "lot page", "alerts inbox", "lot history (API)"))
+        urls = {
+            "lots list": "/lots",
+            "lot page": f"/lots/{lot}",
+            "alerts inbox": "/alerts",
+            "lot history (API)": f"/api/lots/{lot}/history",
+        }
+        headers = who.bearer if kind.endswith("(API)") else None
+        call = who.client.get(urls[kind], headers=headers)
+        await timed(figures, kind, call)
+        await asyncio.sleep(think * who.rng.uniform(0.5, 1.5))
 
 
 async def sign(
-    base: str, username: str, lot_ids: list[int], until: float, think: float, figures: Figures
+    who: Person, lot_ids: list[int], until: float, think: float, figures: Figures
 ) -> None:
-    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
-        bearer = {"Authorization": f"Bearer {await sign_in(client, username)}"}
-        rng = random.Random(username)
-        for lot in lot_ids:
-            if time.monotonic() >= until:
-                return
-            body = {"action": "reject", "password": DEMO_PASSWORD, "comment": "load bench"}
-            await timed(
-                figures,
-                "signed decision (API)",
-                client.post(f"/api/lots/{lot}/release", json=body, headers=bearer),
-            )
-            await asyncio.sleep(think * rng.uniform(0.5, 1.5))
+    for lot in lot_ids:
+        if time.monotonic() >= until:
+            return
+        body = {"action": "reject", "password": DEMO_PASSWORD, "comment": "load bench"}
+        await timed(
+            figures,
+            "signed decision (API)",
+            who.client.post(f"/api/lots/{lot}/release", json=body, headers=who.bearer),
+        )
+        await asyncio.sleep(think * who.rng.uniform(0.5, 1.5))
 
 
 async def crowd(base: str, args: argparse.Namespace, lot_ids: list[int]) -> Figures:
+    """Everyone signs in (two at a time, not timed), then browses or signs for the run."""
+    door = asyncio.Semaphore(2)
+    browsers = await asyncio.gather(
+        *(arrive(base, f"browse{i:02d}", door) for i in range(args.browsers))
+    )
+    signers = await asyncio.gather(
+        *(arrive(base, f"sign{i:02d}", door) for i in range(args.signers))
+    )
     figures = Figures()
     until = time.monotonic() + args.seconds
     signed = lot_ids[: args.signers * 200]
     browsed = lot_ids[args.signers * 200 :] or lot_ids
-    tasks = [
-        browse(base, f"browse{i:02d}", browsed, until, args.think, figures)
-        for i in range(args.browsers)
-    ]
+    tasks = [browse(p, browsed, until, args.think, figures) for p in browsers]
     tasks += [
-        sign(base, f"sign{i:02d}", signed[i :: args.signers], until, args.think, figures)
-        for i in range(args.signers)
+        sign(p, signed[i :: args.signers], until, args.think, figures)
+        for i, p in enumerate(signers)
     ]
-    await asyncio.gather(*tasks)
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for p in (*browsers, *signers):
+            await p.client.aclose()
     return figures
 
 

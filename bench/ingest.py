@@ -206,9 +206,18 @@ Logins = dict[str, tuple[str, str]]  # gateway -> (username, password) of its br
 
 
 def publisher_main(
-    port: int, logins: Logins, work: Workload, out: Queue, go: MpEvent, done: MpEvent
+    port: int,
+    logins: Logins,
+    work: Workload,
+    out: Queue,
+    connect: MpEvent,
+    go: MpEvent,
+    done: MpEvent,
 ) -> None:
-    """Child process: pre-encode, report ready, publish everything at QoS 1 on ``go``.
+    """Child process: pre-encode, connect on ``connect``, report ready, publish on ``go``.
+
+    It connects only after the parent's warm-up: both log in with the gateways' accounts,
+    and a second connection of one account closes the first.
 
     The broker gives each gateway account one connection and lets it publish on its own
     topics only (docs/mqtt.md), so this process holds one paho client per gateway, each
@@ -217,6 +226,7 @@ def publisher_main(
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when we stop
     try:
         payloads = work.messages()
+        connect.wait()
         clients: dict[str, mqtt.Client] = {}
         for g in range(work.gateways):
             gw = work.gateway(g)
@@ -404,10 +414,17 @@ def warm_up(
         c.loop_start()
         clients.append(c)
     try:
+        # paho refuses a QoS 1 publish before its CONNACK: wait for every connection
+        connected = time.monotonic() + 10
+        while not all(c.is_connected() for c in clients) and time.monotonic() < connected:
+            time.sleep(0.02)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             for c, (topic, data) in zip(clients, work.warmup(), strict=True):
-                c.publish(topic, data, qos=1).wait_for_publish(10)
+                sent = c.publish(topic, data, qos=1)
+                if sent.rc != mqtt.MQTT_ERR_SUCCESS:
+                    raise BenchError(f"publishing the warm-up failed: {mqtt.error_string(sent.rc)}")
+                sent.wait_for_publish(10)
             with contextlib.suppress(TimeoutError):
                 wait_for_watermark(conn, work.warmup_rows, worker, timeout=2)
                 return
@@ -451,6 +468,7 @@ class Services:
     metrics_port: int
     publisher: mp.process.BaseProcess
     out: Queue
+    connect: MpEvent
     go: MpEvent
     logins: Logins
     more_workers: list[subprocess.Popen[bytes]] = field(default_factory=list)
@@ -516,15 +534,15 @@ def start_services(
 
     ctx = mp.get_context("spawn")
     out: Queue = ctx.Queue()
-    go, done = ctx.Event(), ctx.Event()
+    connect, go, done = ctx.Event(), ctx.Event(), ctx.Event()
     publisher = ctx.Process(
         target=publisher_main,
-        args=(broker.port, logins, work, out, go, done),
+        args=(broker.port, logins, work, out, connect, go, done),
         name="bench-publisher",
     )
     publisher.start()
     stack.callback(stop_publisher, publisher, done)
-    return Services(broker, worker, metrics_port, publisher, out, go, logins, more)
+    return Services(broker, worker, metrics_port, publisher, out, connect, go, logins, more)
 
 
 def from_publisher(svc: Services, kind: str) -> tuple[object, ...]:
@@ -586,6 +604,7 @@ def end_to_end(
     conn = stack.enter_context(connect(db_url))
     print("  waiting for the worker to subscribe (warm-up batch) …", flush=True)
     warm_up(svc.broker.port, svc.logins, work, conn, svc.worker)
+    svc.connect.set()  # the warm-up's connections are closed: the publisher's turn
     backend, evaluator = worker_backends(conn)
     print("  encoding payloads in the publisher …", flush=True)
     n_messages, n_bytes = from_publisher(svc, "ready")
