@@ -11,16 +11,17 @@ service's particulars (``FormErrors.refusal``).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, TypeVar
 
 from fastapi import Depends, Form
 from fastapi.responses import HTMLResponse
 from pydantic import ValidationError
 
 from erp_core.auth.models import Role
+from erp_core.deps import DbConnection
 from erp_core.errors import ConflictError, InvalidArgumentError
 from erp_core.masterdata.errors import InvalidGtinError
 from erp_core.masterdata.service import NOT_FINITE, TEMPERATURES
@@ -130,3 +131,27 @@ def from_conflict(err: ConflictError, locale: str) -> FormErrors:
     return FormErrors(
         refusal=Refusal(code=err.code, sentence=message_for(err.code, locale), particulars=str(err))
     )
+
+
+T = TypeVar("T")
+
+
+def attempt(conn: DbConnection, locale: str, action: Callable[[], T]) -> T | FormErrors:
+    """``action()``'s result, or what to show by the form when it was refused.
+
+    One place turns a form's refusals into messages: a field the models refuse
+    (``ValidationError``), a value the service refuses (``InvalidArgumentError``) and a
+    rule the records refuse (``ConflictError``); the transaction is rolled back so the
+    page that shows them reads the records as they were.
+    """
+    refused: FormErrors
+    try:
+        return action()
+    except ValidationError as err:
+        refused = from_validation(err, locale)
+    except InvalidArgumentError as err:
+        refused = from_invalid(err, locale)
+    except ConflictError as err:
+        refused = from_conflict(err, locale)
+    conn.rollback()
+    return refused

@@ -13,11 +13,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 
 from erp_core.audit.service import entries_for, set_actor
 from erp_core.deps import Connection, Now
-from erp_core.errors import ConflictError, InvalidArgumentError
+from erp_core.errors import InvalidArgumentError
 from erp_core.masterdata import browse, changes
 from erp_core.masterdata import service as master
 from erp_core.masterdata.forms import (
@@ -25,13 +24,11 @@ from erp_core.masterdata.forms import (
     Editor,
     FormErrors,
     Text,
+    attempt,
     blank_to_none,
-    from_conflict,
-    from_invalid,
-    from_validation,
     show,
 )
-from erp_core.masterdata.models import LocationIn, LocationUpdate, ReasonIn
+from erp_core.masterdata.models import Location, LocationIn, LocationUpdate, ReasonIn
 from erp_core.web.i18n import translations
 from erp_core.web.paging import PageParam
 from erp_core.web.session import PageSession, PageUser
@@ -107,22 +104,16 @@ def create_location(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form f
 ) -> Response:
     """Store a new location; errors next to their fields, its page on success."""
     text = {"code": code, "name": name, "kind": kind, "parent_id": parent_id}
-    locale = editor.viewer.locale
-    try:
+
+    def create() -> Location:
         body = LocationIn.model_validate({**blank_to_none(text), "name": name.strip()})
         set_actor(conn, user=editor.user.username)
-        created = master.create_location(conn, location=body)
-    except ValidationError as err:
-        errors = from_validation(err, locale)
-    except InvalidArgumentError as err:
-        conn.rollback()
-        errors = from_invalid(err, locale)
-    except ConflictError as err:
-        conn.rollback()
-        errors = from_conflict(err, locale)
-    else:
-        return RedirectResponse(f"/locations/{created.id}?done=created", status_code=303)
-    return _location_form(conn, editor, now, values=dict(text), errors=errors)
+        return master.create_location(conn, location=body)
+
+    created = attempt(conn, editor.viewer.locale, create)
+    if isinstance(created, FormErrors):
+        return _location_form(conn, editor, now, values=dict(text), errors=created)
+    return RedirectResponse(f"/locations/{created.id}?done=created", status_code=303)
 
 
 def _tree_checked(fields: dict[str, object]) -> dict[str, object]:
@@ -204,23 +195,17 @@ def update_location(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form f
     """Change a location, with the reason; a refused rule is shown above the form."""
     text = {"code": code, "name": name, "kind": kind, "parent_id": parent_id}
     values: dict[str, object] = {**text, "reason": reason}
-    locale = editor.viewer.locale
     fields = {**blank_to_none(text), "name": name.strip()}
-    try:
+
+    def change() -> None:
         checked = LocationUpdate.model_validate({**fields, "reason": reason.strip()})
         set_actor(conn, user=editor.user.username, reason=checked.reason)
         changes.update_location(
             conn, location_id=location_id, changes=_tree_checked(checked.model_dump())
         )
-    except ValidationError as err:
-        errors = from_validation(err, locale)
-    except InvalidArgumentError as err:
-        conn.rollback()
-        errors = from_invalid(err, locale)
-    except ConflictError as err:
-        conn.rollback()
-        errors = from_conflict(err, locale)
-    else:
+
+    errors = attempt(conn, editor.viewer.locale, change)
+    if errors is None:
         return RedirectResponse(f"/locations/{location_id}?done=changed", status_code=303)
     return _location_form(conn, editor, now, values=values, location_id=location_id, errors=errors)
 
@@ -234,16 +219,13 @@ def retire_location(
     reason: Text = "",
 ) -> Response:
     """Take a location out of use, with the reason; refused while anything still uses it."""
-    locale = editor.viewer.locale
-    try:
+
+    def retire() -> None:
         checked = ReasonIn(reason=reason.strip())
         set_actor(conn, user=editor.user.username, reason=checked.reason)
         changes.retire_location(conn, location_id=location_id, now=now)
-    except ValidationError as err:
-        errors = from_validation(err, locale)
-    except ConflictError as err:
-        conn.rollback()
-        errors = from_conflict(err, locale)
-    else:
+
+    errors = attempt(conn, editor.viewer.locale, retire)
+    if errors is None:
         return RedirectResponse(f"/locations/{location_id}?done=retired", status_code=303)
     return _location_page(conn, editor, now, location_id, errors=errors, reason=reason)

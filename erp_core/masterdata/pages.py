@@ -15,24 +15,20 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import ValidationError
 
 from erp_core.audit.service import entries_for, set_actor
 from erp_core.deps import Connection, Now
-from erp_core.errors import ConflictError, InvalidArgumentError
 from erp_core.masterdata import browse, changes, location_pages
 from erp_core.masterdata import service as master
 from erp_core.masterdata.forms import (
     Editor,
     FormErrors,
     Text,
+    attempt,
     blank_to_none,
-    from_conflict,
-    from_invalid,
-    from_validation,
     show,
 )
-from erp_core.masterdata.models import ItemIn, ItemUpdate, ReasonIn
+from erp_core.masterdata.models import Item, ItemIn, ItemUpdate, ReasonIn
 from erp_core.web.i18n import translations
 from erp_core.web.paging import PageParam
 from erp_core.web.session import PageSession, PageUser
@@ -130,19 +126,15 @@ def create_item(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form field
         "shelf_life_days": shelf_life_days,
     }
     values: dict[str, object] = {**text, "implantable": bool(implantable)}
-    locale = editor.viewer.locale
-    try:
+
+    def create() -> Item:
         body = ItemIn.model_validate({**blank_to_none(text), "implantable": bool(implantable)})
         set_actor(conn, user=editor.user.username)
-        created = master.create_item(conn, item=body)
-    except ValidationError as err:
-        return _item_form(conn, editor, now, values=values, errors=from_validation(err, locale))
-    except InvalidArgumentError as err:
-        conn.rollback()
-        return _item_form(conn, editor, now, values=values, errors=from_invalid(err, locale))
-    except ConflictError as err:
-        conn.rollback()
-        return _item_form(conn, editor, now, values=values, errors=from_conflict(err, locale))
+        return master.create_item(conn, item=body)
+
+    created = attempt(conn, editor.viewer.locale, create)
+    if isinstance(created, FormErrors):
+        return _item_form(conn, editor, now, values=values, errors=created)
     return RedirectResponse(f"/items/{created.id}?done=created", status_code=303)
 
 
@@ -233,21 +225,15 @@ def update_item(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form field
         "reason": reason,
     }
     fields = {**blank_to_none(text), "implantable": bool(implantable)}
-    locale = editor.viewer.locale
-    try:
+
+    def change() -> None:
         checked = ItemUpdate.model_validate({**fields, "reason": reason.strip()})
         set_actor(conn, user=editor.user.username, reason=checked.reason)
         wanted = checked.model_dump(exclude={"reason"})
         changes.update_item(conn, item_id=item_id, changes=wanted)
-    except ValidationError as err:
-        errors = from_validation(err, locale)
-    except InvalidArgumentError as err:
-        conn.rollback()
-        errors = from_invalid(err, locale)
-    except ConflictError as err:
-        conn.rollback()
-        errors = from_conflict(err, locale)
-    else:
+
+    errors = attempt(conn, editor.viewer.locale, change)
+    if errors is None:
         return RedirectResponse(f"/items/{item_id}?done=changed", status_code=303)
     return _item_form(conn, editor, now, values=values, item_id=item_id, errors=errors)
 
@@ -261,17 +247,14 @@ def retire_item(
     reason: Text = "",
 ) -> Response:
     """Take an item out of use, with the reason; refused while lots are held or undecided."""
-    locale = editor.viewer.locale
-    try:
+
+    def retire() -> None:
         checked = ReasonIn(reason=reason.strip())
         set_actor(conn, user=editor.user.username, reason=checked.reason)
         changes.retire_item(conn, item_id=item_id, now=now)
-    except ValidationError as err:
-        errors = from_validation(err, locale)
-    except ConflictError as err:
-        conn.rollback()
-        errors = from_conflict(err, locale)
-    else:
+
+    errors = attempt(conn, editor.viewer.locale, retire)
+    if errors is None:
         return RedirectResponse(f"/items/{item_id}?done=retired", status_code=303)
     return _item_page(conn, editor, now, item_id, errors=errors, reason=reason)
 
