@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from coldtrace.seed import DemoLots, seed_demo
+from coldtrace.seed import TRANSIT_LOT, DemoLots, seed_demo
 from erp_core.audit.service import set_actor
 from erp_core.jobs import refresh_figures
 from erp_core.lot_history import figures
@@ -81,6 +81,19 @@ def _stale(db_url: str, now: datetime, **kw: Any) -> list[int]:
         return figures.stale_lots(conn, now=now, margin=NO_MARGIN, **kw)
 
 
+def _held(db_url: str, lots: DemoLots) -> list[int]:
+    """The lots still held at the set-up's end: recomputed at every pass.
+
+    The excursion lot stays in its fridge; the seed's fourth lot is on a truck.
+    """
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            "SELECT id FROM erp.lots WHERE lot_number = %s", (TRANSIT_LOT,)
+        ).fetchone()
+    assert row is not None
+    return sorted([lots.excursion, int(row[0])])
+
+
 def _refresh(db_url: str, now: datetime) -> int:
     with psycopg.connect(db_url, autocommit=True) as conn:
         return refresh_figures(conn, now=lambda: now)
@@ -90,18 +103,19 @@ def test_figures_follow_late_readings_movements_and_limits(db_url: str) -> None:
     t0 = datetime.now(UTC)
     lots, probe = _setup(db_url, t0)
     t1 = datetime.now(UTC)  # after the set-up's movements were recorded
-    assert _refresh(db_url, t1) == 2  # the shipped lot never moved: no figures, no row
+    held = _held(db_url, lots)
+    assert _refresh(db_url, t1) == 3  # the shipped lot never moved: no figures, no row
     with psycopg.connect(db_url) as conn:
-        assert conn.execute(
-            "SELECT lot_id FROM erp.lot_figures ORDER BY lot_id"
-        ).fetchall() == sorted([(lots.clean,), (lots.excursion,)])
+        assert conn.execute("SELECT lot_id FROM erp.lot_figures ORDER BY lot_id").fetchall() == [
+            (lot,) for lot in sorted([lots.clean, *held])
+        ]
     clean = _row(db_url, lots.clean)
     assert not clean["life_open"]
     assert clean["readings"] == 90  # one a minute from +10 to +100 min
     assert clean["max"] == pytest.approx(5.6)
     assert _row(db_url, lots.excursion)["life_open"]
     # nothing changed: only the lot still held is due (its life grows with the clock)
-    assert _stale(db_url, t1) == [lots.excursion]
+    assert _stale(db_url, t1) == held
 
     # a late upload: a reading inside the clean lot's life, received now
     with psycopg.connect(db_url) as conn:
@@ -115,14 +129,14 @@ def test_figures_follow_late_readings_movements_and_limits(db_url: str) -> None:
     clean = _row(db_url, lots.clean)
     assert (clean["readings"], clean["max"], clean["computed_at"]) == (91, 12.5, t2)
     assert clean["tor_minutes"] > 0
-    assert _stale(db_url, t2) == [lots.excursion]
+    assert _stale(db_url, t2) == held
     # a reading after the lot left changes nothing of it
     with psycopg.connect(db_url) as conn:
         conn.execute(
             "INSERT INTO telemetry.readings (time, sensor_id, value) VALUES (%s, %s, 30)",
             (t0 - timedelta(minutes=30, seconds=10), probe),
         )
-    assert _stale(db_url, t2) == [lots.excursion]
+    assert _stale(db_url, t2) == held
 
     # the item's MKT limit changes
     with psycopg.connect(db_url) as conn:
@@ -136,7 +150,7 @@ def test_figures_follow_late_readings_movements_and_limits(db_url: str) -> None:
     t3 = datetime.now(UTC)
     _refresh(db_url, t3)
     assert _row(db_url, lots.clean)["mkt_limit"] == 7.5
-    assert _stale(db_url, t3) == [lots.excursion]
+    assert _stale(db_url, t3) == held
 
     # a movement: the lot comes back to fridge 1 for the last 20 minutes
     with psycopg.connect(db_url) as conn:
@@ -160,9 +174,10 @@ def test_figures_follow_late_readings_movements_and_limits(db_url: str) -> None:
 def test_every_row_is_recomputed_once_older_than_max_age(db_url: str) -> None:
     t0 = datetime.now(UTC)
     lots, _ = _setup(db_url, t0)
+    held = _held(db_url, lots)
     t1 = datetime.now(UTC)
     _refresh(db_url, t1)
-    assert _stale(db_url, t1 + timedelta(hours=1)) == [lots.excursion]
+    assert _stale(db_url, t1 + timedelta(hours=1)) == held
     day_later = t1 + timedelta(days=1, minutes=1)
-    assert _stale(db_url, day_later) == sorted([lots.clean, lots.excursion])
-    assert _stale(db_url, day_later, max_age=timedelta(days=2)) == [lots.excursion]
+    assert _stale(db_url, day_later) == sorted([lots.clean, *held])
+    assert _stale(db_url, day_later, max_age=timedelta(days=2)) == held

@@ -289,6 +289,8 @@ def test_revoke_cuts_off_a_connected_gateway(
             publisher.notify()
             await until(lambda: count(db_url, "SELECT count(*) FROM telemetry.readings") == 5,
                         "readings stored before the revocation")  # fmt: skip
+            # stored is not yet confirmed: the watermark reaches the gateway just after
+            await until(lambda: box.depth() == 0, "the watermark to confirm the first five")
             result = await asyncio.to_thread(
                 CliRunner().invoke,
                 app,
