@@ -80,8 +80,11 @@ class EvalSummary:
     alerts: set[int] = field(default_factory=set)
 
 
+CLAIM = 5000  # pending ranges claimed per evaluation transaction
+
+
 def evaluate_pending(
-    conn: Conn, *, now: datetime, limit: int = 5000, retry_after_s: float = 30.0
+    conn: Conn, *, now: datetime, limit: int = CLAIM, retry_after_s: float = 30.0
 ) -> EvalSummary:
     """Claim up to ``limit`` pending ranges and evaluate their sensors (caller commits).
 

@@ -28,11 +28,10 @@ from datetime import UTC, datetime
 
 import psycopg
 
-from ingest.evaluate import evaluate_pending
+from ingest.evaluate import CLAIM, evaluate_pending
 
 log = logging.getLogger(__name__)
 
-CLAIM = 5000  # ranges per evaluation transaction (evaluate_pending's default)
 APPLICATION_NAME = "coldtrace-ingest-evaluator"  # tells its session apart in pg_stat_activity
 
 

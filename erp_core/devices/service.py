@@ -84,9 +84,7 @@ def gateways(conn: Conn, *, now: datetime, stale_after: timedelta) -> list[Gatew
                 gateway=g,
                 level=verdict.level,
                 verdict=verdict.word,
-                clock_skew_ms=skew
-                if isinstance(skew, int) and not isinstance(skew, bool)
-                else None,
+                clock_skew_ms=skew,
                 clock_skewed=state.get("clock_skewed") is True,
                 alarms=_alarms(state.get("alarms")),
             )

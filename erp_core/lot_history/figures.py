@@ -6,7 +6,7 @@ rollup's clean hours and days plus the raw rest, through the pure ``exposure``).
 cannot run that Python, and computing the same figures again in SQL was a second
 definition that took seconds for a year-long lot. So ``coldtrace erp-jobs`` computes
 each lot's history here, with the very same function, and writes its statistics to
-``erp.lot_figures`` (migration 0030); the dashboard reads one row. A test checks the
+``erp.lot_figures`` (migration 0031); the dashboard reads one row. A test checks the
 row equals the release evidence on both back-ends.
 
 A row is recomputed when it may have changed (``stale_lots``):

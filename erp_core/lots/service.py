@@ -78,17 +78,9 @@ def find_lot(conn: Conn, *, gtin: str, lot_number: str) -> Lot:
 
 
 def list_lots(
-    conn: Conn,
-    *,
-    status: str | None = None,
-    search: LotSearch | None = None,
-    limit: int | None = None,
-    offset: int = 0,
+    conn: Conn, *, status: str | None = None, search: LotSearch | None = None
 ) -> list[Lot]:
-    """Lots, all or in one status, matching ``search`` (``erp_core.lots.search``), newest first.
-
-    ``limit`` and ``offset`` cut one page of that order (all rows when ``limit`` is None).
-    """
+    """Lots, all or in one status, matching ``search`` (``erp_core.lots.search``), newest first."""
     find = search or LotSearch()
     with conn.cursor(row_factory=class_row(Lot)) as cur:
         cur.execute(
@@ -96,15 +88,8 @@ def list_lots(
             " AND (%(part)s::text IS NULL OR strpos(lower(l.lot_number), lower(%(part)s)) > 0)"
             " AND (%(number)s::text IS NULL OR l.lot_number = %(number)s)"
             " AND (%(gtin)s::text IS NULL OR i.gtin = %(gtin)s)"
-            " ORDER BY l.id DESC LIMIT %(limit)s OFFSET %(offset)s",
-            {
-                "s": status,
-                "part": find.number_part,
-                "number": find.number,
-                "gtin": find.gtin,
-                "limit": limit,
-                "offset": offset,
-            },
+            " ORDER BY l.id DESC",
+            {"s": status, "part": find.number_part, "number": find.number, "gtin": find.gtin},
         )
         return cur.fetchall()
 

@@ -47,8 +47,7 @@ def value_verdict(*, value: float | None, profile: AlarmProfile | None) -> Verdi
         return Verdict(Level.ALARM, N_("TOO WARM"))
     if value < profile.low:
         return Verdict(Level.ALARM, N_("TOO COLD"))
-    band = profile.pre_alarm_band
-    if band > 0 and (value > profile.high - band or value < profile.low + band):
+    if value > profile.warn_high or value < profile.warn_low:  # in a pre-alarm strip
         return Verdict(Level.WARNING, N_("NEAR LIMIT"))
     return Verdict(Level.OK, N_("IN RANGE"))
 

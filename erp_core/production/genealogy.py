@@ -12,15 +12,16 @@ from typing import Any
 import psycopg
 from psycopg.rows import class_row
 
-from erp_core.lots.service import get_lot
 from erp_core.production.models import Direction, GenealogyNode
 
 Conn = psycopg.Connection[Any]
 
 
 def genealogy(conn: Conn, *, lot_id: int, direction: Direction) -> list[GenealogyNode]:
-    """The lots ``direction`` of ``lot_id``, nearest first; NotFoundError for no such lot."""
-    get_lot(conn, lot_id=lot_id)
+    """The lots ``direction`` of ``lot_id``, nearest first (none for a lot without any).
+
+    The caller checks that the lot exists (the API's ``KnownLotId``).
+    """
     with conn.cursor(row_factory=class_row(GenealogyNode)) as cur:
         cur.execute(
             "SELECT g.lot_id, l.lot_number, i.gtin, i.name AS item_name, l.status,"

@@ -23,6 +23,7 @@ from erp_core.deps import (
 from erp_core.lots.api import KnownLotId as LotId
 from erp_core.release import overrides, service
 from erp_core.release.rules import MIN_JUSTIFICATION, Action, Recommendation, recommend
+from erp_core.release.signing_request import Signer
 from erp_core.signatures import http as signatures
 
 router = APIRouter(prefix="/api", tags=["release"])
@@ -124,40 +125,9 @@ def _refused(err: service.ReleaseRefusedError) -> HTTPException:
     )
 
 
-def _signing(  # noqa: PLR0913 - the signature's parts, each explicit
-    body: OverrideIn | ApprovalIn,
-    *,
-    request: Request,
-    policy: LoginLimits,
-    attempts: AttemptLog,
-    now: Now,
-    key: SigningKey,
-    records: Records,
-) -> service.Signing:
-    return service.Signing(
-        password=body.password,
-        comment=body.comment,
-        now=now,
-        policy=policy,
-        record_attempt=attempts,
-        signing_key=key,
-        source=request.client.host if request.client else None,
-        keyring=records.keyring,
-    )
-
-
 @router.post("/lots/{lot_id}/release/overrides", status_code=201, responses=REFUSED)
-def propose_override(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
-    conn: Connection,
-    user: ManagerUser,
-    request: Request,
-    policy: LoginLimits,
-    attempts: AttemptLog,
-    now: Now,
-    lot_id: LotId,
-    body: OverrideIn,
-    key: SigningKey,
-    records: Records,
+def propose_override(
+    conn: Connection, user: ManagerUser, lot_id: LotId, body: OverrideIn, signer: Signer
 ) -> dict[str, Any]:
     """Propose to release the lot over its failed rules, signed (qa_manager); pending.
 
@@ -172,15 +142,7 @@ def propose_override(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
             user=user,
             justification=body.justification,
             confirmed_rules=body.confirmed_rules,
-            signing=_signing(
-                body,
-                request=request,
-                policy=policy,
-                attempts=attempts,
-                now=now,
-                key=key,
-                records=records,
-            ),
+            signing=signer.signing(body.password, body.comment),
         )
     except service.ReleaseRefusedError as err:
         raise _refused(err) from err
@@ -197,17 +159,12 @@ def propose_override(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
 
 
 @router.post("/release/overrides/{override_id}/approval", responses=REFUSED)
-def approve_override(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
+def approve_override(
     conn: Connection,
     user: ManagerUser,
-    request: Request,
-    policy: LoginLimits,
-    attempts: AttemptLog,
-    now: Now,
     override_id: Annotated[int, Path(ge=1)],
     body: ApprovalIn,
-    key: SigningKey,
-    records: Records,
+    signer: Signer,
 ) -> dict[str, Any]:
     """Approve a proposed override as a second, different qa_manager: the lot is released."""
     try:
@@ -216,15 +173,7 @@ def approve_override(  # noqa: PLR0913, PLR0917 - FastAPI dependencies
             override_id=override_id,
             user=user,
             confirmed_rules=body.confirmed_rules,
-            signing=_signing(
-                body,
-                request=request,
-                policy=policy,
-                attempts=attempts,
-                now=now,
-                key=key,
-                records=records,
-            ),
+            signing=signer.signing(body.password, body.comment),
         )
     except service.ReleaseRefusedError as err:
         raise _refused(err) from err

@@ -14,15 +14,16 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Path, Request
+from fastapi import APIRouter, Depends, Form, Path
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from erp_core.auth.errors import AuthError
-from erp_core.deps import AttemptLog, Connection, LoginLimits, Now, Records, SigningKey
+from erp_core.deps import Connection, Now
 from erp_core.lot_history.history import lot_history
 from erp_core.release import overrides, service
 from erp_core.release.pages import MANAGER, lot_page, wording
 from erp_core.release.rules import MIN_JUSTIFICATION, recommend
+from erp_core.release.signing_request import Signer
 from erp_core.signatures.errors import SignatureError
 from erp_core.web.html import Html, page
 from erp_core.web.i18n import translations
@@ -74,38 +75,12 @@ def override_form(
     return _override_page(conn, now, found, lot_id)
 
 
-def _signing(  # noqa: PLR0913 - the signature's parts, each explicit
-    request: Request,
-    password: str,
-    *,
-    now: Now,
-    policy: LoginLimits,
-    attempts: AttemptLog,
-    key: SigningKey,
-    records: Records,
-) -> service.Signing:
-    return service.Signing(
-        password=password,
-        comment=None,
-        now=now,
-        policy=policy,
-        record_attempt=attempts,
-        signing_key=key,
-        source=request.client.host if request.client else None,
-        keyring=records.keyring,
-    )
-
-
 @router.post("/lots/{lot_id}/override")
 def propose(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fields
     conn: Connection,
     now: Now,
-    request: Request,
-    policy: LoginLimits,
-    attempts: AttemptLog,
     signer: Manager,
-    key: SigningKey,
-    records: Records,
+    signature: Signer,
     lot_id: Annotated[int, Path(ge=1)],
     password: Annotated[str, Form(max_length=1000)],
     justification: Annotated[str, Form(max_length=4000)] = "",
@@ -137,15 +112,7 @@ def propose(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fields
             user=signer.user,
             justification=text,
             confirmed_rules=confirmed,
-            signing=_signing(
-                request,
-                password,
-                now=now,
-                policy=policy,
-                attempts=attempts,
-                key=key,
-                records=records,
-            ),
+            signing=signature.signing(password),
         )
     except overrides.ConfirmationRequiredError as err:
         conn.rollback()
@@ -167,12 +134,8 @@ def propose(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fields
 def approve(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fields
     conn: Connection,
     now: Now,
-    request: Request,
-    policy: LoginLimits,
-    attempts: AttemptLog,
     signer: Manager,
-    key: SigningKey,
-    records: Records,
+    signature: Signer,
     override_id: Annotated[int, Path(ge=1)],
     password: Annotated[str, Form(max_length=1000)],
     confirmed: Confirmed = [],  # noqa: B006 - FastAPI copies a default
@@ -185,34 +148,26 @@ def approve(  # noqa: PLR0913, PLR0917 - FastAPI dependencies and form fields
             "You proposed this override, so you cannot approve it: "
             "a second, different QA manager approves it (four eyes)."
         )
-        return lot_page(conn, now, signer, lot_id, keyring=records.keyring, error=message)
+        return lot_page(conn, now, signer, lot_id, keyring=signature.keyring, error=message)
     try:
         overrides.approve_override(
             conn,
             override_id=override_id,
             user=signer.user,
             confirmed_rules=confirmed,
-            signing=_signing(
-                request,
-                password,
-                now=now,
-                policy=policy,
-                attempts=attempts,
-                key=key,
-                records=records,
-            ),
+            signing=signature.signing(password),
         )
     except overrides.ConfirmationRequiredError as err:
         conn.rollback()
         names = ", ".join(wording(signer.viewer.locale).name(r) for r in err.missing)
         message = _("Confirm each failed rule before signing: %(names)s") % {"names": names}
-        return lot_page(conn, now, signer, lot_id, keyring=records.keyring, error=message)
+        return lot_page(conn, now, signer, lot_id, keyring=signature.keyring, error=message)
     except (AuthError, SignatureError) as err:
         conn.rollback()
         message = _("Not signed: %(why)s") % {"why": err}
-        return lot_page(conn, now, signer, lot_id, keyring=records.keyring, error=message)
+        return lot_page(conn, now, signer, lot_id, keyring=signature.keyring, error=message)
     except service.ReleaseRefusedError as err:
         conn.rollback()
         message = _("Not allowed: %(why)s") % {"why": err.reason}
-        return lot_page(conn, now, signer, lot_id, keyring=records.keyring, error=message)
+        return lot_page(conn, now, signer, lot_id, keyring=signature.keyring, error=message)
     return RedirectResponse(f"/lots/{lot_id}?signed=approved", status_code=303)

@@ -10,7 +10,7 @@ rendering: every resource is inline and the URL fetcher allows ``data:`` URLs on
 from __future__ import annotations
 
 import base64
-from datetime import UTC, datetime
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 
@@ -62,9 +62,6 @@ def _environment(locale: str) -> Environment:
     def celsius(v: float | None) -> str:
         return "—" if v is None else format_decimal(v, format="0.00", locale=locale) + " °C"
 
-    def moment(t: datetime | None) -> str:
-        return "—" if t is None else t.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
-
     env.filters.update(
         dt=format_stamp,
         d=lambda v: "—" if v is None else format_date(v, format="medium", locale=locale),
@@ -77,7 +74,7 @@ def _environment(locale: str) -> Environment:
     env.globals["word"] = lambda code: catalog.gettext(i18n.WORDS.get(str(code), str(code)))
     # the release rules' evidence in words: the pages' catalog, as the lot page shows it
     env.globals["rules"] = Wording(
-        gettext=page_translations(locale).gettext, locale=locale, moment=moment
+        gettext=page_translations(locale).gettext, locale=locale, moment=format_stamp
     )
     env.install_gettext_translations(catalog, newstyle=True)  # type: ignore[attr-defined]
     return env
